@@ -1,0 +1,87 @@
+"""The typer app, global options, and the one handler that maps errors to exit codes.
+
+Each area registers its verbs from its own module (listed in COMMAND_MODULES), so the app stays
+a table and areas do not edit each other's code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+
+import typer
+
+from scaledl.cli.common import console, err_console
+from scaledl.errors import ScaledlError
+
+COMMAND_MODULES = [
+    "scaledl.cli.train_cmds",
+    "scaledl.cli.package_cmds",
+]
+
+app = typer.Typer(
+    name="scaledl",
+    help="Take a deep-learning model from data to an optimized, served and monitored deployment.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _global(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details (INFO)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors; no progress bars."),
+) -> None:
+    """scaledl: data → training → optimization → export → serving → monitoring."""
+    from scaledl.ui import enable_progress
+
+    level = logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING
+    configure_logging(level)
+    if not quiet:
+        enable_progress(err_console)
+
+
+def configure_logging(level: int) -> None:
+    from rich.logging import RichHandler
+
+    rank = os.environ.get("RANK")
+    fmt = f"[rank {rank}] %(name)s: %(message)s" if rank is not None else "%(name)s: %(message)s"
+    handler = RichHandler(console=err_console, show_path=False, show_time=False)
+    handler.setFormatter(logging.Formatter(fmt))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("onnxscript", "onnx_ir", "torch.onnx", "torch._dynamo", "torch._export"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module).register(app)
+
+
+def main() -> None:
+    """Entry point: run the app; user mistakes print one message and exit 2 (failed goal: 1)."""
+    try:
+        app(standalone_mode=False)
+    except ScaledlError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    _ = console

@@ -1,0 +1,42 @@
+"""Shared CLI helpers: consoles, option types, JSON output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from scaledl.errors import UsageError
+from scaledl.fsio import atomic_write_text
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def write_json(path: Path | None, data: Any) -> None:
+    if path is not None:
+        atomic_write_text(path, json.dumps(data, indent=2, default=str))
+
+
+def metrics_table(title: str, rows: dict[str, Any]) -> Table:
+    table = Table(title=title, show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in rows.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    return table
+
+
+def parse_int_list(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(
+            f"{flag} {text!r}: expected comma-separated integers, e.g. 1,8,64"
+        ) from None
+    if not values or min(values) < 1:
+        raise UsageError(f"{flag} {text!r}: expected positive integers, e.g. 1,8,64")
+    return values

@@ -1,0 +1,38 @@
+"""The recipe's `data` section."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DataConfig(BaseModel):
+    """Where the data comes from and how it is split.
+
+    `source` is `digits` (the embedded default), an image folder (one sub-folder per class, with
+    `train/` and `test/` or split by ratio), a folder or file of MNIST-style IDX data, a
+    `.csv`/`.parquet` table, or an `.npz` with arrays `x` and `y`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = "digits"
+    label_column: str = Field("label", description="label column of a table")
+    val_fraction: float = Field(
+        0.1, ge=0.0, lt=0.9, description="validation share of training rows"
+    )
+    test_fraction: float = Field(
+        0.2, gt=0.0, lt=0.9, description="test share when no test split ships"
+    )
+    image_size: tuple[int, int] | None = Field(None, description="resize images to (height, width)")
+    color: Literal["auto", "rgb", "gray"] = "auto"
+    limit_per_class: int | None = Field(
+        None, gt=0, description="image folders: read only the first N files of each class (by name)"
+    )
+    kind: Literal["auto", "image", "table", "sequence"] = Field(
+        "auto", description=".npz arrays: how to read x (auto: 2-D table, 3/4-D images)"
+    )
+    cache_dir: str | None = Field(
+        None, description="decoded-image cache (default ~/.cache/scaledl)"
+    )

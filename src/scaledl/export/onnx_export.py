@@ -1,0 +1,146 @@
+"""ONNX export as one file, a symbolic batch dimension, and a parity check against PyTorch."""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from scaledl.errors import ExportError
+
+log = logging.getLogger(__name__)
+# torch warns four times per export that torchvision ops are unavailable; we never use them.
+logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+INPUT_NAME = "input"
+OUTPUT_NAME = "output"
+BATCH_DIM = "batch"
+
+
+@dataclass
+class ExportResult:
+    onnx_bytes: bytes
+    exporter: str
+    opset: int
+    max_abs_error: float
+    parity_inputs: np.ndarray
+    parity_outputs: np.ndarray
+
+
+def has_recurrent_layers(model: Any) -> bool:
+    import torch
+
+    return any(isinstance(m, torch.nn.RNNBase) for m in model.modules())
+
+
+def export_onnx(
+    model: Any,
+    example: np.ndarray,
+    opset: int = 18,
+    exporter: str = "auto",
+    tolerance: float = 1e-4,
+) -> ExportResult:
+    """Export `model` (eval mode) to ONNX bytes and check parity on `example` (batch ≥ 2).
+
+    A batch-1 example can silently freeze the batch dimension, so the example must hold at
+    least two samples and the exported input's first dimension must come out symbolic.
+    """
+    import torch
+
+    if len(example) < 2:
+        raise ExportError(
+            "export needs at least 2 example inputs (batch-1 can freeze the batch dim)"
+        )
+    model = model.eval()
+    choice = exporter
+    if choice == "auto":
+        choice = "legacy" if has_recurrent_layers(model) else "dynamo"
+    x = torch.from_numpy(np.ascontiguousarray(example, dtype=np.float32))
+    try:
+        data = _export_bytes(model, x, opset, choice)
+    except ExportError:
+        raise
+    except Exception as exc:
+        if choice == "dynamo" and exporter == "auto":
+            log.warning("dynamo export failed (%s); retrying with the legacy exporter", exc)
+            choice = "legacy"
+            data = _export_bytes(model, x, opset, choice)
+        else:
+            raise ExportError(f"ONNX export ({choice}) failed: {exc}") from exc
+    check_symbolic_batch(data)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    actual = run_onnx(data, example)
+    err = float(np.max(np.abs(actual - expected))) if expected.size else 0.0
+    if not np.isfinite(err) or err > tolerance:
+        raise ExportError(
+            f"ONNX output differs from PyTorch by {err:.3g} (tolerance {tolerance:g}); "
+            "the exported graph is not faithful"
+        )
+    return ExportResult(data, choice, opset, err, np.asarray(example, np.float32), expected)
+
+
+def _export_bytes(model: Any, x: Any, opset: int, choice: str) -> bytes:
+    import torch
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if choice == "dynamo":
+            program = torch.onnx.export(
+                model,
+                (x,),
+                dynamo=True,
+                opset_version=opset,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_shapes={"x": {0: torch.export.Dim(BATCH_DIM)}},
+                external_data=False,
+                verbose=False,
+            )
+            if program is None:
+                raise ExportError("dynamo exporter returned no program")
+            program.optimize()
+            return _model_bytes(program.model_proto)
+        torch.onnx.export(
+            model,
+            (x,),
+            buffer,  # type: ignore[arg-type]
+            dynamo=False,
+            opset_version=opset,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: BATCH_DIM}, OUTPUT_NAME: {0: BATCH_DIM}},
+        )
+    return buffer.getvalue()
+
+
+def _model_bytes(proto: Any) -> bytes:
+    data = proto.SerializeToString()
+    if len(data) > 2**31 - 1:
+        raise ExportError("model is over 2 GB; single-file ONNX export is not possible")
+    return bytes(data)
+
+
+def check_symbolic_batch(onnx_bytes: bytes) -> None:
+    import onnx
+
+    model = onnx.load_from_string(onnx_bytes)
+    for tensor in list(model.graph.input) + list(model.graph.output):
+        dims = tensor.type.tensor_type.shape.dim
+        if not dims or dims[0].HasField("dim_value"):
+            fixed = dims[0].dim_value if dims else "missing"
+            raise ExportError(
+                f"exported {tensor.name!r} has a fixed batch dimension ({fixed}); expected symbolic"
+            )
+
+
+def run_onnx(onnx_bytes: bytes, x: np.ndarray) -> np.ndarray:
+    from scaledl.export.runtime import create_session
+
+    session = create_session(onnx_bytes, threads=1)
+    name = session.get_inputs()[0].name
+    return np.asarray(session.run(None, {name: np.ascontiguousarray(x, np.float32)})[0])

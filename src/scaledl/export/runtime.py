@@ -1,0 +1,67 @@
+"""ONNX Runtime sessions with fixed, explicit thread settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+V2_DATATYPES = {
+    "tensor(float)": "FP32",
+    "tensor(float16)": "FP16",
+    "tensor(bfloat16)": "BF16",
+    "tensor(double)": "FP64",
+    "tensor(int8)": "INT8",
+    "tensor(int16)": "INT16",
+    "tensor(int32)": "INT32",
+    "tensor(int64)": "INT64",
+    "tensor(uint8)": "UINT8",
+    "tensor(uint16)": "UINT16",
+    "tensor(uint32)": "UINT32",
+    "tensor(uint64)": "UINT64",
+    "tensor(bool)": "BOOL",
+    "tensor(string)": "BYTES",
+}
+
+
+def create_session(
+    model: bytes | Path | str,
+    threads: int | None = None,
+    inter_threads: int = 1,
+    providers: list[str] | None = None,
+    optimization: str = "all",
+) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = inter_threads
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    levels = {
+        "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }
+    opts.graph_optimization_level = levels[optimization]
+    opts.log_severity_level = 3
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(
+        source, sess_options=opts, providers=providers or ["CPUExecutionProvider"]
+    )
+
+
+def signature_of(session: Any) -> dict[str, list[dict[str, Any]]]:
+    """V2-style signature {inputs, outputs}: name, datatype, shape with -1 for symbolic dims."""
+
+    def describe(args: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": a.name,
+                "datatype": V2_DATATYPES.get(a.type, a.type),
+                "shape": [d if isinstance(d, int) else -1 for d in a.shape],
+            }
+            for a in args
+        ]
+
+    return {"inputs": describe(session.get_inputs()), "outputs": describe(session.get_outputs())}

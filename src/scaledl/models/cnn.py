@@ -1,0 +1,110 @@
+"""Convolutional network: stages of conv → BN → ReLU, optional residual blocks, pooled head.
+
+Stage s has `depth` convolutions of `channels[s]` filters (or the exact per-conv counts in
+`widths`, which structured pruning writes). With `residual`, the convolutions after a stage's
+first are paired into blocks with an identity shortcut. Stages after the first start with a
+2×2 max-pool while the feature map is at least 2×2.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import nn
+
+from scaledl.models.registry import register_family
+
+
+class CNNKnobs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channels: list[int] = Field(default_factory=lambda: [32, 64], description="filters per stage")
+    depth: int = Field(2, ge=1, le=16, description="convolutions per stage")
+    kernel_size: int = Field(3, ge=1, le=11, description="odd filter size")
+    batch_norm: bool = True
+    residual: bool = False
+    global_pool: Literal["avg", "max"] = "avg"
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    widths: list[list[int]] | None = Field(
+        None, description="exact filters of every conv per stage (written by structured pruning)"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> CNNKnobs:
+        if self.kernel_size % 2 == 0:
+            raise ValueError("kernel_size must be odd (1, 3, 5, …)")
+        if not self.channels or min(self.channels) < 1:
+            raise ValueError("channels must be a non-empty list of positive sizes")
+        if self.widths is not None and [len(w) for w in self.widths] != [self.depth] * len(
+            self.channels
+        ):
+            raise ValueError("widths must hold `depth` counts for each stage")
+        return self
+
+    def stage_widths(self) -> list[list[int]]:
+        if self.widths is not None:
+            return [list(w) for w in self.widths]
+        return [[c] * self.depth for c in self.channels]
+
+
+def conv_bn_relu(cin: int, cout: int, k: int, bn: bool, relu: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, padding=k // 2, bias=not bn)]
+    if bn:
+        layers.append(nn.BatchNorm2d(cout))
+    if relu:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int, mid: int, k: int, bn: bool) -> None:
+        super().__init__()
+        self.conv1 = conv_bn_relu(channels, mid, k, bn)
+        self.conv2 = conv_bn_relu(mid, channels, k, bn, relu=False)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.conv2(self.conv1(x)))
+
+
+class CNN(nn.Module):
+    def __init__(self, input_shape: tuple[int, ...], num_outputs: int, knobs: CNNKnobs) -> None:
+        super().__init__()
+        if len(input_shape) != 3:
+            raise ValueError(f"cnn needs image inputs (C, H, W); got sample shape {input_shape}")
+        cin, h, w = input_shape
+        k, bn = knobs.kernel_size, knobs.batch_norm
+        stages: list[nn.Module] = []
+        for s, widths in enumerate(knobs.stage_widths()):
+            layers: list[nn.Module] = []
+            if s > 0 and min(h, w) >= 2:
+                layers.append(nn.MaxPool2d(2))
+                h, w = h // 2, w // 2
+            layers.append(conv_bn_relu(cin, widths[0], k, bn))
+            cin = widths[0]
+            rest = widths[1:]
+            if knobs.residual:
+                while len(rest) >= 2:
+                    if rest[1] != cin:
+                        raise ValueError("residual blocks must return the stage width")
+                    layers.append(ResidualBlock(cin, rest[0], k, bn))
+                    rest = rest[2:]
+            for width in rest:
+                layers.append(conv_bn_relu(cin, width, k, bn))
+                cin = width
+            stages.append(nn.Sequential(*layers))
+        self.stages = nn.Sequential(*stages)
+        pool = nn.AdaptiveAvgPool2d(1) if knobs.global_pool == "avg" else nn.AdaptiveMaxPool2d(1)
+        self.pool = nn.Sequential(pool, nn.Flatten())
+        self.dropout = nn.Dropout(knobs.dropout) if knobs.dropout else nn.Identity()
+        self.head = nn.Linear(cin, num_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.pool(self.stages(x))))
+
+
+@register_family("cnn", CNNKnobs)
+def build_cnn(input_shape: tuple[int, ...], num_outputs: int, knobs: CNNKnobs) -> nn.Module:
+    return CNN(input_shape, num_outputs, knobs)

@@ -1,0 +1,111 @@
+"""The family registry (timm's pattern): name → (knobs config, builder)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from scaledl.errors import ModelError
+
+Builder = Callable[[tuple[int, ...], int, Any], Any]
+_FAMILIES: dict[str, tuple[type[BaseModel], Builder]] = {}
+_BUILTIN_MODULES = {
+    "mlp": "scaledl.models.mlp",
+    "cnn": "scaledl.models.cnn",
+    "rnn": "scaledl.models.rnn",
+    "transformer": "scaledl.models.transformer",
+}
+
+
+def register_family(name: str, knobs: type[BaseModel]) -> Callable[[Builder], Builder]:
+    """Decorator: `@register_family("cnn", CNNKnobs) def build(input_shape, num_outputs, knobs)`."""
+
+    def wrap(builder: Builder) -> Builder:
+        _FAMILIES[name] = (knobs, builder)
+        return builder
+
+    return wrap
+
+
+def _lookup(family: str) -> tuple[type[BaseModel], Builder]:
+    if family not in _FAMILIES and family in _BUILTIN_MODULES:
+        importlib.import_module(_BUILTIN_MODULES[family])
+    if family not in _FAMILIES:
+        raise ModelError(f"unknown model family {family!r}; valid: {', '.join(family_names())}")
+    return _FAMILIES[family]
+
+
+def family_names() -> list[str]:
+    return sorted(set(_FAMILIES) | set(_BUILTIN_MODULES))
+
+
+def knobs_class(family: str) -> type[BaseModel]:
+    return _lookup(family)[0]
+
+
+def validate_knobs(family: str, knobs: dict[str, Any]) -> BaseModel:
+    cls = _lookup(family)[0]
+    try:
+        return cls.model_validate(knobs)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or family}: {e['msg']}" for e in exc.errors()
+        )
+        valid = ", ".join(cls.model_fields)
+        raise ModelError(f"model knobs for {family!r}: {problems} (valid knobs: {valid})") from None
+
+
+@dataclass
+class ModelSpec:
+    """What `model.json` holds: enough to rebuild the module without pickle."""
+
+    family: str
+    input_shape: list[int]
+    num_outputs: int
+    knobs: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ModelSpec:
+        try:
+            return cls(
+                family=str(data["family"]),
+                input_shape=[int(v) for v in data["input_shape"]],
+                num_outputs=int(data["num_outputs"]),
+                knobs=dict(data.get("knobs", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"model.json is malformed ({exc!r})") from None
+
+    def build(self) -> Any:
+        return create_model(self.family, tuple(self.input_shape), self.num_outputs, **self.knobs)
+
+
+def create_model(family: str, input_shape: tuple[int, ...], num_outputs: int, **knobs: Any) -> Any:
+    """Build an `nn.Module` of `family` for inputs of `input_shape` (batch excluded)."""
+    if family == "custom":
+        return _import_custom(knobs)
+    builder = _lookup(family)[1]
+    validated = validate_knobs(family, knobs)
+    if num_outputs < 1:
+        raise ModelError(f"num_outputs must be ≥ 1, got {num_outputs}")
+    return builder(tuple(int(d) for d in input_shape), int(num_outputs), validated)
+
+
+def _import_custom(knobs: dict[str, Any]) -> Any:
+    """`custom` models name an importable class (`module:Class`) and its keyword arguments."""
+    target = knobs.get("class_path")
+    if not isinstance(target, str) or ":" not in target:
+        raise ModelError("a custom model needs knobs.class_path = 'package.module:ClassName'")
+    module_name, _, attr = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ModelError(f"custom model class {target!r} cannot be imported ({exc})") from None
+    return cls(**knobs.get("kwargs", {}))

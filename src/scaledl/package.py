@@ -1,0 +1,268 @@
+"""Read, write and verify model packages (see DESIGN.md §1).
+
+A package is a folder (or a .zip of one) holding `manifest.json` plus the files it lists with
+their sha256. An optional HMAC-SHA256 over the canonical manifest (key from
+`SCALEDL_SIGNING_KEY`) proves who made it. Nothing here unpickles anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from scaledl.errors import PackageError
+from scaledl.fsio import atomic_directory, sha256_file
+
+FORMAT = "scaledl.package/1"
+MANIFEST = "manifest.json"
+MODEL_ONNX = "model.onnx"
+WEIGHTS = "weights.safetensors"
+MODEL_JSON = "model.json"
+SAMPLE = "sample.npz"
+PROFILE = "profile.npz"
+REPORT = "report.html"
+RECIPE = "recipe.yaml"
+SIGNING_KEY_ENV = "SCALEDL_SIGNING_KEY"
+REQUIRED_KEYS = ("name", "version", "created_at", "task", "family", "signature", "files")
+
+
+def signing_key_from_env() -> bytes | None:
+    key = os.environ.get(SIGNING_KEY_ENV)
+    return key.encode("utf-8") if key else None
+
+
+def canonical_manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
+    """The bytes the HMAC covers: the manifest without its `hmac`, keys sorted, no spaces."""
+    body = {k: v for k, v in manifest.items() if k != "hmac"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def sign_manifest(manifest: Mapping[str, Any], key: bytes) -> str:
+    return hmac.new(key, canonical_manifest_bytes(manifest), hashlib.sha256).hexdigest()
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class Package:
+    """An opened package. For a .zip, `path` is a private extracted copy."""
+
+    path: Path
+    manifest: dict[str, Any]
+    source: Path
+    _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["name"])
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["version"])
+
+    @property
+    def onnx_path(self) -> Path:
+        return self.path / self.manifest.get("model_file", MODEL_ONNX)
+
+    @property
+    def has_weights(self) -> bool:
+        files = self.manifest.get("files", {})
+        return WEIGHTS in files and MODEL_JSON in files
+
+    @property
+    def labels(self) -> list[str] | None:
+        labels = self.manifest.get("labels")
+        return list(labels) if labels is not None else None
+
+    def file(self, relative: str) -> Path:
+        if relative not in self.manifest.get("files", {}):
+            raise PackageError(
+                f"package {self.source} has no file {relative!r}; it has: "
+                f"{', '.join(sorted(self.manifest.get('files', {})))}"
+            )
+        return self.path / relative
+
+    def read_json(self, relative: str) -> Any:
+        return json.loads(self.file(relative).read_text())
+
+
+def write_package(
+    dest: Path,
+    manifest: Mapping[str, Any],
+    files: Mapping[str, bytes | Path],
+    key: bytes | None = None,
+) -> Path:
+    """Write a package folder atomically: every file, their sha256, then the (signed) manifest.
+
+    `files` maps relative names to bytes or to existing paths (copied). `key` defaults to
+    `SCALEDL_SIGNING_KEY`; without a key the package is unsigned.
+    """
+    dest = Path(dest)
+    key = key if key is not None else signing_key_from_env()
+    body = dict(manifest)
+    body.setdefault("format", FORMAT)
+    body.setdefault("created_at", now_iso())
+    with atomic_directory(dest) as tmp:
+        digests: dict[str, str] = {}
+        for rel, content in sorted(files.items()):
+            _check_relative(rel)
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes | bytearray):
+                target.write_bytes(content)
+            else:
+                shutil.copyfile(content, target)
+            digests[rel] = sha256_file(target)
+        body["files"] = digests
+        body.pop("hmac", None)
+        if key:
+            body["hmac"] = sign_manifest(body, key)
+        (tmp / MANIFEST).write_text(json.dumps(body, indent=2, sort_keys=False, allow_nan=False))
+    return dest
+
+
+def update_package(
+    path: Path,
+    add_files: Mapping[str, bytes | Path] | None = None,
+    manifest_updates: Mapping[str, Any] | None = None,
+    key: bytes | None = None,
+) -> Package:
+    """Rewrite a package folder with extra files or manifest fields (atomically, re-signed)."""
+    pkg = open_package(path, key=key)
+    if pkg._tmp is not None:
+        raise PackageError(f"{path} is a .zip; unpack it to a folder before updating it")
+    files: dict[str, bytes | Path] = {rel: pkg.path / rel for rel in pkg.manifest["files"]}
+    # Read everything into memory first: the old folder is replaced underneath us.
+    staged = {rel: Path(p).read_bytes() if isinstance(p, Path) else p for rel, p in files.items()}
+    for rel, content in (add_files or {}).items():
+        staged[rel] = content if isinstance(content, bytes) else Path(content).read_bytes()
+    manifest = {**pkg.manifest, **(manifest_updates or {})}
+    write_package(pkg.path, manifest, staged, key=key)
+    return open_package(pkg.path, key=key)
+
+
+def open_package(
+    path: Path | str,
+    verify: bool = True,
+    key: bytes | None = None,
+    require_signature: bool | None = None,
+) -> Package:
+    """Open a package folder or .zip; by default check every checksum and the signature.
+
+    The signature is checked when a key is given (or set in `SCALEDL_SIGNING_KEY`); with a key,
+    unsigned packages are refused unless `require_signature=False`.
+    """
+    source = Path(path)
+    if not source.exists():
+        raise PackageError(f"package {source} does not exist (expected a package folder or .zip)")
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+    root = source
+    if source.is_file():
+        if not zipfile.is_zipfile(source):
+            raise PackageError(f"{source} is neither a package folder nor a .zip of one")
+        tmp = tempfile.TemporaryDirectory(prefix="scaledl-pkg-")
+        root = _extract_zip(source, Path(tmp.name))
+    manifest = _read_manifest(root, source)
+    pkg = Package(path=root, manifest=manifest, source=source, _tmp=tmp)
+    if verify:
+        check_integrity(pkg)
+        check_signature(pkg, key=key, require=require_signature)
+    return pkg
+
+
+def check_integrity(pkg: Package) -> None:
+    """Every listed file exists and matches its sha256; no unlisted file sits in the package."""
+    listed: dict[str, str] = pkg.manifest["files"]
+    for rel, expected in sorted(listed.items()):
+        _check_relative(rel)
+        target = pkg.path / rel
+        if not target.is_file():
+            raise PackageError(f"package {pkg.source}: file {rel} is listed but missing")
+        actual = sha256_file(target)
+        if actual != expected:
+            raise PackageError(
+                f"package {pkg.source}: file {rel} fails its checksum "
+                f"(sha256 {actual[:12]}…, manifest says {expected[:12]}…); it was changed"
+            )
+    present = {p.relative_to(pkg.path).as_posix() for p in pkg.path.rglob("*") if p.is_file()}
+    extra = sorted(present - set(listed) - {MANIFEST})
+    if extra:
+        raise PackageError(
+            f"package {pkg.source}: unlisted file(s) {', '.join(extra)}; "
+            "only files listed in manifest.json may be in a package"
+        )
+
+
+def check_signature(pkg: Package, key: bytes | None = None, require: bool | None = None) -> bool:
+    """True when signed and valid; False when no key is set. Raises when it fails."""
+    key = key if key is not None else signing_key_from_env()
+    if not key:
+        return False
+    signature = pkg.manifest.get("hmac")
+    if signature is None:
+        if require is False:
+            return False
+        raise PackageError(
+            f"package {pkg.source} is unsigned but {SIGNING_KEY_ENV} is set; "
+            "sign it with `scaledl sign` or unset the key"
+        )
+    expected = sign_manifest(pkg.manifest, key)
+    if not hmac.compare_digest(str(signature), expected):
+        raise PackageError(
+            f"package {pkg.source}: manifest.json signature does not match "
+            f"(tampered manifest or a different {SIGNING_KEY_ENV})"
+        )
+    return True
+
+
+def _read_manifest(root: Path, source: Path) -> dict[str, Any]:
+    manifest_path = root / MANIFEST
+    if not manifest_path.is_file():
+        raise PackageError(f"{source} is not a model package: it has no {MANIFEST}")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PackageError(f"package {source}: {MANIFEST} is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise PackageError(f"package {source}: {MANIFEST} must hold a JSON object")
+    missing = [k for k in REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise PackageError(f"package {source}: {MANIFEST} lacks required key(s) {missing}")
+    if not isinstance(manifest["files"], dict):
+        raise PackageError(f"package {source}: {MANIFEST} 'files' must map names to sha256")
+    return manifest
+
+
+def _check_relative(rel: str) -> None:
+    parts = Path(rel).parts
+    if not rel or Path(rel).is_absolute() or ".." in parts:
+        raise PackageError(f"package file name {rel!r} must be a relative path inside the package")
+
+
+def _extract_zip(archive: Path, into: Path) -> Path:
+    """Extract safely (no absolute paths or `..`); accept a zip of the folder or of its files."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                _check_relative(info.filename.rstrip("/"))
+            zf.extractall(into)
+    except zipfile.BadZipFile as exc:
+        raise PackageError(f"{archive} is a corrupt .zip ({exc})") from None
+    if (into / MANIFEST).is_file():
+        return into
+    children = [p for p in into.iterdir() if p.is_dir()]
+    if len(children) == 1 and (children[0] / MANIFEST).is_file():
+        return children[0]
+    raise PackageError(f"{archive} holds no {MANIFEST} at its top level")

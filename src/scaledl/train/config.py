@@ -1,0 +1,27 @@
+"""The recipe's `train` section."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(20, ge=1, le=10_000)
+    batch_size: int = Field(64, ge=1, description="global batch size")
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: float = Field(3e-3, gt=0.0)
+    weight_decay: float = Field(5e-4, ge=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum (Nesterov)")
+    schedule: Literal["cosine", "onecycle", "constant"] = "cosine"
+    warmup_epochs: float = Field(0.0, ge=0.0, description="linear warm-up before the schedule")
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    patience: int | None = Field(None, ge=1, description="early stop after N epochs without gain")
+    grad_clip: float | None = Field(None, gt=0.0)
+    threads: int | None = Field(
+        None, ge=1, description="torch intra-op threads (default: all cores)"
+    )
+    eval_batch_size: int = Field(512, ge=1)

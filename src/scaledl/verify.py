@@ -1,0 +1,59 @@
+"""`scaledl verify`: checksums, signature, and ONNX parity against the kept sample."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scaledl.errors import PackageError
+from scaledl.package import SAMPLE, check_signature, open_package
+
+
+@dataclass
+class VerifyReport:
+    path: str
+    files_checked: int
+    signed: bool
+    parity_max_abs_error: float | None
+    parity_tolerance: float | None
+    checks: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def verify_package(path: Path | str, key: bytes | None = None) -> VerifyReport:
+    """Raise PackageError naming the first problem; otherwise report what was checked."""
+    from scaledl.export.runtime import create_session
+
+    pkg = open_package(path, verify=True, key=key)
+    checks = [f"sha256 of {len(pkg.manifest['files'])} file(s)"]
+    signed = check_signature(pkg, key=key)
+    checks.append("HMAC signature" if signed else "signature not checked (no SCALEDL_SIGNING_KEY)")
+    try:
+        session = create_session(pkg.onnx_path, threads=1)
+    except Exception as exc:
+        raise PackageError(
+            f"package {path}: {pkg.onnx_path.name} does not load in ONNX Runtime ({exc})"
+        ) from None
+    err: float | None = None
+    tolerance: float | None = None
+    if SAMPLE in pkg.manifest["files"]:
+        with np.load(pkg.file(SAMPLE), allow_pickle=False) as sample:
+            x, expected = sample["input"], sample["output"]
+        actual = session.run(None, {session.get_inputs()[0].name: x})[0]
+        parity = pkg.manifest.get("parity", {})
+        tolerance = float(parity.get("tolerance", 1e-4))
+        err = float(np.max(np.abs(actual.astype(np.float64) - expected)))
+        if not np.isfinite(err) or err > tolerance:
+            raise PackageError(
+                f"package {path}: ONNX outputs differ from the recorded sample by {err:.3g} "
+                f"(tolerance {tolerance:g}); this runtime does not reproduce the model"
+            )
+        checks.append(f"ONNX parity on {len(x)} sample(s): max abs error {err:.2e} ≤ {tolerance:g}")
+    else:
+        checks.append("no sample.npz: parity not checked")
+    return VerifyReport(str(path), len(pkg.manifest["files"]), signed, err, tolerance, checks)
