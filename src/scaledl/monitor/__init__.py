@@ -1,0 +1,1 @@
+"""Monitoring: reference profiles, drift tests, live accuracy, alerts, dashboard, maintenance."""

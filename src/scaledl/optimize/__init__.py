@@ -1,0 +1,1 @@
+"""Optimization for real time: structured pruning, quantization, distillation, slimming, search."""
