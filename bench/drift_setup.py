@@ -96,12 +96,17 @@ def build_setup(name: str, seed: int = 0) -> Setup:
     prep = pkg.manifest["preprocessing"]
     rng = np.random.default_rng(seed)
     if name == "digits":
-        # Held-out 60%: a third for the profile's output reference, the rest is the stream.
+        # PCA on the training rows; validation rows + a third of the held-out 60% are the
+        # reference (inputs and outputs); the other two thirds are the stream.
+        from scaledl.data.dataset import ArraySet
+
         order = rng.permutation(len(splits.test))
         cut = len(order) // 3
         ref_part, pool = splits.test.take(order[:cut]), splits.test.take(order[cut:])
-        fit_x, input_ref_x = splits.train.x, np.concatenate([splits.val.x, ref_part.x])
-        heldout = ref_part
+        heldout = ArraySet(
+            np.concatenate([splits.val.x, ref_part.x]), np.concatenate([splits.val.y, ref_part.y])
+        )
+        fit_x, input_ref_x = splits.train.x, heldout.x
     else:
         # CIFAR-10: train images the model never saw (beyond the first 2,000 per class) form
         # the reference; the 10,000 test images are the stream.
