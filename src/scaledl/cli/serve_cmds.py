@@ -110,6 +110,24 @@ def serve(
         "--extension",
         help="Enable a server extension by registered name or module:factory (repeatable).",
     ),
+    monitor: bool = typer.Option(
+        False, "--monitor", help="Watch drift, live accuracy and alerts; serve /dashboard."
+    ),
+    alert_webhook: str | None = typer.Option(
+        None, "--alert-webhook", help="With --monitor: POST alerts as JSON to this URL."
+    ),
+    monitor_window: int | None = typer.Option(
+        None, "--monitor-window", help="With --monitor: samples per drift window (default 500)."
+    ),
+    monitor_window_seconds: float | None = typer.Option(
+        None, "--monitor-window-seconds", help="With --monitor: also drop samples older than this."
+    ),
+    monitor_alpha: float | None = typer.Option(
+        None, "--monitor-alpha", help="With --monitor: false-alarm rate of a check (default 0.05)."
+    ),
+    monitor_interval: float | None = typer.Option(
+        None, "--monitor-interval", help="With --monitor: check at least this often, seconds."
+    ),
 ) -> None:
     """Serve models over the Open Inference Protocol (V2 REST), with batching, keys and metrics."""
     from scaledl.serve.runner import run_server
@@ -187,12 +205,36 @@ def build_settings(**opts: Any) -> Any:
             log_level=opts["log_level"],
             shutdown_grace_s=opts["shutdown_grace"],
             drain_timeout_s=opts["drain_timeout"],
-            extensions=[ExtensionSpec(name=n) for n in opts["extension"] or []],
+            extensions=[ExtensionSpec(name=n) for n in opts["extension"] or []]
+            + _monitor_extension(opts, ExtensionSpec),
         )
     except ValidationError as exc:
         first = exc.errors()[0]
         flag = "--" + str(first["loc"][-1]).replace("_", "-") if first.get("loc") else "a flag"
         raise UsageError(f"{flag}: {first['msg']}") from None
+
+
+def _monitor_extension(opts: dict[str, Any], spec: Any) -> list[Any]:
+    """`--monitor` and its flags → the `monitor` extension with MonitorConfig options."""
+    from scaledl.errors import UsageError
+
+    flags = {
+        "webhook_url": opts.get("alert_webhook"),
+        "window": opts.get("monitor_window"),
+        "window_seconds": opts.get("monitor_window_seconds"),
+        "check_interval_s": opts.get("monitor_interval"),
+    }
+    options: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
+    if opts.get("monitor_alpha") is not None:
+        options["drift"] = {"alpha": opts["monitor_alpha"]}
+    if not opts.get("monitor"):
+        if options:
+            raise UsageError("--alert-webhook and --monitor-* flags need --monitor")
+        return []
+    from scaledl.monitor.extension import create_extension
+
+    create_extension(options)  # validate the options now: a bad flag is a usage error
+    return [spec(name="monitor", options=options)]
 
 
 @keys_app.command("create")

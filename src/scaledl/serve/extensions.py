@@ -84,7 +84,9 @@ class ServerExtension(Protocol):
 
 
 ExtensionFactory = Callable[[dict[str, Any]], ServerExtension]
-EXTENSION_FACTORIES: dict[str, ExtensionFactory | str] = {}
+EXTENSION_FACTORIES: dict[str, ExtensionFactory | str] = {
+    "monitor": "scaledl.monitor.extension:create_extension",
+}
 
 
 def register_extension(name: str, factory: ExtensionFactory | str) -> None:
