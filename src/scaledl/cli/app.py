@@ -19,6 +19,7 @@ from scaledl.errors import ScaledlError
 COMMAND_MODULES = [
     "scaledl.cli.train_cmds",
     "scaledl.cli.package_cmds",
+    "scaledl.cli.monitor_cmds",
     "scaledl.cli.serve_cmds",
 ]
 
@@ -67,7 +68,9 @@ for _module in COMMAND_MODULES:
 def main() -> None:
     """Entry point: run the app; user mistakes print one message and exit 2 (failed goal: 1)."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:  # `raise typer.Exit(n)` arrives as a return value
+            sys.exit(code)
     except ScaledlError as exc:
         err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
         sys.exit(exc.exit_code)
