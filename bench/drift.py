@@ -26,13 +26,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from drift_peer import EvidentlyPeer, available  # noqa: E402
-from drift_setup import Setup, build_setup  # noqa: E402
-from drift_shifts import IMAGE_SHIFTS, PARAMS, SEVERITIES, SHIFTS, class_mix_weights  # noqa: E402
-
-from scaledl.monitor.config import DriftConfig  # noqa: E402
-from scaledl.monitor.drift import Window, detect_drift  # noqa: E402
-from scaledl.monitor.profile import ReferenceProfile  # noqa: E402
+from drift_peer import EvidentlyPeer, available
+from drift_setup import Setup, build_setup
+from drift_shifts import IMAGE_SHIFTS, PARAMS, SEVERITIES, SHIFTS, class_mix_weights
+from scaledl.monitor.config import DriftConfig
+from scaledl.monitor.drift import Window, detect_drift
+from scaledl.monitor.profile import ReferenceProfile
 
 log = logging.getLogger("bench.drift")
 WINDOWS = (50, 100, 200, 500, 1000)
@@ -153,7 +152,9 @@ def bench_dataset(name: str, args: argparse.Namespace, config: DriftConfig) -> d
                 str(m): run_condition(pool, m, args.shift_trials, rng, config, peer, weights)
                 for m in sizes
             }
-            log.info("%s %s: %s", name, key, {m: r["rate"] for m, r in out["detection"][key].items()})
+            log.info(
+                "%s %s: %s", name, key, {m: r["rate"] for m, r in out["detection"][key].items()}
+            )
     return out
 
 
@@ -166,7 +167,9 @@ def summarize(datasets: dict[str, Any]) -> dict[str, Any]:
     for name, res in datasets.items():
         fars = {m: r["rate"] for m, r in res["false_alarm"].items()}
         medium_200 = {
-            k: v["200"]["rate"] for k, v in res["detection"].items() if k.endswith("/medium") and "200" in v
+            k: v["200"]["rate"]
+            for k, v in res["detection"].items()
+            if k.endswith("/medium") and "200" in v
         }
         summary[name] = {
             "false_alarm_max": max(fars.values()),

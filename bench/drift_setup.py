@@ -21,6 +21,7 @@ log = logging.getLogger("bench.drift")
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "bench-drift"
 
+
 def _find_cifar10() -> Path:
     """`../shared/datasets/cifar10` beside the checkout (or one level up, for worktrees)."""
     for base in (ROOT.parent, ROOT.parent.parent):
@@ -139,11 +140,11 @@ def build_setup(name: str, seed: int = 0) -> Setup:
         notes={
             "model_accuracy_on_stream": round(accuracy, 4),
             "pca_fit_rows": int(profile.meta["reference"]["fit"]),
-            "input_reference_rows": int(len(profile.features)),
-            "output_reference_rows": int(len(heldout.x)),
-            "stream_pool_rows": int(len(pool.x)),
+            "input_reference_rows": len(profile.features),
+            "output_reference_rows": len(heldout.x),
+            "stream_pool_rows": len(pool.x),
             "explained_variance_ratio": profile.meta["explained_variance_ratio"],
-            "train_rows": int(len(splits.train)),
+            "train_rows": len(splits.train),
         },
     )
 
@@ -155,8 +156,6 @@ def _unseen_cifar_train(rng: np.random.Generator, count: int = 10000) -> Any:
 
     full = load_data(DataConfig(source=str(CIFAR10)), "classification").data
     used = RECIPES["cifar10"]["data"]["limit_per_class"]
-    keep = np.concatenate(
-        [np.flatnonzero(full.y == c)[used:] for c in np.unique(full.y)]
-    )
+    keep = np.concatenate([np.flatnonzero(full.y == c)[used:] for c in np.unique(full.y)])
     pick = rng.permutation(keep)[:count]
     return ArraySet(full.x[pick], full.y[pick])

@@ -58,8 +58,13 @@ def rotation(x: np.ndarray, p: float, vmax: float, rng: np.random.Generator) -> 
     signs = rng.choice([-1.0, 1.0], size=len(x))
     for i in range(len(x)):
         out[i] = rotate(
-            x[i].astype(np.float64), signs[i] * p, axes=(1, 2), reshape=False, order=1,
-            mode="constant", cval=0.0,
+            x[i].astype(np.float64),
+            signs[i] * p,
+            axes=(1, 2),
+            reshape=False,
+            order=1,
+            mode="constant",
+            cval=0.0,
         )
     return _finish(out, x, vmax)
 

@@ -28,7 +28,7 @@ def digits_raw() -> tuple[np.ndarray, np.ndarray]:
 
 
 def noisy(x: np.ndarray, sigma: float = 3.0, seed: int = 0) -> np.ndarray:
-    """Digits with strong Gaussian noise, clipped to the 0–16 range (a shift with a known answer)."""
+    """Digits with strong Gaussian noise, clipped to 0–16: a shift with a known answer."""
     rng = np.random.default_rng(seed)
     return np.clip(np.rint(x + rng.normal(0, sigma, x.shape)), 0, 16).astype(np.float32)
 

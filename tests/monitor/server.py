@@ -38,7 +38,7 @@ def webhook_receiver() -> Iterator[Receiver]:
     receiver = Receiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             receiver.received.append(json.loads(self.rfile.read(length)))
             self.send_response(204)
@@ -72,12 +72,17 @@ class Running:
         body = {
             "id": request_id,
             "inputs": [
-                {"name": "input", "shape": list(x.shape), "datatype": "FP32",
-                 "data": x.ravel().tolist()}
+                {
+                    "name": "input",
+                    "shape": list(x.shape),
+                    "datatype": "FP32",
+                    "data": x.ravel().tolist(),
+                }
             ],
         }
-        return httpx.post(f"{self.url}/v2/models/{model}/infer", json=body,
-                          headers=self.headers(), timeout=30)
+        return httpx.post(
+            f"{self.url}/v2/models/{model}/infer", json=body, headers=self.headers(), timeout=30
+        )
 
 
 @contextmanager

@@ -39,8 +39,15 @@ def test_report_exit_codes_and_html(
     digits_package: Path, tmp_path: Path, digits_raw: tuple[np.ndarray, np.ndarray]
 ) -> None:
     clean = run_cli(
-        "monitor", "report", str(digits_package), "--data", "digits", "--seed", "0",
-        "--json", str(tmp_path / "clean.json"),
+        "monitor",
+        "report",
+        str(digits_package),
+        "--data",
+        "digits",
+        "--seed",
+        "0",
+        "--json",
+        str(tmp_path / "clean.json"),
     )
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "no drift found" in clean.stdout
@@ -50,8 +57,17 @@ def test_report_exit_codes_and_html(
     shifted = tmp_path / "noisy.npz"
     np.savez(shifted, x=noisy(digits_raw[0][:300])[:, 0])
     out = tmp_path / "report.html"
-    drifted = run_cli("monitor", "report", str(digits_package), "--data", str(shifted),
-                      "--out", str(out), "--seed", "0")
+    drifted = run_cli(
+        "monitor",
+        "report",
+        str(digits_package),
+        "--data",
+        str(shifted),
+        "--out",
+        str(out),
+        "--seed",
+        "0",
+    )
     assert drifted.returncode == 1, drifted.stdout + drifted.stderr
     assert "drift found" in drifted.stdout
     page = out.read_text()

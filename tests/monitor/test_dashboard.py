@@ -41,7 +41,10 @@ def busy_server(
 ) -> Iterator[Running]:
     """A server that has seen clean traffic, then drifting traffic, and some feedback."""
     config = MonitorConfig(
-        window=100, check_interval_s=3600, fire_after=1, bucket_seconds=0.5,
+        window=100,
+        check_interval_s=3600,
+        fire_after=1,
+        bucket_seconds=0.5,
         drift=DriftConfig(seed=0, permutations=99),
     )
     prep = open_package(digits_package).manifest["preprocessing"]
@@ -90,8 +93,11 @@ def test_dashboard_renders_charts_in_chromium(busy_server: Running) -> None:
         assert "live accuracy" in stats and "%" in stats and "(100)" in stats
         titles = card.locator(".chart h3").all_inner_texts()
         assert titles == [
-            "Traffic (requests/s)", "Latency (ms)", "Drift p-values (log scale)",
-            "Live accuracy", "Predicted-class mix",
+            "Traffic (requests/s)",
+            "Latency (ms)",
+            "Drift p-values (log scale)",
+            "Live accuracy",
+            "Predicted-class mix",
         ]
         drift_chart = card.locator("[data-chart='Drift p-values (log scale)']")
         lines = drift_chart.locator("polyline")

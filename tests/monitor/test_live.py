@@ -68,7 +68,9 @@ def test_time_window_drops_old_samples() -> None:
 
 
 def test_monitor_keeps_no_payloads_and_memory_stays_flat(
-    digits_package: Path, digits_profile: ReferenceProfile, digits_raw: tuple[np.ndarray, np.ndarray]
+    digits_package: Path,
+    digits_profile: ReferenceProfile,
+    digits_raw: tuple[np.ndarray, np.ndarray],
 ) -> None:
     config = MonitorConfig(window=200, pending_requests=50, history=20, bucket_seconds=1.0)
     monitor = ModelMonitor("digits", "1", digits_profile, config)
@@ -83,7 +85,9 @@ def test_monitor_keeps_no_payloads_and_memory_stays_flat(
 
 
 def test_feedback_gives_live_accuracy(
-    digits_package: Path, digits_profile: ReferenceProfile, digits_raw: tuple[np.ndarray, np.ndarray]
+    digits_package: Path,
+    digits_profile: ReferenceProfile,
+    digits_raw: tuple[np.ndarray, np.ndarray],
 ) -> None:
     raw, y = digits_raw
     x, out = _predict(digits_package, raw[:100])

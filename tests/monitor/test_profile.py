@@ -88,7 +88,9 @@ def test_each_test_separates_clean_from_shifted_digits(
 
 
 def test_window_from_batch_matches_detect_drift_inputs(
-    digits_package: Path, digits_profile: ReferenceProfile, digits_heldout: tuple[np.ndarray, np.ndarray]
+    digits_package: Path,
+    digits_profile: ReferenceProfile,
+    digits_heldout: tuple[np.ndarray, np.ndarray],
 ) -> None:
     from scaledl.monitor.reference import session_predict
     from scaledl.preprocess import apply_preprocessing
@@ -98,7 +100,9 @@ def test_window_from_batch_matches_detect_drift_inputs(
     window = Window.from_batch(digits_profile, x, session_predict(pkg)(x))
     assert window.features.shape == (40, 32) and window.predicted is not None
     with pytest.raises(Exception, match="at least 20"):
-        detect_drift(digits_profile, Window(window.features[:5], window.predicted[:5], window.score[:5]))  # type: ignore[index]
+        detect_drift(
+            digits_profile, Window(window.features[:5], window.predicted[:5], window.score[:5])
+        )  # type: ignore[index]
 
 
 def strip_profile(package: Path, dest: Path) -> Path:

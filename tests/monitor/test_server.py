@@ -52,7 +52,9 @@ def test_feedback_by_request_id_and_by_inputs_gives_live_accuracy(
         predicted.extend(np.asarray(response.json()["outputs"][0]["data"]).reshape(4, -1).argmax(1))
     url = f"{srv.url}/v2/models/{MODEL}/feedback"
     ext = srv.extension
-    wait_for(lambda: all(f"req-{i}" in ext.monitor_for(MODEL, None).pending for i in range(0, 40, 4)))
+    wait_for(
+        lambda: all(f"req-{i}" in ext.monitor_for(MODEL, None).pending for i in range(0, 40, 4))
+    )
     for i in range(0, 40, 4):
         body = {"id": f"req-{i}", "labels": [int(v) for v in y[i : i + 4]]}
         response = httpx.post(url, json=body, headers=srv.headers())

@@ -40,8 +40,7 @@ def test_ks_on_discrete_data_is_calibrated_and_detects_a_small_shift() -> None:
     """Integer-valued data (many ties) keeps its false-alarm rate and its power."""
     rng = np.random.default_rng(2)
     null = [
-        _bonferroni_ks(rng.poisson(3, (500, 4)).astype(float), rng.poisson(3, (200, 4)), rng)
-        < 0.05
+        _bonferroni_ks(rng.poisson(3, (500, 4)).astype(float), rng.poisson(3, (200, 4)), rng) < 0.05
         for _ in range(300)
     ]
     assert 0.01 <= np.mean(null) <= 0.09

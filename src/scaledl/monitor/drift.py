@@ -38,7 +38,9 @@ class Window:
         return len(self.features)
 
     @classmethod
-    def from_batch(cls, profile: ReferenceProfile, inputs: np.ndarray, outputs: np.ndarray) -> Window:
+    def from_batch(
+        cls, profile: ReferenceProfile, inputs: np.ndarray, outputs: np.ndarray
+    ) -> Window:
         """Preprocessed inputs and graph outputs → a window."""
         features = profile.projection.transform(inputs)
         if profile.task == "classification":

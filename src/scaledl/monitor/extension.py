@@ -169,7 +169,10 @@ class MonitorExtension:
         if self.metrics is not None:
             now = monitor.clock()
             self.metrics.observe_window(
-                monitor.model, monitor.version, monitor.window.fill(now), len(monitor.window),
+                monitor.model,
+                monitor.version,
+                monitor.window.fill(now),
+                len(monitor.window),
                 monitor.last_check_at,
             )
 

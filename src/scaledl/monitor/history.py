@@ -28,7 +28,9 @@ class TrafficSeries:
         self._latencies: list[float] = []
         self._class_counts = np.zeros(max(self.classes, 1), np.int64)
 
-    def add(self, when: float, latency_s: float, samples: int, predicted: np.ndarray | None) -> None:
+    def add(
+        self, when: float, latency_s: float, samples: int, predicted: np.ndarray | None
+    ) -> None:
         with self._lock:
             self._roll(when)
             self._requests += 1

@@ -204,11 +204,25 @@ class ModelMonitor:
             )
 
     def _alert(
-        self, kind: str, status: str, value: float | None, threshold: float, message: str,
+        self,
+        kind: str,
+        status: str,
+        value: float | None,
+        threshold: float,
+        message: str,
         details: dict[str, Any],
     ) -> None:
-        alert = Alert(kind, status, self.model, self.version, value, threshold, message,
-                      at=self.clock(), details=details)
+        alert = Alert(
+            kind,
+            status,
+            self.model,
+            self.version,
+            value,
+            threshold,
+            message,
+            at=self.clock(),
+            details=details,
+        )
         self.alerts.add(alert.to_json())
         log.warning("alert %s %s for %s:%s: %s", kind, status, self.model, self.version, message)
         if self.listener:
@@ -223,14 +237,21 @@ class ModelMonitor:
             "version": self.version,
             "profile": self.profile is not None,
             "tests": self.tests,
-            "window": {"size": len(self.window), "capacity": self.window.capacity,
-                       "fill": self.window.fill(now), "bytes": self.window.nbytes},
+            "window": {
+                "size": len(self.window),
+                "capacity": self.window.capacity,
+                "fill": self.window.fill(now),
+                "bytes": self.window.nbytes,
+            },
             "samples_seen": self.samples_seen,
             "last_check_at": self.last_check_at,
             "last_check": self.last_result.to_json() if self.last_result else None,
-            "accuracy": {"value": accuracy, "labels": labels,
-                         "threshold": self.accuracy_threshold,
-                         "reference": self.reference_accuracy},
+            "accuracy": {
+                "value": accuracy,
+                "labels": labels,
+                "threshold": self.accuracy_threshold,
+                "reference": self.reference_accuracy,
+            },
             "alerts": {"drift": self.drift_alarm.active, "accuracy": self.accuracy_alarm.active},
         }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from scaledl.monitor.drift import DriftResult
@@ -78,8 +79,14 @@ class MonitorMetrics:
 
     def forget(self, model: str, version: str, tests: list[str]) -> None:
         """Drop an unloaded version's series so /metrics does not keep stale values."""
-        for gauge in (self.drift, self.accuracy, self.labels, self.fill, self.samples,
-                      self.last_check):
+        for gauge in (
+            self.drift,
+            self.accuracy,
+            self.labels,
+            self.fill,
+            self.samples,
+            self.last_check,
+        ):
             _remove(gauge, model, version)
         for test in [*tests, "overall"]:
             _remove(self.p_value, model, version, test)
@@ -89,7 +96,5 @@ class MonitorMetrics:
 
 
 def _remove(metric: Any, *labels: str) -> None:
-    try:
+    with contextlib.suppress(KeyError):
         metric.remove(*labels)
-    except KeyError:
-        pass

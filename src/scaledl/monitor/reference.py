@@ -10,7 +10,13 @@ import numpy as np
 
 from scaledl.data.dataset import DataSplits
 from scaledl.errors import PackageError
-from scaledl.monitor.profile import Predict, ProfileOptions, ReferenceProfile, build_profile, load_profile
+from scaledl.monitor.profile import (
+    Predict,
+    ProfileOptions,
+    ReferenceProfile,
+    build_profile,
+    load_profile,
+)
 from scaledl.package import PROFILE, Package, open_package, update_package
 from scaledl.preprocess import apply_preprocessing
 

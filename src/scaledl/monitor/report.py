@@ -1,4 +1,4 @@
-"""`scaledl monitor report`: the drift tests on a batch of new data, as a self-contained HTML page."""
+"""`scaledl monitor report`: the drift tests on new data, as a self-contained HTML page."""
 
 from __future__ import annotations
 
@@ -85,8 +85,12 @@ def _figures(assessment: Assessment, profile: ReferenceProfile) -> list[tuple[An
         fig, ax = plt.subplots(figsize=(6, 3))
         p = np.maximum(np.asarray(ks.detail["component_p_values"]), 1e-300)
         ax.bar(range(len(p)), -np.log10(p), color="#3366cc")
-        ax.axhline(-np.log10(assessment.drift.alpha / len(assessment.drift.tests) / len(p)),
-                   color="#c62828", ls="--", label="threshold")
+        ax.axhline(
+            -np.log10(assessment.drift.alpha / len(assessment.drift.tests) / len(p)),
+            color="#c62828",
+            ls="--",
+            label="threshold",
+        )
         ax.set(xlabel="PCA component", ylabel="−log10 p", title="KS per component")
         ax.legend()
         figs.append((fig, "KS p-values per PCA component"))
@@ -99,11 +103,17 @@ def _figures(assessment: Assessment, profile: ReferenceProfile) -> list[tuple[An
         figs.append((fig, f"Distribution of PCA component {worst}"))
     if profile.output_score is not None and window.score is not None:
         fig, ax = plt.subplots(figsize=(6, 3))
-        bins = np.linspace(0, 1, 41)
-        ax.hist(1 / (1 + np.exp(profile.output_score)), bins=bins, density=True, alpha=0.6,
-                label="reference")
-        ax.hist(1 / (1 + np.exp(window.score)), bins=bins, density=True, alpha=0.6,
-                label="new data")
+        bins = [float(v) for v in np.linspace(0, 1, 41)]
+        ax.hist(
+            1 / (1 + np.exp(profile.output_score)),
+            bins=bins,
+            density=True,
+            alpha=0.6,
+            label="reference",
+        )
+        ax.hist(
+            1 / (1 + np.exp(window.score)), bins=bins, density=True, alpha=0.6, label="new data"
+        )
         ax.set(title="Top-1 confidence", xlabel="confidence")
         ax.legend()
         figs.append((fig, "Top-1 confidence distribution"))

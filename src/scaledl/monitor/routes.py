@@ -69,7 +69,9 @@ def dashboard_payload(ext: MonitorExtension) -> dict[str, Any]:
 
 
 def _labels(monitor: ModelMonitor, body: Feedback) -> np.ndarray:
-    given = body.labels if body.labels is not None else [body.label] if body.label is not None else []
+    given = (
+        body.labels if body.labels is not None else [body.label] if body.label is not None else []
+    )
     if not given:
         raise UsageError("feedback needs `label` (one sample) or `labels` (one per sample)")
     names = (monitor.profile.meta.get("labels") if monitor.profile else None) or []
@@ -113,8 +115,11 @@ def _feedback(ext: MonitorExtension, model: str, body: Feedback) -> dict[str, An
     return {
         "model": model,
         "versions": [
-            {"version": m.version, "accuracy": m.outcomes.accuracy()[0],
-             "labels": m.outcomes.accuracy()[1]}
+            {
+                "version": m.version,
+                "accuracy": m.outcomes.accuracy()[0],
+                "labels": m.outcomes.accuracy()[1],
+            }
             for m in counted
         ],
     }

@@ -25,7 +25,9 @@ class KSResult:
     p_values: np.ndarray  # (k,) uncorrected
 
 
-def break_ties(ref: np.ndarray, win: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def break_ties(
+    ref: np.ndarray, win: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Jitter columns that hold repeated values by less than half their smallest gap."""
     pooled = np.sort(np.concatenate([ref, win]), axis=0)
     gaps = np.diff(pooled, axis=0)

@@ -83,8 +83,11 @@ class SampleWindow:
             idx = self._order(now)
             features = self._features[idx].copy()
             if classification:
-                return Window(features, predicted=self._predicted[idx].astype(np.int64),
-                              score=self._score[idx].copy())
+                return Window(
+                    features,
+                    predicted=self._predicted[idx].astype(np.int64),
+                    score=self._score[idx].copy(),
+                )
             return Window(features, values=self._values[idx].copy())
 
     def fill(self, now: float) -> float:
