@@ -108,3 +108,26 @@ def test_regression_task_on_a_table(tmp_path: Path) -> None:
     manifest = json.loads((out.package / "manifest.json").read_text())
     assert manifest["task"] == "regression" and manifest["labels"] is None
     assert manifest["metrics"]["r2"] > 0.9
+
+
+def test_a_users_own_module_is_trained_and_packaged(tmp_path: Path) -> None:
+    import json
+
+    from torch import nn
+
+    from scaledl.train.api import train_module
+    from scaledl.verify import verify_package
+
+    class TinyNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.body(x)
+
+    out = train_module(TinyNet(), tmp_path, {"name": "tiny", "train": {"epochs": 3, "lr": 0.01}})
+    manifest = json.loads((out.package / "manifest.json").read_text())
+    assert manifest["family"] == "custom" and manifest["metrics"]["accuracy"] > 0.8
+    assert "model.json" not in manifest["files"] and "weights.safetensors" in manifest["files"]
+    verify_package(out.package)
