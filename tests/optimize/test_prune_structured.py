@@ -61,7 +61,9 @@ def test_iterative_schedule_reaches_the_same_units(name: str) -> None:
 def test_taylor_importance_ranks_dead_units_last(name: str) -> None:
     spec, model = dead_model(name)
     calibration = (batch(spec, 64, seed=3), torch.randint(0, 10, (64,)))
-    result = prune_structured(model, spec, 0.5, importance="taylor", calibration=calibration)
+    result = prune_structured(
+        model, spec, 0.5, importance="taylor", calibration=calibration, recalibrate_bn=False
+    )
     assert result.removed == EXPECTED_REMOVED[name]
     with torch.no_grad():
         np.testing.assert_allclose(result.model(batch(spec)), model(batch(spec)), atol=2e-5)
@@ -119,6 +121,22 @@ def test_layers_that_cannot_round_down_are_named() -> None:
     widths = result.spec.knobs["widths"]
     assert widths[0] == [16, 16] and all(w % 16 == 0 for w in widths[1])
     assert len([s for s in result.skipped if "round_to=16" in s]) == 2
+
+
+def test_batch_norm_statistics_are_recalibrated_on_the_calibration_inputs() -> None:
+    spec = SPECS["mlp"]
+    model = trained_like(spec)
+    x = batch(spec, 64, seed=5)
+    result = prune_structured(model, spec, 0.5, calibration=(x, torch.zeros(64, dtype=torch.long)))
+    first, norm = result.model.features[1], result.model.features[2]
+    with torch.no_grad():
+        hidden = first(x.flatten(1))
+    torch.testing.assert_close(norm.running_mean, hidden.mean(0))
+    torch.testing.assert_close(norm.running_var, hidden.var(0))
+    kept = prune_structured(
+        model, spec, 0.5, calibration=(x, torch.zeros(64, dtype=torch.long)), recalibrate_bn=False
+    )
+    assert not torch.allclose(kept.model.features[2].running_mean, norm.running_mean)
 
 
 def test_input_model_is_left_untouched() -> None:
