@@ -2,8 +2,10 @@
 
 Side by side in one process, rounds interleaved so machine noise hits every variant alike:
 the digits CNN (1×8×8, channels [32, 64], depth 2, trained a few epochs so global ranking
-sees real weights) and a CIFAR-sized CNN (3×32×32, channels [32, 64, 128], depth 2; random
-weights, which do not change latency). Writes bench/results/prune_round_to.json.
+sees real weights), a CIFAR-sized CNN (3×32×32, channels [32, 64, 128], depth 2) and the
+examples/cifar10-cnn.yaml network (residual, [32, 64, 128, 256], depth [1, 1, 3, 1]); the
+CIFAR-sized ones keep random weights, which do not change latency.
+Writes bench/results/prune_round_to.json.
 
     .venv/bin/python bench/prune_round_to.py [--quick] [--threads 1]
 """
@@ -11,8 +13,8 @@ weights, which do not change latency). Writes bench/results/prune_round_to.json.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,10 @@ from scaledl.models import ModelSpec
 from scaledl.optimize.prune import prune_structured
 from scaledl.optimize.prune.counting import count_macs
 
-RESULTS = Path(__file__).resolve().parent / "results" / "prune_round_to.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import write_results
+
 VARIANTS: list[tuple[str, dict[str, Any] | None]] = [("unpruned", None)]
 VARIANTS += [(f"50% global round_to={r}", {"ratio": 0.5, "round_to": r}) for r in (1, 8, 16)]
 VARIANTS += [
@@ -53,8 +58,8 @@ def digits_teacher(epochs: int) -> tuple[ModelSpec, torch.nn.Module]:
     return spec, Trainer(spec.build(), splits, config, pre).fit().model
 
 
-def cifar_sized() -> tuple[ModelSpec, torch.nn.Module]:
-    spec = ModelSpec("cnn", [3, 32, 32], 10, {"channels": [32, 64, 128], "depth": 2})
+def untrained(knobs: dict[str, Any]) -> tuple[ModelSpec, torch.nn.Module]:
+    spec = ModelSpec("cnn", [3, 32, 32], 10, knobs)
     torch.manual_seed(0)
     return spec, spec.build().eval()
 
@@ -110,7 +115,15 @@ def main() -> None:
     report: dict[str, Any] = {"threads": args.threads, "rounds": rounds, "runs_per_round": n}
     for label, (spec, model) in {
         "digits_cnn": digits_teacher(2 if args.quick else 8),
-        "cifar_sized_cnn": cifar_sized(),
+        "cifar_sized_cnn": untrained({"channels": [32, 64, 128], "depth": 2}),
+        "cifar10_recipe_cnn": untrained(
+            {
+                "channels": [32, 64, 128, 256],
+                "depth": [1, 1, 3, 1],
+                "residual": True,
+                "global_pool": "max",
+            }
+        ),
     }.items():
         entries = variants(spec, model)
         measure(entries, spec.input_shape, args.threads, rounds, n)
@@ -120,8 +133,7 @@ def main() -> None:
                 f"{label:16} {e['variant']:28} p50 {e['p50_ms']:.4f} ms "
                 f"x{e['speedup_vs_unpruned']:.2f} {e['macs'] / 1e6:6.2f} MMAC widths {e['widths']}"
             )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    write_results("prune_round_to", report)
 
 
 if __name__ == "__main__":

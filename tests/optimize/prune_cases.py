@@ -18,6 +18,12 @@ SPECS = {
     "cnn-residual": ModelSpec(
         "cnn", [3, 16, 16], 10, {"channels": [16, 32], "depth": 3, "residual": True}
     ),
+    "cnn-staged": ModelSpec(
+        "cnn",
+        [3, 16, 16],
+        10,
+        {"channels": [16, 32, 32], "depth": [1, 3, 2], "residual": True, "global_pool": "max"},
+    ),
     "cnn-nobn": ModelSpec("cnn", [1, 8, 8], 10, {"channels": [16, 32], "batch_norm": False}),
     "mlp": ModelSpec("mlp", [1, 8, 8], 10, {"hidden": [32, 16], "batch_norm": True}),
     "transformer": ModelSpec(

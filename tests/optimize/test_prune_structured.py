@@ -22,6 +22,7 @@ def _single_thread() -> Iterator[None]:
 EXPECTED_REMOVED = {
     "cnn": {"channels": 48},
     "cnn-residual": {"channels": 8 * 3 + 16 * 3},
+    "cnn-staged": {"channels": 8 + 16 * 3 + 16 * 2},
     "cnn-nobn": {"channels": 48},
     "mlp": {"neurons": 24},
     "transformer": {"heads": 4, "ff_neurons": 32},

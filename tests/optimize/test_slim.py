@@ -44,6 +44,10 @@ def test_widths_are_multiples_of_8_and_depth_keeps_one_layer() -> None:
     transformer = slim_spec(PARENTS[3], width=0.5)
     assert transformer.knobs["d_model"] % 24 == 0  # aligned to 8 and split into 3 heads
     assert slim_spec(PARENTS[1], depth=0.34).knobs["hidden"] == [256]
+    staged = ModelSpec(
+        "cnn", [3, 32, 32], 10, {"channels": [32, 64, 128], "depth": [1, 3, 2], "residual": True}
+    )
+    assert slim_spec(staged, width=0.5, depth=0.5).knobs["depth"] == [1, 2, 1]
 
 
 def test_a_pruned_parent_folds_back_to_uniform_widths() -> None:
