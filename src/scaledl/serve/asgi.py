@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -11,6 +13,15 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+
+_ID_PREFIX = secrets.token_hex(8)
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """A unique id in uuid hex form: a random per-process prefix and a counter (no syscall)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 class ClientDisconnected(ScaledlError):
@@ -77,3 +88,15 @@ def replay(body: bytes, receive: Receive) -> Receive:
 async def respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def error_headers(exc: ScaledlError) -> list[tuple[bytes, bytes]]:
+    """Content type plus what the status calls for (Retry-After, WWW-Authenticate, close)."""
+    headers = [(b"content-type", b"application/json")]
+    if exc.http_status == 429:
+        headers.append((b"retry-after", b"1"))
+    elif exc.http_status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="scaledl"'))
+    elif exc.http_status == 413:
+        headers.append((b"connection", b"close"))
+    return headers

@@ -13,6 +13,7 @@ never echoes payload values.
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -205,7 +206,7 @@ def _decode_input(item: Any, binary: memoryview, offset: int) -> tuple[str, str,
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
         raise BadRequest(f"input {name!r}: 'shape' must be a list of non-negative integers")
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    count = math.prod(shape)
     params = item.get("parameters") or {}
     if not isinstance(params, dict):
         raise BadRequest(f"input {name!r}: 'parameters' must be a JSON object")
@@ -252,7 +253,7 @@ def _binary_tensor(
 
 
 def _unpack_bytes(name: str, chunk: memoryview, count: int) -> np.ndarray:
-    items: list[bytes] = []
+    items: list[str] = []
     pos, end = 0, len(chunk)
     while pos < end:
         if pos + 4 > end:
@@ -261,7 +262,12 @@ def _unpack_bytes(name: str, chunk: memoryview, count: int) -> np.ndarray:
         pos += 4
         if pos + length > end:
             raise BadRequest(f"input {name!r}: BYTES element runs past binary_data_size")
-        items.append(bytes(chunk[pos : pos + length]))
+        try:  # ONNX Runtime's Python API takes text: feed it str
+            items.append(bytes(chunk[pos : pos + length]).decode("utf-8"))
+        except UnicodeDecodeError:
+            raise BadRequest(
+                f"input {name!r}: BYTES element is not UTF-8 text, which ONNX Runtime needs"
+            ) from None
         pos += length
     if len(items) != count:
         raise BadRequest(f"input {name!r}: shape needs {count} BYTES element(s), got {len(items)}")
@@ -315,7 +321,7 @@ def _json_bytes(name: str, shape: list[int], count: int, data: list[Any]) -> np.
     if not all(isinstance(v, str) for v in flat):
         raise BadRequest(f"input {name!r}: BYTES data in JSON must be strings")
     out = np.empty(count, dtype=object)
-    out[:] = [v.encode("utf-8") for v in flat]
+    out[:] = flat
     return out.reshape(shape)
 
 

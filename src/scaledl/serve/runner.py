@@ -45,7 +45,9 @@ class DrainingServer(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.drain_deadline is not None:
-            super().handle_exit(sig, frame)  # a second signal: uvicorn's own (forced) exit
+            if sig == signal.SIGINT:
+                super().handle_exit(sig, frame)  # a second Ctrl-C: uvicorn's forced exit
+            self.drain_deadline = time.monotonic()  # a second SIGTERM: end the grace now
             return
         self.model_server.begin_drain()
         self.drain_deadline = time.monotonic() + self.grace_s
@@ -81,6 +83,7 @@ def serve_on(settings: ServeSettings, sock: socket.socket, worker: int | None = 
         ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
         ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
         server_header=False,
+        proxy_headers=False,
         timeout_keep_alive=30,
     )
     DrainingServer(config, server, settings.shutdown_grace_s).run(sockets=[sock])
