@@ -183,6 +183,17 @@ def summarize(datasets: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
+def merge(files: list[Path], out: Path) -> None:
+    """One result file from runs of single data sets (e.g. run in parallel)."""
+    parts = [json.loads(f.read_text()) for f in files]
+    result = {**parts[0], "datasets": {}, "seconds": max(p["seconds"] for p in parts)}
+    for part in parts:
+        result["datasets"].update(part["datasets"])
+    result["summary"] = summarize(result["datasets"])
+    out.write_text(json.dumps(result, indent=1))
+    print(json.dumps(result["summary"], indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few trials (development)")
@@ -194,7 +205,13 @@ def main() -> None:
     parser.add_argument("--no-peer", action="store_true", help="skip the Evidently peer")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--merge", nargs="+", type=Path, help="combine per-data-set result files into --out"
+    )
     args = parser.parse_args()
+    if args.merge:
+        merge(args.merge, args.out)
+        return
     args.windows = [int(v) for v in args.windows.split(",")]
     args.clean_trials = args.clean_trials or (40 if args.quick else 300)
     args.shift_trials = args.shift_trials or (10 if args.quick else 50)

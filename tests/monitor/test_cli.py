@@ -82,3 +82,74 @@ def test_report_exit_codes_and_html(
         result = run_cli("monitor", "report", str(digits_package), *args)
         assert result.returncode == 2 and words in " ".join(result.stderr.split()), result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_serve_monitor_flags_are_checked(digits_package: Path) -> None:
+    lonely = run_cli("serve", str(digits_package), "--no-auth", "--alert-webhook", "http://x")
+    assert lonely.returncode == 2 and "need --monitor" in lonely.stderr
+    small = run_cli("serve", str(digits_package), "--no-auth", "--monitor", "--monitor-window", "5")
+    assert small.returncode == 2 and "window" in small.stderr and "Traceback" not in small.stderr
+
+
+def test_serve_with_monitor_flag_watches_traffic(digits_package: Path) -> None:
+    """The real `scaledl serve --monitor` process: the extension comes from the registry."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.monitor.server import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "scaledl",
+            "serve",
+            str(digits_package),
+            "--no-auth",
+            "--port",
+            str(port),
+            "--monitor",
+            "--monitor-window",
+            "40",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        x = np.zeros((40, 1, 8, 8), np.float32)
+        body = {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": list(x.shape),
+                    "datatype": "FP32",
+                    "data": x.ravel().tolist(),
+                }
+            ]
+        }
+        assert httpx.post(f"{url}/v2/models/digits-quick/infer", json=body).status_code == 200
+        for _ in range(100):
+            state = httpx.get(f"{url}/v2/models/digits-quick/monitor").json()
+            if state["versions"][0]["last_check"]:
+                break
+            time.sleep(0.1)
+        version = state["versions"][0]
+        assert version["window"]["capacity"] == 40 and version["samples_seen"] == 40
+        assert version["last_check"]["drift"] is True  # 40 blank images are far from digits
+        assert httpx.get(f"{url}/dashboard").status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(30)
