@@ -135,6 +135,10 @@ class MonitorExtension:
             raise NotFoundError(f"model {model!r} is not monitored; monitored: {known or 'none'}")
         return found
 
+    def all_monitors(self) -> list[ModelMonitor]:
+        with self._lock:
+            return sorted(self.monitors.values(), key=lambda m: (m.model, m.version))
+
     def monitor_for(self, model: str, version: str | None) -> ModelMonitor:
         found = self.versions(model)
         if version is None:

@@ -61,8 +61,7 @@ def install_routes(app: FastAPI, server: Any, ext: MonitorExtension) -> None:
 
 
 def dashboard_payload(ext: MonitorExtension) -> dict[str, Any]:
-    with ext._lock:
-        monitors = sorted(ext.monitors.values(), key=lambda m: (m.model, m.version))
+    monitors = ext.all_monitors()
     from scaledl.monitor.dashboard import finite
 
     return finite({"generated_at": time.time(), "models": [m.chart_data() for m in monitors]})
