@@ -46,6 +46,8 @@ def test_report_exit_codes_and_html(
         "digits",
         "--seed",
         "0",
+        "--alpha",
+        "0.001",  # strict: held-out digits must not alarm on any machine's weights
         "--json",
         str(tmp_path / "clean.json"),
     )

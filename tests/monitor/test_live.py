@@ -123,7 +123,9 @@ def test_drift_alert_fires_once_with_hysteresis_then_resolves(
 ) -> None:
     raw, _ = digits_raw
     recorder = Recorder()
-    config = MonitorConfig(window=150, drift=DriftConfig(seed=0, permutations=99))
+    # Clean checks count as clean at p ≥ 0.01; drifting ones are far below alpha = 0.001.
+    drift = DriftConfig(seed=0, permutations=99, alpha=0.001)
+    config = MonitorConfig(window=150, drift=drift, clear_p=0.01)
     monitor = ModelMonitor("digits", "1", digits_profile, config, listener=recorder)
     clean_x, clean_out = _predict(digits_package, digits_heldout[0][:300])
     shift_x, shift_out = _predict(digits_package, noisy(raw[:750]))
