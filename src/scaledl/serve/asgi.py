@@ -77,3 +77,15 @@ def replay(body: bytes, receive: Receive) -> Receive:
 async def respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def error_headers(exc: ScaledlError) -> list[tuple[bytes, bytes]]:
+    """Content type plus what the status calls for (Retry-After, WWW-Authenticate, close)."""
+    headers = [(b"content-type", b"application/json")]
+    if exc.http_status == 429:
+        headers.append((b"retry-after", b"1"))
+    elif exc.http_status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="scaledl"'))
+    elif exc.http_status == 413:
+        headers.append((b"connection", b"close"))
+    return headers

@@ -252,7 +252,7 @@ def _binary_tensor(
 
 
 def _unpack_bytes(name: str, chunk: memoryview, count: int) -> np.ndarray:
-    items: list[bytes] = []
+    items: list[str] = []
     pos, end = 0, len(chunk)
     while pos < end:
         if pos + 4 > end:
@@ -261,7 +261,12 @@ def _unpack_bytes(name: str, chunk: memoryview, count: int) -> np.ndarray:
         pos += 4
         if pos + length > end:
             raise BadRequest(f"input {name!r}: BYTES element runs past binary_data_size")
-        items.append(bytes(chunk[pos : pos + length]))
+        try:  # ONNX Runtime's Python API takes text: feed it str
+            items.append(bytes(chunk[pos : pos + length]).decode("utf-8"))
+        except UnicodeDecodeError:
+            raise BadRequest(
+                f"input {name!r}: BYTES element is not UTF-8 text, which ONNX Runtime needs"
+            ) from None
         pos += length
     if len(items) != count:
         raise BadRequest(f"input {name!r}: shape needs {count} BYTES element(s), got {len(items)}")
@@ -315,7 +320,7 @@ def _json_bytes(name: str, shape: list[int], count: int, data: list[Any]) -> np.
     if not all(isinstance(v, str) for v in flat):
         raise BadRequest(f"input {name!r}: BYTES data in JSON must be strings")
     out = np.empty(count, dtype=object)
-    out[:] = [v.encode("utf-8") for v in flat]
+    out[:] = flat
     return out.reshape(shape)
 
 

@@ -25,6 +25,7 @@ from scaledl.serve.asgi import (
     Receive,
     Scope,
     Send,
+    error_headers,
     header_map,
     read_body,
     replay,
@@ -90,7 +91,7 @@ class FrontDoor:
                 )
         except ScaledlError as exc:
             status, payload, record = exc.http_status, codec.error_body(exc.message), None
-            extra = _error_headers(exc)
+            extra = error_headers(exc)
             if exc.http_status in (401, 403):
                 metrics.auth_failures.labels(str(exc.http_status)).inc()
         except Exception:
@@ -210,23 +211,10 @@ class FrontDoor:
             except ScaledlError as exc:
                 payload = codec.error_body(exc.message)
                 length = (b"content-length", str(len(payload)).encode())
-                await respond(
-                    send_with_id, exc.http_status, payload, [*_error_headers(exc), length]
-                )
+                await respond(send_with_id, exc.http_status, payload, [*error_headers(exc), length])
                 return
             receive = replay(body, receive)
         await self.server.app(scope, receive, send_with_id)
-
-
-def _error_headers(exc: ScaledlError) -> list[tuple[bytes, bytes]]:
-    headers = [(b"content-type", JSON)]
-    if exc.http_status == 429:
-        headers.append((b"retry-after", b"1"))
-    elif exc.http_status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="scaledl"'))
-    elif exc.http_status == 413:
-        headers.append((b"connection", b"close"))
-    return headers
 
 
 def _log_fields(ctx: dict[str, Any], scope: Scope, status: int) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 import scaledl
 from scaledl.errors import ScaledlError
 from scaledl.serve import rollout
+from scaledl.serve.asgi import error_headers
 from scaledl.serve.model import ModelVersion
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class PolicyRequest(_Body):
 def install_error_handlers(app: FastAPI) -> None:
     async def scaledl_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ScaledlError)
-        headers = {"Retry-After": "1"} if exc.http_status == 429 else None
+        headers = {k.decode(): v.decode() for k, v in error_headers(exc) if k != b"content-type"}
         return JSONResponse({"error": exc.message}, exc.http_status, headers=headers)
 
     async def http_error(request: Request, exc: Exception) -> Response:
