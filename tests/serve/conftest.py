@@ -26,8 +26,14 @@ def serve_repo(digits_package: Path, tmp_path_factory: pytest.TempPathFactory) -
     swap 1, 2 (hot swap under load); broken 1 (corrupt: not served); types 1.
     """
     repo = tmp_path_factory.mktemp("repo")
-    for model, version in [("digits", 1), ("digits", 2), ("rollout", 1), ("rollout", 2),
-                           ("swap", 1), ("swap", 2)]:  # fmt: skip
+    for model, version in [
+        ("digits", 1),
+        ("digits", 2),
+        ("rollout", 1),
+        ("rollout", 2),
+        ("swap", 1),
+        ("swap", 2),
+    ]:
         copy_package(digits_package, repo / model / str(version))
     corrupt_package(copy_package(digits_package, repo / "digits" / "3"))
     corrupt_package(copy_package(digits_package, repo / "broken" / "1"))
@@ -49,9 +55,18 @@ def api_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def server(serve_repo: Path, api_keys: dict[str, str]) -> Iterator[ServerProcess]:
     proc = ServerProcess(
-        [str(serve_repo), "--api-keys", api_keys["file"], "--pin", "rollout=1",
-         "--extension", "tests.serve.ext_sample:create", "--max-queue-delay-ms", "2"]
-    )  # fmt: skip
+        [
+            str(serve_repo),
+            "--api-keys",
+            api_keys["file"],
+            "--pin",
+            "rollout=1",
+            "--extension",
+            "tests.serve.ext_sample:create",
+            "--max-queue-delay-ms",
+            "2",
+        ]
+    )
     try:
         yield proc.wait_ready()
     finally:
@@ -67,5 +82,7 @@ def client(server: ServerProcess, api_keys: dict[str, str]) -> Iterator[httpx.Cl
 
 @pytest.fixture()
 def admin(server: ServerProcess, api_keys: dict[str, str]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, headers={"X-API-Key": api_keys["admin"]}, timeout=60) as c:
+    with httpx.Client(
+        base_url=server.url, headers={"X-API-Key": api_keys["admin"]}, timeout=60
+    ) as c:
         yield c

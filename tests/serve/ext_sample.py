@@ -20,9 +20,11 @@ class RecorderExtension:
 
     def attach(self, app: Any, server: Any) -> None:
         self.counter = Counter(
-            "recorder_records", "Records seen by the test extension", ["model"],
+            "recorder_records",
+            "Records seen by the test extension",
+            ["model"],
             registry=server.metrics_registry,
-        )  # fmt: skip
+        )
 
         @app.get("/v2/recorder", dependencies=[server.require_scope("admin")])
         def dump() -> dict[str, Any]:
@@ -44,6 +46,7 @@ class RecorderExtension:
     def on_inference(self, record: Any) -> None:
         first_in = next(iter(record.inputs.values()))
         first_out = next(iter(record.outputs.values()))
+        raw = record.raw_inputs
         with self.lock:
             self.records.append(
                 {
@@ -53,12 +56,13 @@ class RecorderExtension:
                     "input_shape": list(first_in.shape),
                     "output_shape": list(first_out.shape),
                     "output_sum": float(first_out.astype("float64").sum())
-                    if first_out.dtype.kind == "f" else None,
+                    if first_out.dtype.kind in "fiub"
+                    else None,
                     "latency_s": record.latency_s,
                     "received_at": record.received_at,
-                    "raw_shape": None if record.raw_inputs is None else list(record.raw_inputs.shape),
+                    "raw_shape": None if raw is None else list(raw.shape),
                 }
-            )  # fmt: skip
+            )
         self.counter.labels(record.model).inc()
 
 

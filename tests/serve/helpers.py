@@ -191,7 +191,10 @@ def types_inputs(batch: int = 3) -> dict[str, np.ndarray]:
 
 
 def binary_request(
-    inputs: dict[str, np.ndarray], datatypes: dict[str, str], binary_output: bool = True, **extra: Any
+    inputs: dict[str, np.ndarray],
+    datatypes: dict[str, str],
+    binary_output: bool = True,
+    **extra: Any,
 ) -> tuple[bytes, dict[str, str]]:
     """A V2 request body with every input as binary tensor data, and its headers."""
     described, blobs = [], []

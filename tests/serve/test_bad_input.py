@@ -73,11 +73,15 @@ def test_binary_header_lengths_that_lie(client: httpx.Client) -> None:
         ("12abc", ("not an integer",)),
         (str(size - 5), ("JSON",)),
     ]:
-        response = client.post(INFER, content=body, headers={**headers, "Inference-Header-Content-Length": lie})
+        response = client.post(
+            INFER, content=body, headers={**headers, "Inference-Header-Content-Length": lie}
+        )
         expect_error(response, 400, *words)
     # binary_data_size larger than the bytes sent, and extra bytes nobody declared
     expect_error(client.post(INFER, content=body[:-8], headers=headers), 400, "past the end")
-    expect_error(client.post(INFER, content=body + b"\0" * 8, headers=headers), 400, "after the binary")
+    expect_error(
+        client.post(INFER, content=body + b"\0" * 8, headers=headers), 400, "after the binary"
+    )
     doc = json.loads(body[:size])
     doc["inputs"][0]["parameters"]["binary_data_size"] = 100
     head = json.dumps(doc).encode()
@@ -139,13 +143,17 @@ def test_oversize_body_is_413(client: httpx.Client) -> None:
     assert client.post(INFER, json=good()).status_code == 200
 
 
-def test_auth_missing_invalid_and_wrong_scope(server: ServerProcess, api_keys: dict[str, str]) -> None:
+def test_auth_missing_invalid_and_wrong_scope(
+    server: ServerProcess, api_keys: dict[str, str]
+) -> None:
     url = server.url
     body = good()
     response = httpx.post(url + INFER, json=body)
     expect_error(response, 401, "API key")
     assert response.headers["www-authenticate"].startswith("Bearer")
-    expect_error(httpx.post(url + INFER, json=body, headers={"X-API-Key": "sdk_nope"}), 401, "not valid")
+    expect_error(
+        httpx.post(url + INFER, json=body, headers={"X-API-Key": "sdk_nope"}), 401, "not valid"
+    )
     bad_bearer = {"Authorization": "Bearer " + api_keys["infer"] + "x"}
     expect_error(httpx.post(url + INFER, json=body, headers=bad_bearer), 401)
     expect_error(httpx.get(url + "/v2/models/digits"), 401)
@@ -170,7 +178,9 @@ def test_corrupt_packages_refused_others_served(admin: httpx.Client, client: htt
     assert rows[("digits", "2")]["state"] == "READY" and rows[("digits", "2")]["role"] == "primary"
     expect_error(client.post("/v2/models/broken/infer", json=good()), 404, "broken")
     # loading a corrupt version explicitly is refused with the reason; the old one keeps serving
-    response = admin.post("/v2/repository/models/digits/load", json={"parameters": {"version": "3"}})
+    response = admin.post(
+        "/v2/repository/models/digits/load", json={"parameters": {"version": "3"}}
+    )
     expect_error(response, 422, "checksum")
     assert client.post(INFER, json=good()).json()["model_version"] == "2"
     ready = admin.post("/v2/repository/index", json={"ready": True}).json()

@@ -80,7 +80,9 @@ def test_infer_binary_both_ways(client: httpx.Client, serve_repo: Path) -> None:
     np.testing.assert_allclose(arrays["output"], reference(serve_repo, "digits", "2", x), atol=1e-5)
     # binary input, JSON output (per-output parameter overrides the request default)
     body, headers = binary_request(
-        {"input": x}, {"input": "FP32"}, outputs=[{"name": "output", "parameters": {"binary_data": False}}]
+        {"input": x},
+        {"input": "FP32"},
+        outputs=[{"name": "output", "parameters": {"binary_data": False}}],
     )
     response = client.post("/v2/models/digits/infer", content=body, headers=headers)
     assert "inference-header-content-length" not in response.headers
@@ -105,7 +107,9 @@ def test_every_datatype_round_trips(client: httpx.Client) -> None:
                 "name": n,
                 "datatype": datatypes[n],
                 "shape": list(a.shape),
-                "data": [v.decode() for v in a.ravel()] if datatypes[n] == "BYTES" else a.ravel().tolist(),
+                "data": [v.decode() for v in a.ravel()]
+                if datatypes[n] == "BYTES"
+                else a.ravel().tolist(),
             }
             for n, a in inputs.items()
         ]
@@ -119,7 +123,9 @@ def test_every_datatype_round_trips(client: httpx.Client) -> None:
     np.testing.assert_allclose(outs["f16_out"]["data"], inputs["f16"].ravel().astype(np.float32))
 
 
-def test_tritonclient_with_its_defaults(server: ServerProcess, api_keys: dict[str, str], serve_repo: Path) -> None:
+def test_tritonclient_with_its_defaults(
+    server: ServerProcess, api_keys: dict[str, str], serve_repo: Path
+) -> None:
     httpclient = pytest.importorskip("tritonclient.http")
     url = server.url.removeprefix("http://")
     client = httpclient.InferenceServerClient(url)
@@ -133,7 +139,9 @@ def test_tritonclient_with_its_defaults(server: ServerProcess, api_keys: dict[st
     tensor.set_data_from_numpy(x)  # default: binary input, binary outputs
     result = client.infer("digits", [tensor], headers=dict(auth), request_id="tc-1")
     assert result.get_response()["id"] == "tc-1"
-    np.testing.assert_allclose(result.as_numpy("output"), reference(serve_repo, "digits", "2", x), atol=1e-5)
+    np.testing.assert_allclose(
+        result.as_numpy("output"), reference(serve_repo, "digits", "2", x), atol=1e-5
+    )
     tensor = httpclient.InferInput("input", list(x.shape), "FP32")
     tensor.set_data_from_numpy(x, binary_data=False)
     wanted = [httpclient.InferRequestedOutput("output", binary_data=False)]
@@ -190,7 +198,9 @@ def test_metrics_present(client: httpx.Client) -> None:
     assert 'scaledl_model_load_failures_total{model="broken",version="1"}' in text
 
 
-def test_logs_are_json_with_request_ids_and_no_payload(client: httpx.Client, server: ServerProcess) -> None:
+def test_logs_are_json_with_request_ids_and_no_payload(
+    client: httpx.Client, server: ServerProcess
+) -> None:
     secret = 12345.678
     x = np.full((1, 1, 8, 8), secret, np.float32)
     bad = json_request(x)

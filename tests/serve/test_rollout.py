@@ -18,7 +18,12 @@ X = np.random.default_rng(5).normal(size=(1, 1, 8, 8)).astype(np.float32)
 
 
 async def load_loop(
-    url: str, key: str, model: str, stop: asyncio.Event, concurrency: int = 8, max_requests: int = 4000
+    url: str,
+    key: str,
+    model: str,
+    stop: asyncio.Event,
+    concurrency: int = 8,
+    max_requests: int = 4000,
 ) -> collections.Counter[tuple[int, str]]:
     """Bounded concurrent load: (status, version) counts until `stop` or `max_requests`."""
     seen: collections.Counter[tuple[int, str]] = collections.Counter()
@@ -30,7 +35,9 @@ async def load_loop(
         while not stop.is_set() and sent < max_requests:
             sent += 1
             response = await client.post(f"/v2/models/{model}/infer", json=body)
-            version = response.json().get("model_version", "") if response.status_code == 200 else ""
+            version = (
+                response.json().get("model_version", "") if response.status_code == 200 else ""
+            )
             seen[(response.status_code, version)] += 1
 
     headers = {"X-API-Key": key}
@@ -39,7 +46,9 @@ async def load_loop(
     return seen
 
 
-def test_hot_swap_under_load_has_zero_failures(server: ServerProcess, api_keys: dict[str, str]) -> None:
+def test_hot_swap_under_load_has_zero_failures(
+    server: ServerProcess, api_keys: dict[str, str]
+) -> None:
     async def scenario() -> collections.Counter[tuple[int, str]]:
         stop = asyncio.Event()
         load = asyncio.create_task(load_loop(server.url, api_keys["infer"], "swap", stop))
@@ -111,7 +120,9 @@ def test_shadow_is_compared_never_returned(admin: httpx.Client, client: httpx.Cl
     assert shadow["disagreements"] >= 40 and shadow["agreement"] == 0.0
     assert shadow["mean_max_abs_diff"] > 0
     records = admin.get("/v2/recorder").json()["records"]
-    shadow_ids = {r["request_id"] for r in records if r["model"] == "rollout" and r["version"] == "3"}
+    shadow_ids = {
+        r["request_id"] for r in records if r["model"] == "rollout" and r["version"] == "3"
+    }
     assert set(ids) <= shadow_ids
     metrics = client.get("/metrics").text
     assert 'scaledl_shadow_requests_total{model="rollout",version="3"}' in metrics
@@ -123,7 +134,9 @@ def test_promote_and_roll_back_from_the_cli(
 ) -> None:
     env = {"SCALEDL_API_KEY": api_keys["admin"]}
     url = ["--url", server.url]
-    result = run_cli("models", "canary", "rollout", "--version", "2", "--weight", "0.5", *url, env=env)
+    result = run_cli(
+        "models", "canary", "rollout", "--version", "2", "--weight", "0.5", *url, env=env
+    )
     assert result.returncode == 0, result.stderr
     result = run_cli("models", "promote", "rollout", *url, env=env)
     assert result.returncode == 0, result.stderr
@@ -135,10 +148,14 @@ def test_promote_and_roll_back_from_the_cli(
     assert versions == {"2"}
     result = run_cli("models", "rollback", "rollout", *url, env=env)
     assert result.returncode == 0, result.stderr
-    assert client.post("/v2/models/rollout/infer", json=json_request(X)).json()["model_version"] == "1"
+    assert (
+        client.post("/v2/models/rollout/infer", json=json_request(X)).json()["model_version"] == "1"
+    )
     result = run_cli("models", "rollback", "rollout", *url, env=env)
     assert result.returncode == 2 and "nothing to roll back" in result.stderr
-    result = run_cli("models", "promote", "rollout", *url, env={"SCALEDL_API_KEY": api_keys["infer"]})
+    result = run_cli(
+        "models", "promote", "rollout", *url, env={"SCALEDL_API_KEY": api_keys["infer"]}
+    )
     assert result.returncode == 2 and "403" in result.stderr
     result = run_cli("models", "index", *url, env=env)
     assert result.returncode == 0 and '"UNAVAILABLE"' in result.stdout
@@ -153,7 +170,11 @@ def test_unload_and_load_again(admin: httpx.Client, client: httpx.Client) -> Non
     assert response.status_code == 200 and response.json()["routing"]["primary"] == "2"
     assert client.post("/v2/models/swap/infer", json=json_request(X)).status_code == 200
     assert admin.post("/v2/repository/models/nope/load").status_code == 404
-    conflict = admin.post("/v2/repository/models/swap/unload", json={"parameters": {"version": "2"}})
+    conflict = admin.post(
+        "/v2/repository/models/swap/unload", json={"parameters": {"version": "2"}}
+    )
     assert conflict.status_code == 409 and "primary" in conflict.json()["error"]
     records = admin.get("/v2/recorder").json()
-    assert ["swap", "2"] in records["unloaded"] and ["swap", "2", "digits-quick"] in records["loaded"]
+    assert ["swap", "2"] in records["unloaded"] and ["swap", "2", "digits-quick"] in records[
+        "loaded"
+    ]

@@ -45,7 +45,9 @@ class DrainingServer(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.drain_deadline is not None:
-            super().handle_exit(sig, frame)  # a second signal: uvicorn's own (forced) exit
+            if sig == signal.SIGINT:
+                super().handle_exit(sig, frame)  # a second Ctrl-C: uvicorn's forced exit
+            self.drain_deadline = time.monotonic()  # a second SIGTERM: end the grace now
             return
         self.model_server.begin_drain()
         self.drain_deadline = time.monotonic() + self.grace_s
