@@ -53,3 +53,39 @@ def test_full_queue_is_429_and_late_answers_are_504(digits_package: Path) -> Non
         await batcher.drain()
 
     asyncio.run(scenario())
+
+
+def test_several_instances_answer_correctly(digits_package: Path) -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        session = create_session(open_package(digits_package).onnx_path, threads=1)
+        config = BatchingConfig(instances=2, max_batch_size=4)
+        batcher = Batcher(session, ["input"], True, config, loop, "digits/1", batch_limit=2)
+        xs = [np.full((1, 1, 8, 8), i, np.float32) for i in range(9)]
+        results = await asyncio.gather(*(batcher.submit({"input": x}, 1, 10) for x in xs))
+        for x, result in zip(xs, results):
+            np.testing.assert_allclose(
+                result.outputs[0], session.run(None, {"input": x})[0], atol=1e-6
+            )
+            assert result.batch_size <= 2
+        await batcher.drain()
+
+    asyncio.run(scenario())
+
+
+def test_batch_cap_is_measured_at_load(digits_package: Path) -> None:
+    from scaledl.serve.model import load_version, preferred_batch
+    from scaledl.serve.settings import ServeSettings
+
+    assert preferred_batch({1: 1.0, 2: 1.05, 4: 2.0, 8: 1.9}) == 2
+    assert preferred_batch({1: 0.04, 2: 0.02, 4: 0.01, 8: 0.0051, 16: 0.005}) == 16
+    settings = ServeSettings(source=digits_package, no_auth=True, batching={"max_batch_size": 8})
+    mv = load_version("digits", "1", digits_package, settings)
+    assert sorted(mv.batch_timings) == [1, 2, 4, 8]
+    assert mv.preferred_batch == preferred_batch(mv.batch_timings)
+    settings = ServeSettings(
+        source=digits_package,
+        no_auth=True,
+        batching={"max_batch_size": 8, "tune_batch_size": False},
+    )
+    assert load_version("digits", "1", digits_package, settings).preferred_batch == 8

@@ -57,6 +57,14 @@ def serve(
     max_queue: int = typer.Option(
         256, "--max-queue", help="Pending requests per model version before 429."
     ),
+    instances: int = typer.Option(
+        1, "--instances", help="Runner threads per model running ONNX Runtime concurrently."
+    ),
+    batch_tuning: bool = typer.Option(
+        True,
+        "--batch-tuning/--no-batch-tuning",
+        help="At load, time batch sizes and cap batches at the fastest per sample.",
+    ),
     request_timeout: float = typer.Option(
         30.0, "--request-timeout", help="Seconds before an unanswered request gets 504."
     ),
@@ -159,6 +167,8 @@ def build_settings(**opts: Any) -> Any:
             max_queue_delay_ms=opts["max_queue_delay_ms"],
             max_queue=opts["max_queue"],
             request_timeout_s=opts["request_timeout"],
+            instances=opts["instances"],
+            tune_batch_size=opts["batch_tuning"],
         )
         per_model = (
             load_model_config(opts["model_config"], batching) if opts["model_config"] else {}

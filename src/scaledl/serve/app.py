@@ -6,21 +6,20 @@
 `server.app` is the FastAPI app (extensions add routes to it), `server.metrics_registry` the
 Prometheus registry behind `/metrics`, `server.require_scope("infer"|"admin")` a FastAPI
 dependency that enforces the API keys, and `server.request_id(client_id)` the request-id rule:
-the V2 `id` the client sent, else a fresh uuid; it is echoed in the response `id` and in the
-`X-Request-ID` header.
+the V2 `id` the client sent, else a new unique id (32 hex digits); it is echoed in the
+response `id` and in the `X-Request-ID` header.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 
-from scaledl.serve.asgi import Receive, Scope, Send
+from scaledl.serve.asgi import Receive, Scope, Send, new_request_id
 from scaledl.serve.auth import Authenticator
 from scaledl.serve.extensions import ExtensionDispatcher, ServerExtension
 from scaledl.serve.fastpath import FrontDoor
@@ -77,7 +76,7 @@ class ModelServer:
         return self.started and not self.draining and self.manager.ready
 
     def request_id(self, client_id: str | None = None) -> str:
-        return client_id or uuid.uuid4().hex
+        return client_id or new_request_id()
 
     def require_scope(self, scope: str) -> Any:
         """A FastAPI dependency: 401 without a valid key, 403 without `scope`."""

@@ -1,11 +1,14 @@
-"""Dynamic batching: requests queue per model version; one runner thread stacks and runs them.
+"""Dynamic batching: requests queue per model version; runner threads stack and run them.
 
-The event loop only enqueues (a C-level `SimpleQueue.put`) and later resolves futures; the
-runner thread collects what is queued — up to `max_batch_size` samples, waiting at most
-`max_queue_delay_ms` after the first — concatenates along the batch axis, runs ONNX Runtime
-(which releases the GIL) and hands the whole batch back with one `call_soon_threadsafe`.
-While one batch computes, the next one fills, so batching costs no delay at low load
-(delay 0 by default) and grows by itself under load.
+The event loop only stages requests and, once per loop iteration, hands them over with one
+`SimpleQueue.put` (so a burst of requests costs one thread wake-up, not one each). A runner
+thread collects what is queued — up to the batch limit (`max_batch_size`, or the size measured
+fastest at load), waiting at most `max_queue_delay_ms` after the first — concatenates along the
+batch axis, runs ONNX Runtime (which releases the GIL) and hands the whole batch back with one
+`call_soon_threadsafe`. While one batch computes, the next one fills, so batching costs no
+delay at low load (delay 0 by default) and grows by itself under load. `instances` runner
+threads share one session (ONNX Runtime allows concurrent runs): on a multi-core machine,
+several single-threaded batch-1 runs beat one run spread over cores for small models.
 
 Admission control lives on the loop side: more than `max_queue` pending requests → 429; a
 request that outlives its deadline gets 504 and is skipped by the runner if still queued.
@@ -72,6 +75,8 @@ class Batcher:
         loop: asyncio.AbstractEventLoop,
         label: str,
         on_batch: BatchObserver | None = None,
+        batch_limit: int | None = None,
+        free_dims: bool = False,
     ) -> None:
         self.session = session
         self.input_names = input_names
@@ -80,12 +85,19 @@ class Batcher:
         self.loop = loop
         self.label = label
         self.on_batch = on_batch
+        self.free_dims = batched and free_dims
+        self.limit = min(batch_limit or config.max_batch_size, config.max_batch_size)
         self.pending = 0  # touched by the event loop thread only
         self._idle = asyncio.Event()
         self._idle.set()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=f"batcher-{label}", daemon=True)
-        self._thread.start()
+        self._staged: list[Pending] = []
+        self._threads = [
+            threading.Thread(target=self._run, name=f"batcher-{label}-{i}", daemon=True)
+            for i in range(config.instances)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     # ---- event loop side -------------------------------------------------------------
     def submit(
@@ -98,13 +110,33 @@ class Batcher:
                 f"{self.config.max_queue}); retry later"
             )
         future = self.loop.create_future()
-        key = tuple((a.dtype.str, a.shape[1:]) for a in inputs.values()) if self.batched else None
+        key = None  # requests are stacked only with the same trailing shapes
+        if self.free_dims:
+            key = tuple((a.dtype.str, a.shape[1:]) for a in inputs.values())
         item = Pending(inputs, n, key, future)
         self.pending += 1
         self._idle.clear()
         item.timer = self.loop.call_later(timeout_s, self._expire, item, timeout_s)
-        self._queue.put(item)
+        if not self._staged:
+            self.loop.call_soon(self._flush)
+        self._staged.append(item)
         return future
+
+    def _flush(self) -> None:
+        """Hand what arrived in this loop iteration to the runners, one batch per wake-up."""
+        staged, self._staged = self._staged, []
+        if len(self._threads) == 1 or len(staged) <= self.limit:
+            self._queue.put(staged)
+            return
+        chunk: list[Pending] = []
+        size = 0
+        for item in staged:  # several runners: split so that each can take a share
+            if chunk and size + item.n > self.limit:
+                self._queue.put(chunk)
+                chunk, size = [], 0
+            chunk.append(item)
+            size += item.n
+        self._queue.put(chunk)
 
     def _expire(self, item: Pending, timeout_s: float) -> None:
         if item.future.done():
@@ -150,43 +182,54 @@ class Batcher:
     async def drain(self) -> None:
         """Wait until nothing is pending, then stop the runner thread."""
         await self._idle.wait()
-        self._queue.put(_STOP)
-        await asyncio.to_thread(self._thread.join, 30)
+        for _ in self._threads:
+            self._queue.put(_STOP)
+        for thread in self._threads:
+            await asyncio.to_thread(thread.join, 30)
 
     # ---- runner thread ---------------------------------------------------------------
     def _run(self) -> None:
         carry: collections.deque[Any] = collections.deque()
         while True:
-            first = carry.popleft() if carry else self._queue.get()
-            if first is _STOP:
-                return
+            if not carry:
+                chunk = self._queue.get()
+                if chunk is _STOP:
+                    return
+                carry.extend(chunk)
+            first = carry.popleft()
             if first.future.done():
                 continue
             batch = self._collect(first, carry)
             self._execute(batch)
 
     def _next(self, carry: collections.deque[Any], deadline: float) -> Any:
-        if carry:
-            return carry.popleft()
-        try:
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                return self._queue.get_nowait()
-            return self._queue.get(timeout=remaining)
-        except queue.Empty:
-            return None
+        if not carry:
+            try:
+                remaining = deadline - time.perf_counter()
+                chunk = (
+                    self._queue.get_nowait()
+                    if remaining <= 0
+                    else self._queue.get(timeout=remaining)
+                )
+            except queue.Empty:
+                return None
+            if chunk is _STOP:
+                self._queue.put(_STOP)  # seen again by _run once this batch is done
+                return None
+            carry.extend(chunk)
+        return carry.popleft()
 
     def _collect(self, first: Pending, carry: collections.deque[Any]) -> list[Pending]:
         batch = [first]
         if not self.batched:
             return batch
-        size, limit = first.n, self.config.max_batch_size
+        size, limit = first.n, self.limit
         deadline = first.enqueued + self.config.max_queue_delay_ms / 1000.0
         while size < limit:
             item = self._next(carry, deadline)
             if item is None:
                 break
-            if item is _STOP or item.key != first.key or size + item.n > limit:
+            if item.key != first.key or size + item.n > limit:
                 carry.appendleft(item)
                 break
             if item.future.done():

@@ -13,6 +13,7 @@ never echoes payload values.
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -205,7 +206,7 @@ def _decode_input(item: Any, binary: memoryview, offset: int) -> tuple[str, str,
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
         raise BadRequest(f"input {name!r}: 'shape' must be a list of non-negative integers")
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    count = math.prod(shape)
     params = item.get("parameters") or {}
     if not isinstance(params, dict):
         raise BadRequest(f"input {name!r}: 'parameters' must be a JSON object")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -27,6 +26,7 @@ from scaledl.serve.asgi import (
     Send,
     error_headers,
     header_map,
+    new_request_id,
     read_body,
     replay,
     respond,
@@ -100,7 +100,7 @@ class FrontDoor:
             )
             status, payload, record = 500, codec.error_body("internal server error"), None
             extra = [(b"content-type", JSON)]
-        request_id = ctx["request_id"] or uuid.uuid4().hex
+        request_id = ctx["request_id"] or new_request_id()
         extra.append((b"x-request-id", request_id.encode("latin-1", "replace")))
         extra.append((b"content-length", str(len(payload)).encode()))
         if status != 499:
@@ -138,7 +138,7 @@ class FrontDoor:
         codec.check_content_type(text(headers, b"content-type"))
         body = codec.decode_body(body, text(headers, b"content-encoding"), self.limit)
         request = codec.decode_request(body, text(headers, codec.HEADER_LENGTH.encode()))
-        ctx["request_id"] = request_id = request.request_id or uuid.uuid4().hex
+        ctx["request_id"] = request_id = request.request_id or new_request_id()
         answer = await self.server.service.infer(
             model, version, lambda mv: request.inputs, request.timeout_s, request_id, received_at
         )
@@ -172,7 +172,7 @@ class FrontDoor:
         received_at: float,
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]], Any]:
         content_type = text(headers, b"content-type")
-        ctx["request_id"] = request_id = uuid.uuid4().hex
+        ctx["request_id"] = request_id = new_request_id()
         raws: dict[str, Any] = {}
 
         def prepare(mv: ModelVersion) -> dict[str, Any]:
@@ -196,7 +196,7 @@ class FrontDoor:
 
     # ---- everything else -------------------------------------------------------------
     async def _delegate(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = uuid.uuid4().hex.encode()
+        request_id = new_request_id().encode()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

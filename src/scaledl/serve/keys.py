@@ -122,6 +122,7 @@ class KeyStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._by_hash: dict[str, KeyEntry] = {}
+        self._recent: dict[str, KeyEntry] = {}
         self._stamp: tuple[float, int] | None = None
         self._checked = 0.0
         self.reload()
@@ -129,6 +130,7 @@ class KeyStore:
     def reload(self) -> None:
         stat = self.path.stat()
         self._by_hash = {e.sha256: e for e in read_keys(self.path)}
+        self._recent = {}
         self._stamp = (stat.st_mtime, stat.st_size)
 
     def maybe_reload(self, now: float) -> None:
@@ -143,7 +145,13 @@ class KeyStore:
             pass  # keep the keys we have; a broken rewrite must not lock everyone out
 
     def lookup(self, key: str) -> KeyEntry | None:
-        return self._by_hash.get(hash_key(key))
+        """The key's entry; keys already seen skip the hash (the cache empties on reload)."""
+        entry = self._recent.get(key)
+        if entry is None:
+            entry = self._by_hash.get(hash_key(key))
+            if entry is not None and len(self._recent) < 1024:
+                self._recent[key] = entry
+        return entry
 
     def __len__(self) -> int:
         return len(self._by_hash)

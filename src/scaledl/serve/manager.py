@@ -329,7 +329,7 @@ class ModelManager:
     def status(self, model: str) -> dict[str, Any]:
         state = self.current(model)
         versions = {
-            v: {"state": mv.state, "pending": mv.pending}
+            v: {"state": mv.state, "pending": mv.pending, "batch_limit": mv.preferred_batch}
             for (m, v), mv in self.versions.items()
             if m == model
         }

@@ -38,6 +38,8 @@ class ModelVersion:
     loaded_at: float = field(default_factory=time.time)
     state: str = "READY"  # READY → DRAINING → UNLOADED
     batcher: Batcher | None = None
+    preferred_batch: int = 1
+    batch_timings: dict[int, float] = field(default_factory=dict)  # size → ms per sample
 
     @property
     def label(self) -> str:
@@ -60,6 +62,8 @@ class ModelVersion:
             loop,
             self.label,
             on_batch,
+            batch_limit=self.preferred_batch,
+            free_dims=any(-1 in t.shape[1:] for t in self.signature.inputs),
         )
 
     def submit(self, inputs: dict[str, np.ndarray], n: int, timeout_s: float) -> Any:
@@ -106,26 +110,68 @@ def load_version(model: str, version: str, path: Path, settings: ServeSettings) 
         raise PackageError(f"{source}: ONNX Runtime cannot load model.onnx ({exc})") from None
     check_against_graph(signature, signature_of(session), source)
     batching = settings.batching_for(model)
-    _warm_up(session, signature, batching.max_batch_size, source)
-    return ModelVersion(model, version, package, session, signature, batching)
+    largest = batching.max_batch_size if signature.batched else 1
+    _run(session, signature, 1, source)  # warm-up: failures show at load, not on a request
+    _run(session, signature, largest, source)
+    mv = ModelVersion(model, version, package, session, signature, batching)
+    mv.preferred_batch = largest
+    if batching.tune_batch_size and largest > 1:
+        mv.batch_timings = measure_batches(session, signature, largest, source)
+        mv.preferred_batch = preferred_batch(mv.batch_timings)
+        log.info(
+            "model %s: %s ms per sample by batch size; batches of up to %d",
+            mv.label,
+            {k: round(v, 4) for k, v in mv.batch_timings.items()},
+            mv.preferred_batch,
+            extra={"model": model, "version": version},
+        )
+    return mv
 
 
-def _warm_up(session: Any, signature: Signature, max_batch: int, source: str) -> None:
-    """Run the graph once at batch 1 and at the largest batch, so failures show at load."""
-    sizes = [1, max_batch] if signature.batched and max_batch > 1 else [1]
+def _feeds(signature: Signature, size: int) -> dict[str, np.ndarray]:
+    feeds = {}
+    for spec in signature.inputs:
+        shape = [
+            size if i == 0 and signature.batched else max(d, 1) for i, d in enumerate(spec.shape)
+        ]
+        if spec.datatype == "BYTES":
+            feeds[spec.name] = np.full(shape, "", dtype=object)
+        else:
+            feeds[spec.name] = np.zeros(shape, dtype=DTYPES[spec.datatype])
+    return feeds
+
+
+def _run(session: Any, signature: Signature, size: int, source: str) -> float:
+    feeds = _feeds(signature, size)
+    try:
+        start = time.perf_counter()
+        session.run(None, feeds)
+        return time.perf_counter() - start
+    except Exception as exc:
+        raise PackageError(f"{source}: warm-up inference failed ({exc})") from None
+
+
+def measure_batches(
+    session: Any, signature: Signature, largest: int, source: str, budget_s: float = 1.0
+) -> dict[int, float]:
+    """Milliseconds per sample at batch sizes 1, 2, 4 … `largest` (best of a few runs).
+
+    On some CPUs a bigger batch is slower per sample (its activations leave the cache), so the
+    batch cap is measured rather than assumed. The best of several runs resists noise from
+    other processes; the time spent is bounded by `budget_s`.
+    """
+    sizes = sorted({min(1 << i, largest) for i in range(largest.bit_length() + 1)})
+    timings: dict[int, float] = {}
+    deadline = time.perf_counter() + budget_s
     for size in sizes:
-        feeds = {}
-        for spec in signature.inputs:
-            shape = [
-                size if i == 0 and signature.batched else max(d, 1)
-                for i, d in enumerate(spec.shape)
-            ]
-            dtype = DTYPES[spec.datatype]
-            if spec.datatype == "BYTES":
-                feeds[spec.name] = np.full(shape, "", dtype=object)
-            else:
-                feeds[spec.name] = np.zeros(shape, dtype=dtype)
-        try:
-            session.run(None, feeds)
-        except Exception as exc:
-            raise PackageError(f"{source}: warm-up inference failed ({exc})") from None
+        runs = [_run(session, signature, size, source) for _ in range(3)]
+        timings[size] = min(runs) / size * 1000
+        if time.perf_counter() > deadline:
+            break
+    return timings
+
+
+def preferred_batch(timings: dict[int, float], slack: float = 1.1) -> int:
+    """The largest measured batch whose per-sample time is within `slack` of the best."""
+    best = min(timings.values())
+    return max(size for size, ms in timings.items() if ms <= best * slack)

@@ -122,8 +122,10 @@ def triton_config(model: str, mv: ModelVersion, policy: str) -> dict[str, Any]:
         "input": tensors(mv.signature.inputs),
         "output": tensors(mv.signature.outputs),
         "dynamic_batching": {
-            "max_queue_delay_microseconds": int(mv.batching.max_queue_delay_ms * 1000)
+            "max_queue_delay_microseconds": int(mv.batching.max_queue_delay_ms * 1000),
+            "preferred_batch_size": [mv.preferred_batch],
         },
+        "instance_group": [{"kind": "KIND_CPU", "count": mv.batching.instances}],
         "version_policy": version_policy,
     }
 

@@ -83,6 +83,7 @@ def serve_on(settings: ServeSettings, sock: socket.socket, worker: int | None = 
         ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
         ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
         server_header=False,
+        proxy_headers=False,
         timeout_keep_alive=30,
     )
     DrainingServer(config, server, settings.shutdown_grace_s).run(sockets=[sock])

@@ -39,6 +39,12 @@ class BatchingConfig(BaseModel):
     request_timeout_s: float = Field(
         30.0, gt=0.0, description="a request still unanswered after this gets 504"
     )
+    instances: int = Field(
+        1, ge=1, le=64, description="runner threads running the model concurrently"
+    )
+    tune_batch_size: bool = Field(
+        True, description="at load, measure batch sizes and cap batches at the fastest per sample"
+    )
 
 
 class ExtensionSpec(BaseModel):

@@ -6,6 +6,7 @@ graph really declares, so a package whose manifest lies is refused instead of fa
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,11 +133,19 @@ def _check_tensor(spec: TensorSpec, array: np.ndarray, allow_nonfinite: bool) ->
             f"input {spec.name!r} has shape {list(shape)}, the model expects "
             f"{list(spec.shape)} (-1: any size)"
         )
-    if not allow_nonfinite and array.dtype.kind == "f" and not np.isfinite(array).all():
+    if not allow_nonfinite and array.dtype.kind == "f" and not _finite(array):
         raise BadRequest(
             f"input {spec.name!r} contains NaN or Inf values; the server refuses them "
             "(start it with --allow-nonfinite to pass them on)"
         )
+
+
+def _finite(array: np.ndarray) -> bool:
+    """No NaN/Inf: a sum is finite when every element is (one reduction, the common case)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if math.isfinite(float(array.sum(dtype=np.float64))):
+            return True
+    return bool(np.isfinite(array).all())  # overflowed, or really not finite
 
 
 def _v2(array: np.ndarray) -> str:
