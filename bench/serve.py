@@ -138,6 +138,17 @@ class Servers:
         self.procs.append(proc)
         wait_ready(ready_url, proc)
 
+    def batch_limits(self, model: str) -> dict[str, Any]:
+        """What each scaledl server chose for `model` (batch cap measured at load)."""
+        import httpx
+
+        out = {}
+        auth = {"Authorization": f"Bearer {self.key}"}
+        for name, url in (("default", self.scaledl), ("2workers", self.workers2)):
+            config = httpx.get(f"{url}/v2/models/{model}/config", headers=auth).json()
+            out[name] = config["dynamic_batching"]["preferred_batch_size"][0]
+        return out
+
     def stop(self) -> None:
         for proc in self.procs:
             proc.terminate()
@@ -264,15 +275,14 @@ def inprocess_loop(package: Path, threads: int, seconds: float) -> None:
         session.run(None, {"input": x})
         times.append(time.perf_counter() - start)
     total = sum(times)
-    print(
-        json.dumps(
-            {
-                "requests": len(times),
-                "rps": len(times) / total,
-                "p50_us": statistics.median(times) * 1e6,
-            }
-        )
-    )
+    times.sort()
+    stats = {
+        "requests": len(times),
+        "rps": len(times) / total,
+        "p50_us": statistics.median(times) * 1e6,
+        "p99_us": times[min(len(times) - 1, int(0.99 * len(times)))] * 1e6,
+    }
+    print(json.dumps(stats))
 
 
 def cases(model: str, servers: Servers, threads: int) -> list[tuple[str, int, Any]]:
@@ -388,10 +398,11 @@ def main() -> None:
         work = Path(tmp)
         servers = Servers(models, work, args.threads)
         try:
+            limits = {m: servers.batch_limits(m) for m in models}
             samples = measure(models, servers, work, args.threads, rounds, seconds)
         finally:
             servers.stop()
-    results = {m: summarize(s) for m, s in samples.items()}
+    results = {m: {**summarize(s), "batch_limit": limits[m]} for m, s in samples.items()}
     settings = {
         "rounds": rounds,
         "seconds_per_case": seconds,
