@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from scaledl.errors import ScaledlError
-from scaledl.serve import codec, predict
+from scaledl.serve import codec, encoding, predict
 from scaledl.serve.asgi import (
     ClientDisconnected,
     Message,
@@ -113,12 +113,17 @@ class FrontDoor:
         except ScaledlError as exc:
             if exc.http_status in (401, 403):
                 self.server.metrics.auth_failures.labels(str(exc.http_status)).inc()
-            return exc.http_status, codec.error_body(exc.message), error_headers(exc), None
+            return exc.http_status, encoding.error_body(exc.message), error_headers(exc), None
         except Exception:
             log.exception(
                 "unexpected error in %s", scope["path"], extra=_log_fields(ctx, scope, 500)
             )
-            return 500, codec.error_body("internal server error"), [(b"content-type", JSON)], None
+            return (
+                500,
+                encoding.error_body("internal server error"),
+                [(b"content-type", JSON)],
+                None,
+            )
 
     def _account(
         self, scope: Scope, model: str, kind: str, status: int, ctx: dict[str, Any], latency: float
@@ -162,7 +167,7 @@ class FrontDoor:
             )
         arrays = dict(zip(names, answer.result.outputs))
         flags = [request.binary_outputs.get(n, request.binary_default) for n in wanted]
-        payload, header_len = codec.encode_response(
+        payload, header_len = encoding.encode_response(
             model, mv.version, request_id, [(n, arrays[n]) for n in wanted], flags
         )
         extra = [(b"content-type", JSON if header_len is None else OCTETS)]
@@ -218,7 +223,7 @@ class FrontDoor:
             except ClientDisconnected:
                 return
             except ScaledlError as exc:
-                payload = codec.error_body(exc.message)
+                payload = encoding.error_body(exc.message)
                 length = (b"content-length", str(len(payload)).encode())
                 await respond(send_with_id, exc.http_status, payload, [*error_headers(exc), length])
                 return
