@@ -8,7 +8,7 @@ TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-fast lint format bench bench-train bench-monitor chromium clean
+.PHONY: install demo test test-fast lint format bench bench-train bench-serve bench-monitor chromium clean
 
 install: $(STAMP)
 
@@ -45,6 +45,12 @@ format: install
 
 bench: install bench-monitor
 	$(BIN)/python bench/train.py
+	$(MAKE) bench-serve
+
+# The serving benchmark drives HTTP load with wrk (a Debian package).
+bench-serve: install
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python bench/serve.py
 
 # Drift detection: false alarms and detection per window size, Evidently's preset beside it.
 bench-monitor: install

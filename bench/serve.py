@@ -23,18 +23,17 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import CIFAR10, REPO, write_results
+from serve_load import free_port, wait_ready, wrk
 
 BENCH = Path(__file__).resolve().parent
 CONCURRENCY = (1, 16, 64)
@@ -42,15 +41,6 @@ MODELS = {
     "digits-cnn": ("digits-cnn", ["train.epochs=1"]),
     "cifar10-cnn": ("cifar10-cnn", ["train.epochs=1", "data.limit_per_class=20"]),
 }
-WRK_DONE = """
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '{"requests":%d,"duration_us":%d,"non2xx":%d,"socket_errors":%d,"p50_us":%d,"p99_us":%d}\\n',
-    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(99)))
-end
-"""
 
 
 def prepare_package(name: str, out_root: Path, cifar10: Path) -> Path:
@@ -66,28 +56,6 @@ def prepare_package(name: str, out_root: Path, cifar10: Path) -> Path:
         overrides = [*overrides, f"data.source={cifar10}"]
     recipe = load_recipe(REPO / "examples" / f"{recipe_name}.yaml", overrides)
     return train_recipe(recipe, out_root / name).package
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server {url} exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server {url} did not start")
 
 
 class Servers:
@@ -137,6 +105,17 @@ class Servers:
         proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
         self.procs.append(proc)
         wait_ready(ready_url, proc)
+
+    def batch_limits(self, model: str) -> dict[str, Any]:
+        """What each scaledl server chose for `model` (batch cap measured at load)."""
+        import httpx
+
+        out = {}
+        auth = {"Authorization": f"Bearer {self.key}"}
+        for name, url in (("default", self.scaledl), ("2workers", self.workers2)):
+            config = httpx.get(f"{url}/v2/models/{model}/config", headers=auth).json()
+            out[name] = config["dynamic_batching"]["preferred_batch_size"][0]
+        return out
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -201,78 +180,11 @@ def bodies(package: Path, work: Path, name: str) -> dict[str, Any]:
     return out
 
 
-def wrk(
-    url: str, body: Path, headers: dict[str, str], connections: int, seconds: float, work: Path
-) -> dict[str, Any]:
-    lines = [
-        f'local f = io.open("{body}", "rb"); wrk.body = f:read("*all"); f:close()',
-        'wrk.method = "POST"',
-    ]
-    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
-    script = work / "wrk.lua"
-    script.write_text("\n".join(lines) + WRK_DONE)
-    cmd = [
-        "wrk",
-        "-t1",
-        f"-c{connections}",
-        f"-d{max(1, round(seconds))}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(script),
-        url,
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True)
-    stats = json.loads(out.stdout.strip().splitlines()[-1])
-    stats["rps"] = stats["requests"] / (stats["duration_us"] / 1e6)
-    return stats
-
-
 def inprocess(package: Path, threads: int, seconds: float) -> dict[str, Any]:
     """The batch-1 ONNX Runtime loop, in a fresh process like the servers."""
-    cmd = [
-        sys.executable,
-        str(BENCH / "serve.py"),
-        "--inprocess",
-        str(package),
-        "--threads",
-        str(threads),
-        "--seconds",
-        str(seconds),
-    ]
+    cmd = [sys.executable, str(BENCH / "serve_load.py"), str(package), str(threads), str(seconds)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, check=True)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
-
-
-def inprocess_loop(package: Path, threads: int, seconds: float) -> None:
-    import numpy as np
-
-    from scaledl.export.runtime import create_session
-    from scaledl.package import open_package
-
-    pkg = open_package(package)
-    shape = pkg.manifest["signature"]["inputs"][0]["shape"][1:]
-    spin = {"session.intra_op.allow_spinning": "0", "session.inter_op.allow_spinning": "0"}
-    session = create_session(pkg.onnx_path, threads=threads, config=spin)
-    x = np.random.default_rng(0).normal(size=(1, *shape)).astype(np.float32)
-    for _ in range(20):
-        session.run(None, {"input": x})
-    times: list[float] = []
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        start = time.perf_counter()
-        session.run(None, {"input": x})
-        times.append(time.perf_counter() - start)
-    total = sum(times)
-    print(
-        json.dumps(
-            {
-                "requests": len(times),
-                "rps": len(times) / total,
-                "p50_us": statistics.median(times) * 1e6,
-            }
-        )
-    )
 
 
 def cases(model: str, servers: Servers, threads: int) -> list[tuple[str, int, Any]]:
@@ -370,11 +282,7 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench-serve", help="packages")
     parser.add_argument("--cifar10", type=Path, default=CIFAR10, help="CIFAR-10 image folders")
-    parser.add_argument("--inprocess", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.inprocess:
-        inprocess_loop(args.inprocess, args.threads, args.seconds)
-        return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: `make bench-serve` installs it (apt-get install wrk)")
     rounds = args.rounds or (1 if args.quick else 3)
@@ -388,10 +296,11 @@ def main() -> None:
         work = Path(tmp)
         servers = Servers(models, work, args.threads)
         try:
+            limits = {m: servers.batch_limits(m) for m in models}
             samples = measure(models, servers, work, args.threads, rounds, seconds)
         finally:
             servers.stop()
-    results = {m: summarize(s) for m, s in samples.items()}
+    results = {m: {**summarize(s), "batch_limit": limits[m]} for m, s in samples.items()}
     settings = {
         "rounds": rounds,
         "seconds_per_case": seconds,

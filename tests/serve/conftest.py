@@ -23,10 +23,12 @@ def serve_repo(digits_package: Path, tmp_path_factory: pytest.TempPathFactory) -
 
     digits 1, 2 (served: 2) and 3 (corrupt: refused, 2 stays the latest good one);
     rollout 1 (pinned primary), 2 (same graph), 3 (negated outputs: a different model);
-    swap 1, 2 (hot swap under load); broken 1 (corrupt: not served); types 1.
+    swap 1, 2 (hot swap under load); broken 1 (corrupt: not served); types 1;
+    limits 1 (a one-request queue and a timeout shorter than its batching delay).
     """
     repo = tmp_path_factory.mktemp("repo")
     for model, version in [
+        ("limits", 1),
         ("digits", 1),
         ("digits", 2),
         ("rollout", 1),
@@ -53,7 +55,14 @@ def api_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def server(serve_repo: Path, api_keys: dict[str, str]) -> Iterator[ServerProcess]:
+def server(
+    serve_repo: Path, api_keys: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    config = tmp_path_factory.mktemp("config") / "models.yaml"
+    config.write_text(
+        "limits: {max_queue: 1, max_queue_delay_ms: 1000, request_timeout_s: 0.3, "
+        "tune_batch_size: false}\n"
+    )
     proc = ServerProcess(
         [
             str(serve_repo),
@@ -65,6 +74,8 @@ def server(serve_repo: Path, api_keys: dict[str, str]) -> Iterator[ServerProcess
             "tests.serve.ext_sample:create",
             "--max-queue-delay-ms",
             "2",
+            "--model-config",
+            str(config),
         ]
     )
     try:

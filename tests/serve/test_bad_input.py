@@ -196,3 +196,30 @@ def test_server_survives_garbage(server: ServerProcess, client: httpx.Client) ->
         sock.settimeout(5)
         assert sock.recv(100).startswith(b"HTTP/1.1 4")
     assert client.post(INFER, json=good()).status_code == 200
+
+
+def test_full_queue_is_429_and_slow_answers_504(client: httpx.Client) -> None:
+    import asyncio
+
+    async def two_at_once() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=str(client.base_url), headers=client.headers) as c:
+            first = asyncio.create_task(c.post("/v2/models/limits/infer", json=good()))
+            await asyncio.sleep(0.1)
+            second = await c.post("/v2/models/limits/infer", json=good())
+            return [await first, second]
+
+    timed_out, refused = asyncio.run(two_at_once())
+    expect_error(refused, 429, "pending")
+    assert refused.headers["retry-after"] == "1"
+    expect_error(timed_out, 504, "0.3 s")
+    config = client.get("/v2/models/limits/config").json()
+    assert config["dynamic_batching"]["max_queue_delay_microseconds"] == 1_000_000
+
+
+def test_cors_is_off_by_default(client: httpx.Client) -> None:
+    origin = {"Origin": "https://evil.example"}
+    response = client.post(INFER, json=good(), headers=origin)
+    assert response.status_code == 200
+    assert "access-control-allow-origin" not in response.headers
+    preflight = client.options(INFER, headers={**origin, "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in preflight.headers

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from scaledl.errors import PayloadTooLargeError, ScaledlError
-from scaledl.serve import codec
+from scaledl.serve import codec, encoding
 from scaledl.serve.signature import Signature, TensorSpec, validate_inputs
 from tests.serve.helpers import binary_request, types_inputs
 
@@ -104,13 +104,13 @@ def test_bytes_elements_that_lie_about_their_length() -> None:
 def test_response_encoding_json_and_binary() -> None:
     out = np.arange(6, dtype=np.float32).reshape(2, 3)
     words = np.array([["a", "bc"]], dtype=object)
-    body, header_len = codec.encode_response(
+    body, header_len = encoding.encode_response(
         "m", "1", "id9", [("o", out), ("w", words)], [False, False]
     )
     assert header_len is None
     doc = json.loads(body)
     assert doc["outputs"][0]["data"] == list(range(6)) and doc["outputs"][1]["data"] == ["a", "bc"]
-    body, header_len = codec.encode_response(
+    body, header_len = encoding.encode_response(
         "m", "1", "id9", [("o", out), ("w", words)], [True, True]
     )
     assert header_len is not None

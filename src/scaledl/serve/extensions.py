@@ -30,7 +30,10 @@ Guarantees:
 Extensions are enabled by name on the command line (`scaledl serve … --extension NAME`) through
 `EXTENSION_FACTORIES`, a registry of name → factory (a callable or a `"module:attr"` string)
 taking the extension's options dict. A name that is not registered may itself be a
-`"module:attr"` import string.
+`"module:attr"` import string. A dedicated CLI flag (say `--monitor`) only needs to register
+its factory here and append `ExtensionSpec(name=…, options=…)` to `ServeSettings.extensions`
+(see `scaledl.cli.serve_cmds.build_settings`): the settings travel to every worker process,
+which builds its own instances. Inside `attach`, `server.settings` holds the server's settings.
 """
 
 from __future__ import annotations

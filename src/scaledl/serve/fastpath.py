@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from scaledl.errors import ScaledlError
-from scaledl.serve import codec, predict
+from scaledl.serve import codec, encoding, predict
 from scaledl.serve.asgi import (
     ClientDisconnected,
     Message,
@@ -70,61 +70,75 @@ class FrontDoor:
     ) -> None:
         started = time.perf_counter()
         received_at = time.time()
-        server = self.server
-        metrics = server.metrics
-        headers = header_map(scope)
         ctx: dict[str, Any] = {"request_id": None, "version": version or "", "key_id": None}
+        metrics = self.server.metrics
         metrics.inflight.inc()
         try:
-            entry = server.auth.check(
+            status, payload, extra, record = await self._answer(
+                scope, receive, model, version, kind, ctx, received_at
+            )
+            request_id = ctx["request_id"] = ctx["request_id"] or new_request_id()
+            extra.append((b"x-request-id", request_id.encode("latin-1", "replace")))
+            extra.append((b"content-length", str(len(payload)).encode()))
+            if status != 499:
+                await respond(send, status, payload, extra)
+        finally:
+            metrics.inflight.dec()
+        latency = time.perf_counter() - started
+        self._account(scope, model, kind, status, ctx, latency)
+        if record is not None:
+            self.server.service.record(record[0], request_id, received_at, latency, record[1])
+
+    async def _answer(
+        self,
+        scope: Scope,
+        receive: Receive,
+        model: str,
+        version: str | None,
+        kind: str,
+        ctx: dict[str, Any],
+        received_at: float,
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], Any]:
+        """(status, body, headers, record) for one /infer or /predict request."""
+        headers = header_map(scope)
+        try:
+            entry = self.server.auth.check(
                 text(headers, b"authorization"), text(headers, b"x-api-key"), "infer"
             )
             ctx["key_id"] = entry.id if entry else None
             body = await read_body(receive, headers, self.limit)
             if kind == "infer":
-                status, payload, extra, record = await self._infer(
-                    model, version, headers, body, ctx, received_at
-                )
-            else:
-                status, payload, extra, record = await self._predict(
-                    model, version, scope, headers, body, ctx, received_at
-                )
+                return await self._infer(model, version, headers, body, ctx, received_at)
+            return await self._predict(model, version, scope, headers, body, ctx, received_at)
         except ScaledlError as exc:
-            status, payload, record = exc.http_status, codec.error_body(exc.message), None
-            extra = error_headers(exc)
             if exc.http_status in (401, 403):
-                metrics.auth_failures.labels(str(exc.http_status)).inc()
+                self.server.metrics.auth_failures.labels(str(exc.http_status)).inc()
+            return exc.http_status, encoding.error_body(exc.message), error_headers(exc), None
         except Exception:
             log.exception(
                 "unexpected error in %s", scope["path"], extra=_log_fields(ctx, scope, 500)
             )
-            status, payload, record = 500, codec.error_body("internal server error"), None
-            extra = [(b"content-type", JSON)]
-        request_id = ctx["request_id"] or new_request_id()
-        extra.append((b"x-request-id", request_id.encode("latin-1", "replace")))
-        extra.append((b"content-length", str(len(payload)).encode()))
-        if status != 499:
-            await respond(send, status, payload, extra)
-        latency = time.perf_counter() - started
-        metrics.inflight.dec()
-        label = model if model in server.manager.routes else "_unknown"
+            return (
+                500,
+                encoding.error_body("internal server error"),
+                [(b"content-type", JSON)],
+                None,
+            )
+
+    def _account(
+        self, scope: Scope, model: str, kind: str, status: int, ctx: dict[str, Any], latency: float
+    ) -> None:
+        """Metrics for every request; a log line for errors (and all with --access-log)."""
+        metrics = self.server.metrics
+        label = model if model in self.server.manager.routes else "_unknown"
         if status < 400:
             metrics.request_done(label, ctx["version"], kind, latency)
-            if record is not None:
-                server.service.record(record[0], request_id, received_at, latency, record[1])
         else:
             metrics.request_failed(label, ctx["version"], kind, status, latency)
         if status >= 400 or self.settings.access_log:
-            ctx["request_id"] = request_id
             level = logging.ERROR if status >= 500 else logging.INFO
-            log.log(
-                level,
-                "%s %s %d",
-                scope["method"],
-                scope["path"],
-                status,
-                extra={**_log_fields(ctx, scope, status), "latency_ms": round(latency * 1e3, 3)},
-            )
+            fields = {**_log_fields(ctx, scope, status), "latency_ms": round(latency * 1e3, 3)}
+            log.log(level, "%s %s %d", scope["method"], scope["path"], status, extra=fields)
 
     async def _infer(
         self,
@@ -153,7 +167,7 @@ class FrontDoor:
             )
         arrays = dict(zip(names, answer.result.outputs))
         flags = [request.binary_outputs.get(n, request.binary_default) for n in wanted]
-        payload, header_len = codec.encode_response(
+        payload, header_len = encoding.encode_response(
             model, mv.version, request_id, [(n, arrays[n]) for n in wanted], flags
         )
         extra = [(b"content-type", JSON if header_len is None else OCTETS)]
@@ -209,7 +223,7 @@ class FrontDoor:
             except ClientDisconnected:
                 return
             except ScaledlError as exc:
-                payload = codec.error_body(exc.message)
+                payload = encoding.error_body(exc.message)
                 length = (b"content-length", str(len(payload)).encode())
                 await respond(send_with_id, exc.http_status, payload, [*error_headers(exc), length])
                 return

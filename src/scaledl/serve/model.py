@@ -152,23 +152,25 @@ def _run(session: Any, signature: Signature, size: int, source: str) -> float:
 
 
 def measure_batches(
-    session: Any, signature: Signature, largest: int, source: str, budget_s: float = 1.0
+    session: Any, signature: Signature, largest: int, source: str, budget_s: float = 1.5
 ) -> dict[int, float]:
-    """Milliseconds per sample at batch sizes 1, 2, 4 … `largest` (best of a few runs).
+    """Milliseconds per sample at batch sizes 1, 2, 4 … `largest` (best of several runs).
 
     On some CPUs a bigger batch is slower per sample (its activations leave the cache), so the
-    batch cap is measured rather than assumed. The best of several runs resists noise from
-    other processes; the time spent is bounded by `budget_s`.
+    batch cap is measured rather than assumed. Sizes are timed in interleaved rounds and the
+    best run of each kept, so a burst of load from other processes cannot single out one size;
+    the time spent is bounded by `budget_s` (at least two rounds run).
     """
     sizes = sorted({min(1 << i, largest) for i in range(largest.bit_length() + 1)})
-    timings: dict[int, float] = {}
+    best: dict[int, float] = {}
     deadline = time.perf_counter() + budget_s
-    for size in sizes:
-        runs = [_run(session, signature, size, source) for _ in range(3)]
-        timings[size] = min(runs) / size * 1000
-        if time.perf_counter() > deadline:
+    for round_ in range(5):
+        for size in sizes:
+            seconds = _run(session, signature, size, source) / size * 1000
+            best[size] = min(best.get(size, seconds), seconds)
+        if round_ >= 1 and time.perf_counter() > deadline:
             break
-    return timings
+    return best
 
 
 def preferred_batch(timings: dict[int, float], slack: float = 1.1) -> int:

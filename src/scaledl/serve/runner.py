@@ -146,16 +146,18 @@ def _supervise(settings: ServeSettings, sock: socket.socket) -> None:
         started[index] = time.monotonic()
         return process
 
+    workers: list[Any] = []
+
     def on_signal(sig: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
-        for p in workers:
+        for p in workers:  # SIGTERM even for Ctrl-C: the workers got that SIGINT already
             if p.is_alive() and p.pid is not None:
-                os.kill(p.pid, sig)
+                os.kill(p.pid, signal.SIGTERM)
 
-    workers = [start(i) for i in range(settings.workers)]
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    workers.extend(start(i) for i in range(settings.workers))
     try:
         while True:
             alive = [p for p in workers if p.is_alive()]
