@@ -1,0 +1,94 @@
+"""Wall-clock latency of a callable: warm-up, then enough timed calls for stable percentiles.
+
+Machines are shared and noisy, so comparisons run interleaved: every contender gets a short slice
+in each of several rounds and its samples are pooled, which spreads background load evenly over
+all of them instead of penalizing whoever ran during a busy second.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class LatencyStats:
+    """Per-call latency of one batch size (milliseconds) and the throughput it implies."""
+
+    batch_size: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    mean_ms: float
+    min_ms: float
+    iterations: int
+    throughput: float  # samples per second at this batch size (batch / mean latency)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: round(v, 5) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_samples(cls, seconds: np.ndarray, batch_size: int) -> LatencyStats:
+        ms = np.asarray(seconds, dtype=np.float64) * 1e3
+        p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+        mean = float(ms.mean())
+        return cls(
+            batch_size=batch_size,
+            p50_ms=float(p50),
+            p95_ms=float(p95),
+            p99_ms=float(p99),
+            mean_ms=mean,
+            min_ms=float(ms.min()),
+            iterations=len(ms),
+            throughput=batch_size / (mean / 1e3) if mean > 0 else 0.0,
+        )
+
+
+def time_calls(
+    fn: Callable[[], Any],
+    *,
+    warmup: int = 10,
+    min_iterations: int = 30,
+    min_seconds: float = 0.5,
+    max_iterations: int = 100_000,
+) -> np.ndarray:
+    """Seconds per call, after `warmup` untimed calls, until both minimums are reached."""
+    for _ in range(warmup):
+        fn()
+    samples: list[float] = []
+    clock = time.perf_counter
+    start = clock()
+    while len(samples) < max_iterations:
+        t0 = clock()
+        fn()
+        samples.append(clock() - t0)
+        if len(samples) >= min_iterations and clock() - start >= min_seconds:
+            break
+    return np.asarray(samples)
+
+
+def interleaved(
+    calls: Mapping[str, Callable[[], Any]],
+    *,
+    rounds: int = 5,
+    seconds_per_round: float = 0.2,
+    warmup: int = 10,
+    min_iterations: int = 5,
+) -> dict[str, np.ndarray]:
+    """Time every callable in turn for `rounds` rounds; pooled seconds per call for each name."""
+    for fn in calls.values():
+        for _ in range(warmup):
+            fn()
+    pooled: dict[str, list[np.ndarray]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            pooled[name].append(
+                time_calls(
+                    fn, warmup=1, min_iterations=min_iterations, min_seconds=seconds_per_round
+                )
+            )
+    return {name: np.concatenate(parts) for name, parts in pooled.items()}

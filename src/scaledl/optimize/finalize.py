@@ -1,0 +1,92 @@
+"""The end of a search: re-time the finalists side by side, score the test split, choose."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scaledl.bench.latency import LatencyStats, interleaved
+from scaledl.optimize.candidate import Candidate
+from scaledl.optimize.context import SearchContext
+from scaledl.optimize.evaluation import make_session, score_test
+from scaledl.optimize.frontier import Choice, Constraints, choose, pareto
+from scaledl.optimize.search import Search
+
+SECONDS_PER_ROUND = 0.2
+MAX_FINALISTS = 12
+
+
+@dataclass
+class SearchResult:
+    ctx: SearchContext
+    candidates: list[Candidate]
+    parent: Candidate
+    constraints: Constraints
+    choice: Choice
+    frontier: list[str]
+    skipped: list[dict[str, str]]
+    seconds: float = 0.0
+    out_dir: Path | None = None
+    kept: list[str] = field(default_factory=list)
+
+    @property
+    def met(self) -> bool:
+        return self.choice.chosen is not None
+
+    @property
+    def winner(self) -> Candidate | None:
+        """The chosen candidate, or the best effort when nothing met the budget."""
+        return self.choice.chosen or self.choice.best_effort
+
+
+def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResult:
+    ctx = search.ctx
+    ok = [c for c in search.candidates if c.ok]
+    finalists = _finalists(ok, cons, parent)
+    needed = len(finalists) * ctx.config.final_rounds * SECONDS_PER_ROUND + 2.0
+    if ctx.seconds_left() - 5.0 > needed:
+        _retime(finalists, ctx)
+    else:
+        search.skip(
+            "final re-timing", "time budget: the latencies measured during the search stand"
+        )
+    for candidate in ok:
+        score_test(candidate, ctx)
+    choice = choose(ok, cons, ctx.config.tie_tolerance)
+    frontier = [c.id for c in pareto(ok, cons)]
+    return SearchResult(
+        ctx=ctx,
+        candidates=search.candidates,
+        parent=parent,
+        constraints=cons,
+        choice=choice,
+        frontier=frontier,
+        skipped=search.skipped,
+    )
+
+
+def _p50(c: Candidate) -> float:
+    return c.latency.p50_ms if c.latency is not None else float("inf")
+
+
+def _finalists(ok: list[Candidate], cons: Constraints, parent: Candidate) -> list[Candidate]:
+    """The parent, the Pareto frontier and the five fastest feasible candidates."""
+    fast = sorted((c for c in ok if cons.meets(c)), key=_p50)
+    picked = {c.id: c for c in [parent, *pareto(ok, cons), *fast[:5]]}
+    return sorted(picked.values(), key=_p50)[:MAX_FINALISTS]
+
+
+def _retime(finalists: list[Candidate], ctx: SearchContext) -> None:
+    """Interleaved rounds spread background load evenly over the finalists."""
+    x = ctx.latency_input()
+    calls = {}
+    for c in finalists:
+        session = make_session(c, ctx.config.threads)
+        name = session.get_inputs()[0].name
+        calls[c.id] = lambda s=session, n=name: s.run(None, {n: x})
+    samples = interleaved(
+        calls, rounds=ctx.config.final_rounds, seconds_per_round=SECONDS_PER_ROUND
+    )
+    for c in finalists:
+        c.latency = LatencyStats.from_samples(samples[c.id], ctx.config.batch_size)
+        c.latency_source = f"final ({ctx.config.final_rounds} interleaved rounds)"
