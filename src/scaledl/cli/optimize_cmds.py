@@ -94,7 +94,13 @@ def optimize(
     console.print(f"report:   {out / 'report.html'}")
     winner = result.winner
     if result.met and winner is not None:
-        console.print(f"[bold green]chosen {winner.id}[/] → {out / str(winner.package or '')}")
+        metric = "accuracy" if result.ctx.task == "classification" else "r2"
+        console.print(
+            f"[bold green]chosen {winner.id}[/] → {out / str(winner.package or '')}\n"
+            f"test {metric} {winner.test.get(metric, float('nan')):.4f} "
+            f"(parent {result.parent.test.get(metric, float('nan')):.4f})",
+            highlight=False,
+        )
         console.print(result.choice.reason, highlight=False)
         return
     for line in result.choice.diagnosis:
@@ -171,13 +177,19 @@ def _table(result: Any) -> Any:
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
-    for name in ("id", "transforms", "val", "drop pt", "test", "p50 ms", "p95 ms", "kB", ""):
-        table.add_column(name, justify="left" if name in ("id", "transforms", "") else "right")
-    metric = "accuracy" if result.ctx.task == "classification" else "r2"
+    for name in ("id", "transforms", "val", "drop pt", "p50 ms", "p95 ms", "kB", ""):
+        left = name in ("id", "transforms", "")
+        table.add_column(
+            name,
+            justify="left" if left else "right",
+            min_width=28 if name == "transforms" else None,
+            overflow="fold" if left else "ellipsis",
+            no_wrap=not left,
+        )
     for c in result.candidates:
         label = "+".join(c.transforms) or "parent"
         if not c.ok or c.latency is None:
-            table.add_row(c.id, label, "", "", "", "", "", "", f"[red]{c.status}[/]")
+            table.add_row(c.id, label, "", "", "", "", "", f"[red]{c.status}[/]")
             continue
         mark = "[bold green]chosen[/]" if result.choice.chosen is c else ""
         if not mark and not cons.meets(c):
@@ -187,7 +199,6 @@ def _table(result: Any) -> Any:
             label,
             f"{cons.quality(c):.4f}",
             f"{cons.drop(c) * 100:.2f}",
-            f"{c.test.get(metric, float('nan')):.4f}",
             f"{c.latency.p50_ms:.4f}",
             f"{c.latency.p95_ms:.4f}",
             f"{c.size_bytes / 1e3:.1f}",

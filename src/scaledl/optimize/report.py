@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from scaledl.optimize.candidate import Candidate
@@ -38,8 +39,9 @@ def render_report(result: SearchResult) -> str:
     report.paragraph(
         "Each point is a candidate's ONNX graph run in ONNX Runtime: accuracy on the validation "
         f"split, p95 latency at batch {ctx.config.batch_size} with {ctx.config.threads} thread(s) "
-        "on this machine; marker area grows with the model file size. The line joins the "
-        "Pareto frontier.",
+        "on this machine; marker area grows with the model file size. The dashed staircase is "
+        "the accuracy-vs-latency frontier; packages are kept for every candidate that no other "
+        "beats on accuracy, p95 latency and size at once.",
         "note",
     )
     report.heading("Every candidate")
@@ -127,6 +129,19 @@ def _setup(result: SearchResult) -> list[dict[str, Any]]:
     return [{"setting": k, "value": v} for k, v in rows.items()]
 
 
+def frontier_2d(
+    candidates: list[Candidate], quality: Callable[[Candidate], float]
+) -> tuple[list[float], list[float]]:
+    """The accuracy-vs-p95 staircase: each point is more accurate than every faster one."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for c in sorted(candidates, key=lambda c: (c.latency.p95_ms if c.latency else 0, -quality(c))):
+        if c.latency is not None and (not ys or quality(c) > ys[-1]):
+            xs.append(c.latency.p95_ms)
+            ys.append(quality(c))
+    return xs, ys
+
+
 def pareto_figure(result: SearchResult) -> Any:
     import matplotlib
 
@@ -150,18 +165,9 @@ def pareto_figure(result: SearchResult) -> Any:
             style = {"color": "#27ae60" if cons.meets(c) else "#999999", "marker": "o", "s": size}
         ax.scatter([x], [y], alpha=0.75, edgecolors="black", linewidths=0.5, **style)
         ax.annotate(c.id, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    front = sorted(
-        (c for c in ok if c.id in result.frontier),
-        key=lambda c: c.latency.p95_ms if c.latency else 0,
-    )
-    if len(front) > 1:
-        ax.plot(
-            [c.latency.p95_ms for c in front if c.latency],
-            [cons.quality(c) for c in front],
-            "--",
-            color="#555555",
-            linewidth=1,
-        )
+    front = frontier_2d(ok, cons.quality)
+    if len(front[0]) > 1:
+        ax.step(front[0], front[1], "--", where="post", color="#555555", linewidth=1)
     ax.axhline(cons.parent_quality - cons.max_drop, color="#c0392b", linestyle=":", linewidth=1)
     if cons.latency_ms is not None:
         ax.axvline(cons.latency_ms, color="#c0392b", linestyle=":", linewidth=1)

@@ -8,7 +8,7 @@ go from mild to aggressive: the search walks them by bisection on the accuracy b
 from __future__ import annotations
 
 import copy
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -18,7 +18,7 @@ from scaledl.optimize.context import SearchContext
 from scaledl.optimize.registry import MethodConfig, MethodSkipped, MethodSpace, register_method
 
 
-def _clone(candidate: Candidate) -> object:
+def _clone(candidate: Candidate) -> Any:
     return copy.deepcopy(candidate.module).eval()
 
 
@@ -71,8 +71,8 @@ def prune(candidate: Candidate, config: PruneConfig, ctx: SearchContext) -> Cand
     """Structured pruning: removes channels, neurons, heads, hidden units (global ranking)."""
     from scaledl.optimize.prune import prune_structured
 
-    calibration = None
-    if config.importance == "taylor":
+    calibration: Any = None
+    if config.importance == "taylor":  # gradients on training rows (never val/test)
         x = ctx.calibration_inputs(config.calibration_samples)
         index = _calibration_index(ctx, config.calibration_samples)
         calibration = (x, ctx.splits.train.y[index])
