@@ -50,7 +50,12 @@ def train_recipe(
     out_dir: Path,
     resume: bool = False,
     callbacks: list[Any] | None = None,
+    model: Any | None = None,
 ) -> TrainOutput:
+    """Load data, build (or take) the model, train, export and package.
+
+    `model` replaces the recipe's family for a user's own nn.Module (see `train_module`).
+    """
     from scaledl.data import load_splits
     from scaledl.data.augment import build_augmenter
     from scaledl.export.packaging import package_model
@@ -63,10 +68,12 @@ def train_recipe(
     preprocessing = fit_preprocessing(splits.train.x, splits.kind, splits.scale, splits.max_value)
     num_outputs = splits.num_classes if recipe.task == "classification" else 1
     assert num_outputs is not None
-    model = build_model_for(recipe, splits.sample_shape, num_outputs)
-    spec = ModelSpec(
-        recipe.model.family, list(splits.sample_shape), num_outputs, recipe.model.knobs()
-    )
+    spec: ModelSpec | None = None
+    if model is None:
+        model = build_model_for(recipe, splits.sample_shape, num_outputs)
+        spec = ModelSpec(
+            recipe.model.family, list(splits.sample_shape), num_outputs, recipe.model.knobs()
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "recipe.yaml", recipe.to_yaml())
     trainer = Trainer(
@@ -90,8 +97,8 @@ def train_recipe(
         out_dir / PACKAGE_DIR,
         name=recipe.name,
         task=recipe.task,
-        family=recipe.model.family,
-        model_spec=spec.to_json(),
+        family=recipe.model.family if spec is not None else "custom",
+        model_spec=spec.to_json() if spec is not None else None,
         export=recipe.export,
         recipe_yaml=recipe.to_yaml(),
         lineage={"recipe_hash": recipe.digest(), "data": recipe.data.model_dump(mode="json")},
@@ -115,3 +122,24 @@ def train_recipe(
         samples_per_second=result.samples_per_second,
         stopped_early=result.stopped_early,
     )
+
+
+def train_module(
+    model: Any,
+    out_dir: Path,
+    recipe: Recipe | dict[str, Any] | None = None,
+    resume: bool = False,
+) -> TrainOutput:
+    """Train and package a user's own `nn.Module` with a recipe's data/train/export sections.
+
+    The module takes the normalized batch (N, *sample_shape) and returns (N, classes). The
+    package holds its ONNX graph and weights; without a model.json it cannot be rebuilt by
+    scaledl, so optimization skips structural methods for it.
+    """
+    from scaledl.recipe import validate_recipe
+
+    if recipe is None:
+        recipe = {}
+    if isinstance(recipe, dict):
+        recipe = validate_recipe({**recipe, "model": {"family": "custom"}})
+    return train_recipe(recipe, out_dir, resume=resume, model=model)
