@@ -71,24 +71,38 @@ def time_calls(
     return np.asarray(samples)
 
 
-def interleaved(
+def interleaved_rounds(
     calls: Mapping[str, Callable[[], Any]],
     *,
     rounds: int = 5,
     seconds_per_round: float = 0.2,
     warmup: int = 10,
     min_iterations: int = 5,
-) -> dict[str, np.ndarray]:
-    """Time every callable in turn for `rounds` rounds; pooled seconds per call for each name."""
+) -> dict[str, list[np.ndarray]]:
+    """Time every callable in turn for `rounds` rounds; seconds per call, per round and name."""
     for fn in calls.values():
         for _ in range(warmup):
             fn()
-    pooled: dict[str, list[np.ndarray]] = {name: [] for name in calls}
+    per_round: dict[str, list[np.ndarray]] = {name: [] for name in calls}
     for _ in range(rounds):
         for name, fn in calls.items():
-            pooled[name].append(
+            per_round[name].append(
                 time_calls(
                     fn, warmup=1, min_iterations=min_iterations, min_seconds=seconds_per_round
                 )
             )
-    return {name: np.concatenate(parts) for name, parts in pooled.items()}
+    return per_round
+
+
+def interleaved(calls: Mapping[str, Callable[[], Any]], **options: Any) -> dict[str, np.ndarray]:
+    """Like interleaved_rounds, with each name's rounds pooled."""
+    rounds = interleaved_rounds(calls, **options)
+    return {name: np.concatenate(parts) for name, parts in rounds.items()}
+
+
+def round_noise(parts: list[np.ndarray]) -> float:
+    """Relative spread of the per-round medians: how much the machine moved the timings."""
+    medians = np.array([np.median(p) for p in parts])
+    if len(medians) < 2 or medians.mean() <= 0:
+        return 0.0
+    return float(medians.std(ddof=1) / np.median(medians))

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scaledl.bench.latency import LatencyStats, interleaved
+import numpy as np
+
+from scaledl.bench.latency import LatencyStats, interleaved_rounds, round_noise
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
 from scaledl.optimize.evaluation import make_session, score_test
@@ -14,6 +16,7 @@ from scaledl.optimize.search import Search
 
 SECONDS_PER_ROUND = 0.2
 MAX_FINALISTS = 12
+MAX_TIE = 0.25
 
 
 @dataclass
@@ -28,6 +31,8 @@ class SearchResult:
     seconds: float = 0.0
     out_dir: Path | None = None
     kept: list[str] = field(default_factory=list)
+    noise: float = 0.0  # relative spread of per-round medians in the final re-timing
+    tie_tolerance: float = 0.0
 
     @property
     def met(self) -> bool:
@@ -76,17 +81,18 @@ def _finalists(ok: list[Candidate], cons: Constraints, parent: Candidate) -> lis
     return sorted(picked.values(), key=_p50)[:MAX_FINALISTS]
 
 
-def _retime(finalists: list[Candidate], ctx: SearchContext) -> None:
-    """Interleaved rounds spread background load evenly over the finalists."""
+def _retime(finalists: list[Candidate], ctx: SearchContext) -> float:
+    """Interleaved rounds spread background load evenly over the finalists; returns the noise."""
     x = ctx.latency_input()
     calls = {}
     for c in finalists:
         session = make_session(c, ctx.config.threads)
         name = session.get_inputs()[0].name
         calls[c.id] = lambda s=session, n=name: s.run(None, {n: x})
-    samples = interleaved(
+    rounds = interleaved_rounds(
         calls, rounds=ctx.config.final_rounds, seconds_per_round=SECONDS_PER_ROUND
     )
     for c in finalists:
-        c.latency = LatencyStats.from_samples(samples[c.id], ctx.config.batch_size)
+        c.latency = LatencyStats.from_samples(np.concatenate(rounds[c.id]), ctx.config.batch_size)
         c.latency_source = f"final ({ctx.config.final_rounds} interleaved rounds)"
+    return float(np.median([round_noise(parts) for parts in rounds.values()]))

@@ -142,6 +142,12 @@ def frontier_json(result: SearchResult) -> dict[str, Any]:
             "batch_size": config.batch_size,
         },
         "time_budget_s": config.time_budget_min * 60,
+        "timing": {
+            "threads": config.threads,
+            "batch_size": config.batch_size,
+            "noise": round(result.noise, 4),
+            "tie_tolerance": round(result.tie_tolerance, 4),
+        },
         "seconds": round(ctx.elapsed(), 1),
         "met": result.met,
         "chosen": chosen.id if chosen is not None else None,

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 STATIC_EXCLUDED = frozenset({"LayerNormalization", "InstanceNormalization", "BatchNormalization"})
 DYNAMIC_OPS = ("MatMul", "Gemm", "LSTM", "Attention")
+STATIC_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")  # where static QDQ puts the weights
 INT8_MARKERS = frozenset(
     {
         "QuantizeLinear",

@@ -39,6 +39,8 @@ from scaledl.ui import progress
 
 log = logging.getLogger(__name__)
 GRAPH_GUESS_S = 4.0
+MAX_RETRIES = 2
+RETRY_SCALE = 3
 EXPORT_GUESS_S = 8.0
 
 
@@ -92,6 +94,7 @@ class Search:
             name: build_space(get_method(name), ctx.config.settings.get(name)) for name in names
         }
         self.bar: Any = None
+        self.made: dict[str, tuple[MethodConfig, int]] = {}  # structural id → (config, scale)
 
     def _usable_methods(self) -> list[Method]:
         settings = self.ctx.config.settings
@@ -210,11 +213,15 @@ class Search:
                 made.append(child)
         return made
 
-    def structure_variant(self, parent: Candidate, config: MethodConfig) -> Candidate | None:
+    def structure_variant(
+        self, parent: Candidate, config: MethodConfig, scale: int = 1
+    ) -> Candidate | None:
+        """Apply a structural method, fine-tune (`scale` × the usual epochs), export, score."""
         method = method_for(config)
-        space = self.spaces["distill"]
+        space: Any = self.spaces["distill"]
         teacher = any(m.name == "distill" for m in self.methods)
-        step = space.step(from_scratch=method.finetune == "scratch", teacher=teacher)  # type: ignore[attr-defined]
+        step = space.step(from_scratch=method.finetune == "scratch", teacher=teacher)
+        step = step.model_copy(update={"epochs": step.epochs * scale})
         epochs = 0 if method.finetune == "none" else step.epochs
         tags = [config.tag()] + ([step.tag()] if epochs else [])
         if not self._fits(" → ".join(tags), self._structure_estimate(epochs)):
@@ -226,18 +233,22 @@ class Search:
                 t0 = time.monotonic()
                 child = apply_method(child, step, self.ctx)
                 self.durations["epoch"].append((time.monotonic() - t0) / epochs)
+                child.notes.append(f"fine-tuned {epochs} epochs")
             t0 = time.monotonic()
             child = ensure_onnx(child, self.ctx)
             self.durations["export"].append(time.monotonic() - t0)
             return child
 
-        return self._run(tags, make, parent)
+        child = self._run(tags, make, parent)
+        if child is not None:
+            self.made[child.id] = (config, scale)
+        return child
 
     def _structure_estimate(self, epochs: int) -> float:
         metrics = self.ctx.parent.manifest.get("metrics", {})
         speed = float(metrics.get("train_samples_per_second", 0) or 0)
-        # Fine-tuning also runs the teacher: about 1.5× a training epoch of the parent.
-        guess = 1.5 * len(self.ctx.splits.train) / speed if speed > 0 else 10.0
+        # Fine-tuning also runs the teacher; start from twice a training epoch of the parent.
+        guess = 2.0 * len(self.ctx.splits.train) / speed if speed > 0 else 10.0
         return epochs * self._mean("epoch", guess) + self._mean("export", EXPORT_GUESS_S)
 
     def run(self) -> tuple[Candidate, Constraints]:
@@ -255,6 +266,7 @@ class Search:
             cons = constraints_for(parent, self.ctx)
             follow = self._graph_on_parent(parent, graph, cons)
             self._walk(parent, ladders, follow, cons)
+            self._second_chance(parent, follow, cons)
             bar.update(completed=total, description="optimize: search done")
             self.bar = None
         return parent, cons
@@ -302,3 +314,36 @@ class Search:
                         f"quantization of {child.id}",
                         f"its fp32 accuracy already drops {cons.drop(child) * 100:.2f} pt",
                     )
+
+    def _second_chance(
+        self, parent: Candidate, follow: list[MethodConfig], cons: Constraints
+    ) -> None:
+        """Fine-tune near misses longer while time remains (too few epochs is the usual cause).
+
+        Only a miss faster than the best candidate already within budget is worth the time.
+        """
+        retried: set[str] = set()
+        for _ in range(MAX_RETRIES):
+            best = min(
+                (c.latency.p50_ms for c in self.candidates if c.latency and cons.meets(c)),
+                default=float("inf"),
+            )
+            misses = [
+                c
+                for c in self.candidates
+                if c.id in self.made
+                and c.ok
+                and not cons.checks(c)["accuracy"]
+                and self.made[c.id][1] == 1
+                and self.made[c.id][0].tag() not in retried
+                and c.latency is not None
+                and c.latency.p50_ms < best
+            ]
+            if not misses:
+                return
+            miss = min(misses, key=cons.drop)
+            config = self.made[miss.id][0]
+            retried.add(config.tag())
+            child = self.structure_variant(parent, config, scale=RETRY_SCALE)
+            if child is not None and child.ok and cons.checks(child)["accuracy"]:
+                self.graph_variants(child, follow)

@@ -57,6 +57,21 @@ class StaticInt8Space(MethodSpace):
     per_channel: bool = True
     samples: int = Field(256, ge=8, description="training rows used for calibration")
     percentile: float = Field(99.999, gt=50.0, le=100.0)
+    min_weight_share: float = Field(
+        0.5, ge=0.0, le=1.0, description="skip unless ops static QDQ covers hold this share"
+    )
+
+    def unavailable(self, ctx: SearchContext) -> str | None:
+        graph = ctx.parent.onnx_path.read_bytes()
+        share = quantize.weight_share(graph, quantize.STATIC_OPS)
+        if share < self.min_weight_share:
+            kept = sorted(set(quantize.op_counts(graph)) & {"GRU", "LSTM", "RNN"})
+            why = f" ({', '.join(kept)} stays fp32 in static QDQ)" if kept else ""
+            return (
+                f"only {share:.0%} of the weights are in Conv/MatMul/Gemm{why}: static int8 "
+                "would add quantize/dequantize steps around a small part of the model"
+            )
+        return None
 
     def configs(self, ctx: SearchContext) -> list[MethodConfig]:
         choice = self.reduce_range
