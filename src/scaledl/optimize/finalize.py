@@ -49,15 +49,18 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     ok = [c for c in search.candidates if c.ok]
     finalists = _finalists(ok, cons, parent)
     needed = len(finalists) * ctx.config.final_rounds * SECONDS_PER_ROUND + 2.0
+    noise = 0.0
     if ctx.seconds_left() - 5.0 > needed:
-        _retime(finalists, ctx)
+        noise = _retime(finalists, ctx)
     else:
         search.skip(
             "final re-timing", "time budget: the latencies measured during the search stand"
         )
     for candidate in ok:
         score_test(candidate, ctx)
-    choice = choose(ok, cons, ctx.config.tie_tolerance)
+    # On a busy machine, differences smaller than twice the measured noise are not real.
+    tie = min(max(ctx.config.tie_tolerance, 2.0 * noise), MAX_TIE)
+    choice = choose(ok, cons, tie)
     frontier = [c.id for c in pareto(ok, cons)]
     return SearchResult(
         ctx=ctx,
@@ -67,6 +70,8 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
         choice=choice,
         frontier=frontier,
         skipped=search.skipped,
+        noise=noise,
+        tie_tolerance=tie,
     )
 
 

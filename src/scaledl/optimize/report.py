@@ -125,6 +125,8 @@ def _setup(result: SearchResult) -> list[dict[str, Any]]:
         "size limit": f"{cfg.max_size_mb} MB" if cfg.max_size_mb else "none",
         "methods": ", ".join(cfg.methods or ["defaults"]),
         "time budget / used": f"{cfg.time_budget_min:g} min / {ctx.elapsed():.0f} s",
+        "timing noise / tie tolerance": f"{result.noise:.1%} / {result.tie_tolerance:.1%} "
+        "(spread of per-round medians when re-timing the finalists)",
     }
     return [{"setting": k, "value": v} for k, v in rows.items()]
 
