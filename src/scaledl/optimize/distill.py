@@ -34,6 +34,7 @@ class DistillConfig(BaseModel):
     batch_size: int | None = Field(None, ge=1, description="default: the trainer's (64)")
     optimizer: Literal["adamw", "sgd"] = "adamw"
     weight_decay: float = Field(0.0, ge=0.0)
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads (default: all)")
 
 
 LossFn = Callable[["torch.Tensor", "torch.Tensor", "torch.Tensor"], "torch.Tensor"]
@@ -94,8 +95,9 @@ def finetune(
         "weight_decay": config.weight_decay,
         "schedule": "cosine",
     }
-    if config.batch_size is not None:
-        settings["batch_size"] = config.batch_size
+    for key in ("batch_size", "threads"):
+        if getattr(config, key) is not None:
+            settings[key] = getattr(config, key)
     augmenter = build_augmenter(augment, splits.kind) if augment is not None else None
     trainer = Trainer(
         student,

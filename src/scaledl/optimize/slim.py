@@ -33,7 +33,8 @@ def _cnn(knobs: dict[str, Any], width: float, depth: float, kernel: int | None) 
     parsed = validate_knobs("cnn", knobs)
     stage_out = [w[-1] for w in parsed.stage_widths()]  # type: ignore[attr-defined]
     out["channels"] = [scale_width(c, width) for c in stage_out]
-    out["depth"] = scale_depth(parsed.depth, depth)  # type: ignore[attr-defined]
+    depths = [scale_depth(d, depth) for d in parsed.stage_depths()]  # type: ignore[attr-defined]
+    out["depth"] = depths if isinstance(knobs.get("depth"), list) else depths[0]
     if kernel is not None:
         current = parsed.kernel_size  # type: ignore[attr-defined]
         if kernel % 2 == 0 or kernel < 1 or kernel > current:

@@ -67,15 +67,21 @@ def _out_units(module: nn.Module) -> int:
     return int(module.weight.shape[0])  # type: ignore[index]
 
 
-@register_pruner("cnn")
-def prune_cnn(model: Any, spec: Any, options: PruneOptions) -> Outcome:
-    outcome = prune_graph(model, spec.input_shape, options)
-    widths = [
+def _conv_widths(model: Any) -> list[list[int]]:
+    return [
         [int(m.out_channels) for m in stage.modules() if isinstance(m, nn.Conv2d)]
         for stage in model.get_submodule("stages")
     ]
+
+
+@register_pruner("cnn")
+def prune_cnn(model: Any, spec: Any, options: PruneOptions) -> Outcome:
+    before = _conv_widths(model)
+    outcome = prune_graph(model, spec.input_shape, options)
+    widths = _conv_widths(model)
     outcome.knobs = {**spec.knobs, "widths": widths, "channels": [w[-1] for w in widths]}
-    outcome.removed = {"channels": outcome.removed["units"]}
+    # Every conv's output channels count: a residual stage loses a channel in each of its convs.
+    outcome.removed = {"channels": sum(map(sum, before)) - sum(map(sum, widths))}
     return outcome
 
 
