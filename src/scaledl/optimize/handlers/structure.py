@@ -31,6 +31,7 @@ class PruneConfig(MethodConfig):
     round_to: int | None = Field(8, ge=1)
     steps: int = Field(1, ge=1)
     global_ranking: bool = True
+    recalibrate_bn: bool = True
     calibration_samples: int = Field(256, ge=8)
 
     def tag(self) -> str:
@@ -45,6 +46,7 @@ class PruneSpace(MethodSpace):
     round_to: int | None = Field(8, ge=1, description="channel counts rounded to multiples")
     steps: int = Field(1, ge=1, description="iterative pruning steps")
     global_ranking: bool = True
+    recalibrate_bn: bool = Field(True, description="re-estimate batch-norm statistics after")
 
     @field_validator("ratios")
     @classmethod
@@ -61,6 +63,7 @@ class PruneSpace(MethodSpace):
                 round_to=self.round_to,
                 steps=self.steps,
                 global_ranking=self.global_ranking,
+                recalibrate_bn=self.recalibrate_bn,
             )
             for r in self.ratios
         ]
@@ -71,11 +74,10 @@ def prune(candidate: Candidate, config: PruneConfig, ctx: SearchContext) -> Cand
     """Structured pruning: removes channels, neurons, heads, hidden units (global ranking)."""
     from scaledl.optimize.prune import prune_structured
 
-    calibration: Any = None
-    if config.importance == "taylor":  # gradients on training rows (never val/test)
-        x = ctx.calibration_inputs(config.calibration_samples)
-        index = _calibration_index(ctx, config.calibration_samples)
-        calibration = (x, ctx.splits.train.y[index])
+    # Training rows (never val/test): Taylor gradients and the batch-norm re-estimation.
+    x = ctx.calibration_inputs(config.calibration_samples)
+    index = _calibration_index(ctx, config.calibration_samples)
+    calibration = (x, ctx.splits.train.y[index])
     result = prune_structured(
         _clone(candidate),
         candidate.spec,
@@ -85,6 +87,7 @@ def prune(candidate: Candidate, config: PruneConfig, ctx: SearchContext) -> Cand
         steps=config.steps,
         calibration=calibration,
         global_ranking=config.global_ranking,
+        recalibrate_bn=config.recalibrate_bn,
     )
     if result.params_after >= result.params_before:
         raise MethodSkipped(f"nothing prunable at ratio {config.ratio:g} ({result.skipped})")
