@@ -77,7 +77,7 @@ def prune(candidate: Candidate, config: PruneConfig, ctx: SearchContext) -> Cand
     # Training rows (never val/test): Taylor gradients and the batch-norm re-estimation.
     x = ctx.calibration_inputs(config.calibration_samples)
     index = _calibration_index(ctx, config.calibration_samples)
-    calibration = (x, ctx.splits.train.y[index])
+    calibration: Any = (x, ctx.splits.train.y[index])
     result = prune_structured(
         _clone(candidate),
         candidate.spec,
