@@ -18,6 +18,7 @@ FLAGS = {
     "threads": "--threads",
     "methods": "--methods",
     "settings": "--set",
+    "exporter": "--exporter",
 }
 
 
@@ -45,6 +46,11 @@ def optimize(
         None, "--set", help="Method setting, e.g. --set prune.ratios=[0.3,0.5] (repeatable)."
     ),
     threads: int = typer.Option(1, "--threads", help="Intra-op threads for latency measurement."),
+    exporter: str = typer.Option(
+        "parent",
+        "--exporter",
+        help="Exporter for pruned/slimmed models: parent (as the parent), auto, dynamo, legacy.",
+    ),
     keep_all: bool = typer.Option(
         False, "--keep-all", help="Write a package for every candidate, not only the frontier."
     ),
@@ -81,6 +87,7 @@ def optimize(
         settings=_settings(set_ or []),
         threads=threads,
         keep="all" if keep_all else "frontier",
+        exporter=exporter,
     )
     out = out or Path("runs") / f"{open_package(package).name}-optimized"
     result = optimize_package(package, config, out)

@@ -129,6 +129,13 @@ def register_method(
     return wrap
 
 
+def unregister_method(name: str) -> None:
+    """Remove a method (plugins and tests); unknown names are ignored."""
+    method = _METHODS.pop(name, None)
+    if method is not None:
+        _BY_CONFIG.pop(method.config, None)
+
+
 def _load_builtins() -> None:
     for module in BUILTIN_MODULES:
         importlib.import_module(module)

@@ -50,9 +50,10 @@ class StaticInt8Space(MethodSpace):
         default_factory=_all_calibrations,
         description="calibration methods to try, most promising first",
     )
-    reduce_range: Literal["auto", "on", "off", "both"] = Field(
+    reduce_range: bool | Literal["auto", "both"] = Field(
         "auto",
-        description="7-bit weights; auto: try both on CPUs without VNNI (AVX2 u8s8 can saturate)",
+        description="7-bit weights (true/false/both); auto: both on CPUs without VNNI, where "
+        "AVX2's u8s8 kernels can saturate",
     )
     per_channel: bool = True
     samples: int = Field(256, ge=8, description="training rows used for calibration")
@@ -76,8 +77,8 @@ class StaticInt8Space(MethodSpace):
     def configs(self, ctx: SearchContext) -> list[MethodConfig]:
         choice = self.reduce_range
         if choice == "auto":
-            choice = "off" if ctx.cpu.has_vnni else "both"
-        ranges = {"on": [True], "off": [False], "both": [False, True]}[choice]
+            choice = False if ctx.cpu.has_vnni else "both"
+        ranges = [False, True] if choice == "both" else [bool(choice)]
         return [
             StaticInt8Config(
                 calibration=c,
