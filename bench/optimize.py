@@ -38,14 +38,23 @@ class Case:
     quick_budget_min: float = 5.0
 
 
+def find_cifar10() -> Path:
+    """../shared/datasets/cifar10 seen from the checkout, or from a worktree further down."""
+    for root in (REPO, *REPO.parents):
+        candidate = root / "shared" / "datasets" / "cifar10"
+        if candidate.is_dir():
+            return candidate
+    return CIFAR10
+
+
 CASES = {
     "digits-cnn": Case("digits-cnn", "cnn", 15.0, quick_overrides=["train.epochs=12"]),
     "cifar10-cnn": Case(
         "cifar10-cnn",
         "cnn",
         45.0,
-        overrides=[f"data.source={CIFAR10}"],
-        quick_overrides=["data.limit_per_class=300", "data.val_fraction=0.1", "train.epochs=6"],
+        overrides=[f"data.source={find_cifar10()}"],
+        quick_overrides=["data.limit_per_class=200", "data.val_fraction=0.1", "train.epochs=5"],
         quick_budget_min=10.0,
     ),
     "digits-transformer": Case(
@@ -269,8 +278,8 @@ def main() -> None:
     unknown = [n for n in names if n not in CASES]
     if unknown:
         parser.error(f"unknown case(s) {unknown}; valid: {', '.join(CASES)}")
-    if "cifar10-cnn" in names and not CIFAR10.is_dir():
-        print(f"CIFAR-10 not found at {CIFAR10}; skipping it", flush=True)
+    if "cifar10-cnn" in names and not find_cifar10().is_dir():
+        print(f"CIFAR-10 not found at {find_cifar10()}; skipping it", flush=True)
         names.remove("cifar10-cnn")
     results = {}
     for name in names:
