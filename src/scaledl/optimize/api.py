@@ -11,6 +11,7 @@ result.choice.chosen   # the Candidate chosen (None when nothing met the budget)
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from scaledl.optimize.config import OptimizeConfig
@@ -31,10 +32,11 @@ def optimize_package(
     from scaledl.optimize.output import check_out_dir, write_outputs
     from scaledl.optimize.search import Search
 
+    started = time.monotonic()
     config = config or OptimizeConfig()
     if out is not None:
         check_out_dir(Path(out))
-    ctx = build_context(path, config)
+    ctx = build_context(path, config, started=started)
     search = Search(ctx)
     parent, constraints = search.run()
     result = finalize(search, parent, constraints)

@@ -82,8 +82,14 @@ def check_target(target: str) -> None:
         )
 
 
-def build_context(path: Path | str, config: OptimizeConfig) -> SearchContext:
-    """Open the parent, load its data (lineage or --data) and its PyTorch model if it has one."""
+def build_context(
+    path: Path | str, config: OptimizeConfig, started: float | None = None
+) -> SearchContext:
+    """Open the parent, load its data (lineage or --data) and its PyTorch model if it has one.
+
+    `started` (time.monotonic()) is when the time budget began: loading counts against it.
+    """
+    started = time.monotonic() if started is None else started
     check_target(config.target)
     parent = open_package(path)
     task = str(parent.manifest.get("task", "classification"))
@@ -107,6 +113,7 @@ def build_context(path: Path | str, config: OptimizeConfig) -> SearchContext:
         example_raw=example_raw,
         example=apply_preprocessing(example_raw, preprocessing),
         data_label=label,
+        started=started,
     )
     if parent.has_weights:
         from scaledl.export.reexport import load_module
