@@ -2,7 +2,8 @@
 
 Every package's ONNX graph runs in ONNX Runtime; a package that carries PyTorch weights also runs
 as PyTorch eager fp32, so the speed-up is a ratio measured in one run. All contenders of a batch
-size are timed interleaved (see latency.interleaved) with the same fixed thread count.
+size are timed interleaved (see latency.interleaved) with the same fixed thread count. Peak
+memory is measured per model and runtime in a fresh process (see probe.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 from scaledl.bench.cpu import cpu_info
 from scaledl.bench.latency import LatencyStats, interleaved
-from scaledl.bench.memory import measure_peak
+from scaledl.bench.probe import probe_memory
 from scaledl.errors import UsageError
 from scaledl.package import SAMPLE, Package, open_package
 
@@ -116,17 +117,6 @@ def eager_runner(pkg: Package, threads: int) -> Runner:
     return run
 
 
-def _build(make: Callable[[], Runner], x: np.ndarray) -> tuple[Runner, dict[str, Any]]:
-    """Create the runner and run it once on the largest batch, measuring the peak memory."""
-
-    def build_and_run() -> Runner:
-        runner = make()
-        runner(x)
-        return runner
-
-    return measure_peak(build_and_run)
-
-
 def _bind(runner: Runner, x: np.ndarray) -> Callable[[], Any]:
     return lambda: runner(x)
 
@@ -143,7 +133,7 @@ def bench_packages(
     if threads < 1:
         raise UsageError(f"--threads {threads}: expected a positive integer")
     if eager:
-        import torch  # imported before memory is measured, so its own footprint is not counted
+        import torch
 
         torch.set_num_threads(threads)
     results: list[PackageBench] = []
@@ -152,7 +142,6 @@ def bench_packages(
     for index, path in enumerate(paths):
         pkg = open_package(path)
         x = sample_inputs(pkg)
-        biggest = tile_batch(x, max(batch_sizes))
         makers: dict[str, Callable[[], Runner]] = {
             ORT: functools.partial(ort_runner, pkg.onnx_path, threads)
         }
@@ -160,7 +149,8 @@ def bench_packages(
             makers[EAGER] = functools.partial(eager_runner, pkg, threads)
         runtimes = []
         for runtime, make in makers.items():
-            runner, memory = _build(make, biggest)
+            memory = probe_memory(runtime, pkg.path, max(batch_sizes), threads)
+            runner = make()
             bench = RuntimeBench(runtime, memory=memory)
             runtimes.append(bench)
             contenders[f"{index}/{runtime}"] = (runner, x, bench)

@@ -40,8 +40,13 @@ def bench(
     results = bench_packages(
         packages, sizes, threads=threads, rounds=rounds, seconds_per_round=seconds, eager=eager
     )
-    console.print(_table(results))
-    console.print(f"CPU: {cpu_info().summary()}; {threads} thread(s)")
+    for result in results:
+        console.print(_table(result))
+    console.print(
+        f"ort = ONNX Runtime, eager = PyTorch eager fp32; peak MB = extra resident memory of "
+        f"loading and running the model; CPU: {cpu_info().summary()}; {threads} thread(s)",
+        highlight=False,
+    )
     write_json(
         json_out,
         {
@@ -53,33 +58,33 @@ def bench(
     )
 
 
-def _table(results: list[Any]) -> Any:
+SHORT = {"onnxruntime": "ort", "pytorch-eager-fp32": "eager"}
+
+
+def _table(result: Any) -> Any:
+    from rich import box
     from rich.table import Table
 
-    table = Table(title="scaledl bench", show_header=True)
-    for name in ("package", "runtime", "batch", "p50 ms", "p95 ms", "p99 ms", "samples/s"):
-        table.add_column(name, justify="left" if name in ("package", "runtime") else "right")
-    table.add_column("peak MB", justify="right")
-    table.add_column("file MB", justify="right")
-    table.add_column("vs eager", justify="right")
-    for result in results:
-        speedups = result.speedups()
-        for runtime in result.runtimes:
-            memory = runtime.memory.get("extra_peak_mb")
-            for batch, stats in sorted(runtime.latency.items()):
-                ratio = speedups.get(str(batch)) if runtime.runtime == "onnxruntime" else None
-                table.add_row(
-                    f"{result.name} ({result.precision})",
-                    runtime.runtime,
-                    str(batch),
-                    f"{stats.p50_ms:.3f}",
-                    f"{stats.p95_ms:.3f}",
-                    f"{stats.p99_ms:.3f}",
-                    f"{stats.throughput:,.0f}",
-                    "-" if memory is None else f"{memory:.1f}",
-                    f"{result.model_file_bytes / 1e6:.3f}",
-                    f"{ratio:.1f}×" if ratio else "",
-                )
+    title = f"{result.name} ({result.precision}, {result.model_file_bytes / 1e6:.3f} MB model file)"
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    columns = ("runtime", "batch", "p50 ms", "p95 ms", "p99 ms", "samples/s", "peak MB", "× eager")
+    for name in columns:
+        table.add_column(name, justify="left" if name == "runtime" else "right", no_wrap=True)
+    speedups = result.speedups()
+    for runtime in result.runtimes:
+        memory = runtime.memory.get("extra_peak_mb")
+        for batch, stats in sorted(runtime.latency.items()):
+            ratio = speedups.get(str(batch)) if runtime.runtime == "onnxruntime" else None
+            table.add_row(
+                SHORT.get(runtime.runtime, runtime.runtime),
+                str(batch),
+                f"{stats.p50_ms:.3f}",
+                f"{stats.p95_ms:.3f}",
+                f"{stats.p99_ms:.3f}",
+                f"{stats.throughput:,.0f}",
+                "-" if memory is None else f"{memory:.1f}",
+                f"{ratio:.1f}×" if ratio else "",
+            )
     return table
 
 
