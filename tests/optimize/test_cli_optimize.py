@@ -11,7 +11,10 @@ from scaledl.package import MODEL_JSON, WEIGHTS, open_package, write_package
 from tests.conftest import run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-QUICK_INT8 = ["--set", "int8-static.calibrations=[minmax]", "--set", "int8-static.reduce_range=true"]
+QUICK_INT8 = [
+    *("--set", "int8-static.calibrations=[minmax]"),
+    *("--set", "int8-static.reduce_range=true"),
+]
 
 
 def test_tiny_search_writes_verified_packages(digits_package: Path, tmp_path: Path) -> None:
