@@ -20,6 +20,7 @@ class LatencyStats:
     """Per-call latency of one batch size (milliseconds) and the throughput it implies."""
 
     batch_size: int
+    p25_ms: float  # the lower quartile: what the call costs when background load leaves it be
     p50_ms: float
     p95_ms: float
     p99_ms: float
@@ -34,10 +35,11 @@ class LatencyStats:
     @classmethod
     def from_samples(cls, seconds: np.ndarray, batch_size: int) -> LatencyStats:
         ms = np.asarray(seconds, dtype=np.float64) * 1e3
-        p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+        p25, p50, p95, p99 = np.percentile(ms, [25, 50, 95, 99])
         mean = float(ms.mean())
         return cls(
             batch_size=batch_size,
+            p25_ms=float(p25),
             p50_ms=float(p50),
             p95_ms=float(p95),
             p99_ms=float(p99),
@@ -100,9 +102,9 @@ def interleaved(calls: Mapping[str, Callable[[], Any]], **options: Any) -> dict[
     return {name: np.concatenate(parts) for name, parts in rounds.items()}
 
 
-def round_noise(parts: list[np.ndarray]) -> float:
-    """Relative spread of the per-round medians: how much the machine moved the timings."""
-    medians = np.array([np.median(p) for p in parts])
+def round_noise(parts: list[np.ndarray], q: float = 25.0) -> float:
+    """Relative spread of the per-round `q`-th percentiles: how much the machine moved them."""
+    medians = np.array([np.percentile(p, q) for p in parts])
     if len(medians) < 2 or medians.mean() <= 0:
         return 0.0
     return float(medians.std(ddof=1) / np.median(medians))

@@ -184,19 +184,19 @@ def _table(result: Any) -> Any:
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
-    for name in ("id", "transforms", "val", "drop pt", "p50 ms", "p95 ms", "kB", ""):
+    for name in ("id", "transforms", "val", "drop pt", "p25 ms", "p50 ms", "p95 ms", "kB", ""):
         left = name in ("id", "transforms", "")
         table.add_column(
             name,
             justify="left" if left else "right",
-            min_width=28 if name == "transforms" else None,
+            min_width=22 if name == "transforms" else None,
             overflow="fold" if left else "ellipsis",
             no_wrap=not left,
         )
     for c in result.candidates:
         label = "+".join(c.transforms) or "parent"
         if not c.ok or c.latency is None:
-            table.add_row(c.id, label, "", "", "", "", "", f"[red]{c.status}[/]")
+            table.add_row(c.id, label, "", "", "", "", "", "", f"[red]{c.status}[/]")
             continue
         mark = "[bold green]chosen[/]" if result.choice.chosen is c else ""
         if not mark and not cons.meets(c):
@@ -206,6 +206,7 @@ def _table(result: Any) -> Any:
             label,
             f"{cons.quality(c):.4f}",
             f"{cons.drop(c) * 100:.2f}",
+            f"{c.latency.p25_ms:.4f}",
             f"{c.latency.p50_ms:.4f}",
             f"{c.latency.p95_ms:.4f}",
             f"{c.size_bytes / 1e3:.1f}",

@@ -64,5 +64,10 @@ class Candidate:
         return " → ".join(self.transforms) if self.transforms else "parent"
 
     @property
+    def rank_ms(self) -> float:
+        """The latency candidates are ranked by: p25 of the timed calls (see frontier.py)."""
+        return self.latency.p25_ms if self.latency is not None else float("inf")
+
+    @property
     def ok(self) -> bool:
         return self.status == "ok"

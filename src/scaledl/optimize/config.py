@@ -34,13 +34,13 @@ class OptimizeConfig(BaseModel):
         0.4, gt=0.0, description="timed seconds per candidate during the search"
     )
     final_rounds: int = Field(
-        5, ge=1, description="interleaved rounds re-measuring the finalists at the end"
+        6, ge=1, description="interleaved rounds re-measuring the finalists at the end"
     )
     tie_tolerance: float = Field(
         0.05,
         ge=0.0,
         lt=1.0,
-        description="candidates within this fraction of the fastest p50 count as equally fast; "
+        description="candidates within this fraction of the fastest count as equally fast; "
         "the most accurate of them wins",
     )
     exporter: Literal["parent", "auto", "dynamo", "legacy"] = Field(

@@ -75,15 +75,11 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     )
 
 
-def _p50(c: Candidate) -> float:
-    return c.latency.p50_ms if c.latency is not None else float("inf")
-
-
 def _finalists(ok: list[Candidate], cons: Constraints, parent: Candidate) -> list[Candidate]:
-    """The parent, the Pareto frontier and the five fastest feasible candidates."""
-    fast = sorted((c for c in ok if cons.meets(c)), key=_p50)
-    picked = {c.id: c for c in [parent, *pareto(ok, cons), *fast[:5]]}
-    return sorted(picked.values(), key=_p50)[:MAX_FINALISTS]
+    """The parent, the fastest feasible candidates, then the Pareto frontier (at most 12)."""
+    fast = sorted((c for c in ok if cons.meets(c)), key=lambda c: c.rank_ms)
+    picked = {c.id: c for c in [parent, *fast[:8], *pareto(ok, cons)]}
+    return list(picked.values())[:MAX_FINALISTS]
 
 
 def _retime(finalists: list[Candidate], ctx: SearchContext) -> float:

@@ -47,16 +47,15 @@ class Constraints:
 
 
 def _dominates(a: Candidate, b: Candidate, cons: Constraints) -> bool:
-    assert a.latency is not None and b.latency is not None
     qa, qb = cons.quality(a), cons.quality(b)
-    la, lb = a.latency.p95_ms, b.latency.p95_ms
+    la, lb = a.rank_ms, b.rank_ms
     no_worse = qa >= qb and la <= lb and a.size_bytes <= b.size_bytes
     better = qa > qb or la < lb or a.size_bytes < b.size_bytes
     return no_worse and better
 
 
 def pareto(candidates: list[Candidate], cons: Constraints) -> list[Candidate]:
-    """Candidates no other beats on accuracy, p95 latency and size at once."""
+    """Candidates no other beats on accuracy, latency (rank_ms) and size at once."""
     return [c for c in candidates if not any(_dominates(o, c, cons) for o in candidates)]
 
 
@@ -70,24 +69,24 @@ class Choice:
 
 
 def choose(candidates: list[Candidate], cons: Constraints, tie_tolerance: float) -> Choice:
-    """Fastest p50 among candidates meeting every constraint; near-ties go to the most accurate."""
+    """Fastest among the candidates meeting every constraint; near-ties go to the most accurate.
+
+    Speed is `rank_ms`, the lower quartile of the timed calls: on a shared machine background
+    load only ever adds time, so the lower quartile ranks graphs repeatably where the median
+    can swing by 2× from one second to the next. p50/p95/p99 are reported as measured.
+    """
     feasible = [c for c in candidates if cons.meets(c)]
     if not feasible:
         best = min(candidates, key=cons.violation)
         return Choice(
             None, best, [], "no candidate meets every constraint", diagnose(candidates, cons)
         )
-    fastest = min(feasible, key=lambda c: _p50(c))
-    near = [c for c in feasible if _p50(c) <= _p50(fastest) * (1.0 + tie_tolerance)]
-    chosen = max(near, key=lambda c: (cons.quality(c), -c.size_bytes, -_p50(c)))
+    fastest = min(feasible, key=lambda c: c.rank_ms)
+    near = [c for c in feasible if c.rank_ms <= fastest.rank_ms * (1.0 + tie_tolerance)]
+    chosen = max(near, key=lambda c: (cons.quality(c), -c.size_bytes, -c.rank_ms))
     return Choice(
         chosen, chosen, feasible, _reason(chosen, fastest, near, feasible, cons, tie_tolerance)
     )
-
-
-def _p50(c: Candidate) -> float:
-    assert c.latency is not None
-    return c.latency.p50_ms
 
 
 def _reason(
@@ -105,14 +104,14 @@ def _reason(
     if cons.max_size_mb is not None:
         limits.append(f"size {chosen.size_bytes / 1e6:.3f} MB ≤ {cons.max_size_mb:g} MB")
     text = (
-        f"{chosen.id} ({chosen.label}) has the lowest p50 latency "
-        f"({chosen.latency.p50_ms:.4f} ms at batch {chosen.latency.batch_size}) of the "
+        f"{chosen.id} ({chosen.label}) is the fastest (p25 {chosen.latency.p25_ms:.4f} ms, "
+        f"p50 {chosen.latency.p50_ms:.4f} ms at batch {chosen.latency.batch_size}) of the "
         f"{len(feasible)} candidate(s) that meet every constraint ({'; '.join(limits)})."
     )
     if len(near) > 1:
         others = ", ".join(c.id for c in near if c is not chosen)
         text += (
-            f" Candidates within {tie:.0%} of the fastest p50 ({others}) count as equally fast "
+            f" Candidates within {tie:.0%} of the fastest ({others}) count as equally fast "
             "on a shared machine; the most accurate of them was picked"
         )
         text += "." if chosen is fastest else f" over the nominally fastest {fastest.id}."

@@ -96,6 +96,7 @@ def candidate_json(c: Candidate, result: SearchResult) -> dict[str, Any]:
             "test": c.test,
             "meets": cons.checks(c),
             "latency_ms": {
+                "p25": c.latency.p25_ms,
                 "p50": c.latency.p50_ms,
                 "p95": c.latency.p95_ms,
                 "p99": c.latency.p99_ms,

@@ -121,6 +121,7 @@ def _metrics(c: Candidate, result: SearchResult) -> dict[str, Any]:
         "cpu": result.ctx.cpu.model,
         "threads": cfg.threads,
         "batch_size": c.latency.batch_size,
+        "p25_ms": c.latency.p25_ms,
         "p50_ms": c.latency.p50_ms,
         "p95_ms": c.latency.p95_ms,
         "p99_ms": c.latency.p99_ms,

@@ -65,14 +65,15 @@ def _summary(result: SearchResult) -> str:
     if winner is None or winner.latency is None:
         return head + "No candidate could be scored."
     word = "Chosen" if result.met else "Nothing met the budget; best effort"
-    speed = parent.latency.p50_ms / winner.latency.p50_ms if winner.latency.p50_ms else 0.0
+    speed = parent.rank_ms / winner.rank_ms if winner.rank_ms else 0.0
     smaller = parent.size_bytes / winner.size_bytes if winner.size_bytes else 0.0
     metric = "accuracy" if result.ctx.task == "classification" else "r2"
     test_w, test_p = _test(winner, result), _test(parent, result)
     return head + (
         f"{word}: {winner.id} ({winner.label}): validation {metric} "
         f"{cons.quality(winner):.4f} vs parent {cons.quality(parent):.4f}, test {metric} "
-        f"{test_w:.4f} vs {test_p:.4f}; p50 {winner.latency.p50_ms:.4f} ms vs "
+        f"{test_w:.4f} vs {test_p:.4f}; p25/p50 {winner.latency.p25_ms:.4f}/"
+        f"{winner.latency.p50_ms:.4f} ms vs {parent.latency.p25_ms:.4f}/"
         f"{parent.latency.p50_ms:.4f} ms ({speed:.1f}× faster); {winner.size_bytes / 1e3:.1f} kB "
         f"vs {parent.size_bytes / 1e3:.1f} kB ({smaller:.1f}× smaller)."
     )
@@ -95,6 +96,7 @@ def _row(c: Candidate, result: SearchResult) -> dict[str, Any]:
                 "val": round(cons.quality(c), 4),
                 "drop pt": round(cons.drop(c) * 100, 2),
                 "test": round(_test(c, result), 4),
+                "p25 ms": round(c.latency.p25_ms, 4),
                 "p50 ms": round(c.latency.p50_ms, 4),
                 "p95 ms": round(c.latency.p95_ms, 4),
                 "kB": round(c.size_bytes / 1e3, 1),

@@ -152,7 +152,7 @@ class Search:
         fields: dict[str, Any] = {}
         if candidate.ok and candidate.latency is not None:
             fields = {"last": candidate.id, "val": quality_of(candidate.val, self.ctx.task)}
-            fields["p50_ms"] = candidate.latency.p50_ms
+            fields["p25_ms"] = candidate.latency.p25_ms
         self.bar.advance(1, **fields)
 
     def _fits(self, label: str, estimate: float) -> bool:
@@ -278,7 +278,7 @@ class Search:
         results = self.graph_variants(parent, graph)
         kept = sorted(
             (c for c in results if c.ok and cons.checks(c)["accuracy"]),
-            key=lambda c: c.latency.p50_ms if c.latency else 0.0,
+            key=lambda c: c.rank_ms,
         )
         for c in results:
             if c not in kept:
@@ -325,7 +325,7 @@ class Search:
         retried: set[str] = set()
         for _ in range(MAX_RETRIES):
             best = min(
-                (c.latency.p50_ms for c in self.candidates if c.latency and cons.meets(c)),
+                (c.rank_ms for c in self.candidates if c.ok and cons.meets(c)),
                 default=float("inf"),
             )
             misses = [
@@ -337,7 +337,7 @@ class Search:
                 and self.made[c.id][1] == 1
                 and self.made[c.id][0].tag() not in retried
                 and c.latency is not None
-                and c.latency.p50_ms < best
+                and c.rank_ms < best
             ]
             if not misses:
                 return
