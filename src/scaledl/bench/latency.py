@@ -103,8 +103,10 @@ def interleaved(calls: Mapping[str, Callable[[], Any]], **options: Any) -> dict[
 
 
 def round_noise(parts: list[np.ndarray], q: float = 25.0) -> float:
-    """Relative spread of the per-round `q`-th percentiles: how much the machine moved them."""
-    medians = np.array([np.percentile(p, q) for p in parts])
-    if len(medians) < 2 or medians.mean() <= 0:
+    """How much the machine moved the per-round `q`-th percentiles (robust relative spread:
+    1.4826 × median absolute deviation / median, which is the std for normal data)."""
+    values = np.array([np.percentile(p, q) for p in parts])
+    middle = float(np.median(values)) if len(values) else 0.0
+    if len(values) < 3 or middle <= 0:
         return 0.0
-    return float(medians.std(ddof=1) / np.median(medians))
+    return float(1.4826 * np.median(np.abs(values - middle)) / middle)
