@@ -199,7 +199,11 @@ def contenders_for(
 
 
 def time_contenders(contenders: list[Contender], x1: np.ndarray, quick: bool) -> dict[str, Any]:
+    import torch
+
     from scaledl.bench.latency import LatencyStats, interleaved
+
+    torch.set_num_threads(THREADS)  # the same thread count for PyTorch as for ONNX Runtime
 
     calls = {c.name: (lambda c=c: c.run(x1)) for c in contenders}
     samples = interleaved(calls, rounds=6 if quick else 12, seconds_per_round=0.3)
