@@ -79,10 +79,19 @@ def log(case: str, text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {case}: {text}", flush=True)
 
 
-def ort_contender(name: str, onnx: bytes, x: np.ndarray, y: np.ndarray, **kw: Any) -> Contender:
-    from scaledl.export.runtime import create_session
+def ort_contender(
+    name: str,
+    onnx: bytes,
+    x: np.ndarray,
+    y: np.ndarray,
+    config: dict[str, str] | None = None,
+    **kw: Any,
+) -> Contender:
+    from scaledl.optimize.candidate import Candidate
+    from scaledl.optimize.evaluation import make_session
 
-    session = create_session(onnx, threads=THREADS)
+    graph = Candidate(id=name, transforms=[], onnx=onnx, session_config=dict(config or {}))
+    session = make_session(graph, THREADS)
     iname = session.get_inputs()[0].name
     outputs = np.concatenate(
         [session.run(None, {iname: x[i : i + 512]})[0] for i in range(0, len(x), 512)]
@@ -122,35 +131,40 @@ def train_parent(name: str, case: Case, work: Path, quick: bool, reuse: bool) ->
     return train_recipe(recipe, work / "parent").package
 
 
-def run_search(name: str, case: Case, parent: Path, work: Path, quick: bool) -> dict[str, Any]:
+def run_search(
+    name: str, case: Case, parent: Path, work: Path, quick: bool, reuse: bool
+) -> dict[str, Any]:
     from scaledl.optimize.api import optimize_package
     from scaledl.optimize.config import OptimizeConfig
 
+    out = work / "optimized"
     budget = case.quick_budget_min if quick else case.budget_min
-    config = OptimizeConfig(
-        max_accuracy_drop=0.01,
-        time_budget_min=budget,
-        threads=THREADS,
-        settings=QUICK_SETTINGS if quick else {},
-    )
-    log(name, f"scaledl optimize (budget {budget:g} min)")
-    start = time.perf_counter()
-    result = optimize_package(parent, config, out=work / "optimized")
-    seconds = time.perf_counter() - start
-    frontier = json.loads((work / "optimized" / "frontier.json").read_text())
-    winner = result.winner
+    if reuse and (out / "frontier.json").is_file():
+        log(name, f"reusing the search in {out}")
+    else:
+        config = OptimizeConfig(
+            max_accuracy_drop=0.01,
+            time_budget_min=budget,
+            threads=THREADS,
+            settings=QUICK_SETTINGS if quick else {},
+        )
+        log(name, f"scaledl optimize (budget {budget:g} min)")
+        optimize_package(parent, config, out=out)
+    frontier = json.loads((out / "frontier.json").read_text())
+    winner = next(c for c in frontier["candidates"] if c["id"] == frontier["best_effort"])
+    package = Path(winner["package"])
     return {
-        "result": result,
-        "seconds": round(seconds, 1),
+        "seconds": frontier["seconds"],
         "budget_s": budget * 60,
-        "within_budget": seconds <= budget * 60,
-        "met": result.met,
+        "within_budget": frontier["seconds"] <= budget * 60,
+        "met": frontier["met"],
         "chosen": frontier["chosen"],
-        "transforms": winner.transforms if winner else None,
-        "package": str(work / "optimized" / winner.package) if winner and winner.package else None,
+        "transforms": winner["transforms"],
+        "package": str(package if package.is_absolute() else out / package),
         "candidates": len(frontier["candidates"]),
         "skipped": frontier["skipped"],
         "reason": frontier["reason"],
+        "timing_noise": frontier["timing"]["noise"],
     }
 
 
@@ -160,7 +174,6 @@ def contenders_for(
     from scaledl.data import DataConfig, load_splits
     from scaledl.export.onnx_export import export_onnx
     from scaledl.export.reexport import load_module
-    from scaledl.optimize.evaluation import make_session
     from scaledl.package import open_package
     from scaledl.preprocess import apply_preprocessing
 
@@ -187,13 +200,9 @@ def contenders_for(
     except Exception as exc:
         extra["torch_pruning"] = f"not run: {type(exc).__name__}: {exc}"
         log(name, extra["torch_pruning"])
-    winner = search["result"].winner
-    session = make_session(winner, THREADS)
-    iname = session.get_inputs()[0].name
-    accuracy = float(winner.test.get("accuracy", float("nan")))
-    out.append(
-        Contender("scaledl", lambda b: session.run(None, {iname: b}), accuracy, winner.size_bytes)
-    )
+    chosen = open_package(search["package"])
+    config = chosen.manifest.get("runtime", {}).get("session_config", {})
+    out.append(ort_contender("scaledl", chosen.onnx_path.read_bytes(), x, y, config=config))
     extra["example"] = x[:1]
     return out, extra
 
@@ -257,14 +266,13 @@ def run_case(name: str, case: Case, root: Path, quick: bool, reuse: bool) -> dic
     work = root / name
     start = time.perf_counter()
     parent = train_parent(name, case, work, quick, reuse)
-    search = run_search(name, case, parent, work, quick)
+    search = run_search(name, case, parent, work, quick, reuse)
     log(name, f"chosen {search['chosen']} {search['transforms']} in {search['seconds']} s")
     contenders, extra = contenders_for(name, parent, search, quick)
     log(name, "timing all contenders side by side (batch 1, interleaved)")
     timing = time_contenders(contenders, extra.pop("example"), quick)
     summary = ratios_and_targets(case.kind, timing, search)
     log(name, f"ratios {summary['ratios']}")
-    search.pop("result")
     return {
         "kind": case.kind,
         "parent": str(parent),
@@ -281,7 +289,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short training/search, CIFAR subset")
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated cases")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench-optimize")
-    parser.add_argument("--reuse", action="store_true", help="reuse parents already trained")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse parents and searches already in --work"
+    )
     args = parser.parse_args()
     names = [n.strip() for n in args.cases.split(",") if n.strip()]
     unknown = [n for n in names if n not in CASES]
