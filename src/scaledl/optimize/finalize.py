@@ -17,6 +17,7 @@ from scaledl.optimize.search import Search
 SECONDS_PER_ROUND = 0.2
 MAX_FINALISTS = 12
 MAX_TIE = 0.25
+MIN_ROUNDS = 3
 
 
 @dataclass
@@ -48,14 +49,18 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     ctx = search.ctx
     ok = [c for c in search.candidates if c.ok]
     finalists = _finalists(ok, cons, parent)
-    needed = len(finalists) * ctx.config.final_rounds * SECONDS_PER_ROUND + 2.0
-    noise = 0.0
-    if ctx.seconds_left() - 5.0 > needed:
-        noise = _retime(finalists, ctx)
-    else:
+    # Always re-time side by side (the search's one-off timings are too noisy to choose
+    # from); when the budget is nearly spent, with fewer rounds rather than none.
+    rounds = ctx.config.final_rounds
+    per_round = len(finalists) * SECONDS_PER_ROUND
+    affordable = int(max(ctx.seconds_left() - 5.0, 0.0) // max(per_round, 1e-9))
+    if affordable < rounds:
+        rounds = max(MIN_ROUNDS, affordable)
         search.skip(
-            "final re-timing", "time budget: the latencies measured during the search stand"
+            "full final re-timing",
+            f"time budget: {rounds} interleaved round(s) instead of {ctx.config.final_rounds}",
         )
+    noise = _retime(finalists, ctx, rounds)
     for candidate in ok:
         score_test(candidate, ctx)
     # On a busy machine, differences smaller than twice the measured noise are not real.
@@ -82,7 +87,7 @@ def _finalists(ok: list[Candidate], cons: Constraints, parent: Candidate) -> lis
     return list(picked.values())[:MAX_FINALISTS]
 
 
-def _retime(finalists: list[Candidate], ctx: SearchContext) -> float:
+def _retime(finalists: list[Candidate], ctx: SearchContext, rounds: int) -> float:
     """Interleaved rounds spread background load evenly over the finalists; returns the noise."""
     x = ctx.latency_input()
     calls = {}
@@ -90,10 +95,8 @@ def _retime(finalists: list[Candidate], ctx: SearchContext) -> float:
         session = make_session(c, ctx.config.threads)
         name = session.get_inputs()[0].name
         calls[c.id] = lambda s=session, n=name: s.run(None, {n: x})
-    rounds = interleaved_rounds(
-        calls, rounds=ctx.config.final_rounds, seconds_per_round=SECONDS_PER_ROUND
-    )
+    timed = interleaved_rounds(calls, rounds=rounds, seconds_per_round=SECONDS_PER_ROUND)
     for c in finalists:
-        c.latency = LatencyStats.from_samples(np.concatenate(rounds[c.id]), ctx.config.batch_size)
-        c.latency_source = f"final ({ctx.config.final_rounds} interleaved rounds)"
-    return float(np.median([round_noise(parts) for parts in rounds.values()]))
+        c.latency = LatencyStats.from_samples(np.concatenate(timed[c.id]), ctx.config.batch_size)
+        c.latency_source = f"final ({rounds} interleaved rounds)"
+    return float(np.median([round_noise(parts) for parts in timed.values()]))

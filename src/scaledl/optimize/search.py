@@ -40,6 +40,7 @@ from scaledl.ui import progress
 log = logging.getLogger(__name__)
 GRAPH_GUESS_S = 4.0
 MAX_RETRIES = 2
+SAFETY = 1.25
 RETRY_SCALE = 3
 EXPORT_GUESS_S = 8.0
 
@@ -93,6 +94,7 @@ class Search:
         self.spaces: dict[str, MethodSpace] = {
             name: build_space(get_method(name), ctx.config.settings.get(name)) for name in names
         }
+        self.spaces["distill"] = self.spaces["distill"].resolve(ctx)  # type: ignore[attr-defined]
         self.bar: Any = None
         self.made: dict[str, tuple[MethodConfig, int]] = {}  # structural id → (config, scale)
 
@@ -249,7 +251,8 @@ class Search:
         speed = float(metrics.get("train_samples_per_second", 0) or 0)
         # Fine-tuning also runs the teacher; start from twice a training epoch of the parent.
         guess = 2.0 * len(self.ctx.splits.train) / speed if speed > 0 else 10.0
-        return epochs * self._mean("epoch", guess) + self._mean("export", EXPORT_GUESS_S)
+        estimate = epochs * self._mean("epoch", guess) + self._mean("export", EXPORT_GUESS_S)
+        return SAFETY * estimate  # a busy machine makes training slower than it was
 
     def run(self) -> tuple[Candidate, Constraints]:
         ladders = [

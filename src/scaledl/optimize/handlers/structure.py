@@ -226,7 +226,9 @@ class DistillStep(MethodConfig):
 
 class DistillSpace(MethodSpace):
     epochs: int = Field(5, ge=1, description="fine-tune epochs after pruning")
-    slim_epochs: int = Field(15, ge=1, description="training epochs of a slimmed model")
+    slim_epochs: int | None = Field(
+        None, ge=1, description="epochs for a slimmed model (default: half the parent's, ≥ 10)"
+    )
     lr: float = Field(1e-3, gt=0.0)
     slim_lr: float = Field(3e-3, gt=0.0, description="learning rate for slimmed models")
     temperature: float = Field(4.0, gt=0.0)
@@ -236,9 +238,16 @@ class DistillSpace(MethodSpace):
     def configs(self, ctx: SearchContext) -> list[MethodConfig]:
         return [self.step(from_scratch=False)]
 
+    def resolve(self, ctx: SearchContext) -> DistillSpace:
+        """Fill the slim epochs from the parent's training (a new model needs most of it)."""
+        if self.slim_epochs is not None:
+            return self
+        trained = int(ctx.parent.manifest.get("metrics", {}).get("epochs_run", 0) or 0)
+        return self.model_copy(update={"slim_epochs": max(10, trained // 2)})
+
     def step(self, *, from_scratch: bool, teacher: bool = True) -> DistillStep:
         return DistillStep(
-            epochs=self.slim_epochs if from_scratch else self.epochs,
+            epochs=(self.slim_epochs or 10) if from_scratch else self.epochs,
             lr=self.slim_lr if from_scratch else self.lr,
             temperature=self.temperature,
             alpha=self.alpha,
