@@ -8,7 +8,7 @@ TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-fast lint format bench bench-train bench-serve bench-monitor chromium clean
+.PHONY: install demo test test-fast lint format bench bench-train bench-serve bench-monitor bench-optimize chromium clean
 
 install: $(STAMP)
 
@@ -43,7 +43,7 @@ format: install
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: install bench-monitor
+bench: install bench-monitor bench-optimize
 	$(BIN)/python bench/train.py
 	$(MAKE) bench-serve
 
@@ -56,6 +56,11 @@ bench-serve: install
 bench-monitor: install
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,bench-drift]"
 	$(BIN)/python bench/drift.py
+
+# scaledl optimize vs ORT int8 alone, Torch-Pruning alone, eager and ORT fp32 (≈ 2 h on 2 cores;
+# `python bench/optimize.py --quick` for a shorter run).
+bench-optimize: install
+	$(BIN)/python bench/optimize.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "scaledl.cli.package_cmds",
     "scaledl.cli.monitor_cmds",
     "scaledl.cli.serve_cmds",
+    "scaledl.cli.bench_cmds",
+    "scaledl.cli.optimize_cmds",
 ]
 
 app = typer.Typer(

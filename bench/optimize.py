@@ -1,0 +1,313 @@
+"""Optimization benchmark: scaledl optimize vs the single-tool paths, side by side in one process.
+
+    python bench/optimize.py            # digits CNN, CIFAR-10 CNN, digits transformer, digits GRU
+    python bench/optimize.py --quick    # shorter training and search budgets, a CIFAR-10 subset
+    python bench/optimize.py --cases digits-cnn,digits-rnn --reuse
+
+For each recipe the parent is trained, then five contenders run the test split and are timed at
+batch 1, interleaved round by round with the same thread count: PyTorch eager fp32, ONNX Runtime
+fp32, ONNX Runtime static int8 alone, Torch-Pruning 50% + fine-tune alone, and the model
+`scaledl optimize --max-accuracy-drop 0.01` chooses. Writes bench/results/optimize.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import CIFAR10, REPO, write_results
+from optimize_baselines import ort_static_int8, torch_pruning_finetune
+
+
+@dataclass
+class Case:
+    recipe: str
+    kind: str  # cnn | transformer | recurrent: which targets apply
+    budget_min: float
+    overrides: list[str] = field(default_factory=list)
+    quick_overrides: list[str] = field(default_factory=list)
+    quick_budget_min: float = 5.0
+
+
+def find_cifar10() -> Path:
+    """../shared/datasets/cifar10 seen from the checkout, or from a worktree further down."""
+    for root in (REPO, *REPO.parents):
+        candidate = root / "shared" / "datasets" / "cifar10"
+        if candidate.is_dir():
+            return candidate
+    return CIFAR10
+
+
+CASES = {
+    "digits-cnn": Case("digits-cnn", "cnn", 15.0, quick_overrides=["train.epochs=12"]),
+    "cifar10-cnn": Case(
+        "cifar10-cnn",
+        "cnn",
+        45.0,
+        overrides=[f"data.source={find_cifar10()}"],
+        quick_overrides=["data.limit_per_class=200", "data.val_fraction=0.1", "train.epochs=5"],
+        quick_budget_min=10.0,
+    ),
+    "digits-transformer": Case(
+        "digits-transformer", "transformer", 15.0, quick_overrides=["train.epochs=20"]
+    ),
+    "digits-rnn": Case("digits-rnn", "recurrent", 15.0, quick_overrides=["train.epochs=15"]),
+}
+QUICK_SETTINGS = {"distill": {"epochs": 3, "slim_epochs": 8}}
+THREADS = 1
+
+
+@dataclass
+class Contender:
+    name: str
+    run: Any  # callable(normalized batch) -> outputs
+    test_accuracy: float
+    file_bytes: int | None
+    notes: list[str] = field(default_factory=list)
+
+
+def log(case: str, text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {case}: {text}", flush=True)
+
+
+def ort_contender(
+    name: str,
+    onnx: bytes,
+    x: np.ndarray,
+    y: np.ndarray,
+    config: dict[str, str] | None = None,
+    **kw: Any,
+) -> Contender:
+    from scaledl.optimize.candidate import Candidate
+    from scaledl.optimize.evaluation import make_session
+
+    graph = Candidate(id=name, transforms=[], onnx=onnx, session_config=dict(config or {}))
+    session = make_session(graph, THREADS)
+    iname = session.get_inputs()[0].name
+    outputs = np.concatenate(
+        [session.run(None, {iname: x[i : i + 512]})[0] for i in range(0, len(x), 512)]
+    )
+    accuracy = float((outputs.argmax(1) == y).mean())
+    return Contender(name, lambda b: session.run(None, {iname: b}), accuracy, len(onnx), **kw)
+
+
+def eager_contender(name: str, module: Any, x: np.ndarray, y: np.ndarray) -> Contender:
+    import torch
+
+    module = module.eval()
+    with torch.inference_mode():
+        outputs = torch.cat(
+            [module(torch.from_numpy(x[i : i + 512])) for i in range(0, len(x), 512)]
+        )
+    accuracy = float((outputs.argmax(1).numpy() == y).mean())
+
+    def run(batch: np.ndarray) -> Any:
+        with torch.inference_mode():
+            return module(torch.from_numpy(batch))
+
+    return Contender(name, run, accuracy, None)
+
+
+def train_parent(name: str, case: Case, work: Path, quick: bool, reuse: bool) -> Path:
+    from scaledl.recipe import load_recipe
+    from scaledl.train.api import train_recipe
+
+    package = work / "parent" / "package"
+    if reuse and (package / "manifest.json").is_file():
+        log(name, f"reusing {package}")
+        return package
+    overrides = case.overrides + (case.quick_overrides if quick else [])
+    recipe = load_recipe(REPO / "examples" / f"{case.recipe}.yaml", overrides)
+    log(name, f"training the parent ({', '.join(overrides) or 'recipe as is'})")
+    return train_recipe(recipe, work / "parent").package
+
+
+def run_search(
+    name: str, case: Case, parent: Path, work: Path, quick: bool, reuse: bool
+) -> dict[str, Any]:
+    from scaledl.optimize.api import optimize_package
+    from scaledl.optimize.config import OptimizeConfig
+
+    out = work / "optimized"
+    budget = case.quick_budget_min if quick else case.budget_min
+    if reuse and (out / "frontier.json").is_file():
+        log(name, f"reusing the search in {out}")
+    else:
+        config = OptimizeConfig(
+            max_accuracy_drop=0.01,
+            time_budget_min=budget,
+            threads=THREADS,
+            settings=QUICK_SETTINGS if quick else {},
+        )
+        log(name, f"scaledl optimize (budget {budget:g} min)")
+        optimize_package(parent, config, out=out)
+    frontier = json.loads((out / "frontier.json").read_text())
+    winner = next(c for c in frontier["candidates"] if c["id"] == frontier["best_effort"])
+    package = Path(winner["package"])
+    return {
+        "seconds": frontier["seconds"],
+        "budget_s": budget * 60,
+        "within_budget": frontier["seconds"] <= budget * 60,
+        "met": frontier["met"],
+        "chosen": frontier["chosen"],
+        "transforms": winner["transforms"],
+        "package": str(package if package.is_absolute() else out / package),
+        "candidates": len(frontier["candidates"]),
+        "skipped": frontier["skipped"],
+        "reason": frontier["reason"],
+        "timing_noise": frontier["timing"]["noise"],
+    }
+
+
+def contenders_for(
+    name: str, parent: Path, search: dict[str, Any], quick: bool
+) -> tuple[list[Contender], dict[str, Any]]:
+    from scaledl.data import DataConfig, load_splits
+    from scaledl.export.onnx_export import export_onnx
+    from scaledl.export.reexport import load_module
+    from scaledl.package import open_package
+    from scaledl.preprocess import apply_preprocessing
+
+    pkg = open_package(parent)
+    lineage = pkg.manifest["lineage"]
+    splits = load_splits(DataConfig.model_validate(lineage["data"]), seed=lineage["split_seed"])
+    prep = pkg.manifest["preprocessing"]
+    x, y = apply_preprocessing(splits.test.x, prep), splits.test.y
+    module = load_module(pkg)
+    onnx = pkg.onnx_path.read_bytes()
+    out = [
+        eager_contender("pytorch-eager-fp32", module, x, y),
+        ort_contender("ort-fp32", onnx, x, y),
+    ]
+    calibration = apply_preprocessing(splits.train.x[:: max(1, len(splits.train) // 256)], prep)
+    out.append(ort_contender("ort-int8-static", ort_static_int8(onnx, calibration), x, y))
+    extra: dict[str, Any] = {}
+    epochs = QUICK_SETTINGS["distill"]["epochs"] if quick else 5
+    try:
+        log(name, "Torch-Pruning 50% + fine-tune")
+        pruned, notes = torch_pruning_finetune(module, splits, prep, epochs)
+        graph = export_onnx(pruned, x[:16], exporter="legacy").onnx_bytes
+        out.append(ort_contender("torch-pruning-50%+ft (ort-fp32)", graph, x, y, notes=notes))
+    except Exception as exc:
+        extra["torch_pruning"] = f"not run: {type(exc).__name__}: {exc}"
+        log(name, extra["torch_pruning"])
+    chosen = open_package(search["package"])
+    config = chosen.manifest.get("runtime", {}).get("session_config", {})
+    out.append(ort_contender("scaledl", chosen.onnx_path.read_bytes(), x, y, config=config))
+    extra["example"] = x[:1]
+    return out, extra
+
+
+def time_contenders(contenders: list[Contender], x1: np.ndarray, quick: bool) -> dict[str, Any]:
+    import torch
+
+    from scaledl.bench.latency import LatencyStats, interleaved
+
+    torch.set_num_threads(THREADS)  # the same thread count for PyTorch as for ONNX Runtime
+
+    calls = {c.name: (lambda c=c: c.run(x1)) for c in contenders}
+    samples = interleaved(calls, rounds=6 if quick else 12, seconds_per_round=0.3)
+    stats = {n: LatencyStats.from_samples(s, len(x1)) for n, s in samples.items()}
+    return {
+        c.name: {
+            "test_accuracy": round(c.test_accuracy, 4),
+            "p25_ms": round(stats[c.name].p25_ms, 4),
+            "p50_ms": round(stats[c.name].p50_ms, 4),
+            "p95_ms": round(stats[c.name].p95_ms, 4),
+            "p99_ms": round(stats[c.name].p99_ms, 4),
+            "file_bytes": c.file_bytes,
+            "notes": c.notes,
+        }
+        for c in contenders
+    }
+
+
+def ratios_and_targets(kind: str, timing: dict[str, Any], search: dict[str, Any]) -> dict[str, Any]:
+    ours = timing["scaledl"]
+    fp32, int8, eager = timing["ort-fp32"], timing["ort-int8-static"], timing["pytorch-eager-fp32"]
+    ratios = {
+        "p50_vs_eager": eager["p50_ms"] / ours["p50_ms"],
+        "p50_vs_ort_fp32": fp32["p50_ms"] / ours["p50_ms"],
+        "p50_vs_ort_int8": int8["p50_ms"] / ours["p50_ms"],
+        # the lower quartile: the same comparison with background load filtered out
+        "p25_vs_eager": eager["p25_ms"] / ours["p25_ms"],
+        "p25_vs_ort_fp32": fp32["p25_ms"] / ours["p25_ms"],
+        "p25_vs_ort_int8": int8["p25_ms"] / ours["p25_ms"],
+        "file_vs_parent": fp32["file_bytes"] / ours["file_bytes"],
+        "accuracy_drop_pt": (fp32["test_accuracy"] - ours["test_accuracy"]) * 100,
+    }
+    drop_ok = ratios["accuracy_drop_pt"] <= 1.0 + 1e-9
+    if kind == "cnn":
+        targets = {
+            "≥10× lower p50 than eager fp32": ratios["p50_vs_eager"] >= 10,
+            "≥1.5× lower p50 than ORT int8 alone": ratios["p50_vs_ort_int8"] >= 1.5,
+            "≥8× smaller file": ratios["file_vs_parent"] >= 8,
+            "≤1 pt test accuracy drop": drop_ok,
+        }
+    else:
+        targets = {
+            "≥1.5× lower p50 than ORT fp32": ratios["p50_vs_ort_fp32"] >= 1.5,
+            "≤1 pt test accuracy drop": drop_ok,
+        }
+    targets["search within its time budget"] = bool(search["within_budget"])
+    return {"ratios": {k: round(v, 3) for k, v in ratios.items()}, "targets": targets}
+
+
+def run_case(name: str, case: Case, root: Path, quick: bool, reuse: bool) -> dict[str, Any]:
+    work = root / name
+    start = time.perf_counter()
+    parent = train_parent(name, case, work, quick, reuse)
+    search = run_search(name, case, parent, work, quick, reuse)
+    log(name, f"chosen {search['chosen']} {search['transforms']} in {search['seconds']} s")
+    contenders, extra = contenders_for(name, parent, search, quick)
+    log(name, "timing all contenders side by side (batch 1, interleaved)")
+    timing = time_contenders(contenders, extra.pop("example"), quick)
+    summary = ratios_and_targets(case.kind, timing, search)
+    log(name, f"ratios {summary['ratios']}")
+    return {
+        "kind": case.kind,
+        "parent": str(parent),
+        "search": search,
+        "contenders": timing,
+        **summary,
+        **extra,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short training/search, CIFAR subset")
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated cases")
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench-optimize")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse parents and searches already in --work"
+    )
+    args = parser.parse_args()
+    names = [n.strip() for n in args.cases.split(",") if n.strip()]
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; valid: {', '.join(CASES)}")
+    if "cifar10-cnn" in names and not find_cifar10().is_dir():
+        print(f"CIFAR-10 not found at {find_cifar10()}; skipping it", flush=True)
+        names.remove("cifar10-cnn")
+    results = {}
+    for name in names:
+        results[name] = run_case(name, CASES[name], args.work, args.quick, args.reuse)
+        path = write_results(
+            "optimize", {"quick": args.quick, "threads": THREADS, "cases": results}
+        )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

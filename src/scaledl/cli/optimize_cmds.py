@@ -1,0 +1,219 @@
+"""Verb: optimize (search pruning × slimming × quantization under an accuracy budget)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from scaledl.cli.common import console
+
+FLAGS = {
+    "max_accuracy_drop": "--max-accuracy-drop",
+    "latency_ms": "--latency-ms",
+    "batch_size": "--batch-size",
+    "max_size_mb": "--max-size-mb",
+    "time_budget_min": "--time-budget-min",
+    "threads": "--threads",
+    "methods": "--methods",
+    "settings": "--set",
+    "exporter": "--exporter",
+}
+
+
+def optimize(
+    package: Path | None = typer.Argument(None, help="Model package folder or .zip to optimize."),
+    data: str | None = typer.Option(
+        None, "--data", "-d", help="Data source (default: the data set in the package lineage)."
+    ),
+    max_accuracy_drop: float = typer.Option(
+        0.01, "--max-accuracy-drop", help="Allowed validation accuracy drop (0.01 = 1 point)."
+    ),
+    latency_ms: float | None = typer.Option(
+        None, "--latency-ms", help="p95 latency limit in ms at --batch-size, measured here."
+    ),
+    batch_size: int = typer.Option(1, "--batch-size", help="Batch size latency is measured at."),
+    max_size_mb: float | None = typer.Option(None, "--max-size-mb", help="Model file size limit."),
+    target: str = typer.Option("cpu", "--target", help="Where the model will run (valid: cpu)."),
+    time_budget_min: float = typer.Option(
+        15.0, "--time-budget-min", help="Wall-clock budget of the whole search, in minutes."
+    ),
+    methods: str | None = typer.Option(
+        None, "--methods", help="Comma-separated methods (default: all default methods)."
+    ),
+    set_: list[str] | None = typer.Option(
+        None, "--set", help="Method setting, e.g. --set prune.ratios=[0.3,0.5] (repeatable)."
+    ),
+    threads: int = typer.Option(1, "--threads", help="Intra-op threads for latency measurement."),
+    exporter: str = typer.Option(
+        "parent",
+        "--exporter",
+        help="Exporter for pruned/slimmed models: parent (as the parent), auto, dynamo, legacy.",
+    ),
+    keep_all: bool = typer.Option(
+        False, "--keep-all", help="Write a package for every candidate, not only the frontier."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Output folder (default runs/<name>-optimized)."
+    ),
+    list_methods: bool = typer.Option(
+        False, "--list-methods", help="List the registered methods and their settings, then exit."
+    ),
+) -> None:
+    """Find the fastest variant within the accuracy budget; latency measured on this machine."""
+    from scaledl.errors import GoalNotMetError, UsageError
+    from scaledl.optimize.api import optimize_package
+    from scaledl.optimize.context import check_target
+    from scaledl.package import open_package
+
+    if list_methods:
+        _print_methods()
+        return
+    if package is None:
+        raise UsageError("missing PACKAGE: the model package folder or .zip to optimize")
+    check_target(target)
+    config = _config(
+        data=data,
+        max_accuracy_drop=max_accuracy_drop,
+        latency_ms=latency_ms,
+        batch_size=batch_size,
+        max_size_mb=max_size_mb,
+        target=target,
+        time_budget_min=time_budget_min,
+        methods=[m.strip() for m in methods.split(",") if m.strip()]
+        if methods is not None
+        else None,
+        settings=_settings(set_ or []),
+        threads=threads,
+        keep="all" if keep_all else "frontier",
+        exporter=exporter,
+    )
+    out = out or Path("runs") / f"{open_package(package).name}-optimized"
+    result = optimize_package(package, config, out)
+    console.print(_table(result))
+    for c in result.candidates:
+        if c.status == "failed":
+            console.print(f"  [red]{c.id} failed[/]: {'; '.join(c.notes)}", highlight=False)
+    for item in result.skipped:
+        console.print(f"  [dim]skipped {item['method']}: {item['reason']}[/]", highlight=False)
+    console.print(f"frontier: {out / 'frontier.json'}")
+    console.print(f"report:   {out / 'report.html'}")
+    winner = result.winner
+    if result.met and winner is not None:
+        metric = "accuracy" if result.ctx.task == "classification" else "r2"
+        console.print(
+            f"[bold green]chosen {winner.id}[/] → {out / str(winner.package or '')}\n"
+            f"test {metric} {winner.test.get(metric, float('nan')):.4f} "
+            f"(parent {result.parent.test.get(metric, float('nan')):.4f})",
+            highlight=False,
+        )
+        console.print(result.choice.reason, highlight=False)
+        return
+    for line in result.choice.diagnosis:
+        console.print(f"[red]✗[/] {line}", highlight=False)
+    where = (
+        f"; best effort {winner.id} written to {out / str(winner.package or '')}" if winner else ""
+    )
+    raise GoalNotMetError("no candidate meets the budget" + where)
+
+
+def _config(**values: Any) -> Any:
+    from pydantic import ValidationError
+
+    from scaledl.errors import UsageError
+    from scaledl.optimize.config import OptimizeConfig
+    from scaledl.optimize.registry import method_names, resolve_methods
+
+    try:
+        config = OptimizeConfig(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{FLAGS.get(str(e['loc'][0]), e['loc'][0])} {e.get('input')!r}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise UsageError(problems) from None
+    resolve_methods(config.methods)  # unknown names → exit 2 listing the valid ones
+    unknown = sorted(set(config.settings) - set(method_names()))
+    if unknown:
+        raise UsageError(
+            f"--set {unknown[0]}.…: unknown method; valid: {', '.join(method_names())}"
+        )
+    return config
+
+
+def _settings(items: list[str]) -> dict[str, dict[str, Any]]:
+    from scaledl.errors import UsageError
+    from scaledl.recipe import apply_override
+
+    raw: dict[str, Any] = {}
+    for item in items:
+        key = item.partition("=")[0]
+        if "." not in key:
+            raise UsageError(
+                f"--set {item!r}: expected METHOD.SETTING=VALUE, e.g. prune.ratios=[0.5]"
+            )
+        apply_override(raw, item)
+    return raw
+
+
+def _print_methods() -> None:
+    from rich.table import Table
+
+    from scaledl.optimize.registry import methods
+
+    table = Table(title="optimize methods (--methods, --set NAME.SETTING=VALUE)")
+    for name in ("method", "kind", "default", "what it does", "settings"):
+        table.add_column(name)
+    for name, method in sorted(methods().items()):
+        info = method.describe()
+        settings = ", ".join(f"{k}={v}" for k, v in info["settings"].items())
+        table.add_row(
+            name, method.kind, "yes" if method.default else "no", info["summary"], settings
+        )
+    console.print(table)
+
+
+def _table(result: Any) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    cons = result.constraints
+    table = Table(
+        title=f"optimize {result.ctx.parent.name} (accuracy: validation split)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for name in ("id", "transforms", "val", "drop pt", "p25 ms", "p50 ms", "p95 ms", "kB", ""):
+        left = name in ("id", "transforms", "")
+        table.add_column(
+            name,
+            justify="left" if left else "right",
+            min_width=22 if name == "transforms" else None,
+            overflow="fold" if left else "ellipsis",
+            no_wrap=not left,
+        )
+    for c in result.candidates:
+        label = "+".join(c.transforms) or "parent"
+        if not c.ok or c.latency is None:
+            table.add_row(c.id, label, "", "", "", "", "", "", f"[red]{c.status}[/]")
+            continue
+        mark = "[bold green]chosen[/]" if result.choice.chosen is c else ""
+        if not mark and not cons.meets(c):
+            mark = "[dim]over[/]"
+        table.add_row(
+            c.id,
+            label,
+            f"{cons.quality(c):.4f}",
+            f"{cons.drop(c) * 100:.2f}",
+            f"{c.latency.p25_ms:.4f}",
+            f"{c.latency.p50_ms:.4f}",
+            f"{c.latency.p95_ms:.4f}",
+            f"{c.size_bytes / 1e3:.1f}",
+            mark,
+        )
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    app.command("optimize")(optimize)

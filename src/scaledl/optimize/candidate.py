@@ -1,0 +1,73 @@
+"""A candidate model of the search: what was done to the parent, its graph, and what it scored."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from scaledl.bench.latency import LatencyStats
+
+
+@dataclass
+class Candidate:
+    """One variant of the parent.
+
+    `module`/`spec` are the fp32 PyTorch model when there is one (structural methods change
+    them; graph methods keep them as the source the graph was quantized from). `onnx` is the
+    graph that is served and scored; it is None until the module is exported.
+    """
+
+    id: str
+    transforms: list[str]
+    onnx: bytes | None
+    module: Any = None
+    spec: Any = None  # scaledl.models.ModelSpec
+    precision: str = "fp32"
+    base: str | None = None  # id of the candidate it was derived from
+    session_config: dict[str, str] = field(default_factory=dict)
+    export: dict[str, Any] = field(default_factory=dict)
+    parity: dict[str, Any] = field(default_factory=dict)
+    quantization: dict[str, Any] = field(default_factory=dict)
+    structure: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    status: str = "pending"  # ok | failed | skipped
+    seconds: float = 0.0
+    val: dict[str, float] = field(default_factory=dict)
+    test: dict[str, float] = field(default_factory=dict)
+    latency: LatencyStats | None = None
+    latency_source: str = ""
+    package: str | None = None
+
+    def derive(self, tag: str, **changes: Any) -> Candidate:
+        """A child with `tag` appended to the transforms; scores reset, notes carried over."""
+        fresh = {
+            "transforms": [*self.transforms, tag],
+            "base": self.id,
+            "notes": list(self.notes),
+            "status": "pending",
+            "seconds": 0.0,
+            "val": {},
+            "test": {},
+            "latency": None,
+            "latency_source": "",
+            "package": None,
+        }
+        return dataclasses.replace(self, **{**fresh, **changes})
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.onnx) if self.onnx is not None else 0
+
+    @property
+    def label(self) -> str:
+        return " → ".join(self.transforms) if self.transforms else "parent"
+
+    @property
+    def rank_ms(self) -> float:
+        """The latency candidates are ranked by: p25 of the timed calls (see frontier.py)."""
+        return self.latency.p25_ms if self.latency is not None else float("inf")
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"

@@ -1,0 +1,163 @@
+"""Everything the methods of one search share: the parent, its data, and the target."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scaledl.bench.cpu import CpuInfo, cpu_info
+from scaledl.data.dataset import DataSplits
+from scaledl.errors import UsageError
+from scaledl.optimize.config import OptimizeConfig
+from scaledl.package import RECIPE, SAMPLE, Package, open_package
+from scaledl.preprocess import apply_preprocessing
+
+log = logging.getLogger(__name__)
+TARGETS = {"cpu": "ONNX Runtime CPUExecutionProvider on this machine"}
+
+
+@dataclass
+class SearchContext:
+    parent: Package
+    config: OptimizeConfig
+    splits: DataSplits
+    preprocessing: dict[str, Any]
+    task: str
+    x_val: np.ndarray
+    x_test: np.ndarray
+    example_raw: np.ndarray  # kept in every candidate's sample.npz
+    example: np.ndarray  # the same, normalized: export parity inputs
+    teacher: Any = None  # the parent's nn.Module when it has weights
+    spec: Any = None  # the parent's ModelSpec
+    augment: Any = None  # the parent's AugmentConfig, reused when fine-tuning
+    cpu: CpuInfo = field(default_factory=cpu_info)
+    started: float = field(default_factory=time.monotonic)
+    data_label: str = ""
+
+    @property
+    def has_weights(self) -> bool:
+        return self.teacher is not None
+
+    @property
+    def deadline(self) -> float:
+        return self.started + self.config.time_budget_min * 60.0
+
+    def seconds_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def exporter(self) -> str:
+        if self.config.exporter != "parent":
+            return self.config.exporter
+        return str(self.parent.manifest.get("export", {}).get("exporter", "auto"))
+
+    @property
+    def opset(self) -> int:
+        return int(self.parent.manifest.get("export", {}).get("opset", 18))
+
+    def calibration_inputs(self, count: int) -> np.ndarray:
+        """Normalized training rows, spread over the split (calibration never sees val/test)."""
+        x = self.splits.train.x
+        index = np.linspace(0, len(x) - 1, num=min(count, len(x))).round().astype(np.int64)
+        return apply_preprocessing(x[np.unique(index)], self.preprocessing)
+
+    def latency_input(self) -> np.ndarray:
+        x = self.x_val if len(self.x_val) else self.example
+        reps = -(-self.config.batch_size // len(x))
+        return np.ascontiguousarray(np.concatenate([x] * reps)[: self.config.batch_size])
+
+
+def check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise UsageError(
+            f"--target {target!r} is not supported; valid targets: {', '.join(TARGETS)}"
+        )
+
+
+def build_context(
+    path: Path | str, config: OptimizeConfig, started: float | None = None
+) -> SearchContext:
+    """Open the parent, load its data (lineage or --data) and its PyTorch model if it has one.
+
+    `started` (time.monotonic()) is when the time budget began: loading counts against it.
+    """
+    started = time.monotonic() if started is None else started
+    check_target(config.target)
+    parent = open_package(path)
+    task = str(parent.manifest.get("task", "classification"))
+    splits, label = _load_data(parent, config, task)
+    preprocessing = parent.manifest["preprocessing"]
+    if SAMPLE in parent.manifest["files"]:
+        with np.load(parent.file(SAMPLE), allow_pickle=False) as sample:
+            example_raw = np.asarray(sample["raw"])
+    else:
+        example_raw = splits.test.x[:16]
+    if len(example_raw) < 2:
+        example_raw = splits.val.x[:16]
+    ctx = SearchContext(
+        parent=parent,
+        config=config,
+        splits=splits,
+        preprocessing=preprocessing,
+        task=task,
+        x_val=apply_preprocessing(splits.val.x, preprocessing),
+        x_test=apply_preprocessing(splits.test.x, preprocessing),
+        example_raw=example_raw,
+        example=apply_preprocessing(example_raw, preprocessing),
+        data_label=label,
+        started=started,
+    )
+    if parent.has_weights:
+        from scaledl.export.reexport import load_module
+        from scaledl.models import ModelSpec
+        from scaledl.package import MODEL_JSON
+
+        ctx.spec = ModelSpec.from_json(parent.read_json(MODEL_JSON))
+        ctx.teacher = load_module(parent)
+        ctx.augment = _parent_augment(parent)
+    return ctx
+
+
+def _load_data(parent: Package, config: OptimizeConfig, task: str) -> tuple[DataSplits, str]:
+    from scaledl.data import DataConfig, load_splits
+
+    lineage = parent.manifest.get("lineage", {}) or {}
+    own = lineage.get("data")
+    if own is None and config.data is None:
+        raise UsageError(
+            f"package {parent.source} records no data set in its lineage; "
+            "pass --data SOURCE (digits, an image folder, a .csv/.parquet/.npz file)"
+        )
+    base = DataConfig.model_validate(own or {})
+    data = base if config.data is None else base.model_copy(update={"source": config.data})
+    splits = load_splits(data, seed=int(lineage.get("split_seed", 0)), task=task)
+    if len(splits.val) == 0:
+        raise UsageError(
+            f"data {data.source} has no validation rows; candidates are chosen on the "
+            "validation split (set data.val_fraction > 0 when training)"
+        )
+    return splits, data.source
+
+
+def _parent_augment(parent: Package) -> Any:
+    """The augmentation the parent was trained with (from its recipe.yaml), if any."""
+    if RECIPE not in parent.manifest["files"]:
+        return None
+    import yaml
+
+    from scaledl.data.augment import AugmentConfig
+
+    try:
+        recipe = yaml.safe_load(parent.file(RECIPE).read_text()) or {}
+        return AugmentConfig.model_validate(recipe.get("augment") or {})
+    except Exception as exc:  # an old or hand-written recipe: fine-tune without augmentation
+        log.info("parent recipe augment section not usable (%s); fine-tuning without it", exc)
+        return None

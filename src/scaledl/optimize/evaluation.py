@@ -1,0 +1,105 @@
+"""Scoring a candidate the way it will be served: its ONNX graph in ONNX Runtime.
+
+Accuracy comes from running the graph on the validation split (the test split only for the final
+report); latency from timing the graph at the requested batch size with fixed threads on this
+machine. Nothing is estimated from MACs.
+"""
+
+from __future__ import annotations
+
+import copy
+import zlib
+from typing import Any
+
+import numpy as np
+
+from scaledl.bench.latency import LatencyStats, time_calls
+from scaledl.optimize.candidate import Candidate
+from scaledl.optimize.context import SearchContext
+
+
+def make_session(candidate: Candidate, threads: int) -> Any:
+    import onnxruntime as ort
+
+    assert candidate.onnx is not None
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    for key, value in candidate.session_config.items():
+        opts.add_session_config_entry(key, value)
+    return ort.InferenceSession(candidate.onnx, opts, providers=["CPUExecutionProvider"])
+
+
+def run(session: Any, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    name = session.get_inputs()[0].name
+    parts = [
+        session.run(None, {name: x[i : i + batch_size]})[0] for i in range(0, len(x), batch_size)
+    ]
+    return np.concatenate(parts)
+
+
+def quality_of(metrics: dict[str, float], task: str) -> float:
+    """The number the accuracy budget applies to: accuracy, or R² for regression."""
+    return float(metrics["accuracy"] if task == "classification" else metrics["r2"])
+
+
+def split_metrics(session: Any, x: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
+    from scaledl.train.tensors import evaluate_outputs
+
+    outputs = run(session, x)
+    if not np.all(np.isfinite(outputs)):
+        raise ValueError("the graph produces non-finite outputs")
+    return evaluate_outputs(outputs, y, task)
+
+
+def ensure_onnx(candidate: Candidate, ctx: SearchContext, exporter: str | None = None) -> Candidate:
+    """Export the candidate's PyTorch model when its graph is out of date (parity checked)."""
+    if candidate.onnx is not None:
+        return candidate
+    from scaledl.export.onnx_export import export_onnx
+
+    if candidate.module is None:
+        raise ValueError(f"candidate {candidate.label} has neither a graph nor a model")
+    tolerance = float(ctx.parent.manifest.get("parity", {}).get("tolerance", 1e-4))
+    module = copy.deepcopy(candidate.module).eval()
+    result = export_onnx(module, ctx.example, ctx.opset, exporter or ctx.exporter, tolerance)
+    candidate.onnx = result.onnx_bytes
+    candidate.export = {"exporter": result.exporter, "opset": result.opset}
+    candidate.parity = {
+        "reference": "pytorch-fp32",
+        "max_abs_error": result.max_abs_error,
+        "tolerance": tolerance,
+        "outputs": result.parity_outputs,
+    }
+    return candidate
+
+
+def score(candidate: Candidate, ctx: SearchContext) -> Candidate:
+    """Validation metrics and latency of the candidate's graph; marks it ok."""
+    session = make_session(candidate, ctx.config.threads)
+    candidate.val = split_metrics(session, ctx.x_val, ctx.splits.val.y, ctx.task)
+    x = ctx.latency_input()
+    name = session.get_inputs()[0].name
+    seconds = time_calls(
+        lambda: session.run(None, {name: x}),
+        warmup=10,
+        min_iterations=20,
+        min_seconds=ctx.config.measure_seconds,
+    )
+    candidate.latency = LatencyStats.from_samples(seconds, ctx.config.batch_size)
+    candidate.latency_source = "search"
+    candidate.status = "ok"
+    return candidate
+
+
+def score_test(candidate: Candidate, ctx: SearchContext) -> None:
+    session = make_session(candidate, ctx.config.threads)
+    candidate.test = split_metrics(session, ctx.x_test, ctx.splits.test.y, ctx.task)
+
+
+def zipped_size(data: bytes) -> int:
+    """Deflate size: what sparsity (zeros) saves on disk or on the wire, where raw size does not."""
+    return len(zlib.compress(data, 6))

@@ -1,0 +1,102 @@
+"""The end of a search: re-time the finalists side by side, score the test split, choose."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from scaledl.bench.latency import LatencyStats, interleaved_rounds, round_noise
+from scaledl.optimize.candidate import Candidate
+from scaledl.optimize.context import SearchContext
+from scaledl.optimize.evaluation import make_session, score_test
+from scaledl.optimize.frontier import Choice, Constraints, choose, pareto
+from scaledl.optimize.search import Search
+
+SECONDS_PER_ROUND = 0.2
+MAX_FINALISTS = 12
+MAX_TIE = 0.25
+MIN_ROUNDS = 3
+
+
+@dataclass
+class SearchResult:
+    ctx: SearchContext
+    candidates: list[Candidate]
+    parent: Candidate
+    constraints: Constraints
+    choice: Choice
+    frontier: list[str]
+    skipped: list[dict[str, str]]
+    seconds: float = 0.0
+    out_dir: Path | None = None
+    kept: list[str] = field(default_factory=list)
+    noise: float = 0.0  # relative spread of per-round medians in the final re-timing
+    tie_tolerance: float = 0.0
+
+    @property
+    def met(self) -> bool:
+        return self.choice.chosen is not None
+
+    @property
+    def winner(self) -> Candidate | None:
+        """The chosen candidate, or the best effort when nothing met the budget."""
+        return self.choice.chosen or self.choice.best_effort
+
+
+def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResult:
+    ctx = search.ctx
+    ok = [c for c in search.candidates if c.ok]
+    finalists = _finalists(ok, cons, parent)
+    # Always re-time side by side (the search's one-off timings are too noisy to choose
+    # from); when the budget is nearly spent, with fewer rounds rather than none.
+    rounds = ctx.config.final_rounds
+    per_round = len(finalists) * SECONDS_PER_ROUND
+    affordable = int(max(ctx.seconds_left() - 5.0, 0.0) // max(per_round, 1e-9))
+    if affordable < rounds:
+        rounds = max(MIN_ROUNDS, affordable)
+        search.skip(
+            "full final re-timing",
+            f"time budget: {rounds} interleaved round(s) instead of {ctx.config.final_rounds}",
+        )
+    noise = _retime(finalists, ctx, rounds)
+    for candidate in ok:
+        score_test(candidate, ctx)
+    # On a busy machine, differences smaller than twice the measured noise are not real.
+    tie = min(max(ctx.config.tie_tolerance, 2.0 * noise), MAX_TIE)
+    choice = choose(ok, cons, tie)
+    frontier = [c.id for c in pareto(ok, cons)]
+    return SearchResult(
+        ctx=ctx,
+        candidates=search.candidates,
+        parent=parent,
+        constraints=cons,
+        choice=choice,
+        frontier=frontier,
+        skipped=search.skipped,
+        noise=noise,
+        tie_tolerance=tie,
+    )
+
+
+def _finalists(ok: list[Candidate], cons: Constraints, parent: Candidate) -> list[Candidate]:
+    """The parent, the fastest feasible candidates, then the Pareto frontier (at most 12)."""
+    fast = sorted((c for c in ok if cons.meets(c)), key=lambda c: c.rank_ms)
+    picked = {c.id: c for c in [parent, *fast[:8], *pareto(ok, cons)]}
+    return list(picked.values())[:MAX_FINALISTS]
+
+
+def _retime(finalists: list[Candidate], ctx: SearchContext, rounds: int) -> float:
+    """Interleaved rounds spread background load evenly over the finalists; returns the noise."""
+    x = ctx.latency_input()
+    calls = {}
+    for c in finalists:
+        session = make_session(c, ctx.config.threads)
+        name = session.get_inputs()[0].name
+        calls[c.id] = lambda s=session, n=name: s.run(None, {n: x})
+    timed = interleaved_rounds(calls, rounds=rounds, seconds_per_round=SECONDS_PER_ROUND)
+    for c in finalists:
+        c.latency = LatencyStats.from_samples(np.concatenate(timed[c.id]), ctx.config.batch_size)
+        c.latency_source = f"final ({rounds} interleaved rounds)"
+    return float(np.median([round_noise(parts) for parts in timed.values()]))

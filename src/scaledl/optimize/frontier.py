@@ -1,0 +1,154 @@
+"""Constraints, the Pareto frontier, the choice and, when nothing fits, the diagnosis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from scaledl.optimize.candidate import Candidate
+from scaledl.optimize.evaluation import quality_of
+
+
+@dataclass
+class Constraints:
+    parent_quality: float
+    max_drop: float
+    task: str
+    latency_ms: float | None = None
+    max_size_mb: float | None = None
+
+    def quality(self, c: Candidate) -> float:
+        return quality_of(c.val, self.task)
+
+    def drop(self, c: Candidate) -> float:
+        return self.parent_quality - self.quality(c)
+
+    def checks(self, c: Candidate) -> dict[str, bool]:
+        assert c.latency is not None
+        # A hair of slack so the parent (drop exactly 0) never fails on float rounding.
+        result = {"accuracy": self.drop(c) <= self.max_drop + 1e-9}
+        if self.latency_ms is not None:
+            result["latency"] = c.latency.p95_ms <= self.latency_ms
+        if self.max_size_mb is not None:
+            result["size"] = c.size_bytes / 1e6 <= self.max_size_mb
+        return result
+
+    def meets(self, c: Candidate) -> bool:
+        return all(self.checks(c).values())
+
+    def violation(self, c: Candidate) -> float:
+        """Sum of relative excesses over the limits (0 when every constraint holds)."""
+        assert c.latency is not None
+        total = max(0.0, self.drop(c) - self.max_drop) / max(self.max_drop, 0.01)
+        if self.latency_ms is not None:
+            total += max(0.0, c.latency.p95_ms / self.latency_ms - 1.0)
+        if self.max_size_mb is not None:
+            total += max(0.0, c.size_bytes / 1e6 / self.max_size_mb - 1.0)
+        return total
+
+
+def _dominates(a: Candidate, b: Candidate, cons: Constraints) -> bool:
+    qa, qb = cons.quality(a), cons.quality(b)
+    la, lb = a.rank_ms, b.rank_ms
+    no_worse = qa >= qb and la <= lb and a.size_bytes <= b.size_bytes
+    better = qa > qb or la < lb or a.size_bytes < b.size_bytes
+    return no_worse and better
+
+
+def pareto(candidates: list[Candidate], cons: Constraints) -> list[Candidate]:
+    """Candidates no other beats on accuracy, latency (rank_ms) and size at once."""
+    return [c for c in candidates if not any(_dominates(o, c, cons) for o in candidates)]
+
+
+@dataclass
+class Choice:
+    chosen: Candidate | None
+    best_effort: Candidate | None
+    feasible: list[Candidate]
+    reason: str
+    diagnosis: list[str] = field(default_factory=list)
+
+
+def choose(candidates: list[Candidate], cons: Constraints, tie_tolerance: float) -> Choice:
+    """Fastest among the candidates meeting every constraint; near-ties go to the most accurate.
+
+    Speed is `rank_ms`, the lower quartile of the timed calls: on a shared machine background
+    load only ever adds time, so the lower quartile ranks graphs repeatably where the median
+    can swing by 2× from one second to the next. p50/p95/p99 are reported as measured.
+    """
+    feasible = [c for c in candidates if cons.meets(c)]
+    if not feasible:
+        best = min(candidates, key=cons.violation)
+        return Choice(
+            None, best, [], "no candidate meets every constraint", diagnose(candidates, cons)
+        )
+    fastest = min(feasible, key=lambda c: c.rank_ms)
+    near = [c for c in feasible if c.rank_ms <= fastest.rank_ms * (1.0 + tie_tolerance)]
+    chosen = max(near, key=lambda c: (cons.quality(c), -c.size_bytes, -c.rank_ms))
+    return Choice(
+        chosen, chosen, feasible, _reason(chosen, fastest, near, feasible, cons, tie_tolerance)
+    )
+
+
+def _reason(
+    chosen: Candidate,
+    fastest: Candidate,
+    near: list[Candidate],
+    feasible: list[Candidate],
+    cons: Constraints,
+    tie: float,
+) -> str:
+    assert chosen.latency is not None
+    limits = [f"accuracy drop {cons.drop(chosen) * 100:.2f} pt ≤ {cons.max_drop * 100:g} pt"]
+    if cons.latency_ms is not None:
+        limits.append(f"p95 {chosen.latency.p95_ms:.3f} ms ≤ {cons.latency_ms:g} ms")
+    if cons.max_size_mb is not None:
+        limits.append(f"size {chosen.size_bytes / 1e6:.3f} MB ≤ {cons.max_size_mb:g} MB")
+    text = (
+        f"{chosen.id} ({chosen.label}) is the fastest (p25 {chosen.latency.p25_ms:.4f} ms, "
+        f"p50 {chosen.latency.p50_ms:.4f} ms at batch {chosen.latency.batch_size}) of the "
+        f"{len(feasible)} candidate(s) that meet every constraint ({'; '.join(limits)})."
+    )
+    if len(near) > 1:
+        others = ", ".join(c.id for c in near if c is not chosen)
+        text += (
+            f" Candidates within {tie:.0%} of the fastest ({others}) count as equally fast "
+            "on a shared machine; the most accurate of them was picked"
+        )
+        text += "." if chosen is fastest else f" over the nominally fastest {fastest.id}."
+    return text
+
+
+def diagnose(candidates: list[Candidate], cons: Constraints) -> list[str]:
+    """For each constraint: how close the best candidate meeting the *other* ones came."""
+    lines: list[str] = []
+    for name in cons.checks(candidates[0]):
+        others = [c for c in candidates if all(v for k, v in cons.checks(c).items() if k != name)]
+        pool = others or candidates
+        qualifier = "that meets the other limits" if others else "(none meets the other limits)"
+        if name == "accuracy":
+            best = max(pool, key=cons.quality)
+            if not cons.checks(best)["accuracy"]:
+                lines.append(
+                    f"accuracy: the most accurate candidate {qualifier}, {best.id} "
+                    f"({best.label}), drops {cons.drop(best) * 100:.2f} pt > "
+                    f"{cons.max_drop * 100:g} pt allowed"
+                )
+        elif name == "latency" and cons.latency_ms is not None:
+            best = min(pool, key=lambda c: c.latency.p95_ms if c.latency else float("inf"))
+            assert best.latency is not None
+            if best.latency.p95_ms > cons.latency_ms:
+                lines.append(
+                    f"latency: the fastest candidate {qualifier}, {best.id} ({best.label}), has "
+                    f"p95 {best.latency.p95_ms:.4f} ms > {cons.latency_ms:g} ms "
+                    f"({best.latency.p95_ms / cons.latency_ms:.1f}× the limit)"
+                )
+        elif name == "size" and cons.max_size_mb is not None:
+            best = min(pool, key=lambda c: c.size_bytes)
+            size = best.size_bytes / 1e6
+            if size > cons.max_size_mb:
+                lines.append(
+                    f"size: the smallest candidate {qualifier}, {best.id} ({best.label}), is "
+                    f"{size:.4f} MB > {cons.max_size_mb:g} MB ({size / cons.max_size_mb:.1f}× "
+                    "the limit)"
+                )
+    return lines or ["no single constraint fails alone; their combination excludes every candidate"]

@@ -1,0 +1,1 @@
+"""The built-in compression methods; importing a module registers its methods."""

@@ -1,0 +1,277 @@
+"""PyTorch-level methods: structured and unstructured pruning, slimming, distillation fine-tune.
+
+The primitives live in scaledl.optimize.prune / .distill / .slim; here each becomes a typed config
+(one application), a search space (what the search tries) and a handler. Ladders in the spaces
+go from mild to aggressive: the search walks them by bisection on the accuracy budget.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from scaledl.optimize.candidate import Candidate
+from scaledl.optimize.context import SearchContext
+from scaledl.optimize.registry import MethodConfig, MethodSkipped, MethodSpace, register_method
+
+
+def _clone(candidate: Candidate) -> Any:
+    return copy.deepcopy(candidate.module).eval()
+
+
+# -- structured pruning ----------------------------------------------------------------------------
+
+
+class PruneConfig(MethodConfig):
+    ratio: float = Field(0.5, gt=0.0, lt=1.0)
+    importance: Literal["magnitude", "taylor"] = "magnitude"
+    round_to: int | None = Field(8, ge=1)
+    steps: int = Field(1, ge=1)
+    global_ranking: bool = True
+    recalibrate_bn: bool = True
+    calibration_samples: int = Field(256, ge=8)
+
+    def tag(self) -> str:
+        return f"prune:{self.ratio:g}" + (":taylor" if self.importance == "taylor" else "")
+
+
+class PruneSpace(MethodSpace):
+    ratios: list[float] = Field(
+        default_factory=lambda: [0.3, 0.5, 0.7], description="mild → aggressive"
+    )
+    importance: Literal["magnitude", "taylor"] = "magnitude"
+    round_to: int | None = Field(8, ge=1, description="channel counts rounded to multiples")
+    steps: int = Field(1, ge=1, description="iterative pruning steps")
+    global_ranking: bool = True
+    recalibrate_bn: bool = Field(True, description="re-estimate batch-norm statistics after")
+
+    @field_validator("ratios")
+    @classmethod
+    def _ratios(cls, value: list[float]) -> list[float]:
+        if not value or not all(0.0 < r < 1.0 for r in value):
+            raise ValueError("ratios must be a non-empty list of values in (0, 1)")
+        return sorted(set(value))
+
+    def configs(self, ctx: SearchContext) -> list[MethodConfig]:
+        return [
+            PruneConfig(
+                ratio=r,
+                importance=self.importance,
+                round_to=self.round_to,
+                steps=self.steps,
+                global_ranking=self.global_ranking,
+                recalibrate_bn=self.recalibrate_bn,
+            )
+            for r in self.ratios
+        ]
+
+
+@register_method("prune", config=PruneConfig, space=PruneSpace, kind="structure")
+def prune(candidate: Candidate, config: PruneConfig, ctx: SearchContext) -> Candidate:
+    """Structured pruning: removes channels, neurons, heads, hidden units (global ranking)."""
+    from scaledl.optimize.prune import prune_structured
+
+    # Training rows (never val/test): Taylor gradients and the batch-norm re-estimation.
+    x = ctx.calibration_inputs(config.calibration_samples)
+    index = _calibration_index(ctx, config.calibration_samples)
+    calibration: Any = (x, ctx.splits.train.y[index])
+    result = prune_structured(
+        _clone(candidate),
+        candidate.spec,
+        config.ratio,
+        importance=config.importance,
+        round_to=config.round_to or 1,
+        steps=config.steps,
+        calibration=calibration,
+        global_ranking=config.global_ranking,
+        recalibrate_bn=config.recalibrate_bn,
+    )
+    if result.params_after >= result.params_before:
+        raise MethodSkipped(f"nothing prunable at ratio {config.ratio:g} ({result.skipped})")
+    child = candidate.derive(
+        config.tag(),
+        module=result.model,
+        spec=result.spec,
+        onnx=None,
+        structure={
+            "removed": dict(result.removed),
+            "params_before": result.params_before,
+            "params_after": result.params_after,
+            "macs_before": result.macs_before,
+            "macs_after": result.macs_after,
+        },
+    )
+    child.notes.extend(f"not pruned: {name}" for name in result.skipped)
+    return child
+
+
+def _calibration_index(ctx: SearchContext, count: int) -> np.ndarray:
+    n = len(ctx.splits.train.x)
+    return np.unique(np.linspace(0, n - 1, num=min(count, n)).round().astype(np.int64))
+
+
+# -- unstructured pruning --------------------------------------------------------------------------
+
+
+class UnstructuredConfig(MethodConfig):
+    sparsity: float = Field(0.5, gt=0.0, lt=1.0)
+
+    def tag(self) -> str:
+        return f"sparsity:{self.sparsity:g}"
+
+
+class UnstructuredSpace(MethodSpace):
+    sparsities: list[float] = Field(default_factory=lambda: [0.5, 0.8])
+
+    def configs(self, ctx: SearchContext) -> list[MethodConfig]:
+        return [UnstructuredConfig(sparsity=s) for s in sorted(set(self.sparsities))]
+
+
+@register_method(
+    "unstructured",
+    config=UnstructuredConfig,
+    space=UnstructuredSpace,
+    kind="structure",
+    default=False,
+    finetune="none",
+)
+def unstructured(candidate: Candidate, config: UnstructuredConfig, ctx: SearchContext) -> Candidate:
+    """Unstructured magnitude pruning: zeros weights; smaller zipped file, no speed-up on ORT."""
+    from scaledl.optimize.prune import prune_unstructured
+
+    model, info = prune_unstructured(_clone(candidate), config.sparsity)
+    child = candidate.derive(config.tag(), module=model, onnx=None, structure=dict(info))
+    child.notes.append(
+        "zeros are stored densely: no speed-up and no smaller raw file; see zipped size"
+    )
+    return child
+
+
+# -- slimming --------------------------------------------------------------------------------------
+
+
+class SlimConfig(MethodConfig):
+    width: float = Field(1.0, gt=0.0, le=1.0)
+    depth: float = Field(1.0, gt=0.0, le=1.0)
+    kernel_size: int | None = Field(None, ge=1)
+
+    def tag(self) -> str:
+        parts = [f"slim:w{self.width:g}"]
+        if self.depth != 1.0:
+            parts.append(f"d{self.depth:g}")
+        if self.kernel_size is not None:
+            parts.append(f"k{self.kernel_size}")
+        return ":".join(parts)
+
+
+class SlimVariant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    width: float = Field(1.0, gt=0.0, le=1.0)
+    depth: float = Field(1.0, gt=0.0, le=1.0)
+    kernel_size: int | None = None
+
+
+class SlimSpace(MethodSpace):
+    variants: list[SlimVariant] = Field(
+        default_factory=lambda: [
+            SlimVariant(width=0.75),
+            SlimVariant(width=0.5),
+            SlimVariant(width=0.5, depth=0.5),
+        ],
+        description="mild → aggressive",
+    )
+
+    def configs(self, ctx: SearchContext) -> list[MethodConfig]:
+        return [SlimConfig(**v.model_dump()) for v in self.variants]
+
+
+@register_method("slim", config=SlimConfig, space=SlimSpace, kind="structure", finetune="scratch")
+def slim(candidate: Candidate, config: SlimConfig, ctx: SearchContext) -> Candidate:
+    """Slimmer architecture of the same family (width, depth, kernel), trained by distillation."""
+    import torch
+
+    from scaledl.optimize.slim import slim_spec
+
+    spec = slim_spec(candidate.spec, config.width, config.depth, config.kernel_size)
+    if spec.to_json() == candidate.spec.to_json():
+        raise MethodSkipped(f"{config.tag()} leaves the architecture unchanged")
+    torch.manual_seed(ctx.config.seed)
+    return candidate.derive(
+        config.tag(),
+        module=spec.build().eval(),
+        spec=spec,
+        onnx=None,
+        structure={"from_scratch": True},
+    )
+
+
+# -- distillation fine-tune ------------------------------------------------------------------------
+
+
+class DistillStep(MethodConfig):
+    epochs: int = Field(5, ge=1)
+    lr: float = Field(1e-3, gt=0.0)
+    temperature: float = Field(4.0, gt=0.0)
+    alpha: float = Field(0.7, ge=0.0, le=1.0)
+    batch_size: int | None = Field(None, ge=1)
+    teacher: bool = True
+
+    def tag(self) -> str:
+        return "distill" if self.teacher else "finetune"
+
+
+class DistillSpace(MethodSpace):
+    epochs: int = Field(5, ge=1, description="fine-tune epochs after pruning")
+    slim_epochs: int | None = Field(
+        None, ge=1, description="epochs for a slimmed model (default: half the parent's, ≥ 10)"
+    )
+    lr: float = Field(1e-3, gt=0.0)
+    slim_lr: float = Field(3e-3, gt=0.0, description="learning rate for slimmed models")
+    temperature: float = Field(4.0, gt=0.0)
+    alpha: float = Field(0.7, ge=0.0, le=1.0)
+    batch_size: int | None = Field(None, ge=1)
+
+    def configs(self, ctx: SearchContext) -> list[MethodConfig]:
+        return [self.step(from_scratch=False)]
+
+    def resolve(self, ctx: SearchContext) -> DistillSpace:
+        """Fill the slim epochs from the parent's training (a new model needs most of it)."""
+        if self.slim_epochs is not None:
+            return self
+        trained = int(ctx.parent.manifest.get("metrics", {}).get("epochs_run", 0) or 0)
+        return self.model_copy(update={"slim_epochs": max(10, trained // 2)})
+
+    def step(self, *, from_scratch: bool, teacher: bool = True) -> DistillStep:
+        return DistillStep(
+            epochs=(self.slim_epochs or 10) if from_scratch else self.epochs,
+            lr=self.slim_lr if from_scratch else self.lr,
+            temperature=self.temperature,
+            alpha=self.alpha,
+            batch_size=self.batch_size,
+            teacher=teacher,
+        )
+
+
+@register_method("distill", config=DistillStep, space=DistillSpace, kind="finetune")
+def distill(candidate: Candidate, config: DistillStep, ctx: SearchContext) -> Candidate:
+    """Fine-tune after pruning/slimming, learning the parent's temperature-softened logits."""
+    from scaledl.optimize.distill import DistillConfig, finetune
+
+    settings = config.model_dump(exclude={"teacher"})
+    result = finetune(
+        _clone(candidate),
+        ctx.splits,
+        ctx.preprocessing,
+        teacher=ctx.teacher if config.teacher else None,
+        config=DistillConfig(**settings),
+        seed=ctx.config.seed,
+        task=ctx.task,
+        augment=ctx.augment,
+    )
+    child = candidate.derive(config.tag(), module=result.model.eval(), onnx=None)
+    child.structure = {**candidate.structure, "finetune_epochs": len(result.history)}
+    return child

@@ -1,0 +1,183 @@
+"""report.html of a search: the Pareto plot, every candidate, the choice and why it won."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from scaledl.optimize.candidate import Candidate
+from scaledl.optimize.finalize import SearchResult
+from scaledl.report import HtmlReport
+
+
+def render_report(result: SearchResult) -> str:
+    ctx, choice = result.ctx, result.choice
+    report = HtmlReport(f"scaledl optimize: {ctx.parent.name}")
+    report.paragraph(_summary(result), "good" if result.met else "bad")
+    if result.met:
+        report.heading("Why this candidate")
+        report.paragraph(choice.reason)
+    else:
+        report.heading("Diagnosis: no candidate meets the budget")
+        for line in choice.diagnosis:
+            report.paragraph(line, "bad")
+        if result.winner is not None:
+            report.paragraph(
+                f"Best effort (smallest total excess over the limits): {result.winner.id} "
+                f"({result.winner.label}), written to {result.winner.package}."
+            )
+    if not ctx.has_weights:
+        report.paragraph(
+            "This package has no PyTorch weights (ONNX only): pruning, slimming and distillation "
+            "were skipped; quantization still ran on its graph.",
+            "note",
+        )
+    report.heading("Accuracy vs latency")
+    report.figure(
+        pareto_figure(result), "validation accuracy vs p95 latency, marker size = file size"
+    )
+    report.paragraph(
+        "Each point is a candidate's ONNX graph run in ONNX Runtime: accuracy on the validation "
+        f"split, p95 latency at batch {ctx.config.batch_size} with {ctx.config.threads} thread(s) "
+        "on this machine; marker area grows with the model file size. The dashed staircase is "
+        "the accuracy-vs-latency frontier; packages are kept for every candidate that no other "
+        "beats on accuracy, p95 latency and size at once.",
+        "note",
+    )
+    report.heading("Every candidate")
+    report.table([_row(c, result) for c in result.candidates])
+    if result.skipped:
+        report.heading("Skipped")
+        report.table([{"what": s["method"], "reason": s["reason"]} for s in result.skipped])
+    report.heading("Setup")
+    report.table(_setup(result))
+    return report.render()
+
+
+def _summary(result: SearchResult) -> str:
+    parent, winner = result.parent, result.winner
+    cons = result.constraints
+    assert parent.latency is not None
+    head = (
+        f"{sum(c.ok for c in result.candidates)} candidate(s) scored in "
+        f"{result.ctx.elapsed():.0f} s (budget {result.ctx.config.time_budget_min:g} min). "
+    )
+    if winner is None or winner.latency is None:
+        return head + "No candidate could be scored."
+    word = "Chosen" if result.met else "Nothing met the budget; best effort"
+    speed = parent.rank_ms / winner.rank_ms if winner.rank_ms else 0.0
+    smaller = parent.size_bytes / winner.size_bytes if winner.size_bytes else 0.0
+    metric = "accuracy" if result.ctx.task == "classification" else "r2"
+    test_w, test_p = _test(winner, result), _test(parent, result)
+    return head + (
+        f"{word}: {winner.id} ({winner.label}): validation {metric} "
+        f"{cons.quality(winner):.4f} vs parent {cons.quality(parent):.4f}, test {metric} "
+        f"{test_w:.4f} vs {test_p:.4f}; p25/p50 {winner.latency.p25_ms:.4f}/"
+        f"{winner.latency.p50_ms:.4f} ms vs {parent.latency.p25_ms:.4f}/"
+        f"{parent.latency.p50_ms:.4f} ms ({speed:.1f}× faster); {winner.size_bytes / 1e3:.1f} kB "
+        f"vs {parent.size_bytes / 1e3:.1f} kB ({smaller:.1f}× smaller)."
+    )
+
+
+def _row(c: Candidate, result: SearchResult) -> dict[str, Any]:
+    cons = result.constraints
+    marks = []
+    if result.choice.chosen is c:
+        marks.append("chosen")
+    elif result.choice.best_effort is c and not result.met:
+        marks.append("best effort")
+    if c.id in result.frontier:
+        marks.append("pareto")
+    row: dict[str, Any] = {"id": c.id, "transforms": c.label, "status": c.status}
+    if c.ok and c.latency is not None:
+        row.update(
+            {
+                "precision": c.precision,
+                "val": round(cons.quality(c), 4),
+                "drop pt": round(cons.drop(c) * 100, 2),
+                "test": round(_test(c, result), 4),
+                "p25 ms": round(c.latency.p25_ms, 4),
+                "p50 ms": round(c.latency.p50_ms, 4),
+                "p95 ms": round(c.latency.p95_ms, 4),
+                "kB": round(c.size_bytes / 1e3, 1),
+                "meets": "yes" if cons.meets(c) else "no",
+            }
+        )
+    row["marks"] = ", ".join(marks)
+    row["package"] = c.package or ""
+    row["notes"] = "; ".join(c.notes)
+    return row
+
+
+def _test(c: Candidate, result: SearchResult) -> float:
+    metric = "accuracy" if result.ctx.task == "classification" else "r2"
+    return float(c.test.get(metric, float("nan")))
+
+
+def _setup(result: SearchResult) -> list[dict[str, Any]]:
+    ctx, cfg = result.ctx, result.ctx.config
+    rows = {
+        "parent package": str(ctx.parent.source),
+        "data": f"{ctx.data_label} (split seed {ctx.splits.split_seed}; "
+        f"val {len(ctx.splits.val)}, test {len(ctx.splits.test)} rows)",
+        "target": f"{cfg.target}: ONNX Runtime on {ctx.cpu.summary()}",
+        "threads / batch": f"{cfg.threads} / {cfg.batch_size}",
+        "max accuracy drop": f"{cfg.max_accuracy_drop * 100:g} pt",
+        "latency limit (p95)": f"{cfg.latency_ms} ms" if cfg.latency_ms else "none",
+        "size limit": f"{cfg.max_size_mb} MB" if cfg.max_size_mb else "none",
+        "methods": ", ".join(cfg.methods or ["defaults"]),
+        "time budget / used": f"{cfg.time_budget_min:g} min / {ctx.elapsed():.0f} s",
+        "timing noise / tie tolerance": f"{result.noise:.1%} / {result.tie_tolerance:.1%} "
+        "(spread of per-round medians when re-timing the finalists)",
+    }
+    return [{"setting": k, "value": v} for k, v in rows.items()]
+
+
+def frontier_2d(
+    candidates: list[Candidate], quality: Callable[[Candidate], float]
+) -> tuple[list[float], list[float]]:
+    """The accuracy-vs-p95 staircase: each point is more accurate than every faster one."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for c in sorted(candidates, key=lambda c: (c.latency.p95_ms if c.latency else 0, -quality(c))):
+        if c.latency is not None and (not ys or quality(c) > ys[-1]):
+            xs.append(c.latency.p95_ms)
+            ys.append(quality(c))
+    return xs, ys
+
+
+def pareto_figure(result: SearchResult) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cons = result.constraints
+    ok = [c for c in result.candidates if c.ok and c.latency is not None]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    biggest = max((c.size_bytes for c in ok), default=1) or 1
+    for c in ok:
+        assert c.latency is not None
+        x, y = c.latency.p95_ms, cons.quality(c)
+        size = 30 + 400 * (c.size_bytes / biggest)
+        style: dict[str, Any]
+        if result.choice.chosen is c:
+            style = {"color": "#c0392b", "marker": "*", "s": size * 1.6, "zorder": 4}
+        elif c is result.parent:
+            style = {"color": "#2c5aa0", "marker": "s", "s": size, "zorder": 3}
+        else:
+            style = {"color": "#27ae60" if cons.meets(c) else "#999999", "marker": "o", "s": size}
+        ax.scatter([x], [y], alpha=0.75, edgecolors="black", linewidths=0.5, **style)
+        ax.annotate(c.id, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    front = frontier_2d(ok, cons.quality)
+    if len(front[0]) > 1:
+        ax.step(front[0], front[1], "--", where="post", color="#555555", linewidth=1)
+    ax.axhline(cons.parent_quality - cons.max_drop, color="#c0392b", linestyle=":", linewidth=1)
+    if cons.latency_ms is not None:
+        ax.axvline(cons.latency_ms, color="#c0392b", linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"p95 latency (ms, batch {result.ctx.config.batch_size}, log scale)")
+    ax.set_ylabel("validation accuracy" if result.ctx.task == "classification" else "validation R²")
+    ax.set_title("candidates: red star = chosen, blue square = parent, green = meets budget")
+    ax.grid(True, alpha=0.3)
+    return fig

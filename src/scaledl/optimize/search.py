@@ -1,0 +1,352 @@
+"""The search: pruning × slimming × quantization candidates under a time budget.
+
+1. The parent is scored like every candidate (its ONNX graph in ONNX Runtime, validation split).
+2. Every graph method (int8 static/dynamic, bf16) runs on the parent: cheap, and it tells which
+   quantization settings keep accuracy on this model and this CPU.
+3. Each structural method walks its ladder (mild → aggressive) by bisection on the accuracy
+   budget: a variant is fine-tuned by distillation, exported, scored; if it keeps accuracy, the
+   graph settings that kept accuracy on the parent are applied to it too.
+A job that would not finish before the budget (minus what the final step needs) is skipped and
+reported. The final step (re-timing, test split, choice) is in finalize.py.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from scaledl.errors import PackageError, UsageError
+from scaledl.optimize.candidate import Candidate
+from scaledl.optimize.context import SearchContext
+from scaledl.optimize.evaluation import ensure_onnx, quality_of, score
+from scaledl.optimize.frontier import Constraints
+from scaledl.optimize.registry import (
+    Method,
+    MethodConfig,
+    MethodSkipped,
+    MethodSpace,
+    apply_method,
+    build_space,
+    get_method,
+    method_for,
+    method_names,
+    resolve_methods,
+)
+from scaledl.ui import progress
+
+log = logging.getLogger(__name__)
+GRAPH_GUESS_S = 4.0
+MAX_RETRIES = 2
+SAFETY = 1.25
+RETRY_SCALE = 3
+EXPORT_GUESS_S = 8.0
+
+
+class Ladder:
+    """Configs from mild to aggressive, walked by bisection for the most aggressive that passes."""
+
+    def __init__(self, method: Method, configs: list[MethodConfig]) -> None:
+        self.method, self.configs = method, configs
+        self.lo, self.hi = -1, len(configs)
+
+    def next(self) -> MethodConfig | None:
+        if self.hi - self.lo <= 1:
+            return None
+        return self.configs[(self.lo + self.hi) // 2]
+
+    def report(self, passed: bool) -> None:
+        cursor = (self.lo + self.hi) // 2
+        if passed:
+            self.lo = cursor
+        else:
+            self.hi = cursor
+
+    def stop(self) -> None:
+        self.lo = self.hi - 1
+
+    def remaining(self) -> int:
+        return max(0, self.hi - self.lo - 1).bit_length()
+
+
+def constraints_for(parent: Candidate, ctx: SearchContext) -> Constraints:
+    return Constraints(
+        parent_quality=quality_of(parent.val, ctx.task),
+        max_drop=ctx.config.max_accuracy_drop,
+        task=ctx.task,
+        latency_ms=ctx.config.latency_ms,
+        max_size_mb=ctx.config.max_size_mb,
+    )
+
+
+class Search:
+    """Runs the jobs, keeps every candidate (failed ones too) and every skip with its reason."""
+
+    def __init__(self, ctx: SearchContext) -> None:
+        self.ctx = ctx
+        self.candidates: list[Candidate] = []
+        self.skipped: list[dict[str, str]] = []
+        self.durations: dict[str, list[float]] = {"graph": [], "epoch": [], "export": []}
+        self.methods = self._usable_methods()
+        names = {*(m.name for m in self.methods), "distill"}
+        self.spaces: dict[str, MethodSpace] = {
+            name: build_space(get_method(name), ctx.config.settings.get(name)) for name in names
+        }
+        self.spaces["distill"] = self.spaces["distill"].resolve(ctx)  # type: ignore[attr-defined]
+        self.bar: Any = None
+        self.made: dict[str, tuple[MethodConfig, int]] = {}  # structural id → (config, scale)
+
+    def _usable_methods(self) -> list[Method]:
+        settings = self.ctx.config.settings
+        unknown = sorted(set(settings) - set(method_names()))
+        if unknown:
+            raise UsageError(
+                f"--set {unknown[0]}.…: unknown method; valid methods: {', '.join(method_names())}"
+            )
+        usable = []
+        for method in resolve_methods(self.ctx.config.methods):
+            space = build_space(method, settings.get(method.name))
+            if method.needs_weights and not self.ctx.has_weights:
+                self.skip(
+                    method.name,
+                    "the package has no PyTorch weights (weights.safetensors + model.json); "
+                    "only graph methods (quantization) run on an ONNX-only package",
+                )
+            elif reason := space.unavailable(self.ctx):
+                self.skip(method.name, reason)
+            else:
+                usable.append(method)
+        return usable
+
+    def skip(self, what: str, reason: str) -> None:
+        log.info("skipped %s: %s", what, reason)
+        self.skipped.append({"method": what, "reason": reason})
+
+    # -- running one job -----------------------------------------------------------------------
+
+    def _run(
+        self, tags: list[str], make: Callable[[], Candidate], base: Candidate
+    ) -> Candidate | None:
+        label = " → ".join(tags)
+        if self.bar is not None:
+            self.bar.update(description=f"optimize: {label}")
+        start = time.monotonic()
+        try:
+            candidate = score(make(), self.ctx)
+        except MethodSkipped as exc:
+            self.skip(label, str(exc))
+            return None
+        except Exception as exc:  # one broken candidate must not end the search
+            log.info("candidate %s failed", label, exc_info=True)
+            candidate = Candidate(id="", transforms=tags, onnx=None, base=base.id, status="failed")
+            candidate.notes.append(f"failed: {type(exc).__name__}: {exc}")
+        candidate.seconds = time.monotonic() - start
+        candidate.id = f"c{len(self.candidates):02d}"
+        self.candidates.append(candidate)
+        self._advance(candidate)
+        return candidate
+
+    def _advance(self, candidate: Candidate) -> None:
+        if self.bar is None:
+            return
+        fields: dict[str, Any] = {}
+        if candidate.ok and candidate.latency is not None:
+            fields = {"last": candidate.id, "val": quality_of(candidate.val, self.ctx.task)}
+            fields["p25_ms"] = candidate.latency.p25_ms
+        self.bar.advance(1, **fields)
+
+    def _fits(self, label: str, estimate: float) -> bool:
+        left = self.ctx.seconds_left() - self.reserve()
+        if estimate > left:
+            self.skip(label, f"time budget: needs ~{estimate:.0f} s, {max(left, 0):.0f} s left")
+            return False
+        return True
+
+    def reserve(self) -> float:
+        """Seconds kept for the final re-timing, test scoring, packages and report."""
+        ok = sum(c.ok for c in self.candidates)
+        return 8.0 + min(ok, 12) * (self.ctx.config.final_rounds * 0.2 + 0.3) + ok * 0.5
+
+    def _mean(self, key: str, default: float) -> float:
+        values = self.durations[key]
+        return sum(values) / len(values) if values else default
+
+    # -- the jobs ------------------------------------------------------------------------------
+
+    def baseline(self) -> Candidate:
+        pkg = self.ctx.parent
+        parent = Candidate(
+            id="c00",
+            transforms=[],
+            onnx=pkg.onnx_path.read_bytes(),
+            module=self.ctx.teacher,
+            spec=self.ctx.spec,
+            precision=str(pkg.manifest.get("precision", "fp32")),
+            export=dict(pkg.manifest.get("export", {})),
+        )
+        try:
+            score(parent, self.ctx)
+        except Exception as exc:
+            raise PackageError(f"the parent package's graph cannot be scored: {exc}") from None
+        parent.package = str(pkg.source.resolve())
+        self.candidates.append(parent)
+        return parent
+
+    def graph_configs(self) -> list[MethodConfig]:
+        return [
+            config
+            for m in self.methods
+            if m.kind == "graph"
+            for config in self.spaces[m.name].configs(self.ctx)
+        ]
+
+    def graph_variants(self, base: Candidate, configs: list[MethodConfig]) -> list[Candidate]:
+        made = []
+        for config in configs:
+            tags = [*base.transforms, config.tag()]
+            if not self._fits(" → ".join(tags), self._mean("graph", GRAPH_GUESS_S)):
+                continue
+            start = time.monotonic()
+            child = self._run(tags, functools.partial(apply_method, base, config, self.ctx), base)
+            self.durations["graph"].append(time.monotonic() - start)
+            if child is not None:
+                made.append(child)
+        return made
+
+    def structure_variant(
+        self, parent: Candidate, config: MethodConfig, scale: int = 1
+    ) -> Candidate | None:
+        """Apply a structural method, fine-tune (`scale` × the usual epochs), export, score."""
+        method = method_for(config)
+        space: Any = self.spaces["distill"]
+        teacher = any(m.name == "distill" for m in self.methods)
+        step = space.step(from_scratch=method.finetune == "scratch", teacher=teacher)
+        step = step.model_copy(update={"epochs": step.epochs * scale})
+        epochs = 0 if method.finetune == "none" else step.epochs
+        tags = [config.tag()] + ([step.tag()] if epochs else [])
+        if not self._fits(" → ".join(tags), self._structure_estimate(epochs)):
+            return None
+
+        def make() -> Candidate:
+            child = apply_method(parent, config, self.ctx)
+            if epochs:
+                t0 = time.monotonic()
+                child = apply_method(child, step, self.ctx)
+                self.durations["epoch"].append((time.monotonic() - t0) / epochs)
+                child.notes.append(f"fine-tuned {epochs} epochs")
+            t0 = time.monotonic()
+            child = ensure_onnx(child, self.ctx)
+            self.durations["export"].append(time.monotonic() - t0)
+            return child
+
+        child = self._run(tags, make, parent)
+        if child is not None:
+            self.made[child.id] = (config, scale)
+        return child
+
+    def _structure_estimate(self, epochs: int) -> float:
+        metrics = self.ctx.parent.manifest.get("metrics", {})
+        speed = float(metrics.get("train_samples_per_second", 0) or 0)
+        # Fine-tuning also runs the teacher; start from twice a training epoch of the parent.
+        guess = 2.0 * len(self.ctx.splits.train) / speed if speed > 0 else 10.0
+        estimate = epochs * self._mean("epoch", guess) + self._mean("export", EXPORT_GUESS_S)
+        return SAFETY * estimate  # a busy machine makes training slower than it was
+
+    def run(self) -> tuple[Candidate, Constraints]:
+        ladders = [
+            Ladder(m, self.spaces[m.name].configs(self.ctx))
+            for m in self.methods
+            if m.kind == "structure"
+        ]
+        graph = self.graph_configs()
+        total = 1 + len(graph) + sum(lad.remaining() * (1 + len(graph)) for lad in ladders)
+        with progress("optimize", total) as bar:
+            self.bar = bar
+            parent = self.baseline()
+            bar.advance(1, description="optimize: parent scored")
+            cons = constraints_for(parent, self.ctx)
+            follow = self._graph_on_parent(parent, graph, cons)
+            self._walk(parent, ladders, follow, cons)
+            self._second_chance(parent, follow, cons)
+            bar.update(completed=total, description="optimize: search done")
+            self.bar = None
+        return parent, cons
+
+    def _graph_on_parent(
+        self, parent: Candidate, graph: list[MethodConfig], cons: Constraints
+    ) -> list[MethodConfig]:
+        """Run every graph config on the parent; the ones that kept accuracy, fastest first."""
+        results = self.graph_variants(parent, graph)
+        kept = sorted(
+            (c for c in results if c.ok and cons.checks(c)["accuracy"]),
+            key=lambda c: c.rank_ms,
+        )
+        for c in results:
+            if c not in kept:
+                self.skip(
+                    f"{c.transforms[-1]} on pruned/slimmed variants",
+                    f"it failed the accuracy budget on the parent ({c.id})",
+                )
+        by_tag = {config.tag(): config for config in graph}
+        return [by_tag[c.transforms[-1]] for c in kept]
+
+    def _walk(
+        self,
+        parent: Candidate,
+        ladders: list[Ladder],
+        follow: list[MethodConfig],
+        cons: Constraints,
+    ) -> None:
+        while any(lad.next() is not None for lad in ladders):
+            for ladder in ladders:
+                config = ladder.next()
+                if config is None:
+                    continue
+                child = self.structure_variant(parent, config)
+                if child is None or not child.ok:  # out of time, not applicable, or broken
+                    ladder.stop()
+                    continue
+                passed = child.ok and cons.checks(child)["accuracy"]
+                ladder.report(passed)
+                if passed:
+                    self.graph_variants(child, follow)
+                elif child.ok:
+                    self.skip(
+                        f"quantization of {child.id}",
+                        f"its fp32 accuracy already drops {cons.drop(child) * 100:.2f} pt",
+                    )
+
+    def _second_chance(
+        self, parent: Candidate, follow: list[MethodConfig], cons: Constraints
+    ) -> None:
+        """Fine-tune near misses longer while time remains (too few epochs is the usual cause).
+
+        Only a miss faster than the best candidate already within budget is worth the time.
+        """
+        retried: set[str] = set()
+        for _ in range(MAX_RETRIES):
+            best = min(
+                (c.rank_ms for c in self.candidates if c.ok and cons.meets(c)),
+                default=float("inf"),
+            )
+            misses = [
+                c
+                for c in self.candidates
+                if c.id in self.made
+                and c.ok
+                and not cons.checks(c)["accuracy"]
+                and self.made[c.id][1] == 1
+                and self.made[c.id][0].tag() not in retried
+                and c.latency is not None
+                and c.rank_ms < best
+            ]
+            if not misses:
+                return
+            miss = min(misses, key=cons.drop)
+            config = self.made[miss.id][0]
+            retried.add(config.tag())
+            child = self.structure_variant(parent, config, scale=RETRY_SCALE)
+            if child is not None and child.ok and cons.checks(child)["accuracy"]:
+                self.graph_variants(child, follow)
