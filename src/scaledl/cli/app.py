@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "scaledl.cli.serve_cmds",
     "scaledl.cli.bench_cmds",
     "scaledl.cli.optimize_cmds",
+    "scaledl.cli.maintain_cmds",
 ]
 
 app = typer.Typer(

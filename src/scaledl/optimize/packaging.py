@@ -83,7 +83,12 @@ def write_candidate_package(result: SearchResult, candidate: Candidate, dest: Pa
             "parent_name": parent.name,
             "parent_version": parent.version,
             "transforms": list(candidate.transforms),
-            "optimize": {"candidate": candidate.id, "chosen": result.choice.chosen is candidate},
+            "optimize": {
+                "candidate": candidate.id,
+                "chosen": result.choice.chosen is candidate,
+                # the budget it was chosen under: `scaledl maintain` re-runs the same search
+                "config": ctx.config.model_dump(mode="json"),
+            },
         }
     )
     manifest: dict[str, Any] = {

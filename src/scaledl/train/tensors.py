@@ -26,7 +26,10 @@ class Normalizer:
         self.std = torch.tensor(spec["std"], dtype=torch.float32).reshape(shape)
 
     def scaled(self, x: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(x)).to(torch.float32).mul_(self.scale)
+        # Out of place: for float32 input, from_numpy/.to share the caller's memory, and an
+        # in-place multiply would rescale the caller's array (e.g. the validation split) again
+        # on every pass.
+        return torch.from_numpy(np.ascontiguousarray(x)).to(torch.float32).mul(self.scale)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std

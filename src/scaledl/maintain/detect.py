@@ -1,0 +1,50 @@
+"""Does the live version need an update? The monitor's offline check of the new data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scaledl.data.dataset import DataSplits
+from scaledl.maintain.config import DetectConfig
+from scaledl.package import PROFILE, Package
+
+
+def live_profile(live: Package, old: DataSplits) -> tuple[Any, str]:
+    """The live package's reference profile; optimized packages may lack one, and then it is
+    built in memory from the old data and the live graph (the package is not modified)."""
+    from scaledl.monitor.reference import package_profile, profile_for_splits, session_predict
+
+    monitoring = live.manifest.get("monitoring") or {}
+    if monitoring.get("profile", PROFILE) in live.manifest.get("files", {}):
+        return package_profile(live), "package"
+    task = str(live.manifest.get("task", "classification"))
+    predict = session_predict(live)
+    profile = profile_for_splits(old, live.manifest["preprocessing"], predict, task)
+    return profile, "built from the old data (the package has none)"
+
+
+def assess(
+    live: Package,
+    old: DataSplits,
+    x: np.ndarray,
+    y: np.ndarray,
+    config: DetectConfig,
+    source: str,
+) -> tuple[Any, str]:
+    """(Assessment of the new rows against the live version, where its profile came from)."""
+    from scaledl.monitor.check import check_arrays
+    from scaledl.monitor.config import DriftConfig
+
+    profile, origin = live_profile(live, old)
+    assessment = check_arrays(
+        live,
+        x,
+        y,
+        profile=profile,
+        config=DriftConfig(alpha=config.alpha, seed=config.seed),
+        max_accuracy_drop=config.max_accuracy_drop,
+        source=source,
+    )
+    return assessment, origin

@@ -1,0 +1,160 @@
+"""`run_maintain`: check → fine-tune → re-optimize → publish → roll out → compare → decide.
+
+Everything a user can get wrong (repository, model, data, server, key) is checked before any
+work starts, so bad input exits 2 with nothing written. The rest runs under the model's lock;
+each step appends a record to the decision log. With a server, a failure after the new version
+reached the server rolls it back before the error is reported: the live version never stops
+serving and is never replaced by a version that was not measured.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from scaledl.data.config import DataConfig
+from scaledl.data.dataset import DataSplits
+from scaledl.errors import ScaledlError, UsageError
+from scaledl.maintain import datasets
+from scaledl.maintain.config import MaintainConfig
+from scaledl.maintain.datasets import EvalSet
+from scaledl.maintain.lineage import TrainingSource, training_source
+from scaledl.maintain.log import DecisionLog
+from scaledl.maintain.repository import ModelRepository
+from scaledl.maintain.server import ServerLink
+from scaledl.package import Package
+
+log = logging.getLogger(__name__)
+Outcome = Literal["nothing-to-do", "promoted", "rolled-back"]
+
+
+@dataclass
+class ServerOptions:
+    url: str
+    api_key: str | None = None
+    cacert: Path | None = None
+
+
+@dataclass
+class MaintainRequest:
+    repository: Path
+    model: str
+    new_data: str
+    config: MaintainConfig = field(default_factory=MaintainConfig)
+    server: ServerOptions | None = None
+    eval_data: str | None = None
+    live_version: str | None = None
+    log_path: Path | None = None
+    work_dir: Path | None = None
+
+
+@dataclass
+class MaintainResult:
+    outcome: Outcome
+    model: str
+    live_version: str
+    new_version: str | None
+    serving: str | None
+    run_id: str
+    log_path: Path
+    records: list[dict[str, Any]]
+    next_steps: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Prepared:
+    """Everything validated before the run starts."""
+
+    repo: ModelRepository
+    link: ServerLink | None
+    live_version: str
+    live: Package
+    source: TrainingSource
+    task: str
+    old: DataSplits
+    old_config: DataConfig
+    new: DataSplits
+    eval_sets: list[EvalSet]
+    routing: dict[str, Any] | None
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def prepare(req: MaintainRequest) -> Prepared:
+    repo = ModelRepository(req.repository, req.model)
+    link = ServerLink(req.server.url, req.server.api_key, req.server.cacert) if req.server else None
+    routing = link.probe(req.model)["routing"] if link else None
+    live_version = _live_version(repo, req, routing)
+    live = repo.open(live_version)
+    task = str(live.manifest.get("task", "classification"))
+    if task != "classification":
+        raise UsageError(
+            f"model {req.model} is a {task} model; maintain compares accuracy and supports "
+            "classification models"
+        )
+    source = training_source(repo, live_version, live)
+    old, old_config = datasets.load_old(source.package, task)
+    new = datasets.load_new(req.new_data, old_config, req.config.split, task)
+    datasets.check_compatible(live, new, f"--new-data {req.new_data}")
+    sets = datasets.eval_sets(old, new, req.new_data)
+    if req.eval_data is not None:
+        trusted = datasets.load_eval(req.eval_data, old_config, task)
+        sets[0] = trusted
+    return Prepared(
+        repo, link, live_version, live, source, task, old, old_config, new, sets, routing
+    )
+
+
+def _live_version(
+    repo: ModelRepository, req: MaintainRequest, routing: dict[str, Any] | None
+) -> str:
+    if routing is None:
+        if req.live_version is None:
+            return repo.newest()
+        repo.path(req.live_version)  # a usage error naming the versions there are
+        return req.live_version
+    primary = str(routing["primary"])
+    if req.live_version is not None and req.live_version != primary:
+        raise UsageError(
+            f"--live-version {req.live_version}: the server serves version {primary} of "
+            f"{req.model}; leave --live-version out with --server"
+        )
+    busy = [f"{k} {routing[k]}" for k in ("canary", "shadow") if routing.get(k)]
+    if busy:
+        raise UsageError(
+            f"model {req.model} already has a {' and a '.join(busy)} on the server; finish that "
+            f"rollout first (`scaledl models promote|rollback {req.model}`)"
+        )
+    if primary not in repo.versions():
+        raise UsageError(
+            f"the server serves {req.model} version {primary}, which {repo.root} does not hold; "
+            "give maintain the repository folder the server serves"
+        )
+    return primary
+
+
+def run_maintain(req: MaintainRequest) -> MaintainResult:
+    """Run the loop once; raises ScaledlError (exit 2 bad input, exit 1 not completed)."""
+    from scaledl.maintain.steps import Run
+
+    prepared = prepare(req)
+    run_id = new_run_id()
+    log_path = req.log_path or prepared.repo.log_path()
+    work = req.work_dir or Path("runs") / f"maintain-{req.model}" / run_id
+    dlog = DecisionLog(log_path, run_id, req.model)
+    try:
+        with prepared.repo.lock():
+            return Run(req, prepared, dlog, Path(work)).execute()
+    except ScaledlError as exc:
+        if dlog.records:
+            dlog.write("aborted", error=exc.message, exit_code=exc.exit_code)
+        raise
+    finally:
+        if prepared.link is not None:
+            prepared.link.close()

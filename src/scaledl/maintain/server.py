@@ -1,0 +1,179 @@
+"""The running server, seen from a maintenance run: the admin API plus labelled inference.
+
+Admin calls go through `scaledl.serve.client.AdminClient` (the same calls as `scaledl models`).
+Accuracy through the server is measured by sending the labelled rows — preprocessed as the
+package says — as Open Inference Protocol requests pinned to one version
+(`/v2/models/{m}/versions/{v}/infer`), so live traffic routing is not involved and every answer
+is checked to come from the version asked for.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scaledl.errors import ScaledlError, UnavailableError, UsageError
+from scaledl.preprocess import apply_preprocessing
+
+
+class RolloutError(ScaledlError):
+    """The server could not carry out a rollout step: the run did not complete (exit 1)."""
+
+    exit_code = 1
+
+
+@dataclass
+class ServedAccuracy:
+    accuracy: float
+    answered: int
+    failures: int
+    seconds: float
+
+
+class ServerLink:
+    def __init__(self, url: str, api_key: str | None, cacert: Path | None = None) -> None:
+        import httpx
+
+        from scaledl.serve.client import API_KEY_ENV, AdminClient
+
+        self.url = url.rstrip("/")
+        self.admin = AdminClient(url, api_key, cacert)  # UsageError for a malformed URL
+        import os
+
+        key = api_key or os.environ.get(API_KEY_ENV)
+        self.http = httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {key}"} if key else {},
+            timeout=60.0,
+            verify=str(cacert) if cacert else True,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    # ---- admin -----------------------------------------------------------------------
+    def probe(self, model: str) -> dict[str, Any]:
+        """The model's routing; a clear usage error when the server cannot be used."""
+        from scaledl.serve.client import ServerError
+
+        try:
+            return self.admin.status(model)
+        except UnavailableError as exc:
+            raise UsageError(
+                f"--server {self.url}: {exc.message}; start it with `scaledl serve REPOSITORY` "
+                "or check the URL"
+            ) from None
+        except ServerError as exc:
+            raise UsageError(f"--server {self.url}: {_explain(exc.message, model)}") from None
+
+    def call(self, what: str, fn: Any, *args: Any) -> Any:
+        """An admin step during the rollout; failures mean the run cannot complete (exit 1)."""
+        try:
+            return fn(*args)
+        except ScaledlError as exc:
+            raise RolloutError(f"{what} failed on the server {self.url}: {exc.message}") from None
+
+    def wait_unloaded(self, model: str, version: str, timeout: float = 60.0) -> str:
+        """Wait until the server has drained and released `version`; its last state."""
+        deadline = time.monotonic() + timeout
+        state = "?"
+        while time.monotonic() < deadline:
+            rows = self.call("repository index", self.admin.index)
+            found = [r for r in rows if r.get("name") == model and r.get("version") == version]
+            state = str(found[0].get("state")) if found else "ABSENT"
+            if state in ("UNLOADED", "ABSENT"):
+                return state
+            time.sleep(0.1)
+        return state
+
+    def monitor_state(self, model: str) -> Any:
+        """The monitor extension's live state of the model, when the server runs `--monitor`."""
+        try:
+            response = self.http.get(f"/v2/models/{model}/monitor")
+        except Exception:
+            return None
+        return response.json() if response.status_code == 200 else None
+
+    def failures(self, model: str, version: str) -> int:
+        """Requests the server answered with an error for this version (from /metrics)."""
+        try:
+            text = self.http.get("/metrics").text
+        except Exception:
+            return 0
+        total = 0.0
+        pattern = re.compile(r"^scaledl_request_failures_total\{([^}]*)\}\s+([0-9.eE+-]+)$")
+        for line in text.splitlines():
+            match = pattern.match(line)
+            if match:
+                labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+                if labels.get("model") == model and labels.get("version") == version:
+                    total += float(match.group(2))
+        return int(total)
+
+    # ---- labelled inference ----------------------------------------------------------
+    def accuracy(
+        self,
+        model: str,
+        version: str,
+        x_raw: np.ndarray,
+        y: np.ndarray,
+        preprocessing: dict[str, Any],
+        rows: int,
+        input_name: str = "input",
+    ) -> ServedAccuracy:
+        started = time.monotonic()
+        x = apply_preprocessing(x_raw, preprocessing)
+        correct = answered = failures = 0
+        for start in range(0, len(x), rows):
+            batch, labels = x[start : start + rows], y[start : start + rows]
+            predicted = self._infer(model, version, batch, input_name)
+            if predicted is None:
+                failures += 1
+                continue
+            correct += int((predicted == labels).sum())
+            answered += len(labels)
+        accuracy = correct / answered if answered else float("nan")
+        return ServedAccuracy(accuracy, answered, failures, time.monotonic() - started)
+
+    def _infer(
+        self, model: str, version: str, batch: np.ndarray, input_name: str
+    ) -> np.ndarray | None:
+        body = {
+            "inputs": [
+                {
+                    "name": input_name,
+                    "shape": list(batch.shape),
+                    "datatype": "FP32",
+                    "data": batch.ravel().tolist(),
+                }
+            ]
+        }
+        try:
+            response = self.http.post(f"/v2/models/{model}/versions/{version}/infer", json=body)
+        except Exception:
+            return None
+        if response.status_code != 200:
+            return None
+        doc = response.json()
+        if str(doc.get("model_version")) != version:
+            return None
+        out = doc["outputs"][0]
+        return np.asarray(out["data"], dtype=np.float64).reshape(out["shape"]).argmax(axis=1)
+
+
+def _explain(message: str, model: str) -> str:
+    if "HTTP 401" in message:
+        return (
+            f"{message} — pass an admin key with --api-key or $SCALEDL_API_KEY "
+            "(create one with `scaledl keys create --scope admin`)"
+        )
+    if "HTTP 403" in message:
+        return f"{message} — maintain needs an admin-scope key"
+    if "HTTP 404" in message:
+        return f"{message} — the server does not serve model {model!r}"
+    return message

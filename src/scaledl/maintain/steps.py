@@ -1,0 +1,254 @@
+"""The steps of one maintenance run, each appending its record to the decision log."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scaledl.maintain import datasets
+from scaledl.maintain.compare import offline
+from scaledl.maintain.decision import Decision, Measured, Trigger, decide, plan_retrain
+from scaledl.maintain.detect import assess
+from scaledl.maintain.lineage import recorded_budget
+from scaledl.maintain.log import DecisionLog
+from scaledl.package import open_package
+
+if TYPE_CHECKING:
+    from scaledl.maintain.loop import MaintainRequest, MaintainResult, Outcome, Prepared
+
+log = logging.getLogger(__name__)
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 3)
+
+
+class Run:
+    def __init__(self, req: MaintainRequest, p: Prepared, dlog: DecisionLog, work: Path) -> None:
+        self.req, self.p, self.log, self.work = req, p, dlog, work
+        self.cfg = req.config
+        self.model = req.model
+        self.version: str | None = None
+        self.union: Path | None = None
+        self.source_kept: Path | None = None
+
+    # ---- the run ---------------------------------------------------------------------
+    def execute(self) -> MaintainResult:
+        self._start_record()
+        trigger = self.check()
+        if not trigger.retrain:
+            self.log.write("decision", action="none", reason="; ".join(trigger.reasons))
+            return self.result("nothing-to-do", None, ["nothing to do: " + trigger.reasons[0]])
+        self.version = self.p.repo.next_version()
+        try:
+            package, lineage = self.build()
+            self.publish(package, lineage)
+        except BaseException:
+            self._discard_unpublished()
+            raise
+        if self.p.link is not None:
+            from scaledl.maintain.rollout import ServerRollout
+
+            return ServerRollout(self).run()
+        return self.decide_offline()
+
+    def _start_record(self) -> None:
+        p = self.p
+        self.log.write(
+            "start",
+            repository=str(p.repo.root.resolve()),
+            live_version=p.live_version,
+            new_data=self.req.new_data,
+            server=self.req.server.url if self.req.server else None,
+            routing=p.routing,
+            training_source=p.source.how,
+            data={
+                "old": {"source": p.old.source, **p.old.sizes},
+                "new": {"source": self.req.new_data, **p.new.sizes},
+            },
+            eval_sets=[{"set": s.name, "rows": len(s), "source": s.source} for s in p.eval_sets],
+            config=self.cfg.model_dump(mode="json"),
+        )
+
+    def check(self) -> Trigger:
+        started = time.monotonic()
+        x, y = datasets.all_rows(self.p.new)
+        assessment, origin = assess(
+            self.p.live, self.p.old, x, y, self.cfg.detect, self.req.new_data
+        )
+        trigger = plan_retrain(assessment.degraded, assessment.reasons, self.cfg.detect.force)
+        server_monitor = self.p.link.monitor_state(self.model) if self.p.link else None
+        self.log.write(
+            "check",
+            version=self.p.live_version,
+            profile=origin,
+            assessment=assessment.to_json(),
+            thresholds={
+                "alpha": self.cfg.detect.alpha,
+                "max_accuracy_drop": self.cfg.detect.max_accuracy_drop,
+            },
+            server_monitor=server_monitor,
+            decision=trigger.to_json(),
+            seconds=_since(started),
+        )
+        return trigger
+
+    # ---- building the new version ----------------------------------------------------
+    def build(self) -> tuple[Path, dict[str, Any]]:
+        """Union data → fine-tune → (re-optimize): the package to publish + its lineage."""
+        from scaledl.data import load_splits
+        from scaledl.maintain.retrain import finetune_package
+
+        p, version = self.p, str(self.version)
+        labels = p.live.labels or [str(i) for i in range(p.new.num_classes or 0)]
+        self.union = p.repo.data_path(version)
+        union = datasets.write_union(self.union, p.old, p.new, labels, p.old_config)
+        seed = int((p.source.package.manifest.get("lineage") or {}).get("split_seed", 0))
+        splits = load_splits(union, seed=seed, task=p.task)
+        self.log.write(
+            "data",
+            union=str(self.union),
+            rows=splits.sizes,
+            fingerprint=splits.fingerprint,
+            old={"source": p.old.source, **p.old.sizes},
+            new={"source": self.req.new_data, **p.new.sizes},
+        )
+        source_lineage = p.source.package.manifest.get("lineage") or {}
+        lineage = {
+            "data": union.model_dump(mode="json"),
+            "recipe_hash": source_lineage.get("recipe_hash"),
+        }
+        retrained = finetune_package(
+            p.source.package, splits, self.cfg.finetune, self.work / "finetune", lineage
+        )
+        self.log.write(
+            "finetune",
+            start_from=p.source.how,
+            config=self.cfg.finetune.model_dump(mode="json"),
+            **retrained.to_json(),
+        )
+        return self.optimize(retrained.package)
+
+    def optimize(self, finetuned: Path) -> tuple[Path, dict[str, Any]]:
+        from scaledl.maintain.reoptimize import budget_config, reoptimize
+
+        recorded, why = recorded_budget(self.p.live)
+        parent = self.p.source.package.source
+        if recorded is None:
+            self.log.write("optimize", ran=False, reason=why)
+            return finetuned, {"parent": str(Path(parent).resolve()), "transforms": []}
+        config = budget_config(recorded, self.cfg.optimize)
+        result = reoptimize(finetuned, config, self.work / "optimize")
+        self.log.write("optimize", **result.to_json())
+        if result.package == finetuned:  # nothing beat the fine-tuned model: keep its budget
+            optimize = {"candidate": result.candidate, "chosen": True, "config": result.config}
+            return finetuned, {"parent": str(Path(parent).resolve()), "optimize": optimize}
+        self.source_kept = self.p.repo.keep_source(finetuned, str(self.version))
+        return result.package, {"parent": str(self.source_kept.resolve())}
+
+    def publish(self, package: Path, lineage: dict[str, Any]) -> None:
+        started = time.monotonic()
+        lineage = {
+            **lineage,
+            "parent_version": self.p.live_version,
+            "maintain": {
+                "run": self.log.run_id,
+                "from_version": self.p.live_version,
+                "new_data": self.req.new_data,
+                "union": str(self.union),
+            },
+        }
+        path = self.p.repo.publish(package, str(self.version), {}, lineage)
+        self.log.write(
+            "publish",
+            version=self.version,
+            path=str(path),
+            parent=lineage["parent"],
+            seconds=_since(started),
+        )
+
+    def _discard_unpublished(self) -> None:
+        """A run that failed before publishing leaves no data or source behind."""
+        import shutil
+
+        if self.union is not None:
+            with contextlib.suppress(OSError):
+                self.union.unlink()
+        if self.source_kept is not None:
+            shutil.rmtree(self.source_kept, ignore_errors=True)
+
+    # ---- comparing and deciding ------------------------------------------------------
+    def candidate(self) -> Any:
+        return open_package(self.p.repo.path(str(self.version)))
+
+    def measure_offline(self) -> list[Measured]:
+        return offline(self.p.live, self.candidate(), self.p.eval_sets)
+
+    def write_decision(self, measured: list[Measured], failures: int, **extra: Any) -> Decision:
+        decision = decide(measured, self.cfg.decide, failures)
+        self.log.write(
+            "compare",
+            measurements=[m.to_json() for m in measured],
+            failures=failures,
+            **extra,
+        )
+        self.log.write(
+            "decision",
+            version=self.version,
+            thresholds=self.cfg.decide.model_dump(mode="json"),
+            **decision.to_json(),
+        )
+        return decision
+
+    def decide_offline(self) -> MaintainResult:
+        started = time.monotonic()
+        decision = self.write_decision(self.measure_offline(), 0, seconds=_since(started))
+        version, model = str(self.version), self.model
+        if decision.action == "promote":
+            self.log.write("promoted", version=version, where="repository")
+            return self.result(
+                "promoted",
+                version,
+                [
+                    f"version {version} is in the repository; to serve it: "
+                    f"`scaledl models canary {model} --version {version} --weight 0.1 --url URL` "
+                    f"then `scaledl models promote {model}`, or `scaledl models load {model} "
+                    f"--version {version}` (a server with policy latest serves it after a "
+                    "restart)"
+                ],
+            )
+        moved = self.p.repo.reject(version)
+        self.log.write("rolled-back", version=version, moved_to=str(moved))
+        return self.result(
+            "rolled-back",
+            version,
+            [
+                f"version {version} was not better: moved to {moved}; version "
+                f"{self.p.live_version} stays live"
+            ],
+        )
+
+    def result(
+        self,
+        outcome: Outcome,
+        version: str | None,
+        next_steps: list[str],
+        serving: str | None = None,
+    ) -> MaintainResult:
+        from scaledl.maintain.loop import MaintainResult
+
+        self.log.write("done", outcome=outcome, new_version=version, serving=serving)
+        return MaintainResult(
+            outcome=outcome,
+            model=self.model,
+            live_version=self.p.live_version,
+            new_version=version,
+            serving=serving,
+            run_id=self.log.run_id,
+            log_path=self.log.path,
+            records=self.log.records,
+            next_steps=next_steps,
+        )
