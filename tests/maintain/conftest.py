@@ -41,7 +41,8 @@ def digits_rows(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def new_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Labelled new data in the raw digits form (8×8, values 0–16).
 
-    shifted: inverted intensities (16 − x), labels correct — the live model gets most wrong;
+    shifted: inverted intensities (16 − x), labels correct — the live model gets most wrong
+    (shifted_small: 300 of them);
     permuted: every digit, labels rotated (a harmful update: more wrong rows than old ones);
     clean: the live model's own held-out digits, labels correct;
     unlabelled: x only; wrong_shape: 4×4 images.
@@ -54,6 +55,7 @@ def new_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     held_out = load_splits(DataConfig(source="digits"), seed=0).test  # never trained on
     files = {
         "shifted": {"x": 16.0 - x, "y": y},
+        "shifted_small": {"x": 16.0 - x[:300], "y": y[:300]},
         "permuted": {"x": every_x, "y": (every_y + 1) % 10},
         "clean": {"x": held_out.x[:, 0].astype(np.float32), "y": held_out.y},
         "unlabelled": {"x": x},
@@ -131,7 +133,7 @@ class Traffic:
         with httpx.Client(base_url=self.url, headers=headers, timeout=30) as client:
             while not self._stop.is_set():
                 self.counts[self.infer_once(client)] += 1
-                self._stop.wait(0.01)
+                self._stop.wait(0.03)  # steady, light: the fine-tune shares the two cores
 
     def __enter__(self) -> Traffic:
         self._thread = threading.Thread(target=self._loop, daemon=True)

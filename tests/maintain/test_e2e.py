@@ -166,3 +166,71 @@ def test_server_refusals_are_usage_errors(
     assert code == 2, out
     assert expected in " ".join(out.split())
     assert not (tmp_path / "log.jsonl").exists()
+
+
+def test_shadow_policy_sees_traffic_and_ends_with_one_route(
+    repo: Path, serve: ServerProcess, keys: dict[str, str], new_data: dict[str, Path], tmp_path
+) -> None:
+    with Traffic(serve.url, keys["infer"]) as traffic:
+        code, out = run_maintain(
+            repo,
+            serve.url,
+            keys["admin"],
+            tmp_path,
+            "--new-data",
+            str(new_data["shifted_small"]),
+            "--policy",
+            "shadow",
+            "--soak-seconds",
+            "2",
+            "--set",
+            "finetune.epochs=1",
+        )
+    assert code == 0, out
+    steps = by_step(read_log(tmp_path / "log.jsonl"))
+    assert steps["rollout"]["policy"] == "shadow" and steps["rollout"]["routing"]["shadow"] == "2"
+    assert steps["rollout"]["canary_weight"] is None
+    shadow = steps["compare"]["shadow"]
+    assert shadow["version"] == "2" and shadow["compared"] > 0  # copies of the live traffic
+    routing = admin_status(serve.url, keys["admin"])["routing"]
+    assert routing["shadow"] is None and routing["canary"] is None
+    expected = "2" if steps["done"]["outcome"] == "promoted" else "1"
+    assert routing["primary"] == expected == steps["done"]["serving"]
+    assert traffic.failures() == 0, traffic.counts
+
+
+def test_losing_the_server_mid_rollout_exits_1_and_says_what_to_do(
+    repo: Path, serve: ServerProcess, keys: dict[str, str], new_data: dict[str, Path], tmp_path
+) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    log = tmp_path / "log.jsonl"
+    args = ["--server", serve.url, "--log", str(log), "--out", str(tmp_path / "work")]
+    args += ["--new-data", str(new_data["shifted_small"]), "--soak-seconds", "6", *FAST]
+    args += ["--set", "finetune.epochs=1"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scaledl", "maintain", str(repo), "-m", "digits", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "SCALEDL_API_KEY": keys["admin"]},
+        cwd=REPO,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if log.exists() and '"step": "rollout"' in log.read_text():
+            break
+        time.sleep(0.1)
+    serve.stop()  # the server goes away while the canary soaks
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 1, out
+    assert "cannot reach the server" in " ".join(out.split())
+    steps = by_step(read_log(log))
+    assert "cannot reach the server" in steps["aborted"]["error"]
+    assert "scaledl models canary digits --clear" in steps["rollback-failed"]["todo"]
+    assert (repo / "digits" / "2" / "manifest.json").is_file()  # left for the user to decide

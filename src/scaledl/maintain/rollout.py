@@ -1,7 +1,7 @@
 """The new version on a running server: canary or shadow, measured, then promoted or rolled back.
 
-Roll back = drop the canary/shadow (the server's `rollback`), wait until the new version is
-drained and unloaded, and move it out of the repository (`.maintain/rejected/`). The live
+Roll back = clear the new version's canary/shadow role, wait until it is drained and unloaded,
+and move it out of the repository (`.maintain/rejected/`). The live
 version is the primary throughout and serves every request addressed to the model.
 """
 
@@ -156,9 +156,18 @@ class ServerRollout:
         )
 
     def _take_off(self, why: str) -> tuple[Any, dict[str, Any]]:
-        """Drop the canary/shadow, wait for it to unload, move it out of the repository."""
+        """Drop the canary/shadow, wait for it to unload, move it out of the repository.
+
+        Only the new version's own role is cleared (never the server's `rollback`, which with
+        no canary/shadow left would switch the primary back to an older version)."""
         started = time.monotonic()
-        status = self.link.call("rollback", self.link.admin.rollback, self.model)
+        admin = self.link.admin
+        status = self.link.call("status", admin.status, self.model)
+        routing = status.get("routing") or {}
+        if routing.get("canary") == self.version:
+            status = self.link.call("clearing the canary", admin.clear_canary, self.model)
+        elif routing.get("shadow") == self.version:
+            status = self.link.call("clearing the shadow", admin.clear_shadow, self.model)
         state = self.link.wait_unloaded(self.model, self.version)
         self.on_server = False
         moved = self.run_.p.repo.reject(self.version)
@@ -175,11 +184,21 @@ class ServerRollout:
         return moved, routing
 
     def _emergency_rollback(self, exc: BaseException) -> None:
-        """The run failed with the new version on the server: take it off, keep the error."""
+        """The run failed with the new version on the server: take it off, keep the error.
+
+        If the server cannot be reached, the version stays where it is (a server restarting
+        from its state file expects it) and the log says what to do."""
         try:
             self._take_off(f"the run failed: {exc}")
         except Exception as second:
-            self.run_.log.write("rollback-failed", version=self.version, error=str(second))
+            self.run_.log.write(
+                "rollback-failed",
+                version=self.version,
+                error=str(second),
+                todo=f"run `scaledl models canary {self.model} --clear` (or `shadow --clear`) "
+                f"against the server, then move {self.run_.p.repo.dir / self.version} out of "
+                "the repository",
+            )
 
 
 def raise_rollout(message: str) -> None:

@@ -86,7 +86,7 @@ class ServerLink:
             rows = self.call("repository index", self.admin.index)
             found = [r for r in rows if r.get("name") == model and r.get("version") == version]
             state = str(found[0].get("state")) if found else "ABSENT"
-            if state in ("UNLOADED", "ABSENT"):
+            if state in ("UNLOADED", "ABSENT", "UNAVAILABLE"):  # released, or never loaded
                 return state
             time.sleep(0.1)
         return state
