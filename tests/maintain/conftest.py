@@ -16,14 +16,15 @@ import pytest
 
 from tests.serve.helpers import ServerProcess
 
-# Tiny fine-tunes, two torch threads, a fast exporter: the area's tests stay small.
+# Tiny fine-tunes, one torch thread (on a busy 2-core machine two threads were 4× slower:
+# OpenMP barriers wait for descheduled threads), a fast exporter: the area's tests stay small.
 FAST = [
     "--set",
     "finetune.epochs=2",
     "--set",
     "finetune.lr=0.003",
     "--set",
-    "finetune.threads=2",
+    "finetune.threads=1",
     "--set",
     "finetune.exporter=legacy",
 ]

@@ -89,8 +89,11 @@ def new_run_id() -> str:
 def prepare(req: MaintainRequest) -> Prepared:
     repo = ModelRepository(req.repository, req.model)
     link = ServerLink(req.server.url, req.server.api_key, req.server.cacert) if req.server else None
-    routing = link.probe(req.model)["routing"] if link else None
+    status = link.probe(req.model) if link else None
+    routing = status["routing"] if status else None
     live_version = _live_version(repo, req, routing)
+    if status is not None:
+        _same_repository(repo, status["repository_versions"])
     live = repo.open(live_version)
     task = str(live.manifest.get("task", "classification"))
     if task != "classification":
@@ -139,6 +142,16 @@ def _live_version(
     return primary
 
 
+def _same_repository(repo: ModelRepository, served: list[str]) -> None:
+    here = list(repo.versions())
+    if sorted(served) != sorted(here):
+        raise UsageError(
+            f"the server's repository holds versions {', '.join(served) or 'none'} of "
+            f"{repo.model}, {repo.root} holds {', '.join(here)}; give maintain the repository "
+            "folder the server serves"
+        )
+
+
 def run_maintain(req: MaintainRequest) -> MaintainResult:
     """Run the loop once; raises ScaledlError (exit 2 bad input, exit 1 not completed)."""
     from scaledl.maintain.steps import Run
@@ -154,6 +167,10 @@ def run_maintain(req: MaintainRequest) -> MaintainResult:
     except ScaledlError as exc:
         if dlog.records:
             dlog.write("aborted", error=exc.message, exit_code=exc.exit_code)
+        raise
+    except BaseException as exc:  # a crash or Ctrl-C: the log still says the run stopped
+        if dlog.records:
+            dlog.write("aborted", error=repr(exc))
         raise
     finally:
         if prepared.link is not None:

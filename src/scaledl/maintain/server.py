@@ -9,6 +9,7 @@ is checked to come from the version asked for.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -43,8 +44,6 @@ class ServerLink:
 
         self.url = url.rstrip("/")
         self.admin = AdminClient(url, api_key, cacert)  # UsageError for a malformed URL
-        import os
-
         key = api_key or os.environ.get(API_KEY_ENV)
         self.http = httpx.Client(
             base_url=self.url,
@@ -58,11 +57,17 @@ class ServerLink:
 
     # ---- admin -----------------------------------------------------------------------
     def probe(self, model: str) -> dict[str, Any]:
-        """The model's routing; a clear usage error when the server cannot be used."""
+        """The model's status and the versions the server sees; a usage error naming the
+        problem when the server cannot be used."""
         from scaledl.serve.client import ServerError
 
         try:
-            return self.admin.status(model)
+            status = self.admin.status(model)
+            index = self.admin.index()
+            status["repository_versions"] = [
+                str(r["version"]) for r in index if r.get("name") == model
+            ]
+            return status
         except UnavailableError as exc:
             raise UsageError(
                 f"--server {self.url}: {exc.message}; start it with `scaledl serve REPOSITORY` "

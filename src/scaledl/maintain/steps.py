@@ -53,7 +53,12 @@ class Run:
             from scaledl.maintain.rollout import ServerRollout
 
             return ServerRollout(self).run()
-        return self.decide_offline()
+        try:
+            return self.decide_offline()
+        except BaseException:  # published but not decided: out of the repository it goes
+            if self.version in self.p.repo.versions():
+                self.p.repo.reject(str(self.version))
+            raise
 
     def _start_record(self) -> None:
         p = self.p
