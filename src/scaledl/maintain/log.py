@@ -37,7 +37,7 @@ class DecisionLog:
             "elapsed_s": round(time.monotonic() - self.started, 3),
             **fields,
         }
-        line = json.dumps(_clean(record), allow_nan=False, default=str) + "\n"
+        line = json.dumps(_clean(record), allow_nan=False, ensure_ascii=False, default=str) + "\n"
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line.encode())
