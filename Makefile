@@ -8,7 +8,7 @@ TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-fast lint format bench bench-train bench-optimize clean
+.PHONY: install demo test test-fast lint format bench bench-train bench-serve bench-monitor bench-optimize chromium clean
 
 install: $(STAMP)
 
@@ -22,8 +22,14 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 demo: install
 	$(BIN)/scaledl run --out runs/demo
 
-test: install
+test: install chromium
 	$(BIN)/python -m pytest -q tests
+
+# Debian's chromium for the dashboard test (driven by playwright; no browser download).
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow and not e2e" tests
@@ -37,8 +43,19 @@ format: install
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: install bench-optimize
+bench: install bench-monitor bench-optimize
 	$(BIN)/python bench/train.py
+	$(MAKE) bench-serve
+
+# The serving benchmark drives HTTP load with wrk (a Debian package).
+bench-serve: install
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python bench/serve.py
+
+# Drift detection: false alarms and detection per window size, Evidently's preset beside it.
+bench-monitor: install
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,bench-drift]"
+	$(BIN)/python bench/drift.py
 
 # scaledl optimize vs ORT int8 alone, Torch-Pruning alone, eager and ORT fp32 (≈ 2 h on 2 cores;
 # `python bench/optimize.py --quick` for a shorter run).

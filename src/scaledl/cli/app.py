@@ -19,6 +19,8 @@ from scaledl.errors import ScaledlError
 COMMAND_MODULES = [
     "scaledl.cli.train_cmds",
     "scaledl.cli.package_cmds",
+    "scaledl.cli.monitor_cmds",
+    "scaledl.cli.serve_cmds",
     "scaledl.cli.bench_cmds",
     "scaledl.cli.optimize_cmds",
 ]

@@ -14,7 +14,7 @@ import numpy as np
 from scaledl.data.dataset import DataSplits
 from scaledl.export.config import ExportConfig
 from scaledl.export.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx
-from scaledl.package import MODEL_JSON, MODEL_ONNX, RECIPE, SAMPLE, WEIGHTS, write_package
+from scaledl.package import MODEL_JSON, MODEL_ONNX, PROFILE, RECIPE, SAMPLE, WEIGHTS, write_package
 from scaledl.preprocess import apply_preprocessing
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,13 @@ def package_model(
     metrics: dict[str, Any] | None = None,
     extra_files: dict[str, bytes] | None = None,
     version: str = "1",
+    profile: bool = True,
 ) -> Path:
-    """Export, check parity, score the ONNX graph on the test split, and write the package."""
+    """Export, check parity, score the ONNX graph on the test split, and write the package.
+
+    With `profile`, the monitoring reference profile (`profile.npz`) is built from the splits and
+    the exported graph, unless `extra_files` already brings one.
+    """
     from scaledl.evaluate import confusion_matrix, run_session
     from scaledl.export.runtime import create_session
     from scaledl.train.tensors import evaluate_outputs
@@ -97,6 +102,12 @@ def package_model(
         files[MODEL_JSON] = json.dumps(model_spec, indent=2).encode()
     if recipe_yaml is not None:
         files[RECIPE] = recipe_yaml.encode()
+    monitoring = None
+    if profile and PROFILE not in (extra_files or {}):
+        from scaledl.monitor.reference import profile_for_splits
+
+        built = profile_for_splits(splits, preprocessing, lambda x: run_session(session, x), task)
+        files[PROFILE], monitoring = built.to_bytes(), built.manifest_entry(PROFILE)
     files.update(extra_files or {})
     manifest = {
         "name": name,
@@ -125,6 +136,8 @@ def package_model(
         },
         "environment": _environment(),
     }
+    if monitoring is not None:
+        manifest["monitoring"] = monitoring
     path = write_package(out, manifest, files)
     log.info("wrote package %s (test %s)", path, {k: round(v, 4) for k, v in test_metrics.items()})
     return path

@@ -1,0 +1,116 @@
+"""Verbs: monitor profile, monitor report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from scaledl.cli.common import console, write_json
+
+monitor_app = typer.Typer(
+    help="Reference profiles and offline drift reports for model packages.",
+    no_args_is_help=True,
+)
+
+
+@monitor_app.command("profile")
+def profile(
+    package: Path = typer.Argument(..., help="Model package folder to add a profile to."),
+    data: str | None = typer.Option(
+        None,
+        "--data",
+        "-d",
+        help="Data source the profile is built from (default: the package's own data set, "
+        "split as in training). Another source is treated as held-out data.",
+    ),
+    components: int = typer.Option(32, "--components", help="PCA components (1–256)."),
+) -> None:
+    """Build the monitoring reference profile (profile.npz) and add it to the package."""
+    from scaledl.errors import UsageError
+    from scaledl.monitor.profile import ProfileOptions
+    from scaledl.monitor.reference import add_profile
+
+    if not 1 <= components <= 256:
+        raise UsageError(f"--components {components}: expected 1–256")
+    built = add_profile(package, data, ProfileOptions(components=components))
+    ref = built.meta["reference"]
+    console.print(
+        f"profile added to {package}: {built.projection.k} PCA components "
+        f"({100 * built.meta['explained_variance_ratio']:.0f}% of the variance), "
+        f"{ref['inputs']} input and {ref['outputs']} output reference rows"
+    )
+
+
+@monitor_app.command("report")
+def report(
+    package: Path = typer.Argument(..., help="Model package folder or .zip (with a profile)."),
+    data: str = typer.Option(
+        ...,
+        "--data",
+        "-d",
+        help="New data in the raw training form: digits, an image folder, IDX, .csv/.parquet, "
+        ".npz (labels optional). The package's own source means its test split.",
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the HTML report here."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON."),
+    alpha: float = typer.Option(
+        0.05, "--alpha", help="False-alarm rate of the whole check (0 < alpha < 1)."
+    ),
+    max_accuracy_drop: float = typer.Option(
+        0.05, "--max-accuracy-drop", help="Labelled data: accuracy drop that counts as a failure."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Fix the tests' randomness."),
+) -> None:
+    """Compare new data with the package's reference; exit 1 when drift (or an accuracy drop)
+    is found, 0 otherwise."""
+    from scaledl.errors import UsageError
+    from scaledl.fsio import atomic_write_text
+    from scaledl.monitor.check import check_package
+    from scaledl.monitor.config import DriftConfig
+    from scaledl.monitor.reference import package_profile
+    from scaledl.monitor.report import build_report
+    from scaledl.package import open_package
+
+    if not 0 < alpha < 1:
+        raise UsageError(f"--alpha {alpha}: expected a number between 0 and 1")
+    pkg = open_package(package)
+    assessment = check_package(
+        pkg, data, config=DriftConfig(alpha=alpha, seed=seed), max_accuracy_drop=max_accuracy_drop
+    )
+    _print(assessment)
+    if out is not None:
+        page = build_report(assessment, package_profile(pkg), pkg.name)
+        atomic_write_text(out, page.render())
+        console.print(f"report: {out}")
+    write_json(json_out, assessment.to_json())
+    if assessment.degraded:
+        raise typer.Exit(1)
+
+
+def _print(assessment: object) -> None:
+    from rich.table import Table
+
+    from scaledl.monitor.check import Assessment
+
+    assert isinstance(assessment, Assessment)
+    drift = assessment.drift
+    table = Table(title=f"{assessment.samples} samples from {assessment.source}")
+    for column in ("test", "p-value", "score", "drift"):
+        table.add_column(column, justify="left" if column == "test" else "right")
+    for t in drift.tests:
+        table.add_row(t.name, f"{t.p_value:.3g}", f"{t.score:.4g}", "yes" if t.drift else "no")
+    table.add_row("combined", f"{drift.p_value:.3g}", "", "yes" if drift.drift else "no")
+    console.print(table)
+    if assessment.accuracy is not None:
+        console.print(
+            f"accuracy {assessment.accuracy:.4f} (reference {assessment.reference_accuracy})"
+        )
+    if assessment.degraded:
+        console.print("[bold red]drift found[/]: " + "; ".join(assessment.reasons))
+    else:
+        console.print("[green]no drift found[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(monitor_app, name="monitor")

@@ -1,0 +1,126 @@
+"""Profiles from data splits and packages: the packaging hook and `scaledl monitor profile`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scaledl.data.dataset import DataSplits
+from scaledl.errors import PackageError
+from scaledl.monitor.profile import (
+    Predict,
+    ProfileOptions,
+    ReferenceProfile,
+    build_profile,
+    load_profile,
+)
+from scaledl.package import PROFILE, Package, open_package, update_package
+from scaledl.preprocess import apply_preprocessing
+
+log = logging.getLogger(__name__)
+MIN_SPLIT_FOR_HALVES = 200  # below this the PCA is fitted on the rows it scores
+
+
+def profile_for_splits(
+    splits: DataSplits,
+    preprocessing: dict[str, Any],
+    predict: Predict,
+    task: str = "classification",
+    options: ProfileOptions | None = None,
+) -> ReferenceProfile:
+    """Training split → statistics, PCA (one half) and input reference (other half);
+    validation + test splits → the model's output reference."""
+    opts = options or ProfileOptions()
+    train = apply_preprocessing(splits.train.x, preprocessing)
+    fit_x, ref_x = _halves(train, opts.seed)
+    heldout = np.concatenate([splits.val.x, splits.test.x])
+    heldout_y = np.concatenate([splits.val.y, splits.test.y])
+    return build_profile(
+        fit_x,
+        ref_x,
+        apply_preprocessing(heldout, preprocessing),
+        predict,
+        task=task,
+        kind=str(preprocessing["kind"]),
+        heldout_y=heldout_y,
+        labels=splits.labels,
+        options=opts,
+        sources={"inputs_from": "train", "outputs_from": "val+test", "data": splits.source},
+    )
+
+
+def _halves(x: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if len(x) < MIN_SPLIT_FOR_HALVES:
+        log.warning("only %d training rows: the PCA is fitted on its own reference", len(x))
+        return x, x
+    order = np.random.default_rng(seed + 1).permutation(len(x))
+    half = len(x) // 2
+    return x[order[:half]], x[order[half:]]
+
+
+def package_profile(pkg: Package) -> ReferenceProfile:
+    """The profile stored in a package; PackageError naming the fix when there is none."""
+    monitoring = pkg.manifest.get("monitoring") or {}
+    name = monitoring.get("profile", PROFILE)
+    if name not in pkg.manifest.get("files", {}):
+        raise PackageError(
+            f"package {pkg.source} has no monitoring profile; add one with "
+            f"`scaledl monitor profile {pkg.source} --data SPEC`"
+        )
+    return load_profile(pkg.file(name).read_bytes(), source=f"{pkg.source}/{name}")
+
+
+def session_predict(pkg: Package) -> Predict:
+    """Outputs of the package's ONNX graph for preprocessed inputs."""
+    from scaledl.evaluate import run_session
+    from scaledl.export.runtime import create_session
+
+    session = create_session(pkg.onnx_path)
+    return lambda x: run_session(session, np.ascontiguousarray(x, dtype=np.float32))
+
+
+def add_profile(
+    path: Path | str, data: str | None = None, options: ProfileOptions | None = None
+) -> ReferenceProfile:
+    """Build a profile for an existing package and write it in (re-signed when a key is set).
+
+    With the package's own data set (the default) the same splits as training are rebuilt; any
+    other data set is treated as held-out data of the same kind.
+    """
+    from scaledl.data import load_splits
+    from scaledl.monitor.datasets import load_raw, resolve_data
+
+    pkg = open_package(path)
+    task = str(pkg.manifest.get("task", "classification"))
+    config, own = resolve_data(pkg, data)
+    predict = session_predict(pkg)
+    preprocessing = pkg.manifest["preprocessing"]
+    if own:
+        seed = int(pkg.manifest.get("lineage", {}).get("split_seed", 0))
+        splits = load_splits(config, seed=seed, task=task)
+        profile = profile_for_splits(splits, preprocessing, predict, task, options)
+    else:
+        raw = load_raw(config, task, pkg)
+        x = apply_preprocessing(raw.x, preprocessing)
+        fit_x, ref_x = _halves(x, (options or ProfileOptions()).seed)
+        profile = build_profile(
+            fit_x,
+            ref_x,
+            x,
+            predict,
+            task=task,
+            kind=str(preprocessing["kind"]),
+            heldout_y=raw.y,
+            labels=pkg.labels,
+            options=options,
+            sources={"inputs_from": "data", "outputs_from": "data", "data": config.source},
+        )
+    update_package(
+        pkg.path,
+        add_files={PROFILE: profile.to_bytes()},
+        manifest_updates={"monitoring": profile.manifest_entry(PROFILE)},
+    )
+    return profile

@@ -1,0 +1,146 @@
+"""`scaledl monitor report`: the drift tests on new data, as a self-contained HTML page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scaledl.monitor.check import Assessment
+from scaledl.monitor.profile import ReferenceProfile
+from scaledl.report import HtmlReport
+
+NAMES = {
+    "ks_pca": "KS on PCA components (Bonferroni)",
+    "mmd": "MMD permutation test (multivariate)",
+    "confidence": "KS on top-1 confidence (output drift)",
+    "classes": "chi-square on predicted classes (label shift)",
+    "outputs": "KS on outputs (Bonferroni)",
+}
+
+
+def build_report(
+    assessment: Assessment, profile: ReferenceProfile, package_name: str
+) -> HtmlReport:
+    drift = assessment.drift
+    report = HtmlReport(f"Drift report: {package_name} on {assessment.source}")
+    verdict = "DRIFT FOUND" if assessment.degraded else "no drift found"
+    report.paragraph(
+        f"{verdict} — {assessment.samples} new samples vs the package's reference profile "
+        f"({len(profile.features)} input rows, {profile.meta['reference'].get('outputs')} output "
+        f"rows). Combined p-value {drift.p_value:.3g} (Bonferroni over {len(drift.tests)} tests; "
+        f"alpha {drift.alpha}).",
+        "bad" if assessment.degraded else "good",
+    )
+    report.heading("Tests")
+    report.table(
+        [
+            {
+                "test": NAMES.get(t.name, t.name),
+                "p-value": t.p_value,
+                "score": t.score,
+                "flags at p <": drift.alpha / len(drift.tests),
+                "drift": "yes" if t.drift else "no",
+            }
+            for t in drift.tests
+        ]
+    )
+    if assessment.accuracy is not None:
+        report.heading("Accuracy (the new data is labelled)")
+        report.table(
+            [
+                {
+                    "accuracy": assessment.accuracy,
+                    "reference accuracy": assessment.reference_accuracy or float("nan"),
+                    "drop": assessment.accuracy_drop or 0.0,
+                    "allowed drop": assessment.max_accuracy_drop,
+                }
+            ]
+        )
+    report.heading("Plots")
+    report.figures(_figures(assessment, profile))
+    report.heading("Per-channel statistics of the reference (preprocessed inputs)")
+    stats = profile.channel_stats
+    report.table(
+        [
+            {"channel": i, **{k: float(v[i]) for k, v in stats.items()}}
+            for i in range(len(next(iter(stats.values()))))
+        ][:64]
+    )
+    report.code(_json_summary(assessment))
+    return report
+
+
+def _figures(assessment: Assessment, profile: ReferenceProfile) -> list[tuple[Any, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    window = assessment.window
+    assert window is not None
+    figs: list[tuple[Any, str]] = []
+    ks = assessment.drift.test("ks_pca") if "ks_pca" in _names(assessment) else None
+    if ks is not None:
+        fig, ax = plt.subplots(figsize=(6, 3))
+        p = np.maximum(np.asarray(ks.detail["component_p_values"]), 1e-300)
+        ax.bar(range(len(p)), -np.log10(p), color="#3366cc")
+        ax.axhline(
+            -np.log10(assessment.drift.alpha / len(assessment.drift.tests) / len(p)),
+            color="#c62828",
+            ls="--",
+            label="threshold",
+        )
+        ax.set(xlabel="PCA component", ylabel="−log10 p", title="KS per component")
+        ax.legend()
+        figs.append((fig, "KS p-values per PCA component"))
+        worst = int(ks.detail["worst_component"])
+        fig, ax = plt.subplots(figsize=(6, 3))
+        ax.hist(profile.features[:, worst], bins=40, density=True, alpha=0.6, label="reference")
+        ax.hist(window.features[:, worst], bins=40, density=True, alpha=0.6, label="new data")
+        ax.set(title=f"Component {worst} (most shifted)", xlabel="projection")
+        ax.legend()
+        figs.append((fig, f"Distribution of PCA component {worst}"))
+    if profile.output_score is not None and window.score is not None:
+        fig, ax = plt.subplots(figsize=(6, 3))
+        bins = [float(v) for v in np.linspace(0, 1, 41)]
+        ax.hist(
+            1 / (1 + np.exp(profile.output_score)),
+            bins=bins,
+            density=True,
+            alpha=0.6,
+            label="reference",
+        )
+        ax.hist(
+            1 / (1 + np.exp(window.score)), bins=bins, density=True, alpha=0.6, label="new data"
+        )
+        ax.set(title="Top-1 confidence", xlabel="confidence")
+        ax.legend()
+        figs.append((fig, "Top-1 confidence distribution"))
+    if "classes" in _names(assessment):
+        detail = assessment.drift.test("classes").detail
+        ref, new = np.asarray(detail["reference_mix"]), np.asarray(detail["window_mix"])
+        labels = profile.meta.get("labels") or [str(i) for i in range(len(ref))]
+        fig, ax = plt.subplots(figsize=(6, 3))
+        idx = np.arange(len(ref))
+        ax.bar(idx - 0.2, ref, 0.4, label="reference")
+        ax.bar(idx + 0.2, new, 0.4, label="new data")
+        ax.set_xticks(idx, labels, rotation=45 if len(idx) > 10 else 0)
+        ax.set(title="Predicted-class mix", ylabel="share")
+        ax.legend()
+        figs.append((fig, "Predicted-class mix"))
+    return figs
+
+
+def _names(assessment: Assessment) -> set[str]:
+    return {t.name for t in assessment.drift.tests}
+
+
+def _json_summary(assessment: Assessment) -> str:
+    import json
+
+    body = assessment.to_json()
+    for test in body["drift"]["tests"]:
+        test.pop("component_p_values", None)
+        test.pop("component_statistics", None)
+    return json.dumps(body, indent=2, default=float)

@@ -1,0 +1,132 @@
+"""A real scaledl server (uvicorn on 127.0.0.1, random port) with the monitor extension, and a
+loopback webhook receiver that records what it is sent."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from scaledl.monitor.config import MonitorConfig
+from scaledl.monitor.extension import MonitorExtension
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Receiver:
+    url: str
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[Receiver]:
+    receiver = Receiver(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            receiver.received.append(json.loads(self.rfile.read(length)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.url = f"http://127.0.0.1:{httpd.server_address[1]}/hook"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        httpd.shutdown()
+        thread.join(5)
+
+
+@dataclass
+class Running:
+    url: str
+    infer_key: str
+    admin_key: str
+    extension: MonitorExtension
+
+    def headers(self, admin: bool = False) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_key if admin else self.infer_key}"}
+
+    def infer(self, model: str, x: np.ndarray, request_id: str) -> httpx.Response:
+        body = {
+            "id": request_id,
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": list(x.shape),
+                    "datatype": "FP32",
+                    "data": x.ravel().tolist(),
+                }
+            ],
+        }
+        return httpx.post(
+            f"{self.url}/v2/models/{model}/infer", json=body, headers=self.headers(), timeout=30
+        )
+
+
+@contextmanager
+def monitored_server(package: Path, tmp: Path, config: MonitorConfig) -> Iterator[Running]:
+    import uvicorn
+
+    from scaledl.serve.app import create_app
+    from scaledl.serve.keys import create_key
+    from scaledl.serve.settings import ServeSettings
+
+    keys = tmp / "keys.json"
+    infer_key, _ = create_key(keys, "infer", "test")
+    admin_key, _ = create_key(keys, "admin", "test")
+    extension = MonitorExtension(config)
+    server = create_app(ServeSettings(source=package, api_keys=keys), extensions=[extension])
+    port = free_port()
+    uv = uvicorn.Server(uvicorn.Config(server, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    else:
+        raise RuntimeError("server did not become ready")
+    try:
+        yield Running(url, infer_key, admin_key, extension)
+    finally:
+        uv.should_exit = True
+        thread.join(30)
+        extension.close()
+
+
+def wait_for(predicate: Any, timeout: float = 30.0) -> Any:
+    """Poll until `predicate()` is truthy (the extension works on its own thread)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")

@@ -1,0 +1,116 @@
+"""The reference profile: built at packaging time, stored without pickle, listed in the manifest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scaledl.errors import PackageError
+from scaledl.monitor.drift import Window, detect_drift
+from scaledl.monitor.profile import FORMAT, ReferenceProfile, load_profile
+from scaledl.package import MANIFEST, PROFILE, open_package, write_package
+from tests.monitor.conftest import noisy
+
+
+def test_packaging_writes_a_profile_listed_in_the_manifest(digits_package: Path) -> None:
+    pkg = open_package(digits_package)
+    monitoring = pkg.manifest["monitoring"]
+    assert monitoring["profile"] == PROFILE and PROFILE in pkg.manifest["files"]
+    assert monitoring["format"] == FORMAT
+    assert monitoring["projection"]["components"] == 32
+    assert monitoring["tests"] == ["ks_pca", "mmd", "confidence", "classes"]
+    ref = monitoring["reference"]
+    sizes = pkg.manifest["lineage"]["split_sizes"]
+    # PCA and input reference: disjoint halves of the training split; outputs: val + test.
+    assert ref["fit"] + ref["inputs"] == sizes["train"]
+    assert ref["outputs"] == sizes["val"] + sizes["test"]
+    with np.load(pkg.file(PROFILE), allow_pickle=False) as npz:  # plain arrays only
+        names = set(npz.files)
+        assert npz["projection_components"].shape == (32, 64)
+        assert npz["reference_features"].shape == (ref["inputs"], 32)
+        assert npz["output_predicted"].shape == (ref["outputs"],)
+    assert {"channel_mean", "channel_std", "channel_p01", "channel_p99", "meta_json"} <= names
+
+
+def test_profile_round_trips_and_describes_the_model(
+    digits_package: Path, digits_profile: ReferenceProfile
+) -> None:
+    again = load_profile(digits_profile.to_bytes())
+    np.testing.assert_array_equal(again.features, digits_profile.features)
+    np.testing.assert_array_equal(again.projection.components, digits_profile.projection.components)
+    assert again.meta == digits_profile.meta
+    assert again.num_classes == 10 and again.class_histogram is not None
+    assert again.class_histogram.sum() == len(again.output_predicted)  # type: ignore[arg-type]
+    # Components are orthonormal and explain most of the variance of 8×8 digits.
+    c = again.projection.components.astype(np.float64)
+    np.testing.assert_allclose(c @ c.T, np.eye(32), atol=1e-4)
+    assert again.meta["explained_variance_ratio"] > 0.8
+    # The stored reference accuracy is the model's on the held-out rows.
+    metrics = open_package(digits_package).manifest["metrics"]
+    assert abs(again.meta["reference_accuracy"] - metrics["accuracy"]) < 0.1
+    stats = again.channel_stats
+    assert stats["mean"].shape == (1,) and abs(float(stats["mean"][0])) < 0.1
+
+
+def test_profile_refuses_garbage() -> None:
+    with pytest.raises(PackageError):
+        load_profile(b"not a profile")
+
+
+def test_each_test_separates_clean_from_shifted_digits(
+    digits_package: Path,
+    digits_profile: ReferenceProfile,
+    digits_raw: tuple[np.ndarray, np.ndarray],
+    digits_heldout: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Known answers on real data: held-out digits are not drift, noisy digits are (for the
+    input tests and confidence), and a one-class window is a label shift."""
+    from scaledl.monitor.check import check_arrays
+    from scaledl.monitor.config import DriftConfig
+
+    pkg = open_package(digits_package)
+    config = DriftConfig(seed=0)
+    clean = check_arrays(pkg, digits_heldout[0], digits_heldout[1], config=config)
+    assert clean.drift.p_value > 0.001  # not drift, even at a strict alpha
+    assert clean.accuracy is not None and not clean.accuracy_dropped
+    shifted = check_arrays(pkg, noisy(digits_raw[0][:300]), config=config)
+    assert shifted.drift.drift and shifted.degraded
+    for name in ("ks_pca", "mmd", "confidence"):
+        assert shifted.drift.test(name).drift, name
+    raw, y = digits_heldout
+    only_sevens = check_arrays(pkg, raw[y == 7], config=config)
+    assert only_sevens.drift.test("classes").p_value < 0.002  # the Monte-Carlo floor
+    assert only_sevens.drift.test("classes").score > 0.5
+
+
+def test_window_from_batch_matches_detect_drift_inputs(
+    digits_package: Path,
+    digits_profile: ReferenceProfile,
+    digits_heldout: tuple[np.ndarray, np.ndarray],
+) -> None:
+    from scaledl.monitor.reference import session_predict
+    from scaledl.preprocess import apply_preprocessing
+
+    pkg = open_package(digits_package)
+    x = apply_preprocessing(digits_heldout[0][:40], pkg.manifest["preprocessing"])
+    window = Window.from_batch(digits_profile, x, session_predict(pkg)(x))
+    assert window.features.shape == (40, 32) and window.predicted is not None
+    with pytest.raises(Exception, match="at least 20"):
+        detect_drift(
+            digits_profile, Window(window.features[:5], window.predicted[:5], window.score[:5])
+        )  # type: ignore[index]
+
+
+def strip_profile(package: Path, dest: Path) -> Path:
+    """A copy of the package as packages were before profiles existed."""
+    shutil.copytree(package, dest)
+    manifest = json.loads((dest / MANIFEST).read_text())
+    manifest.pop("monitoring")
+    files = {rel: (dest / rel).read_bytes() for rel in manifest["files"] if rel != PROFILE}
+    shutil.rmtree(dest)
+    write_package(dest, manifest, files)
+    return dest
