@@ -219,13 +219,13 @@ def contenders_for(
 def time_contenders(contenders: list[Contender], x1: np.ndarray, quick: bool) -> dict[str, Any]:
     import torch
 
-    from scaledl.bench.latency import LatencyStats, interleaved
+    from scaledl.bench.latency import LatencyStats, interleaved_rounds
 
     torch.set_num_threads(THREADS)  # the same thread count for PyTorch as for ONNX Runtime
 
     calls = {c.name: (lambda c=c: c.run(x1)) for c in contenders}
-    samples = interleaved(calls, rounds=6 if quick else 12, seconds_per_round=0.3)
-    stats = {n: LatencyStats.from_samples(s, len(x1)) for n, s in samples.items()}
+    timed = interleaved_rounds(calls, rounds=6 if quick else 12, seconds_per_round=0.3)
+    stats = {n: LatencyStats.from_rounds(parts, len(x1)) for n, parts in timed.items()}
     return {
         c.name: {
             "test_accuracy": round(c.test_accuracy, 4),
