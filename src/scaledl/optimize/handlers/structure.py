@@ -264,7 +264,7 @@ def distill(candidate: Candidate, config: DistillStep, ctx: SearchContext) -> Ca
     settings = config.model_dump(exclude={"teacher"})
     result = finetune(
         _clone(candidate),
-        ctx.splits,
+        ctx.finetune_splits(),
         ctx.preprocessing,
         teacher=ctx.teacher if config.teacher else None,
         config=DistillConfig(**settings),
