@@ -7,7 +7,8 @@
 For each recipe the parent is trained, then five contenders run the test split and are timed at
 batch 1, interleaved round by round with the same thread count: PyTorch eager fp32, ONNX Runtime
 fp32, ONNX Runtime static int8 alone, Torch-Pruning 50% + fine-tune alone, and the model
-`scaledl optimize --max-accuracy-drop 0.01` chooses. Writes bench/results/optimize.json.
+`scaledl optimize --max-accuracy-drop 0.01` chooses. Writes bench/results/optimize.json
+(optimize-quick.json with --quick).
 """
 
 from __future__ import annotations
@@ -117,7 +118,16 @@ def eager_contender(name: str, module: Any, x: np.ndarray, y: np.ndarray) -> Con
     return Contender(name, run, accuracy, None)
 
 
-def train_parent(name: str, case: Case, work: Path, quick: bool, reuse: bool) -> Path:
+def overrides_for(case: Case, quick: bool, cifar_limit: int | None) -> list[str]:
+    overrides = case.overrides + (case.quick_overrides if quick else [])
+    if cifar_limit and case.recipe.startswith("cifar") and not quick:
+        overrides += [f"data.limit_per_class={cifar_limit}", "data.val_fraction=0.1"]
+    return overrides
+
+
+def train_parent(
+    name: str, work: Path, recipe_name: str, overrides: list[str], reuse: bool
+) -> Path:
     from scaledl.recipe import load_recipe
     from scaledl.train.api import train_recipe
 
@@ -125,8 +135,7 @@ def train_parent(name: str, case: Case, work: Path, quick: bool, reuse: bool) ->
     if reuse and (package / "manifest.json").is_file():
         log(name, f"reusing {package}")
         return package
-    overrides = case.overrides + (case.quick_overrides if quick else [])
-    recipe = load_recipe(REPO / "examples" / f"{case.recipe}.yaml", overrides)
+    recipe = load_recipe(REPO / "examples" / f"{recipe_name}.yaml", overrides)
     log(name, f"training the parent ({', '.join(overrides) or 'recipe as is'})")
     return train_recipe(recipe, work / "parent").package
 
@@ -210,13 +219,13 @@ def contenders_for(
 def time_contenders(contenders: list[Contender], x1: np.ndarray, quick: bool) -> dict[str, Any]:
     import torch
 
-    from scaledl.bench.latency import LatencyStats, interleaved
+    from scaledl.bench.latency import LatencyStats, interleaved_rounds
 
     torch.set_num_threads(THREADS)  # the same thread count for PyTorch as for ONNX Runtime
 
     calls = {c.name: (lambda c=c: c.run(x1)) for c in contenders}
-    samples = interleaved(calls, rounds=6 if quick else 12, seconds_per_round=0.3)
-    stats = {n: LatencyStats.from_samples(s, len(x1)) for n, s in samples.items()}
+    timed = interleaved_rounds(calls, rounds=6 if quick else 12, seconds_per_round=0.3)
+    stats = {n: LatencyStats.from_rounds(parts, len(x1)) for n, parts in timed.items()}
     return {
         c.name: {
             "test_accuracy": round(c.test_accuracy, 4),
@@ -262,10 +271,13 @@ def ratios_and_targets(kind: str, timing: dict[str, Any], search: dict[str, Any]
     return {"ratios": {k: round(v, 3) for k, v in ratios.items()}, "targets": targets}
 
 
-def run_case(name: str, case: Case, root: Path, quick: bool, reuse: bool) -> dict[str, Any]:
+def run_case(
+    name: str, case: Case, root: Path, quick: bool, reuse: bool, cifar_limit: int | None
+) -> dict[str, Any]:
     work = root / name
     start = time.perf_counter()
-    parent = train_parent(name, case, work, quick, reuse)
+    overrides = overrides_for(case, quick, cifar_limit)
+    parent = train_parent(name, work, case.recipe, overrides, reuse)
     search = run_search(name, case, parent, work, quick, reuse)
     log(name, f"chosen {search['chosen']} {search['transforms']} in {search['seconds']} s")
     contenders, extra = contenders_for(name, parent, search, quick)
@@ -275,6 +287,8 @@ def run_case(name: str, case: Case, root: Path, quick: bool, reuse: bool) -> dic
     log(name, f"ratios {summary['ratios']}")
     return {
         "kind": case.kind,
+        "recipe": f"examples/{case.recipe}.yaml",
+        "overrides": overrides,
         "parent": str(parent),
         "search": search,
         "contenders": timing,
@@ -290,6 +304,9 @@ def main() -> None:
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated cases")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench-optimize")
     parser.add_argument(
+        "--cifar-limit", type=int, default=None, help="CIFAR-10 images per class (default: all)"
+    )
+    parser.add_argument(
         "--reuse", action="store_true", help="reuse parents and searches already in --work"
     )
     args = parser.parse_args()
@@ -302,7 +319,9 @@ def main() -> None:
         names.remove("cifar10-cnn")
     results = {}
     for name in names:
-        results[name] = run_case(name, CASES[name], args.work, args.quick, args.reuse)
+        results[name] = run_case(
+            name, CASES[name], args.work, args.quick, args.reuse, args.cifar_limit
+        )
         path = write_results(
             "optimize", {"quick": args.quick, "threads": THREADS, "cases": results}
         )

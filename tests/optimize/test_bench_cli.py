@@ -21,6 +21,11 @@ def test_latency_stats_and_interleaving() -> None:
     assert stats["a"].throughput == pytest.approx(4 / (stats["a"].mean_ms / 1e3))
     assert stats["a"].p50_ms < stats["b"].p50_ms
     assert round_noise(rounds["a"]) >= 0.0
+    # one disturbed round of three does not move the robust p25
+    quiet, busy = np.full(50, 1e-3), np.full(50, 9e-3)
+    assert LatencyStats.from_rounds([quiet, busy, quiet], 1).p25_ms == pytest.approx(1.0)
+    assert LatencyStats.from_rounds([quiet, busy, quiet], 1).p50_ms == pytest.approx(1.0)
+    assert LatencyStats.from_rounds([quiet, busy, busy], 1).p25_ms == pytest.approx(9.0)
     assert len(time_calls(lambda: None, warmup=0, min_iterations=7, min_seconds=0.0)) == 7
 
 

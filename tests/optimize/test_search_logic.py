@@ -145,3 +145,15 @@ def test_diagnosis_says_which_constraint_failed_by_how_much() -> None:
     assert choice.chosen is None and choice.best_effort is small
     assert any("latency" in line and "5.0×" in line for line in choice.diagnosis)
     assert not any(line.startswith("size") for line in choice.diagnosis)
+
+
+def test_ladder_walks_on_without_a_config_that_does_not_apply() -> None:
+    configs = [_TagConfig(label=str(i)) for i in range(4)]
+    ladder = Ladder(None, list(configs))  # type: ignore[arg-type]
+    assert ladder.next() is configs[1]
+    ladder.drop()  # e.g. depth 0.5 of a one-layer model
+    assert ladder.next() is configs[2]
+    ladder.report(True)
+    assert ladder.next() is configs[3]
+    ladder.report(False)
+    assert ladder.next() is None and ladder.configs[ladder.lo] is configs[2]

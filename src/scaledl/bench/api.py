@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from scaledl.bench.cpu import cpu_info
-from scaledl.bench.latency import LatencyStats, interleaved
+from scaledl.bench.latency import LatencyStats, interleaved_rounds
 from scaledl.bench.probe import probe_memory
 from scaledl.errors import UsageError
 from scaledl.package import SAMPLE, Package, open_package
@@ -157,9 +157,9 @@ def bench_packages(
         results.append(_describe(pkg, runtimes))
     for batch in batch_sizes:
         calls = {key: _bind(run, tile_batch(x, batch)) for key, (run, x, _) in contenders.items()}
-        seconds = interleaved(calls, rounds=rounds, seconds_per_round=seconds_per_round)
-        for key, samples in seconds.items():
-            contenders[key][2].latency[batch] = LatencyStats.from_samples(samples, batch)
+        timed = interleaved_rounds(calls, rounds=rounds, seconds_per_round=seconds_per_round)
+        for key, parts in timed.items():
+            contenders[key][2].latency[batch] = LatencyStats.from_rounds(parts, batch)
     log.info("benchmarked %d package(s) on %s", len(results), cpu_info().summary())
     return results
 

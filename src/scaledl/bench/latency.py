@@ -20,7 +20,9 @@ class LatencyStats:
     """Per-call latency of one batch size (milliseconds) and the throughput it implies."""
 
     batch_size: int
-    p25_ms: float  # the lower quartile: what the call costs when background load leaves it be
+    # The lower quartile: what a call costs when background load leaves it be. Timed in rounds,
+    # it is the median of the per-round lower quartiles (robust to a few disturbed rounds).
+    p25_ms: float
     p50_ms: float
     p95_ms: float
     p99_ms: float
@@ -28,6 +30,14 @@ class LatencyStats:
     min_ms: float
     iterations: int
     throughput: float  # samples per second at this batch size (batch / mean latency)
+
+    @classmethod
+    def from_rounds(cls, parts: list[np.ndarray], batch_size: int) -> LatencyStats:
+        """Pooled percentiles, except p25: the median over rounds of each round's p25."""
+        stats = cls.from_samples(np.concatenate(parts), batch_size)
+        if len(parts) >= 3:
+            stats.p25_ms = float(np.median([np.percentile(p, 25) for p in parts]) * 1e3)
+        return stats
 
     def to_json(self) -> dict[str, Any]:
         return {k: round(v, 5) if isinstance(v, float) else v for k, v in self.__dict__.items()}

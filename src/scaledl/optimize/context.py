@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ class SearchContext:
     cpu: CpuInfo = field(default_factory=cpu_info)
     started: float = field(default_factory=time.monotonic)
     data_label: str = ""
+    _finetune: DataSplits | None = field(default=None, repr=False)
 
     @property
     def has_weights(self) -> bool:
@@ -68,6 +70,25 @@ class SearchContext:
         x = self.splits.train.x
         index = np.linspace(0, len(x) - 1, num=min(count, len(x))).round().astype(np.int64)
         return apply_preprocessing(x[np.unique(index)], self.preprocessing)
+
+    def finetune_splits(self) -> DataSplits:
+        """The splits fine-tuning sees: its best epoch is picked on every 10th training row.
+
+        The validation split judges every candidate against the accuracy budget; if fine-tuning
+        also picked its best epoch on it, the candidate would look better than it is.
+        """
+        if self._finetune is None:
+            from scaledl.data.dataset import ArraySet
+
+            train = self.splits.train
+            held = np.zeros(len(train), dtype=bool)
+            held[::10] = True
+            self._finetune = dataclasses.replace(
+                self.splits,
+                train=ArraySet(train.x[~held], train.y[~held]),
+                val=ArraySet(train.x[held], train.y[held]),
+            )
+        return self._finetune
 
     def latency_input(self) -> np.ndarray:
         x = self.x_val if len(self.x_val) else self.example

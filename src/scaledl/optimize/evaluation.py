@@ -17,6 +17,8 @@ from scaledl.bench.latency import LatencyStats, time_calls
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
 
+SEARCH_ROUNDS = 4  # timed rounds per candidate during the search (p25 = median over rounds)
+
 
 def make_session(candidate: Candidate, threads: int) -> Any:
     import onnxruntime as ort
@@ -83,13 +85,19 @@ def score(candidate: Candidate, ctx: SearchContext) -> Candidate:
     candidate.val = split_metrics(session, ctx.x_val, ctx.splits.val.y, ctx.task)
     x = ctx.latency_input()
     name = session.get_inputs()[0].name
-    seconds = time_calls(
-        lambda: session.run(None, {name: x}),
-        warmup=10,
-        min_iterations=20,
-        min_seconds=ctx.config.measure_seconds,
-    )
-    candidate.latency = LatencyStats.from_samples(seconds, ctx.config.batch_size)
+
+    def call() -> Any:
+        return session.run(None, {name: x})
+
+    for _ in range(10):
+        call()
+    rounds = [
+        time_calls(
+            call, warmup=0, min_iterations=5, min_seconds=ctx.config.measure_seconds / SEARCH_ROUNDS
+        )
+        for _ in range(SEARCH_ROUNDS)
+    ]
+    candidate.latency = LatencyStats.from_rounds(rounds, ctx.config.batch_size)
     candidate.latency_source = "search"
     candidate.status = "ok"
     return candidate

@@ -97,6 +97,6 @@ def _retime(finalists: list[Candidate], ctx: SearchContext, rounds: int) -> floa
         calls[c.id] = lambda s=session, n=name: s.run(None, {n: x})
     timed = interleaved_rounds(calls, rounds=rounds, seconds_per_round=SECONDS_PER_ROUND)
     for c in finalists:
-        c.latency = LatencyStats.from_samples(np.concatenate(timed[c.id]), ctx.config.batch_size)
+        c.latency = LatencyStats.from_rounds(timed[c.id], ctx.config.batch_size)
         c.latency_source = f"final ({rounds} interleaved rounds)"
     return float(np.median([round_noise(parts) for parts in timed.values()]))

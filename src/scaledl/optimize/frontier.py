@@ -71,9 +71,10 @@ class Choice:
 def choose(candidates: list[Candidate], cons: Constraints, tie_tolerance: float) -> Choice:
     """Fastest among the candidates meeting every constraint; near-ties go to the most accurate.
 
-    Speed is `rank_ms`, the lower quartile of the timed calls: on a shared machine background
-    load only ever adds time, so the lower quartile ranks graphs repeatably where the median
-    can swing by 2× from one second to the next. p50/p95/p99 are reported as measured.
+    Speed is `rank_ms`, the lower quartile of the timed calls (per round, median over rounds):
+    on a shared machine background load only ever adds time, so the lower quartile ranks graphs
+    repeatably where the median can swing by 2× from one second to the next. p50/p95/p99 are
+    reported as measured.
     """
     feasible = [c for c in candidates if cons.meets(c)]
     if not feasible:

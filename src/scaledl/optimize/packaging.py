@@ -21,7 +21,7 @@ import numpy as np
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.evaluation import make_session, run
 from scaledl.optimize.finalize import SearchResult
-from scaledl.package import MODEL_JSON, MODEL_ONNX, SAMPLE, WEIGHTS, write_package
+from scaledl.package import MODEL_JSON, MODEL_ONNX, PROFILE, SAMPLE, WEIGHTS, write_package
 
 QUANT_STEPS = 4.0
 
@@ -112,7 +112,19 @@ def write_candidate_package(result: SearchResult, candidate: Candidate, dest: Pa
     }
     if candidate.session_config:
         manifest["runtime"] = {"session_config": dict(candidate.session_config)}
+    if PROFILE in parent.manifest["files"]:  # monitoring compares live traffic with this graph
+        files[PROFILE], manifest["monitoring"] = _profile(candidate, result)
     return write_package(dest, manifest, files)
+
+
+def _profile(candidate: Candidate, result: SearchResult) -> tuple[bytes, Any]:
+    """The monitoring reference profile, with this candidate's graph as the model."""
+    from scaledl.monitor.reference import profile_for_splits
+
+    ctx = result.ctx
+    session = make_session(candidate, ctx.config.threads)
+    built = profile_for_splits(ctx.splits, ctx.preprocessing, lambda x: run(session, x), ctx.task)
+    return built.to_bytes(), built.manifest_entry(PROFILE)
 
 
 def _metrics(c: Candidate, result: SearchResult) -> dict[str, Any]:

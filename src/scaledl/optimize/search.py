@@ -39,7 +39,7 @@ from scaledl.ui import progress
 
 log = logging.getLogger(__name__)
 GRAPH_GUESS_S = 4.0
-MAX_RETRIES = 2
+MAX_RETRIES = 4
 SAFETY = 1.25
 RETRY_SCALE = 3
 EXPORT_GUESS_S = 8.0
@@ -66,6 +66,11 @@ class Ladder:
 
     def stop(self) -> None:
         self.lo = self.hi - 1
+
+    def drop(self) -> None:
+        """The current config does not apply to this model: walk on without it."""
+        del self.configs[(self.lo + self.hi) // 2]
+        self.hi -= 1
 
     def remaining(self) -> int:
         return max(0, self.hi - self.lo - 1).bit_length()
@@ -97,6 +102,7 @@ class Search:
         self.spaces["distill"] = self.spaces["distill"].resolve(ctx)  # type: ignore[attr-defined]
         self.bar: Any = None
         self.made: dict[str, tuple[MethodConfig, int]] = {}  # structural id → (config, scale)
+        self.out_of_time = False
 
     def _usable_methods(self) -> list[Method]:
         settings = self.ctx.config.settings
@@ -159,7 +165,8 @@ class Search:
 
     def _fits(self, label: str, estimate: float) -> bool:
         left = self.ctx.seconds_left() - self.reserve()
-        if estimate > left:
+        self.out_of_time = estimate > left
+        if self.out_of_time:
             self.skip(label, f"time budget: needs ~{estimate:.0f} s, {max(left, 0):.0f} s left")
             return False
         return True
@@ -305,7 +312,10 @@ class Search:
                 if config is None:
                     continue
                 child = self.structure_variant(parent, config)
-                if child is None or not child.ok:  # out of time, not applicable, or broken
+                if child is None and not self.out_of_time:  # does not apply to this model
+                    ladder.drop()
+                    continue
+                if child is None or not child.ok:  # out of time, or broken
                     ladder.stop()
                     continue
                 passed = child.ok and cons.checks(child)["accuracy"]

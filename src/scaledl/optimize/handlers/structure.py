@@ -40,7 +40,8 @@ class PruneConfig(MethodConfig):
 
 class PruneSpace(MethodSpace):
     ratios: list[float] = Field(
-        default_factory=lambda: [0.3, 0.5, 0.7], description="mild → aggressive"
+        default_factory=lambda: [0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
+        description="tried by bisection from the middle (3 jobs for 6 ratios)",
     )
     importance: Literal["magnitude", "taylor"] = "magnitude"
     round_to: int | None = Field(8, ge=1, description="channel counts rounded to multiples")
@@ -157,9 +158,12 @@ class SlimConfig(MethodConfig):
     width: float = Field(1.0, gt=0.0, le=1.0)
     depth: float = Field(1.0, gt=0.0, le=1.0)
     kernel_size: int | None = Field(None, ge=1)
+    inherit: bool = True
 
     def tag(self) -> str:
-        parts = [f"slim:w{self.width:g}"]
+        parts = ["slim"]
+        if self.width != 1.0:
+            parts.append(f"w{self.width:g}")
         if self.depth != 1.0:
             parts.append(f"d{self.depth:g}")
         if self.kernel_size is not None:
@@ -179,14 +183,18 @@ class SlimSpace(MethodSpace):
     variants: list[SlimVariant] = Field(
         default_factory=lambda: [
             SlimVariant(width=0.75),
+            SlimVariant(depth=0.5),
             SlimVariant(width=0.5),
             SlimVariant(width=0.5, depth=0.5),
         ],
         description="mild → aggressive",
     )
+    inherit: bool = Field(
+        True, description="start from the parent's tensors where name and shape still match"
+    )
 
     def configs(self, ctx: SearchContext) -> list[MethodConfig]:
-        return [SlimConfig(**v.model_dump()) for v in self.variants]
+        return [SlimConfig(**v.model_dump(), inherit=self.inherit) for v in self.variants]
 
 
 @register_method("slim", config=SlimConfig, space=SlimSpace, kind="structure", finetune="scratch")
@@ -200,13 +208,36 @@ def slim(candidate: Candidate, config: SlimConfig, ctx: SearchContext) -> Candid
     if spec.to_json() == candidate.spec.to_json():
         raise MethodSkipped(f"{config.tag()} leaves the architecture unchanged")
     torch.manual_seed(ctx.config.seed)
-    return candidate.derive(
+    student = spec.build().eval()
+    inherited = _inherit(student, candidate.module) if config.inherit else 0
+    child = candidate.derive(
         config.tag(),
-        module=spec.build().eval(),
+        module=student,
         spec=spec,
         onnx=None,
-        structure={"from_scratch": True},
+        structure={"from_scratch": True, "inherited_tensors": inherited},
     )
+    if inherited:
+        child.notes.append(f"{inherited} tensors inherited from the parent (same name and shape)")
+    return child
+
+
+def _inherit(student: Any, parent: Any) -> int:
+    """Copy the parent's tensors into the student where name and shape match.
+
+    Depth slimming keeps the first layers of each stage/stack, so those (and the embedding,
+    norms and head when widths are unchanged) start trained instead of random.
+    """
+    import torch
+
+    source = parent.state_dict()
+    target = student.state_dict()
+    same = {
+        k: v for k, v in source.items() if k in target and tuple(target[k].shape) == tuple(v.shape)
+    }
+    with torch.no_grad():
+        student.load_state_dict({**target, **same})
+    return sum(1 for k in same if not k.endswith("num_batches_tracked"))
 
 
 # -- distillation fine-tune ------------------------------------------------------------------------
@@ -264,7 +295,7 @@ def distill(candidate: Candidate, config: DistillStep, ctx: SearchContext) -> Ca
     settings = config.model_dump(exclude={"teacher"})
     result = finetune(
         _clone(candidate),
-        ctx.splits,
+        ctx.finetune_splits(),
         ctx.preprocessing,
         teacher=ctx.teacher if config.teacher else None,
         config=DistillConfig(**settings),
