@@ -142,6 +142,7 @@ def _print(result: Any) -> None:
     steps = Table(title=f"maintain {result.model} (run {result.run_id})")
     for name in ("step", "result", "numbers"):
         steps.add_column(name, overflow="fold")
+    steps.add_column("s", justify="right")
     for step_row in step_rows(result.records):
         steps.add_row(*step_row)
     console.print(steps)

@@ -145,16 +145,19 @@ def eval_sets(old: DataSplits, new: DataSplits, new_source: str) -> list[EvalSet
 
 def write_union(
     path: Path, old: DataSplits, new: DataSplits, labels: list[str], template: DataConfig
-) -> DataConfig:
-    """Old + new rows as one npz (test rows kept apart); the DataConfig that reads it back."""
-    parts = [old.train, old.val, new.train, new.val]
-    x, y = _stack(parts)
+) -> tuple[DataConfig, int]:
+    """Old + new rows as one npz (test rows kept apart); the DataConfig that reads it back and
+    how many training rows were dropped as exact copies (same x and y) of a test row — new
+    data that overlaps the old would otherwise train on rows the comparison is made on."""
+    x, y = _stack([old.train, old.val, new.train, new.val])
     x_test, y_test = _stack([old.test, new.test])
+    keep = _not_in(x, y, x_test.astype(x.dtype, copy=False), y_test)
+    x, y = x[keep], y[keep]
     arrays: dict[str, Any] = {"x": x, "y": y, "x_test": x_test, "y_test": y_test}
     arrays["labels"] = np.asarray(labels, dtype=str)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
-    return template.model_copy(
+    config = template.model_copy(
         update={
             "source": str(Path(path).resolve()),
             "kind": old.kind,
@@ -162,6 +165,18 @@ def write_union(
             "limit_per_class": None,
         }
     )
+    return config, int((~keep).sum())
+
+
+def _not_in(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> np.ndarray:
+    """Mask of the rows of (x, y) that are not exact copies of a row of (x_test, y_test)."""
+    import hashlib
+
+    def key(row: np.ndarray, label: Any) -> bytes:
+        return hashlib.blake2b(row.tobytes() + np.asarray(label).tobytes(), digest_size=16).digest()
+
+    seen = {key(a, b) for a, b in zip(x_test, y_test, strict=True)}
+    return np.array([key(a, b) not in seen for a, b in zip(x, y, strict=True)], dtype=bool)
 
 
 def _stack(parts: list[ArraySet]) -> tuple[np.ndarray, np.ndarray]:

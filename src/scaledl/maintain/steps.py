@@ -107,19 +107,22 @@ class Run:
         from scaledl.data import load_splits
         from scaledl.maintain.retrain import finetune_package
 
+        started = time.monotonic()
         p, version = self.p, str(self.version)
         labels = p.live.labels or [str(i) for i in range(p.new.num_classes or 0)]
         self.union = p.repo.data_path(version)
-        union = datasets.write_union(self.union, p.old, p.new, labels, p.old_config)
+        union, dropped = datasets.write_union(self.union, p.old, p.new, labels, p.old_config)
         seed = int((p.source.package.manifest.get("lineage") or {}).get("split_seed", 0))
         splits = load_splits(union, seed=seed, task=p.task)
         self.log.write(
             "data",
             union=str(self.union),
             rows=splits.sizes,
+            dropped_copies_of_test_rows=dropped,
             fingerprint=splits.fingerprint,
             old={"source": p.old.source, **p.old.sizes},
             new={"source": self.req.new_data, **p.new.sizes},
+            seconds=_since(started),
         )
         source_lineage = p.source.package.manifest.get("lineage") or {}
         lineage = {

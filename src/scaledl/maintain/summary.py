@@ -9,13 +9,15 @@ def _pct(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, int | float) else "—"
 
 
-def step_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    """(step, result, numbers) per logged step."""
-    rows: list[tuple[str, str, str]] = []
+def step_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """(step, result, numbers, seconds) per logged step."""
+    rows: list[tuple[str, str, str, str]] = []
     for r in records:
         text = _describe(r)
         if text is not None:
-            rows.append((r["step"], text[0], text[1]))
+            seconds = r.get("seconds")
+            took = f"{seconds:.1f}" if isinstance(seconds, int | float) else ""
+            rows.append((r["step"], text[0], text[1], took))
     return rows
 
 
