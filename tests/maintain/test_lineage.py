@@ -81,3 +81,16 @@ def test_version_numbers_are_never_reused(repo: ModelRepository, digits_package:
     moved = repo.reject("2")
     assert moved == repo.rejected_path("2") and list(repo.versions()) == ["1"]
     assert repo.next_version() == "3"
+
+
+def test_one_run_per_model_at_a_time(repo: ModelRepository) -> None:
+    from scaledl.maintain.repository import BusyError
+
+    other = ModelRepository(repo.root, "digits")
+    with repo.lock():
+        busy = pytest.raises(BusyError, match="another `scaledl maintain` run")
+        with busy as info, other.lock():
+            pass
+        assert info.value.exit_code == 1
+    with other.lock():  # released
+        pass
