@@ -331,32 +331,42 @@ class Search:
     def _second_chance(
         self, parent: Candidate, follow: list[MethodConfig], cons: Constraints
     ) -> None:
-        """Fine-tune near misses longer while time remains (too few epochs is the usual cause).
+        """Fine-tune 3× longer while time remains (too few epochs is the usual shortfall).
 
-        Only a miss faster than the best candidate already within budget is worth the time.
+        First near misses that are faster than the best candidate within budget (worth it only
+        if they would win), then the fastest candidates within budget that still lose accuracy
+        (a validation split of a few hundred rows is a noisy judge: accuracy in hand is safer).
         """
         retried: set[str] = set()
         for _ in range(MAX_RETRIES):
-            best = min(
-                (c.rank_ms for c in self.candidates if c.ok and cons.meets(c)),
-                default=float("inf"),
-            )
-            misses = [
-                c
-                for c in self.candidates
-                if c.id in self.made
-                and c.ok
-                and not cons.checks(c)["accuracy"]
-                and self.made[c.id][1] == 1
-                and self.made[c.id][0].tag() not in retried
-                and c.latency is not None
-                and c.rank_ms < best
-            ]
-            if not misses:
+            pick = self._retry_pick(cons, retried)
+            if pick is None:
                 return
-            miss = min(misses, key=cons.drop)
-            config = self.made[miss.id][0]
+            config = self.made[pick.id][0]
             retried.add(config.tag())
             child = self.structure_variant(parent, config, scale=RETRY_SCALE)
             if child is not None and child.ok and cons.checks(child)["accuracy"]:
                 self.graph_variants(child, follow)
+
+    def _retry_pick(self, cons: Constraints, retried: set[str]) -> Candidate | None:
+        fresh = [
+            c
+            for c in self.candidates
+            if c.ok
+            and c.id in self.made
+            and self.made[c.id][1] == 1
+            and self.made[c.id][0].tag() not in retried
+        ]
+        best = min((c.rank_ms for c in self.candidates if c.ok and cons.meets(c)), default=None)
+        misses = [
+            c
+            for c in fresh
+            if not cons.checks(c)["accuracy"] and (best is None or c.rank_ms < best)
+        ]
+        if misses:
+            return min(misses, key=cons.drop)
+        # Only a candidate that could be chosen (as fast as the fastest, within the tie) is
+        # worth polishing.
+        near = (best or 0.0) * (1.0 + self.ctx.config.tie_tolerance)
+        lossy = [c for c in fresh if cons.meets(c) and cons.drop(c) > 0 and c.rank_ms <= near]
+        return min(lossy, key=lambda c: c.rank_ms) if lossy else None

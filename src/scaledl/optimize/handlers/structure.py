@@ -202,9 +202,13 @@ def slim(candidate: Candidate, config: SlimConfig, ctx: SearchContext) -> Candid
     """Slimmer architecture of the same family (width, depth, kernel), trained by distillation."""
     import torch
 
+    from scaledl.errors import ModelError
     from scaledl.optimize.slim import slim_spec
 
-    spec = slim_spec(candidate.spec, config.width, config.depth, config.kernel_size)
+    try:
+        spec = slim_spec(candidate.spec, config.width, config.depth, config.kernel_size)
+    except ModelError as exc:  # e.g. depth 0.5 of a one-layer model
+        raise MethodSkipped(str(exc)) from None
     if spec.to_json() == candidate.spec.to_json():
         raise MethodSkipped(f"{config.tag()} leaves the architecture unchanged")
     torch.manual_seed(ctx.config.seed)
