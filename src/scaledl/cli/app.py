@@ -19,6 +19,7 @@ from scaledl.errors import ScaledlError
 COMMAND_MODULES = [
     "scaledl.cli.train_cmds",
     "scaledl.cli.package_cmds",
+    "scaledl.cli.data_cmds",
 ]
 
 app = typer.Typer(

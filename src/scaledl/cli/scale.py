@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +39,10 @@ def train_command(args: TrainArgs) -> None:
         raise UsageError(f"--device {args.device!r}: valid values are {', '.join(DEVICES)}")
     if args.precision not in PRECISIONS:
         raise UsageError(f"--precision {args.precision!r}: valid: {', '.join(PRECISIONS)}")
-    for flag, value in (("--max-restarts", args.max_restarts), ("--checkpoint-every", args.checkpoint_every)):
+    for flag, value in (
+        ("--max-restarts", args.max_restarts),
+        ("--checkpoint-every", args.checkpoint_every),
+    ):
         if value < 0:
             raise UsageError(f"{flag} {value}: expected 0 or more")
     if args.dist_timeout <= 0 or args.rdzv_timeout <= 0:
@@ -141,4 +143,3 @@ def worker_args(args: TrainArgs, out: Path) -> list[str]:
     return argv
 
 
-_ = sys

@@ -111,7 +111,9 @@ def _train(
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out_dir / "recipe.yaml", recipe.to_yaml())
-    sample_log = SampleLog(options.sample_log, ctx.rank, ctx.restart) if options.sample_log else None
+    sample_log = (
+        SampleLog(options.sample_log, ctx.rank, ctx.restart) if options.sample_log else None
+    )
     trainer = Trainer(
         model,
         splits,

@@ -77,7 +77,8 @@ def torchrun_argv(spec: LaunchSpec, worker_args: list[str]) -> list[str]:
     if spec.rdzv_endpoint is None:
         if max_nodes(spec.nnodes) > 1:
             raise UsageError(
-                f"--nnodes {spec.nnodes} needs --rdzv-endpoint HOST:PORT (a machine all of them reach)"
+                f"--nnodes {spec.nnodes} needs --rdzv-endpoint HOST:PORT "
+                "(an address every machine reaches)"
             )
         argv.append("--standalone")
     else:

@@ -27,6 +27,7 @@ from scaledl.train import sharding
 from scaledl.train.checkpoint import CHECKPOINT_NAME, FORMAT, load_for_resume, save_checkpoint
 from scaledl.train.config import TrainConfig
 from scaledl.train.distributed import DistContext, autocast_dtype, resolve_device
+from scaledl.train.optim import cpu_state, make_optimizer, uses_channels_last
 from scaledl.train.schedule import lr_factor
 from scaledl.train.sharding import epoch_order, step_seed
 from scaledl.train.syncbn import sync_batchnorm, unsync_batchnorm
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 EpochCallback = Callable[[dict[str, Any]], None]
 StepCallback = Callable[[dict[str, Any]], None]
 LossOverride = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-__all__ = ["Trainer", "TrainResult", "epoch_order", "make_optimizer", "step_seed"]
+__all__ = ["TrainResult", "Trainer", "epoch_order", "make_optimizer", "step_seed"]
 
 
 @dataclass
@@ -50,29 +51,6 @@ class TrainResult:
     seconds: float
     samples_per_second: float
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    decay: list[torch.nn.Parameter] = []
-    no_decay: list[torch.nn.Parameter] = []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
-    groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
-    return torch.optim.AdamW(groups, lr=cfg.lr)
-
-
-def uses_channels_last(model: torch.nn.Module, sample_shape: tuple[int, ...]) -> bool:
-    return len(sample_shape) == 3 and any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
-
-
-def cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
 
 
 class Trainer:
@@ -223,7 +201,7 @@ class Trainer:
         order = epoch_order(self.seed, epoch, len(train))
         # the partial sums a checkpoint carries are global: one rank adds them back
         sums = list(state["partial"]) if ctx.is_main else [0.0, 0.0, 0.0]
-        t0, seen_here = time.perf_counter(), 0
+        t0, seen_here = time.perf_counter(), 0.0
         for step in range(state["step"], self.steps_per_epoch):
             lo, hi = self.bounds[step]
             batch = order[lo:hi]
@@ -247,11 +225,11 @@ class Trainer:
             every = self.checkpoint_every
             if every and (step + 1) % every == 0 and step + 1 < self.steps_per_epoch:
                 self._save(model, optimizer, state, partial=sums)
-        total_loss, correct, seen = ctx.sum(sums)
+        loss_sum, correct_sum, count = ctx.sum(sums)
         state["step"], state["partial"] = 0, [0.0, 0.0, 0.0]
-        stats = {"train_loss": total_loss / seen}
+        stats = {"train_loss": loss_sum / count}
         if self.task == "classification":
-            stats["train_accuracy"] = correct / seen
+            stats["train_accuracy"] = correct_sum / count
         return stats
 
     def _step(

@@ -44,7 +44,7 @@ def _sync_forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> tor
     var = (stats[c : 2 * c] / n - mean * mean).clamp(min=0.0)
     if self.track_running_stats and self.running_mean is not None:
         with torch.no_grad():
-            self.num_batches_tracked.add_(1)  # type: ignore[union-attr,operator]
+            self.num_batches_tracked.add_(1)  # type: ignore[union-attr]
             factor = (
                 self.momentum
                 if self.momentum is not None
@@ -62,7 +62,7 @@ def _sync_forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> tor
 
 def sync_batchnorm(model: nn.Module) -> list[nn.Module]:
     """Synchronize every BatchNorm of `model`; returns the modules changed (for `unsync`)."""
-    changed = []
+    changed: list[nn.Module] = []
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.forward = types.MethodType(_sync_forward, module)  # type: ignore[method-assign]

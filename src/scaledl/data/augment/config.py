@@ -16,8 +16,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
-from pydantic import field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 # importing the op modules registers them
@@ -47,7 +54,9 @@ def parse_op(entry: Any, position: int) -> AugmentOp:
     name = entry["op"]
     cls = OPS.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise _fail(f"unknown augmentation {name!r} in policy entry {position}; valid: {valid_ops()}")
+        raise _fail(
+            f"unknown augmentation {name!r} in policy entry {position}; valid: {valid_ops()}"
+        )
     try:
         return cls.model_validate(entry)
     except ValidationError as exc:
@@ -103,7 +112,7 @@ class AugmentConfig(BaseModel):
             if seen_mixing and not op.mixing:
                 raise _fail(
                     f"{op.op!r} comes after a mixing op; mixup and cutmix must be the last "
-                    "ops of the policy"
+                    "ops of the policy (valid order: per-sample ops first, then mixing ops)"
                 )
             seen_mixing = seen_mixing or op.mixing
         return ops

@@ -178,4 +178,3 @@ class Affine(AugmentOp):
         shear = lerp_range(u[:, 4], -self.shear, self.shear)
         forward = affine_forward(angle, tx, ty, zoom, shear, torch.zeros_like(shear))
         return warp(x, forward, "bilinear")
-

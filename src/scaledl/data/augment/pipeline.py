@@ -8,6 +8,7 @@ import numpy as np
 
 from scaledl.data.augment.base import AugmentOp, OpRng, Statistics
 from scaledl.data.augment.config import AugmentConfig
+from scaledl.data.augment.mixing import MixingOp
 from scaledl.errors import DataError, RecipeError
 
 MIX_STREAM = 7
@@ -40,7 +41,7 @@ class PolicyAugmenter:
         self.config = config
         self.kind = kind
         self.ops = [op for op in config.policy if not op.mixing]
-        self.mixers = [op for op in config.policy if op.mixing]
+        self.mixers = [op for op in config.policy if isinstance(op, MixingOp)]
         self._source: tuple[np.ndarray, np.ndarray, float] | None = None
         self._num_classes: int | None = None
         self._stats: Statistics | None = None
@@ -79,9 +80,7 @@ class PolicyAugmenter:
                 x = op.apply(x, rng, stats)
         return x
 
-    def _mix(
-        self, x: Any, y: Any, seed: int, epoch: int, index: np.ndarray
-    ) -> tuple[Any, Any]:
+    def _mix(self, x: Any, y: Any, seed: int, epoch: int, index: np.ndarray) -> tuple[Any, Any]:
         import torch
 
         x_train, y_train, scale = self._bound()
