@@ -139,8 +139,11 @@ def update_package(
     manifest_updates: Mapping[str, Any] | None = None,
     key: bytes | None = None,
 ) -> Package:
-    """Rewrite a package folder with extra files or manifest fields (atomically, re-signed)."""
-    pkg = open_package(path, key=key)
+    """Rewrite a package folder with extra files or manifest fields (atomically, re-signed).
+
+    An existing signature must still be valid; an unsigned package gets signed when a key is set.
+    """
+    pkg = open_package(path, key=key, require_signature=False)
     if pkg._tmp is not None:
         raise PackageError(f"{path} is a .zip; unpack it to a folder before updating it")
     files: dict[str, bytes | Path] = {rel: pkg.path / rel for rel in pkg.manifest["files"]}

@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from scaledl.cli.common import console, err_console
+from scaledl.cli.common import err_console
 from scaledl.errors import ScaledlError
 
 COMMAND_MODULES = [
@@ -65,24 +65,15 @@ for _module in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Entry point: run the app; user mistakes print one message and exit 2 (failed goal: 1)."""
+    """Entry point: user mistakes print one message and exit 2 (a failed goal exits 1).
+
+    Click handles its own usage errors (unknown flags, missing arguments) with exit code 2.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except ScaledlError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(1)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
-    _ = console

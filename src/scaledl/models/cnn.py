@@ -1,9 +1,9 @@
 """Convolutional network: stages of conv → BN → ReLU, optional residual blocks, pooled head.
 
-Stage s has `depth` convolutions of `channels[s]` filters (or the exact per-conv counts in
-`widths`, which structured pruning writes). With `residual`, the convolutions after a stage's
-first are paired into blocks with an identity shortcut. Stages after the first start with a
-2×2 max-pool while the feature map is at least 2×2.
+Stage s has `depth` (or `depth[s]`) convolutions of `channels[s]` filters (or the exact
+per-conv counts in `widths`, which structured pruning writes). With `residual`, the
+convolutions after a stage's first are paired into blocks with an identity shortcut. Stages
+after the first start with a 2×2 max-pool while the feature map is at least 2×2.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class CNNKnobs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     channels: list[int] = Field(default_factory=lambda: [32, 64], description="filters per stage")
-    depth: int = Field(2, ge=1, le=16, description="convolutions per stage")
+    depth: int | list[int] = Field(2, description="convolutions per stage (one, or one per stage)")
     kernel_size: int = Field(3, ge=1, le=11, description="odd filter size")
     batch_norm: bool = True
     residual: bool = False
@@ -37,16 +37,22 @@ class CNNKnobs(BaseModel):
             raise ValueError("kernel_size must be odd (1, 3, 5, …)")
         if not self.channels or min(self.channels) < 1:
             raise ValueError("channels must be a non-empty list of positive sizes")
-        if self.widths is not None and [len(w) for w in self.widths] != [self.depth] * len(
-            self.channels
-        ):
+        depths = self.stage_depths()
+        if len(depths) != len(self.channels) or not all(1 <= d <= 16 for d in depths):
+            raise ValueError("depth must be 1–16, given once or once per stage")
+        if self.widths is not None and [len(w) for w in self.widths] != depths:
             raise ValueError("widths must hold `depth` counts for each stage")
         return self
+
+    def stage_depths(self) -> list[int]:
+        if isinstance(self.depth, list):
+            return list(self.depth)
+        return [self.depth] * len(self.channels)
 
     def stage_widths(self) -> list[list[int]]:
         if self.widths is not None:
             return [list(w) for w in self.widths]
-        return [[c] * self.depth for c in self.channels]
+        return [[c] * d for c, d in zip(self.channels, self.stage_depths(), strict=True)]
 
 
 def conv_bn_relu(cin: int, cout: int, k: int, bn: bool, relu: bool = True) -> nn.Sequential:

@@ -72,15 +72,21 @@ def train_recipe(
     out_dir: Path,
     resume: bool = False,
     callbacks: list[Any] | None = None,
+    model: Any | None = None,
     options: ScaleOptions | None = None,
 ) -> TrainOutput:
-    """Train `recipe`; as one process, or as one rank of the group torchrun started."""
+    """Load data, build (or take) the model, train, export and package.
+
+    Runs as one process, or as one rank of the group torchrun started. `model` replaces the
+    recipe's family for a user's own nn.Module (see `train_module`).
+    """
     from scaledl.train.distributed import init_distributed
 
     options = options or ScaleOptions()
     ctx = init_distributed(options.device, options.dist_timeout)
     try:
-        return _train(recipe, Path(out_dir), resume or ctx.restart > 0, callbacks, options, ctx)
+        resume = resume or ctx.restart > 0  # a restarted group continues from its checkpoint
+        return _train(recipe, Path(out_dir), resume, callbacks, model, options, ctx)
     finally:
         ctx.close()
 
@@ -90,6 +96,7 @@ def _train(
     out_dir: Path,
     resume: bool,
     callbacks: list[Any] | None,
+    model: Any | None,
     options: ScaleOptions,
     ctx: Any,
 ) -> TrainOutput:
@@ -104,10 +111,12 @@ def _train(
     preprocessing = fit_preprocessing(splits.train.x, splits.kind, splits.scale, splits.max_value)
     num_outputs = splits.num_classes if recipe.task == "classification" else 1
     assert num_outputs is not None
-    model = build_model_for(recipe, splits.sample_shape, num_outputs)
-    spec = ModelSpec(
-        recipe.model.family, list(splits.sample_shape), num_outputs, recipe.model.knobs()
-    )
+    spec: ModelSpec | None = None
+    if model is None:
+        model = build_model_for(recipe, splits.sample_shape, num_outputs)
+        spec = ModelSpec(
+            recipe.model.family, list(splits.sample_shape), num_outputs, recipe.model.knobs()
+        )
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out_dir / "recipe.yaml", recipe.to_yaml())
@@ -166,8 +175,8 @@ def _package(
         out,
         name=recipe.name,
         task=recipe.task,
-        family=recipe.model.family,
-        model_spec=spec.to_json(),
+        family=recipe.model.family if spec is not None else "custom",
+        model_spec=spec.to_json() if spec is not None else None,
         export=recipe.export,
         recipe_yaml=recipe.to_yaml(),
         lineage={
@@ -187,3 +196,24 @@ def _package(
         },
         extra_files={HISTORY: history_json.encode()},
     )
+
+
+def train_module(
+    model: Any,
+    out_dir: Path,
+    recipe: Recipe | dict[str, Any] | None = None,
+    resume: bool = False,
+) -> TrainOutput:
+    """Train and package a user's own `nn.Module` with a recipe's data/train/export sections.
+
+    The module takes the normalized batch (N, *sample_shape) and returns (N, classes). The
+    package holds its ONNX graph and weights; without a model.json it cannot be rebuilt by
+    scaledl, so optimization skips structural methods for it.
+    """
+    from scaledl.recipe import validate_recipe
+
+    if recipe is None:
+        recipe = {}
+    if isinstance(recipe, dict):
+        recipe = validate_recipe({**recipe, "model": {"family": "custom"}})
+    return train_recipe(recipe, out_dir, resume=resume, model=model)

@@ -1,0 +1,100 @@
+"""Training benchmark: test accuracy, training time and images/s per recipe.
+
+    python bench/train.py            # digits × 4 families + the CIFAR-10 CNN (≈ 25 min on 2 cores)
+    python bench/train.py --quick    # fewer epochs, a CIFAR-10 subset (for development)
+
+Writes bench/results/train.json. Accuracy is measured on the test split by ONNX Runtime
+(the graph that would be served), exactly as `scaledl run` reports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import CIFAR10, REPO, write_results
+
+RECIPES = ["digits-mlp", "digits-cnn", "digits-rnn", "digits-transformer", "cifar10-cnn"]
+QUICK = {
+    "digits": ["train.epochs=5"],
+    "cifar10-cnn": ["train.epochs=2", "data.limit_per_class=500"],
+}
+TARGETS = {"cifar10-cnn": {"test_accuracy": 0.85, "total_seconds": 20 * 60}}
+
+
+def run_one(name: str, out_root: Path, quick: bool) -> dict:
+    from scaledl.evaluate import evaluate_package
+    from scaledl.recipe import load_recipe
+    from scaledl.train.api import train_recipe
+
+    overrides = (
+        list(QUICK["cifar10-cnn" if name.startswith("cifar") else "digits"]) if quick else []
+    )
+    if name.startswith("cifar"):
+        overrides.append(f"data.source={CIFAR10}")
+    recipe = load_recipe(REPO / "examples" / f"{name}.yaml", overrides)
+    start = time.perf_counter()
+    trained = train_recipe(recipe, out_root / name)
+    total = time.perf_counter() - start
+    manifest = json.loads((trained.package / "manifest.json").read_text())
+    accuracy = evaluate_package(trained.package).metrics["accuracy"]
+    row = {
+        "recipe": name,
+        "family": recipe.model.family,
+        "test_accuracy": round(accuracy, 4),
+        "train_seconds": round(trained.seconds, 1),
+        "total_seconds": round(total, 1),
+        "images_per_second": round(trained.samples_per_second, 1),
+        "epochs_run": len(trained.history),
+        "best_epoch": trained.best_epoch,
+        "parameters": parameter_count(trained.package),
+        "onnx_bytes": (trained.package / "model.onnx").stat().st_size,
+        "overrides": overrides,
+        "package": str(trained.package),
+        "parity_max_abs_error": manifest["parity"]["max_abs_error"],
+    }
+    if name in TARGETS and not quick:
+        goal = TARGETS[name]
+        row["targets"] = goal
+        row["targets_met"] = accuracy >= goal["test_accuracy"] and total <= goal["total_seconds"]
+    summary = ("recipe", "test_accuracy", "total_seconds", "images_per_second")
+    print(json.dumps({k: row[k] for k in summary}), flush=True)
+    return row
+
+
+def parameter_count(package: Path) -> int:
+    """Learned parameters (batch-norm running statistics excluded)."""
+    from safetensors.numpy import load_file
+
+    buffers = ("running_mean", "running_var", "num_batches_tracked")
+    weights = load_file(str(package / "weights.safetensors"))
+    return sum(int(v.size) for k, v in weights.items() if not k.endswith(buffers))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="few epochs and a CIFAR-10 subset")
+    parser.add_argument("--only", nargs="*", choices=RECIPES, help="run only these recipes")
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "runs" / "bench-train", help="run folders"
+    )
+    args = parser.parse_args()
+    rows = []
+    for name in args.only or RECIPES:
+        if name.startswith("cifar") and not CIFAR10.is_dir():
+            print(f"skipping {name}: {CIFAR10} not found")
+            continue
+        rows.append(run_one(name, args.out, args.quick))
+    path = write_results("train", {"quick": args.quick, "results": rows})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
