@@ -87,9 +87,8 @@ class AugmentOp(BaseModel):
         if len(rows) == 0:
             return x
         sel = torch.from_numpy(rows).to(x.device)
-        out = x.clone()
-        out[sel] = self.transform(x[sel], u[sel, 1:], rng.subset(rows), stats)
-        return out
+        done = self.transform(x.index_select(0, sel), u[sel, 1:], rng.subset(rows), stats)
+        return x.index_copy(0, sel, done)
 
     def transform(self, x: Any, u: Any, rng: OpRng, stats: Statistics | None) -> Any:
         """Transform every sample of `x`; `u` holds `draws` uniforms per sample."""

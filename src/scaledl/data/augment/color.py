@@ -54,13 +54,16 @@ def hue(x: Any, shift: Any) -> Any:
         dtype=x.dtype,
         device=x.device,
     )
-    rgb = torch.linalg.inv(yiq)
-    angle = shift * 2 * math.pi
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    y, i, q = (sum(yiq[c, k] * x[:, k] for k in range(3)) for c in range(3))
-    i2 = i * per_sample(cos, i) - q * per_sample(sin, q)
-    q2 = i * per_sample(sin, i) + q * per_sample(cos, q)
-    out = [rgb[c, 0] * y + rgb[c, 1] * i2 + rgb[c, 2] * q2 for c in range(3)]
+    back = torch.linalg.inv(yiq)
+    # the per-sample colour matrix back · R(angle) · yiq, written as P + cos·Q + sin·S so that
+    # it is computed elementwise (no batched matmul whose rounding could depend on the batch)
+    p = back[:, :1] @ yiq[:1]
+    q = back[:, 1:2] @ yiq[1:2] + back[:, 2:3] @ yiq[2:3]
+    s = back[:, 2:3] @ yiq[1:2] - back[:, 1:2] @ yiq[2:3]
+    angle = shift.to(x.dtype) * 2 * math.pi
+    cos, sin = torch.cos(angle)[:, None, None], torch.sin(angle)[:, None, None]
+    m = (p + cos * q + sin * s)[:, :, :, None, None]
+    out = [m[:, c, 0] * x[:, 0] + m[:, c, 1] * x[:, 1] + m[:, c, 2] * x[:, 2] for c in range(3)]
     return torch.stack(out, dim=1).clamp(0.0, 1.0)
 
 

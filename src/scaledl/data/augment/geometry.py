@@ -48,6 +48,22 @@ def invert_affine(m: Any) -> Any:
     )
 
 
+def affine_grid(theta: Any, h: int, w: int) -> Any:
+    """`F.affine_grid` (align_corners=False) computed elementwise, per sample.
+
+    torch's version multiplies a (H·W, 3) base grid by each matrix with bmm, which is slow on
+    CPUs for large images; broadcasting two planes is cheaper and exact.
+    """
+    import torch
+
+    xs = (torch.arange(w, device=theta.device, dtype=theta.dtype) * 2 + 1) / w - 1
+    ys = (torch.arange(h, device=theta.device, dtype=theta.dtype) * 2 + 1) / h - 1
+    t = theta[:, :, :, None, None]  # (B, 2, 3, 1, 1)
+    grid_x = t[:, 0, 0] * xs[None, None, :] + t[:, 0, 1] * ys[None, :, None] + t[:, 0, 2]
+    grid_y = t[:, 1, 0] * xs[None, None, :] + t[:, 1, 1] * ys[None, :, None] + t[:, 1, 2]
+    return torch.stack([grid_x, grid_y], dim=-1)
+
+
 def warp(x: Any, forward: Any, mode: str = "bilinear") -> Any:
     """Apply forward pixel maps (B, 2, 3) to images; uncovered pixels become 0."""
     import torch
@@ -61,7 +77,7 @@ def warp(x: Any, forward: Any, mode: str = "bilinear") -> Any:
     theta[:, 1, 0] = inv[:, 1, 0] * (w / h)
     theta[:, 0, 2] = inv[:, 0, 2] * (2.0 / w)
     theta[:, 1, 2] = inv[:, 1, 2] * (2.0 / h)
-    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    grid = affine_grid(theta.to(x.dtype), h, w)
     return F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False).to(
         dtype=x.dtype, memory_format=torch.contiguous_format
     )
@@ -124,7 +140,7 @@ class ResizedCrop(AugmentOp):
         theta = torch.stack(
             [torch.stack([cw, zero, cx], dim=1), torch.stack([zero, ch, cy], dim=1)], dim=1
         )
-        grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+        grid = affine_grid(theta.to(x.dtype), *x.shape[-2:])
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 

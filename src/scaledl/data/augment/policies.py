@@ -105,7 +105,7 @@ def apply_layer(x: Any, choice: np.ndarray, value: np.ndarray) -> Any:
             continue
         sel = torch.from_numpy(rows).to(x.device)
         v = torch.from_numpy(value[rows].astype(np.float32)).to(x.device)
-        out[sel] = PRIMITIVES[name](x[sel], v)
+        out.index_copy_(0, sel, PRIMITIVES[name](x.index_select(0, sel), v))
     return out
 
 
