@@ -149,9 +149,7 @@ def init_distributed(device: str = "auto", timeout: float = DEFAULT_TIMEOUT) -> 
         torch.cuda.set_device(dev)
     if not torch.distributed.is_initialized():
         try:
-            torch.distributed.init_process_group(
-                backend, timeout=datetime.timedelta(seconds=timeout)
-            )
+            _join_group(backend, restart, timeout)
         except Exception as exc:  # store / connect errors come in many types
             where = f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"
             raise DistributedError(
@@ -169,6 +167,21 @@ def init_distributed(device: str = "auto", timeout: float = DEFAULT_TIMEOUT) -> 
         f", restart {restart}" if restart else "",
     )
     return ctx
+
+
+def _join_group(backend: str, restart: int, timeout: float) -> None:
+    """init_process_group on torchrun's store, under a key prefix for this restart.
+
+    torchrun's agent keeps one worker store for the whole job; without a prefix, workers of
+    a restarted group can read the connection addresses their dead predecessors left there
+    and fail to connect (observed with gloo).
+    """
+    limit = datetime.timedelta(seconds=timeout)
+    store, rank, world = next(torch.distributed.rendezvous("env://", timeout=limit))
+    store = torch.distributed.PrefixStore(f"scaledl/restart{restart}", store)
+    torch.distributed.init_process_group(
+        backend, store=store, rank=rank, world_size=world, timeout=limit
+    )
 
 
 def serialize(state: dict[str, Any]) -> bytes:
