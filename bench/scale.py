@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -193,6 +194,7 @@ def part_processes(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     rows = []
     for nproc in (1, 2):
         run = out / f"nproc{nproc}"
+        shutil.rmtree(run, ignore_errors=True)
         start = time.perf_counter()
         subprocess.run(
             _scaledl(str(recipe), "--out", str(run), "--nproc", str(nproc),
@@ -217,23 +219,21 @@ def part_recovery(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 
     recipe, run, log = _write_recipe(args, out), out / "recovery", out / "recovery-log"
     every = 10
+    for old in (run, log):  # a previous run's log would name dead processes
+        shutil.rmtree(old, ignore_errors=True)
     start = time.time()
     proc = subprocess.Popen(
         _scaledl(str(recipe), "--out", str(run), "--nproc", "2", "--max-restarts", "1",
                  "--checkpoint-every", str(every), "--sample-log", str(log))
     )  # fmt: skip
-    victim = None
-    while proc.poll() is None and victim is None:
-        rank1 = [r for r in read_sample_log(log) if r["rank"] == 1]
-        if rank1 and (rank1[-1]["epoch"], rank1[-1]["step"]) >= (0, every + every // 2):
-            victim = rank1[-1]
-        time.sleep(0.01)
-    if victim is None:
-        raise SystemExit("recovery: training ended before the worker could be killed")
-    os.kill(victim["pid"], signal.SIGKILL)
-    killed = time.time()
-    if proc.wait() != 0:
-        raise SystemExit("recovery: the restarted run failed")
+    try:
+        victim, killed = _kill_rank1_mid_epoch(proc, log, every)
+        if proc.wait() != 0:
+            raise SystemExit("recovery: the restarted run failed")
+    finally:
+        if proc.poll() is None:  # on SIGTERM torch's agent stops its workers, then exits
+            proc.terminate()
+            proc.wait(timeout=120)
     records = read_sample_log(log)
     first = min((r for r in records if r["attempt"] == 0), key=lambda r: r["time"])
     resumed = min((r for r in records if r["attempt"] == 1), key=lambda r: r["time"])
@@ -256,6 +256,20 @@ def part_recovery(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "test_accuracy": summary["test_accuracy"],
         "identical_to_undisturbed_run": same,
     }
+
+
+def _kill_rank1_mid_epoch(
+    proc: subprocess.Popen[bytes], log: Path, every: int
+) -> tuple[dict[str, Any], float]:
+    from scaledl.train.samplelog import read_sample_log
+
+    while proc.poll() is None:
+        rank1 = [r for r in read_sample_log(log) if r["rank"] == 1]
+        if rank1 and (rank1[-1]["epoch"], rank1[-1]["step"]) >= (0, every + every // 2):
+            os.kill(rank1[-1]["pid"], signal.SIGKILL)
+            return rank1[-1], time.time()
+        time.sleep(0.01)
+    raise SystemExit("recovery: training ended before the worker could be killed")
 
 
 def _same_setup(reference: Path, args: argparse.Namespace) -> bool:

@@ -6,6 +6,7 @@ run whose worker is SIGKILLed mid-epoch (fault tolerance), and its sample log is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +98,21 @@ def test_two_processes_match_one(two_procs: dict[str, Any], tmp_path: Path) -> N
     _check_every_sample_once_per_epoch(records, _n_train())
 
 
+@contextlib.contextmanager
+def _stopped_on_exit(proc: subprocess.Popen[str]) -> Iterator[None]:
+    """Stop the launcher if the test ends early: on SIGTERM torch's agent stops its workers."""
+    try:
+        yield
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+
+
 def _wait_for_step(log: Path, proc: subprocess.Popen[str], epoch: int, step: int) -> dict:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
@@ -116,9 +133,10 @@ def test_killed_worker_restarts_from_checkpoint_at_exact_sample(
         [sys.executable, "-m", "scaledl", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
-    victim = _wait_for_step(log, proc, epoch=1, step=2 * EVERY + 2)
-    os.kill(victim["pid"], signal.SIGKILL)
-    _, stderr = proc.communicate(timeout=600)
+    with _stopped_on_exit(proc):
+        victim = _wait_for_step(log, proc, epoch=1, step=2 * EVERY + 2)
+        os.kill(victim["pid"], signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr[-3000:]
 
     records = read_sample_log(log)
@@ -164,9 +182,11 @@ def test_two_machines_on_one_host_train_one_model(
          "--out", str(out), "--checkpoint-every", str(EVERY)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
-    ours = run_cli("-v", "train", str(recipe_file), "--out", str(out), "--nproc", "1", *rdzv,
-                   "--checkpoint-every", str(EVERY), env={"OMP_NUM_THREADS": "1"})  # fmt: skip
-    _, torchrun_err = torchrun.communicate(timeout=600)
+    with _stopped_on_exit(torchrun):
+        ours = run_cli("-v", "train", str(recipe_file), "--out", str(out), "--nproc", "1",
+                       *rdzv, "--checkpoint-every", str(EVERY),
+                       env={"OMP_NUM_THREADS": "1"})  # fmt: skip
+        _, torchrun_err = torchrun.communicate(timeout=600)
     assert ours.returncode == 0, ours.stderr[-3000:]
     assert torchrun.returncode == 0, torchrun_err[-3000:]
     manifest = _manifest(out)
