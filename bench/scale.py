@@ -1,8 +1,8 @@
 """Scale benchmark: augmentation gain, batched augmentation speed, 1 vs 2 processes, recovery.
 
-    python bench/scale.py              # CIFAR-10 subset of 2,000 images per class, 10 epochs
+    python bench/scale.py              # CIFAR-10, 500 images per class: 20 epochs per policy
     python bench/scale.py --quick      # 300 images per class, 3 epochs (for development)
-    python bench/scale.py --parts throughput recovery --limit-per-class 500 --epochs 4
+    python bench/scale.py --parts throughput recovery --process-epochs 2
 
 Writes bench/results/scale.json after every part (a part measured later keeps the others).
   accuracy   : CIFAR-10 CNN test accuracy (ONNX Runtime) with no augmentation, the default
@@ -60,7 +60,9 @@ THROUGHPUT_POLICY = [
 ]
 
 
-def cifar_recipe(name: str, policy: list[dict[str, Any]], args: argparse.Namespace) -> dict:
+def cifar_recipe(
+    name: str, policy: list[dict[str, Any]], args: argparse.Namespace, epochs: int
+) -> dict:
     """A small CNN on a CIFAR-10 subset: the same recipe for every policy."""
     return {
         "name": name,
@@ -71,9 +73,9 @@ def cifar_recipe(name: str, policy: list[dict[str, Any]], args: argparse.Namespa
             "limit_per_class": args.limit_per_class,
         },
         "augment": {"policy": policy},
-        "model": {"family": "cnn", "channels": [32, 64, 128], "depth": 2, "residual": True},
+        "model": {"family": "cnn", "channels": [32, 64, 128], "depth": 1},
         "train": {
-            "epochs": args.epochs,
+            "epochs": epochs,
             "batch_size": 128,
             "optimizer": "sgd",
             "lr": 0.1,
@@ -92,7 +94,9 @@ def part_accuracy(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 
     rows = {}
     for name, policy in POLICIES.items():
-        recipe = validate_recipe(cifar_recipe(f"cifar-{name.replace('+', '-')}", policy, args))
+        recipe = validate_recipe(
+            cifar_recipe(f"cifar-{name.replace('+', '-')}", policy, args, args.epochs)
+        )
         trained = train_recipe(recipe, out / recipe.name)
         metrics = json.loads((trained.package / "manifest.json").read_text())["metrics"]
         rows[name] = {
@@ -166,7 +170,9 @@ def _interleaved_medians(first: Any, second: Any, repeats: int) -> tuple[float, 
 def _write_recipe(args: argparse.Namespace, out: Path) -> Path:
     path = out / "cifar-default.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(cifar_recipe("cifar-default", DEFAULT_POLICY, args)))
+    path.write_text(
+        yaml.safe_dump(cifar_recipe("cifar-default", DEFAULT_POLICY, args, args.process_epochs))
+    )
     return path
 
 
@@ -204,7 +210,7 @@ def part_processes(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         rows.append(_run_summary(run, time.perf_counter() - start))
         print(json.dumps(rows[-1]), flush=True)
     return {
-        "epochs": args.epochs,
+        "epochs": args.process_epochs,
         "limit_per_class": args.limit_per_class,
         "rows": rows,
         "speedup_per_epoch": round(rows[0]["seconds_per_epoch"] / rows[1]["seconds_per_epoch"], 2),
@@ -274,7 +280,7 @@ def _kill_rank1_mid_epoch(
 
 def _same_setup(reference: Path, args: argparse.Namespace) -> bool:
     previous = json.loads(reference.read_text()).get("processes", {})
-    return previous.get("epochs") == args.epochs and (
+    return previous.get("epochs") == args.process_epochs and (
         previous.get("limit_per_class") == args.limit_per_class
     )
 
@@ -284,14 +290,18 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="300 images/class, 3 epochs")
+    parser.add_argument(
+        "--process-epochs", type=int, help="epochs of the processes/recovery runs (default 3)"
+    )
     parser.add_argument("--parts", nargs="*", choices=PARTS, default=list(PARTS))
-    parser.add_argument("--epochs", type=int, help="epochs per CIFAR-10 run (default 10)")
+    parser.add_argument("--epochs", type=int, help="epochs per policy run (default 20; --quick 3)")
     parser.add_argument("--limit-per-class", type=int, help="CIFAR-10 images per class")
     parser.add_argument("--repeats", type=int, default=5, help="timing repeats (median)")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench-scale")
     args = parser.parse_args()
-    args.epochs = args.epochs or (3 if args.quick else 10)
-    args.limit_per_class = args.limit_per_class or (300 if args.quick else 2000)
+    args.epochs = args.epochs or (3 if args.quick else 20)
+    args.limit_per_class = args.limit_per_class or (300 if args.quick else 500)
+    args.process_epochs = args.process_epochs or (2 if args.quick else 3)
     os.environ.setdefault("TMPDIR", str(args.out / "tmp"))
     (args.out / "tmp").mkdir(parents=True, exist_ok=True)
     path = RESULTS / "scale.json"

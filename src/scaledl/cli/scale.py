@@ -141,5 +141,3 @@ def worker_args(args: TrainArgs, out: Path) -> list[str]:
     if args.resume:
         argv.append("--resume")
     return argv
-
-

@@ -168,7 +168,10 @@ class Trainer:
 
         ids = [self.device.index] if self.device.type == "cuda" else None
         # BatchNorm buffers are identical on every rank (synchronized statistics): no re-sync
-        return DistributedDataParallel(model, device_ids=ids, forward_sync_buffers=False)
+        try:
+            return DistributedDataParallel(model, device_ids=ids, forward_sync_buffers=False)
+        except TypeError:  # torch before forward_sync_buffers
+            return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
 
     def _samples_left(self, state: dict[str, Any]) -> int:
         done = self.bounds[state["step"] - 1][1] if state["step"] else 0
@@ -248,7 +251,7 @@ class Trainer:
         for group in optimizer.param_groups:
             group["lr"] = self.cfg.lr * factor
         with torch.autocast(
-            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=bool(self.amp_dtype)
+            self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=bool(self.amp_dtype)
         ):
             out = net(x)
             loss = self._loss(out, y, soft, x)
@@ -299,7 +302,7 @@ class Trainer:
         model.eval()
         bs, outs = self.cfg.eval_batch_size, []
         with torch.autocast(
-            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=bool(self.amp_dtype)
+            self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=bool(self.amp_dtype)
         ):
             for i in range(0, len(x_raw), bs):
                 x = self.normalizer(x_raw[i : i + bs])
