@@ -8,7 +8,7 @@ TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-fast lint format bench bench-train clean
+.PHONY: install demo test test-fast lint format bench bench-train bench-serve bench-scale clean
 
 install: $(STAMP)
 
@@ -39,6 +39,17 @@ format: install
 
 bench: install
 	$(BIN)/python bench/train.py
+	$(MAKE) bench-serve
+	$(MAKE) bench-scale
+
+# The serving benchmark drives HTTP load with wrk (a Debian package).
+bench-serve: install
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python bench/serve.py
+
+# Augmentation gain, batched augmentation speed, 1 vs 2 processes, recovery (CIFAR-10 subset).
+bench-scale: install
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

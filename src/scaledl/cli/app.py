@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "scaledl.cli.train_cmds",
     "scaledl.cli.package_cmds",
     "scaledl.cli.data_cmds",
+    "scaledl.cli.serve_cmds",
 ]
 
 app = typer.Typer(

@@ -29,10 +29,14 @@ def create_session(
     inter_threads: int = 1,
     providers: list[str] | None = None,
     optimization: str = "all",
+    config: dict[str, str] | None = None,
 ) -> Any:
+    """An ORT session; `config` holds session config entries (e.g. spinning off for servers)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    for key, value in (config or {}).items():
+        opts.add_session_config_entry(key, value)
     if threads:
         opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = inter_threads

@@ -1,0 +1,114 @@
+"""Fine-tuning after pruning or slimming, with knowledge distillation from the parent model.
+
+The student learns from the teacher's logits softened by a temperature T (Hinton et al.):
+    loss = α · T² · KL(softmax(teacher / T) ‖ softmax(student / T)) + (1 − α) · CE(student, y)
+The T² factor keeps the soft term's gradients on the scale of the hard one. For regression the
+soft term is the squared error to the teacher's output. Without a teacher it is a plain
+fine-tune. The epoch with the best validation metric is kept (the foundation's Trainer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    import torch
+
+    from scaledl.data.augment import AugmentConfig
+    from scaledl.data.dataset import DataSplits
+    from scaledl.train.loop import TrainResult
+
+
+class DistillConfig(BaseModel):
+    """How to fine-tune a pruned or slimmed model (and how much to learn from its parent)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(5, ge=1, le=1000)
+    lr: float = Field(1e-3, gt=0.0)
+    temperature: float = Field(4.0, gt=0.0, description="softens teacher and student logits")
+    alpha: float = Field(0.7, ge=0.0, le=1.0, description="weight of the distillation term")
+    batch_size: int | None = Field(None, ge=1, description="default: the trainer's (64)")
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    weight_decay: float = Field(0.0, ge=0.0)
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads (default: all)")
+
+
+LossFn = Callable[["torch.Tensor", "torch.Tensor", "torch.Tensor"], "torch.Tensor"]
+
+
+def distillation_loss(teacher: torch.nn.Module, config: DistillConfig, task: str) -> LossFn:
+    """loss(out, y, x) mixing the teacher's soft targets (on the same normalized x) and y."""
+    import torch
+    from torch.nn import functional
+
+    teacher.eval()
+    t, alpha = config.temperature, config.alpha
+
+    def loss(out: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target = teacher(x)
+        if task == "regression":
+            hard = functional.mse_loss(out.squeeze(-1), y)
+            return alpha * functional.mse_loss(out, target) + (1 - alpha) * hard
+        soft = functional.kl_div(
+            functional.log_softmax(out / t, dim=1),
+            functional.log_softmax(target / t, dim=1),
+            reduction="batchmean",
+            log_target=True,
+        )
+        return alpha * t * t * soft + (1 - alpha) * functional.cross_entropy(out, y)
+
+    return loss
+
+
+def finetune(
+    student: torch.nn.Module,
+    splits: DataSplits,
+    preprocessing: dict[str, Any],
+    *,
+    teacher: torch.nn.Module | None = None,
+    config: DistillConfig,
+    seed: int = 0,
+    task: str = "classification",
+    augment: AugmentConfig | None = None,
+) -> TrainResult:
+    """Train `student` (in place) on `splits.train`; keep the best epoch on `splits.val`.
+
+    `preprocessing` is the package's preprocessing dict (the student sees the same normalized
+    inputs as its parent did). With a `teacher`, the loss distills its logits with
+    `config.temperature` and weight `config.alpha`. Returns the Trainer's TrainResult (the
+    student in eval mode with the best validation state, the per-epoch history); its `extra`
+    holds the distillation settings.
+    """
+    from scaledl.data.augment import build_augmenter
+    from scaledl.train.config import TrainConfig
+    from scaledl.train.loop import Trainer
+
+    settings: dict[str, Any] = {
+        "epochs": config.epochs,
+        "lr": config.lr,
+        "optimizer": config.optimizer,
+        "weight_decay": config.weight_decay,
+        "schedule": "cosine",
+    }
+    for key in ("batch_size", "threads"):
+        if getattr(config, key) is not None:
+            settings[key] = getattr(config, key)
+    augmenter = build_augmenter(augment, splits.kind) if augment is not None else None
+    trainer = Trainer(
+        student,
+        splits,
+        TrainConfig(**settings),
+        preprocessing,
+        task=task,
+        seed=seed,
+        augmenter=augmenter,
+        loss_override=distillation_loss(teacher, config, task) if teacher is not None else None,
+    )
+    result = trainer.fit()
+    result.extra["distill"] = {**config.model_dump(), "teacher": teacher is not None}
+    return result

@@ -1,0 +1,128 @@
+"""The server object: settings + keys + models + batching + metrics + extensions, as one ASGI app.
+
+    server = create_app(ServeSettings(source=Path("repo"), no_auth=True), extensions=[...])
+    uvicorn.run(server)               # or: scaledl serve repo --no-auth
+
+`server.app` is the FastAPI app (extensions add routes to it), `server.metrics_registry` the
+Prometheus registry behind `/metrics`, `server.require_scope("infer"|"admin")` a FastAPI
+dependency that enforces the API keys, and `server.request_id(client_id)` the request-id rule:
+the V2 `id` the client sent, else a new unique id (32 hex digits); it is echoed in the
+response `id` and in the `X-Request-ID` header.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+
+from scaledl.serve.asgi import Receive, Scope, Send, new_request_id
+from scaledl.serve.auth import Authenticator
+from scaledl.serve.extensions import ExtensionDispatcher, ServerExtension
+from scaledl.serve.fastpath import FrontDoor
+from scaledl.serve.manager import ModelManager
+from scaledl.serve.metrics import ServerMetrics
+from scaledl.serve.routes import build_router, install_error_handlers
+from scaledl.serve.service import InferenceService
+from scaledl.serve.settings import ServeSettings
+
+log = logging.getLogger(__name__)
+
+
+class ModelServer:
+    def __init__(
+        self, settings: ServeSettings, extensions: list[ServerExtension] | None = None
+    ) -> None:
+        self.settings = settings
+        self.metrics = ServerMetrics()
+        self.metrics_registry = self.metrics.registry
+        self.auth = Authenticator(settings.api_keys, enabled=not settings.no_auth)
+        self.dispatcher = ExtensionDispatcher(
+            list(extensions or []), on_drop=self.metrics.records_dropped.inc
+        )
+        self.manager = ModelManager(settings, self.metrics, self.dispatcher)
+        self.service = InferenceService(settings, self.manager, self.metrics, self.dispatcher)
+        self.draining = False
+        self.started = False
+        self.app = FastAPI(
+            title="scaledl model server",
+            lifespan=self._lifespan,
+            docs_url=None,
+            redoc_url=None,
+            openapi_url=None,
+        )
+        install_error_handlers(self.app)
+        self.app.include_router(build_router(self))
+        self._front = FrontDoor(self)
+        for extension in self.dispatcher.extensions:
+            extension.attach(self.app, self)
+        self._http: Any = self._front
+        if settings.cors_origins:
+            from starlette.middleware.cors import CORSMiddleware
+
+            self._http = CORSMiddleware(
+                self._front,
+                allow_origins=settings.cors_origins,
+                allow_methods=["*"],
+                allow_headers=["*"],
+                expose_headers=["X-Request-ID", "Inference-Header-Content-Length"],
+            )
+
+    @property
+    def ready(self) -> bool:
+        return self.started and not self.draining and self.manager.ready
+
+    def request_id(self, client_id: str | None = None) -> str:
+        return client_id or new_request_id()
+
+    def require_scope(self, scope: str) -> Any:
+        """A FastAPI dependency: 401 without a valid key, 403 without `scope`."""
+
+        def check(request: Request) -> None:
+            headers = request.headers
+            self.auth.check(headers.get("authorization"), headers.get("x-api-key"), scope)
+
+        return Depends(check)
+
+    def begin_drain(self) -> None:
+        """Readiness turns false at once; requests keep being answered until shutdown."""
+        if not self.draining:
+            self.draining = True
+            log.info("draining: readiness is now false")
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        await self.startup()
+        try:
+            yield
+        finally:
+            await self.shutdown()
+
+    async def startup(self) -> None:
+        self.dispatcher.start()
+        await self.manager.startup()
+        self.started = True
+        served = {m: r.primary.version for m, r in self.manager.routes.items()}
+        log.info("serving %d model(s): %s", len(served), served or "none")
+
+    async def shutdown(self) -> None:
+        self.draining = True
+        await self.manager.shutdown()
+        self.dispatcher.stop()
+        log.info("stopped: every accepted request was answered")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def create_app(
+    settings: ServeSettings, extensions: list[ServerExtension] | None = None
+) -> ModelServer:
+    """Build the server (an ASGI app); models load when the ASGI lifespan starts."""
+    return ModelServer(settings, extensions)

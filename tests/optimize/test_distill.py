@@ -1,0 +1,105 @@
+"""Distillation: a 50%-pruned digits CNN gets its accuracy back in a few epochs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+
+from scaledl.data import DataConfig, load_splits
+from scaledl.data.dataset import ArraySet, DataSplits
+from scaledl.models import ModelSpec
+from scaledl.optimize.distill import DistillConfig, distillation_loss, finetune
+from scaledl.optimize.prune import prune_structured
+from scaledl.preprocess import fit_preprocessing
+from scaledl.train.config import TrainConfig
+from scaledl.train.loop import Trainer
+from scaledl.train.tensors import Normalizer, evaluate_outputs, predict_torch
+from tests.optimize.prune_cases import one_thread
+
+
+@pytest.fixture(autouse=True)
+def _single_thread() -> Iterator[None]:
+    yield from one_thread()
+
+
+def accuracy(model: torch.nn.Module, data: ArraySet, preprocessing: dict[str, object]) -> float:
+    outputs = predict_torch(model, data.x, Normalizer(preprocessing))
+    return evaluate_outputs(outputs, data.y, "classification")["accuracy"]
+
+
+@pytest.mark.slow
+def test_pruned_digits_cnn_recovers_within_a_point_with_its_teacher() -> None:
+    splits = load_splits(DataConfig(source="digits"), seed=0)
+    pre = fit_preprocessing(splits.train.x, splits.kind, splits.scale, splits.max_value)
+    spec = ModelSpec("cnn", [1, 8, 8], 10, {"channels": [16, 32], "depth": 2})
+    torch.manual_seed(0)
+    config = TrainConfig(epochs=8, batch_size=32, lr=0.005)
+    teacher = Trainer(spec.build(), splits, config, pre).fit().model
+    teacher_acc = accuracy(teacher, splits.test, pre)
+    assert teacher_acc > 0.95
+
+    pruned = prune_structured(teacher, spec, 0.5)
+    assert pruned.spec.knobs["widths"] == [[8, 8], [16, 16]]
+    dropped = accuracy(pruned.model, splits.test, pre)
+    assert dropped < teacher_acc - 0.05
+    x_cal = Normalizer(pre)(splits.train.x[:512])
+    calibration = (x_cal, torch.from_numpy(splits.train.y[:512]))
+    recalibrated = prune_structured(teacher, spec, 0.5, calibration=calibration)
+    assert accuracy(recalibrated.model, splits.test, pre) > dropped + 0.2
+
+    distill = DistillConfig(epochs=4, lr=5e-3, batch_size=32)
+    result = finetune(recalibrated.model, splits, pre, teacher=teacher, config=distill)
+    recovered = accuracy(result.model, splits.test, pre)
+    assert recovered >= teacher_acc - 0.01, (teacher_acc, dropped, recovered)
+    assert result.extra["distill"]["teacher"] is True and len(result.history) == 4
+    assert not result.model.training
+
+
+def test_distillation_loss_is_hinton_kd() -> None:
+    teacher = torch.nn.Linear(4, 3)
+    x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 1, 0])
+    out = torch.randn(5, 3)
+    config = DistillConfig(temperature=2.0, alpha=0.25)
+    loss = distillation_loss(teacher, config, "classification")(out, y, x)
+    with torch.no_grad():
+        p_t = torch.softmax(teacher(x) / 2.0, dim=1)
+    log_p_s = torch.log_softmax(out / 2.0, dim=1)
+    kl = (p_t * (p_t.log() - log_p_s)).sum(1).mean()
+    expected = 0.25 * 4.0 * kl + 0.75 * torch.nn.functional.cross_entropy(out, y)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_regression_student_learns_from_teacher_and_targets() -> None:
+    rng = np.random.default_rng(0)
+
+    def make(n: int) -> ArraySet:
+        x = rng.normal(size=(n, 6)).astype(np.float32)
+        return ArraySet(x, (x @ np.arange(6, dtype=np.float32)).astype(np.float32))
+
+    splits = DataSplits(make(256), make(64), make(64), "table", None, 1.0, "synthetic", "test")
+    pre = fit_preprocessing(splits.train.x, "table", 1.0)
+    spec = ModelSpec("mlp", [6], 1, {"hidden": [32]})
+    torch.manual_seed(0)
+    teacher = spec.build().eval()
+    student = ModelSpec("mlp", [6], 1, {"hidden": [8]}).build()
+    config = DistillConfig(epochs=4, lr=1e-2, alpha=0.5, batch_size=32)
+    result = finetune(student, splits, pre, teacher=teacher, config=config, task="regression")
+    losses = [h["val_loss"] for h in result.history]
+    assert all(np.isfinite(losses)) and min(losses) < losses[0]
+    plain = finetune(
+        ModelSpec("mlp", [6], 1, {"hidden": [8]}).build(),
+        splits,
+        pre,
+        config=DistillConfig(epochs=1),
+        task="regression",
+    )
+    assert plain.extra["distill"]["teacher"] is False
+
+
+def test_config_rejects_unknown_keys() -> None:
+    with pytest.raises(ValidationError):
+        DistillConfig.model_validate({"epochs": 2, "temprature": 3.0})

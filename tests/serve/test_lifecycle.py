@@ -1,0 +1,154 @@
+"""Process life: graceful SIGTERM drain over TLS, several workers, signed packages only."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli
+from tests.serve.helpers import ServerProcess, copy_package, json_request
+
+pytestmark = pytest.mark.e2e
+X = np.zeros((1, 1, 8, 8), np.float32)
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_sigterm_drains_every_request_over_tls(digits_package: Path, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    proc = ServerProcess(
+        [
+            str(digits_package),
+            "--no-auth",
+            "--ssl-certfile",
+            str(cert),
+            "--ssl-keyfile",
+            str(key),
+            "--max-queue-delay-ms",
+            "1500",
+            "--max-batch-size",
+            "64",
+            "--shutdown-grace",
+            "1",
+        ]
+    )
+    tls = ssl.create_default_context(cafile=str(cert))
+    proc.wait_ready(verify=tls)
+    assert proc.url.startswith("https://")
+    assert any("authentication is OFF" in line.get("msg", "") for line in proc.logs())
+
+    async def scenario() -> tuple[list[int], int, int]:
+        async with httpx.AsyncClient(base_url=proc.url, verify=tls, timeout=30) as client:
+            name = "digits-quick"  # a single package is served under its manifest name
+            requests = [
+                asyncio.create_task(client.post(f"/v2/models/{name}/infer", json=json_request(X)))
+                for _ in range(24)
+            ]
+            await asyncio.sleep(0.6)  # all 24 are queued, waiting for the 1.5 s batch window
+            proc.proc.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.2)
+            async with httpx.AsyncClient(verify=tls) as fresh:
+                ready = (await fresh.get(proc.url + "/v2/health/ready")).status_code
+                live = (await fresh.get(proc.url + "/v2/health/live")).status_code
+            responses = await asyncio.gather(*requests)
+            return [r.status_code for r in responses], ready, live
+
+    statuses, ready, live = asyncio.run(scenario())
+    assert statuses == [200] * 24, statuses
+    assert ready == 400 and live == 200  # readiness turned false at once, liveness did not
+    assert proc.proc.wait(60) == 0
+    assert any("every accepted request was answered" in line.get("msg", "") for line in proc.logs())
+
+
+def test_workers_share_signed_state(digits_package: Path, tmp_path: Path) -> None:
+    from scaledl.package import update_package
+
+    secret = "test-signing-key"
+    repo = tmp_path / "repo"
+    for version in ("1", "2"):
+        copy_package(digits_package, repo / "signed" / version)
+        update_package(repo / "signed" / version, key=secret.encode())
+    copy_package(digits_package, repo / "unsigned" / "1")
+    keys = tmp_path / "keys.json"
+    created = run_cli("keys", "create", "--scope", "admin", "--file", str(keys))
+    assert created.returncode == 0, created.stderr
+    admin_key = created.stdout.strip()
+    proc = ServerProcess(
+        [str(repo), "--api-keys", str(keys), "--workers", "2", "--pin", "signed=1"],
+        env={"SCALEDL_SIGNING_KEY": secret},
+    )
+    try:
+        proc.wait_ready()
+        headers = {"Authorization": f"Bearer {admin_key}"}
+        index = httpx.post(proc.url + "/v2/repository/index", headers=headers).json()
+        rows = {(r["name"], r["version"]): r for r in index}
+        assert rows[("unsigned", "1")]["state"] == "UNAVAILABLE"
+        assert "unsigned" in rows[("unsigned", "1")]["reason"]
+        response = httpx.post(
+            proc.url + "/v2/repository/models/signed/load",
+            json={"parameters": {"version": "2"}},
+            headers=headers,
+        )
+        assert response.status_code == 200, response.text
+        # every worker converges on the new state (new connections spread over both)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            seen = {
+                httpx.post(
+                    proc.url + "/v2/models/signed/infer", json=json_request(X), headers=headers
+                ).json()["model_version"]
+                for _ in range(12)
+            }
+            if seen == {"2"}:
+                break
+            time.sleep(0.3)
+        assert seen == {"2"}
+        text = httpx.get(proc.url + "/metrics", headers=headers).text
+        assert 'scaledl_requests_total{endpoint="infer",model="signed",version="2"}' in text
+        pids = {line["pid"] for line in proc.logs() if line.get("msg", "").startswith("serving")}
+        assert len(pids) == 2
+    finally:
+        assert proc.stop() == 0
+
+
+def test_serve_refuses_to_start_without_keys_or_no_auth(digits_package: Path) -> None:
+    result = run_cli("serve", str(digits_package), "--port", "0")
+    assert result.returncode == 2 and "--no-auth" in result.stderr
+    result = run_cli("serve", str(digits_package), "--no-auth", "--ssl-certfile", "x.pem")
+    assert result.returncode == 2 and "--ssl-keyfile" in result.stderr
