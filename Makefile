@@ -8,7 +8,7 @@ TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-fast lint format bench bench-train bench-serve bench-monitor bench-optimize chromium clean
+.PHONY: install demo test test-fast lint format bench bench-train bench-serve bench-monitor bench-optimize bench-scale chromium clean
 
 install: $(STAMP)
 
@@ -46,6 +46,7 @@ format: install
 bench: install bench-monitor bench-optimize
 	$(BIN)/python bench/train.py
 	$(MAKE) bench-serve
+	$(MAKE) bench-scale
 
 # The serving benchmark drives HTTP load with wrk (a Debian package).
 bench-serve: install
@@ -61,6 +62,10 @@ bench-monitor: install
 # `python bench/optimize.py --quick` for a shorter run).
 bench-optimize: install
 	$(BIN)/python bench/optimize.py
+
+# Augmentation gain, batched augmentation speed, 1 vs 2 processes, recovery (CIFAR-10 subset).
+bench-scale: install
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

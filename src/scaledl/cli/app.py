@@ -19,6 +19,7 @@ from scaledl.errors import ScaledlError
 COMMAND_MODULES = [
     "scaledl.cli.train_cmds",
     "scaledl.cli.package_cmds",
+    "scaledl.cli.data_cmds",
     "scaledl.cli.monitor_cmds",
     "scaledl.cli.serve_cmds",
     "scaledl.cli.bench_cmds",
@@ -76,7 +77,12 @@ def main() -> None:
     try:
         app()
     except ScaledlError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        # messages may quote library errors with [brackets]: print them verbatim
+        err_console.print(
+            f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True
+        )
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")

@@ -50,20 +50,63 @@ def train(
     resume: bool = typer.Option(
         False, "--resume", help="Continue from the last checkpoint in --out."
     ),
+    nproc: int | None = typer.Option(
+        None,
+        "--nproc",
+        "--nproc-per-node",
+        help="Start N training processes on this machine through torch's launcher (torchrun).",
+    ),
+    nnodes: str = typer.Option(
+        "1", "--nnodes", help="Machines in the job (2, or a range 1:4); needs --rdzv-endpoint."
+    ),
+    rdzv_endpoint: str | None = typer.Option(
+        None, "--rdzv-endpoint", help="HOST:PORT every machine reaches, for --nnodes > 1."
+    ),
+    rdzv_id: str = typer.Option("scaledl", "--rdzv-id", help="Job id shared by all machines."),
+    rdzv_timeout: float = typer.Option(
+        120.0, "--rdzv-timeout", help="Seconds to wait for all machines to join before failing."
+    ),
+    max_restarts: int = typer.Option(
+        0, "--max-restarts", help="Restart the group from its last checkpoint up to K times."
+    ),
+    device: str = typer.Option(
+        "auto", "--device", help="auto (CUDA when present) | cpu | cuda; gloo on CPU, NCCL on GPU."
+    ),
+    precision: str = typer.Option(
+        "auto", "--precision", help="auto (bf16 autocast on GPUs that have it) | fp32 | bf16."
+    ),
+    checkpoint_every: int = typer.Option(
+        50, "--checkpoint-every", help="Also checkpoint every N optimizer steps (0: epoch ends)."
+    ),
+    dist_timeout: float = typer.Option(
+        60.0, "--dist-timeout", help="Seconds before a collective waiting on a dead peer fails."
+    ),
+    sample_log: Path | None = typer.Option(
+        None, "--sample-log", help="Record the sample indices each rank trains on (JSON lines)."
+    ),
 ) -> None:
-    """Train a recipe and write its model package (ONNX export and parity check included)."""
-    from scaledl.recipe import load_recipe
-    from scaledl.train.api import train_recipe
+    """Train a recipe and write its model package; on N processes or M machines with --nproc."""
+    from scaledl.cli import scale
 
-    parsed = load_recipe(recipe, set_)
-    output = train_recipe(parsed, out or _default_out(parsed.name), resume=resume)
-    final = output.history[-1] if output.history else {}
-    console.print(
-        f"trained {len(output.history)} epoch(s) in {output.seconds:.1f} s "
-        f"({output.samples_per_second:.0f} samples/s); best epoch {output.best_epoch}"
-        + (f", val accuracy {final.get('val_accuracy', 0):.4f}" if "val_accuracy" in final else "")
+    scale.train_command(
+        scale.TrainArgs(
+            recipe=recipe,
+            out=out,
+            set_=set_ or [],
+            resume=resume,
+            nproc=nproc,
+            nnodes=nnodes,
+            rdzv_endpoint=rdzv_endpoint,
+            rdzv_id=rdzv_id,
+            rdzv_timeout=rdzv_timeout,
+            max_restarts=max_restarts,
+            device=device,
+            precision=precision,
+            checkpoint_every=checkpoint_every,
+            dist_timeout=dist_timeout,
+            sample_log=sample_log,
+        )
     )
-    console.print(f"package: {output.package}")
 
 
 def evaluate(

@@ -1,10 +1,14 @@
-"""`train_recipe`: data → model → training → package, for a typed recipe."""
+"""`train_recipe`: data → model → training → package, for a typed recipe.
+
+Under torchrun every rank runs this function: all ranks load the data and train their shards;
+rank 0 alone writes the recipe copy, checkpoints, history and the package.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,24 @@ class TrainOutput:
     seconds: float
     samples_per_second: float
     stopped_early: bool
+    rank: int = 0
+    world_size: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+@dataclass
+class ScaleOptions:
+    """How to run (not what to learn): never part of the recipe or its hash."""
+
+    device: str = "auto"
+    precision: str = "auto"
+    checkpoint_every: int | None = None
+    dist_timeout: float = 60.0
+    sample_log: Path | None = None
 
 
 def build_model_for(recipe: Recipe, sample_shape: tuple[int, ...], num_outputs: int) -> Any:
@@ -51,19 +73,40 @@ def train_recipe(
     resume: bool = False,
     callbacks: list[Any] | None = None,
     model: Any | None = None,
+    options: ScaleOptions | None = None,
 ) -> TrainOutput:
     """Load data, build (or take) the model, train, export and package.
 
-    `model` replaces the recipe's family for a user's own nn.Module (see `train_module`).
+    Runs as one process, or as one rank of the group torchrun started. `model` replaces the
+    recipe's family for a user's own nn.Module (see `train_module`).
     """
+    from scaledl.train.distributed import init_distributed
+
+    options = options or ScaleOptions()
+    ctx = init_distributed(options.device, options.dist_timeout)
+    try:
+        resume = resume or ctx.restart > 0  # a restarted group continues from its checkpoint
+        return _train(recipe, Path(out_dir), resume, callbacks, model, options, ctx)
+    finally:
+        ctx.close()
+
+
+def _train(
+    recipe: Recipe,
+    out_dir: Path,
+    resume: bool,
+    callbacks: list[Any] | None,
+    model: Any | None,
+    options: ScaleOptions,
+    ctx: Any,
+) -> TrainOutput:
     from scaledl.data import load_splits
     from scaledl.data.augment import build_augmenter
-    from scaledl.export.packaging import package_model
     from scaledl.models import ModelSpec
     from scaledl.preprocess import fit_preprocessing
     from scaledl.train.loop import Trainer
+    from scaledl.train.samplelog import SampleLog
 
-    out_dir = Path(out_dir)
     splits = load_splits(recipe.data, seed=recipe.seed, task=recipe.task)
     preprocessing = fit_preprocessing(splits.train.x, splits.kind, splits.scale, splits.max_value)
     num_outputs = splits.num_classes if recipe.task == "classification" else 1
@@ -74,8 +117,12 @@ def train_recipe(
         spec = ModelSpec(
             recipe.model.family, list(splits.sample_shape), num_outputs, recipe.model.knobs()
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "recipe.yaml", recipe.to_yaml())
+    if ctx.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out_dir / "recipe.yaml", recipe.to_yaml())
+    sample_log = (
+        SampleLog(options.sample_log, ctx.rank, ctx.restart) if options.sample_log else None
+    )
     trainer = Trainer(
         model,
         splits,
@@ -87,32 +134,20 @@ def train_recipe(
         checkpoint_dir=out_dir / CHECKPOINT_DIR,
         fingerprint=f"{recipe.digest()}:{splits.fingerprint}",
         callbacks=callbacks,
+        dist=ctx,
+        precision=options.precision,
+        checkpoint_every=options.checkpoint_every,
+        step_callbacks=[sample_log] if sample_log else None,
     )
-    result = trainer.fit(resume=resume)
-    history_json = json.dumps(result.history, indent=1)
-    package = package_model(
-        result.model,
-        splits,
-        preprocessing,
-        out_dir / PACKAGE_DIR,
-        name=recipe.name,
-        task=recipe.task,
-        family=recipe.model.family if spec is not None else "custom",
-        model_spec=spec.to_json() if spec is not None else None,
-        export=recipe.export,
-        recipe_yaml=recipe.to_yaml(),
-        lineage={"recipe_hash": recipe.digest(), "data": recipe.data.model_dump(mode="json")},
-        metrics={
-            f"val_{'accuracy' if recipe.task == 'classification' else 'loss'}": abs(
-                result.best_metric
-            ),
-            "best_epoch": result.best_epoch,
-            "epochs_run": len(result.history),
-            "train_seconds": round(result.seconds, 3),
-            "train_samples_per_second": round(result.samples_per_second, 1),
-        },
-        extra_files={HISTORY: history_json.encode()},
-    )
+    try:
+        result = trainer.fit(resume=resume)
+    finally:
+        if sample_log:
+            sample_log.close()
+    package = out_dir / PACKAGE_DIR
+    if ctx.is_main:
+        ctx.close()  # the other ranks are done; packaging needs no group
+        package = _package(recipe, splits, preprocessing, spec, result, package)
     return TrainOutput(
         package=package,
         out_dir=out_dir,
@@ -121,6 +156,45 @@ def train_recipe(
         seconds=result.seconds,
         samples_per_second=result.samples_per_second,
         stopped_early=result.stopped_early,
+        rank=ctx.rank,
+        world_size=ctx.world_size,
+        extra=result.extra,
+    )
+
+
+def _package(
+    recipe: Recipe, splits: Any, preprocessing: Any, spec: Any, result: Any, out: Path
+) -> Path:
+    from scaledl.export.packaging import package_model
+
+    history_json = json.dumps(result.history, indent=1)
+    return package_model(
+        result.model,
+        splits,
+        preprocessing,
+        out,
+        name=recipe.name,
+        task=recipe.task,
+        family=recipe.model.family if spec is not None else "custom",
+        model_spec=spec.to_json() if spec is not None else None,
+        export=recipe.export,
+        recipe_yaml=recipe.to_yaml(),
+        lineage={
+            "recipe_hash": recipe.digest(),
+            "data": recipe.data.model_dump(mode="json"),
+            "augment": recipe.augment.model_dump(mode="json"),
+        },
+        metrics={
+            f"val_{'accuracy' if recipe.task == 'classification' else 'loss'}": abs(
+                result.best_metric
+            ),
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
+            "train_seconds": round(result.seconds, 3),
+            "train_samples_per_second": round(result.samples_per_second, 1),
+            "train_processes": result.extra.get("world_size", 1),
+        },
+        extra_files={HISTORY: history_json.encode()},
     )
 
 

@@ -1,4 +1,10 @@
-"""Training checkpoints: written atomically, read back without unpickling code."""
+"""Training checkpoints: written atomically, read back without unpickling code.
+
+A checkpoint records the exact position in training: completed epochs plus the optimizer steps
+done in the current epoch, so a restarted job continues at the next sample. In a process group
+every rank reports which checkpoint it can see; the most advanced one is read by its rank and
+broadcast, so the ranks agree even when only some machines hold the file.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from scaledl.errors import ScaledlError
 from scaledl.fsio import atomic_path
 
 CHECKPOINT_NAME = "last.ckpt"
+FORMAT = 2
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -28,4 +35,43 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise ScaledlError(f"checkpoint {path} is unreadable or corrupt ({exc})") from None
     if not isinstance(state, dict) or "epoch" not in state:
         raise ScaledlError(f"checkpoint {path} is not a scaledl training checkpoint")
+    state.setdefault("step", 0)
     return state
+
+
+def mismatch_message(path: Path | None) -> str:
+    return (
+        f"checkpoint {path} was made by a different recipe or data set; "
+        "resume with the same recipe, or start without --resume in a new --out folder"
+    )
+
+
+def load_for_resume(ctx: Any, path: Path | None, fingerprint: str) -> dict[str, Any] | None:
+    """The most advanced matching checkpoint any rank can read, on every rank (or None)."""
+    local: dict[str, Any] | None = None
+    status = [-1, -1, 0]  # epoch, step, problem (1: other recipe, 2: unreadable)
+    error = ""
+    if path is not None and path.is_file():
+        try:
+            local = load_checkpoint(path)
+        except ScaledlError as exc:
+            status[2], error = 2, exc.message
+        if local is not None and local.get("fingerprint") != fingerprint:
+            local, status[2], error = None, 1, mismatch_message(path)
+        elif local is not None:
+            status = [int(local["epoch"]), int(local["step"]), 0]
+    table = ctx.all_gather_ints(status)
+    best = max((row[0], row[1]) for row in table)
+    if best[0] < 0:
+        if any(row[2] for row in table):
+            raise ScaledlError(
+                error or f"another rank's checkpoint {path} is unreadable or from another recipe"
+            )
+        return None
+    src = next(r for r, row in enumerate(table) if (row[0], row[1]) == best)
+    if not ctx.distributed:
+        return local
+    from scaledl.train.distributed import deserialize, serialize
+
+    data = ctx.broadcast_bytes(serialize(local) if ctx.rank == src and local else None, src)
+    return local if ctx.rank == src else deserialize(data)

@@ -1,13 +1,15 @@
-"""The training loop: deterministic batches, per-step seeding, atomic checkpoints, resume.
+"""The training loop: deterministic batches, per-step seeding, atomic checkpoints, resume, DDP.
 
-Every optimizer step re-seeds torch from (seed, epoch, step) and every epoch's order comes from
-(seed, epoch), so an interrupted run resumed from its last checkpoint finishes with exactly the
-weights of an uninterrupted one.
+Every optimizer step re-seeds torch from (seed, epoch, step, rank) and every epoch's order comes
+from (seed, epoch), so a run resumed from a checkpoint — saved at an epoch end or every
+`checkpoint_every` steps — finishes with exactly the weights of an uninterrupted one. Under
+torchrun each rank trains on its slice of every global batch (see `sharding`), gradients are
+averaged by DDP, BatchNorm statistics are synchronized, metrics are reduced across ranks and only
+rank 0 writes checkpoints.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Callable
@@ -21,20 +23,22 @@ import torch
 from scaledl.data.augment import Augmenter
 from scaledl.data.dataset import DataSplits
 from scaledl.errors import ScaledlError
-from scaledl.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from scaledl.train import sharding
+from scaledl.train.checkpoint import CHECKPOINT_NAME, FORMAT, load_for_resume, save_checkpoint
 from scaledl.train.config import TrainConfig
+from scaledl.train.distributed import DistContext, autocast_dtype, resolve_device
+from scaledl.train.optim import cpu_state, make_optimizer, uses_channels_last
 from scaledl.train.schedule import lr_factor
-from scaledl.train.tensors import (
-    Normalizer,
-    evaluate_outputs,
-    loss_fn,
-    predict_torch,
-    soft_target_loss,
-)
+from scaledl.train.sharding import epoch_order, step_seed
+from scaledl.train.syncbn import sync_batchnorm, unsync_batchnorm
+from scaledl.train.tensors import Normalizer, evaluate_outputs, loss_fn, soft_target_loss
 from scaledl.ui import progress
 
 log = logging.getLogger(__name__)
 EpochCallback = Callable[[dict[str, Any]], None]
+StepCallback = Callable[[dict[str, Any]], None]
+LossOverride = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+__all__ = ["TrainResult", "Trainer", "epoch_order", "make_optimizer", "step_seed"]
 
 
 @dataclass
@@ -49,35 +53,13 @@ class TrainResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def step_seed(seed: int, epoch: int, step: int) -> int:
-    return (seed * 1_000_003 + epoch * 10_007 + step) % (2**63 - 1)
-
-
-def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
-    return np.random.default_rng([seed, epoch, 0x5CA1ED]).permutation(n)
-
-
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    decay: list[torch.nn.Parameter] = []
-    no_decay: list[torch.nn.Parameter] = []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
-    groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
-    return torch.optim.AdamW(groups, lr=cfg.lr)
-
-
-def uses_channels_last(model: torch.nn.Module, sample_shape: tuple[int, ...]) -> bool:
-    return len(sample_shape) == 3 and any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
-
-
 class Trainer:
-    """Train `model` on `splits` with `config`; checkpoints go to `checkpoint_dir`."""
+    """Train `model` on `splits` with `config`; checkpoints go to `checkpoint_dir`.
+
+    `dist` is the process group (default: one process); `device` is used when there is none.
+    `checkpoint_every` adds mid-epoch checkpoints every N optimizer steps. `step_callbacks`
+    see each step's record (epoch, step, rank, sample index…) after the optimizer step.
+    """
 
     def __init__(
         self,
@@ -91,18 +73,34 @@ class Trainer:
         checkpoint_dir: Path | None = None,
         fingerprint: str = "",
         callbacks: list[EpochCallback] | None = None,
-        loss_override: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-        | None = None,
+        loss_override: LossOverride | None = None,
+        *,
+        dist: DistContext | None = None,
+        device: str | None = None,
+        precision: str = "auto",
+        checkpoint_every: int | None = None,
+        step_callbacks: list[StepCallback] | None = None,
     ) -> None:
         self.model, self.splits, self.cfg = model, splits, config
         self.task, self.seed, self.augmenter = task, seed, augmenter
-        self.normalizer = Normalizer(preprocessing)
+        self.dist = dist or DistContext(device=resolve_device(device or "cpu"))
+        self.device = self.dist.device
+        self.amp_dtype = autocast_dtype(self.device, precision)
+        self.normalizer = Normalizer(preprocessing).to(self.device)
         self.checkpoint_dir = checkpoint_dir
         self.fingerprint = fingerprint
         self.callbacks = callbacks or []
+        self.step_callbacks = step_callbacks or []
         self.loss_override = loss_override
+        self.checkpoint_every = checkpoint_every
         self.criterion = loss_fn(task, config.label_smoothing)
-        self.steps_per_epoch = max(1, -(-len(splits.train) // config.batch_size))
+        problem = sharding.check_world_size(
+            len(splits.train), config.batch_size, self.dist.world_size
+        )
+        if problem:
+            raise ScaledlError(problem)
+        self.bounds = sharding.batch_bounds(len(splits.train), config.batch_size)
+        self.steps_per_epoch = len(self.bounds)
         self.total_steps = self.steps_per_epoch * config.epochs
         self.warmup_steps = round(config.warmup_epochs * self.steps_per_epoch)
         self.channels_last = uses_channels_last(model, splits.sample_shape)
@@ -114,30 +112,39 @@ class Trainer:
         return self.checkpoint_dir / CHECKPOINT_NAME if self.checkpoint_dir else None
 
     def fit(self, resume: bool = False) -> TrainResult:
-        model = self.model
+        model = self.model.to(self.device)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        synced = sync_batchnorm(model) if self.dist.distributed else []
         optimizer = make_optimizer(model, self.cfg)
         state = self._initial_state()
         if resume:
-            state = self._resume(optimizer, state)
-        start = time.perf_counter()
-        samples = 0
-        with progress("training", self.total_steps) as bar:
-            bar.update(completed=state["epoch"] * self.steps_per_epoch)
-            for epoch in range(state["epoch"], self.cfg.epochs):
-                if state["stopped_early"]:
-                    break
-                t0 = time.perf_counter()
-                train_stats = self._train_epoch(model, optimizer, epoch, bar)
-                samples += len(self.splits.train)
-                record = self._end_epoch(model, epoch, train_stats, time.perf_counter() - t0, state)
-                self._save(model, optimizer, state)
-                for callback in self.callbacks:
-                    callback(record)
+            state = self._resume(model, optimizer, state)
+        net = self._wrap(model)
+        bind = getattr(self.augmenter, "bind", None)
+        if bind is not None:
+            train = self.splits.train
+            bind(train.x, train.y, self.normalizer.scale, self.splits.num_classes)
+        start, samples = time.perf_counter(), 0
+        try:
+            with progress("training", self.total_steps) as bar:
+                bar.update(completed=state["epoch"] * self.steps_per_epoch + state["step"])
+                for epoch in range(state["epoch"], self.cfg.epochs):
+                    if state["stopped_early"]:
+                        break
+                    t0 = time.perf_counter()
+                    samples += self._samples_left(state)
+                    train_stats = self._train_epoch(net, model, optimizer, epoch, state, bar)
+                    elapsed = time.perf_counter() - t0
+                    record = self._end_epoch(model, epoch, train_stats, elapsed, state)
+                    self._save(model, optimizer, state)
+                    for callback in self.callbacks:
+                        callback(record)
+        finally:
+            unsync_batchnorm(synced)
         seconds = time.perf_counter() - start
         model.load_state_dict(state["best_state"])
-        model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+        model.to("cpu", memory_format=torch.contiguous_format)  # type: ignore[call-overload]
         model.eval()
         return TrainResult(
             model=model,
@@ -147,70 +154,129 @@ class Trainer:
             stopped_early=state["stopped_early"],
             seconds=seconds,
             samples_per_second=samples / seconds if seconds > 0 else 0.0,
+            extra={
+                "world_size": self.dist.world_size,
+                "device": str(self.device),
+                "precision": "bf16" if self.amp_dtype == torch.bfloat16 else "fp32",
+            },
         )
+
+    def _wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        if not self.dist.distributed:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        # BatchNorm buffers are identical on every rank (synchronized statistics): no re-sync
+        try:
+            return DistributedDataParallel(model, device_ids=ids, forward_sync_buffers=False)
+        except TypeError:  # torch before forward_sync_buffers
+            return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+
+    def _samples_left(self, state: dict[str, Any]) -> int:
+        done = self.bounds[state["step"] - 1][1] if state["step"] else 0
+        return len(self.splits.train) - done
 
     def _initial_state(self) -> dict[str, Any]:
         return {
             "epoch": 0,
+            "step": 0,
+            "partial": [0.0, 0.0, 0.0],
             "history": [],
             "best_epoch": -1,
             "best_metric": -float("inf"),
-            "best_state": copy.deepcopy(self.model.state_dict()),
+            "best_state": cpu_state(self.model),
             "bad_epochs": 0,
             "stopped_early": False,
         }
 
     def _train_epoch(
-        self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int, bar: Any
+        self,
+        net: torch.nn.Module,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        epoch: int,
+        state: dict[str, Any],
+        bar: Any,
     ) -> dict[str, float]:
         model.train()
-        train = self.splits.train
+        train, ctx = self.splits.train, self.dist
         order = epoch_order(self.seed, epoch, len(train))
-        bs = self.cfg.batch_size
-        total_loss, correct, seen = 0.0, 0, 0
-        t0 = time.perf_counter()
-        for step in range(self.steps_per_epoch):
-            index = order[step * bs : (step + 1) * bs]
-            torch.manual_seed(step_seed(self.seed, epoch, step))
-            x, y, soft = self._batch(train.x[index], train.y[index], epoch, index)
-            global_step = epoch * self.steps_per_epoch + step
-            factor = lr_factor(self.cfg.schedule, global_step, self.total_steps, self.warmup_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = self.cfg.lr * factor
-            out = model(x)
-            loss = self._loss(out, y, soft, x)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.grad_clip)
-            optimizer.step()
-            if not torch.isfinite(loss):
-                raise ScaledlError(
-                    f"training diverged at epoch {epoch + 1}, step {step + 1} "
-                    f"(loss is {loss.item()}); lower train.lr or set train.grad_clip"
-                )
-            total_loss += loss.item() * len(index)
-            seen += len(index)
-            if self.task == "classification":
-                correct += int((out.argmax(1) == y).sum())
-            rate = seen / max(time.perf_counter() - t0, 1e-9)
+        # the partial sums a checkpoint carries are global: one rank adds them back
+        sums = list(state["partial"]) if ctx.is_main else [0.0, 0.0, 0.0]
+        t0, seen_here = time.perf_counter(), 0.0
+        for step in range(state["step"], self.steps_per_epoch):
+            lo, hi = self.bounds[step]
+            batch = order[lo:hi]
+            index = sharding.shard(batch, ctx.rank, ctx.world_size)
+            torch.manual_seed(step_seed(self.seed, epoch, step, ctx.rank))
+            loss, correct = self._step(net, optimizer, epoch, step, index, len(batch))
+            sums = [sums[0] + loss * len(index), sums[1] + correct, sums[2] + len(index)]
+            state["step"] = step + 1
+            seen_here += len(index)
+            record = {"epoch": epoch, "step": step, "rank": ctx.rank, "index": index, "loss": loss}
+            for callback in self.step_callbacks:
+                callback(record)
+            rate = seen_here * ctx.world_size / max(time.perf_counter() - t0, 1e-9)
             bar.advance(
                 1,
                 description=f"epoch {epoch + 1}/{self.cfg.epochs}",
-                loss=total_loss / seen,
-                acc=correct / seen,
+                loss=sums[0] / sums[2],
+                acc=sums[1] / sums[2],
                 **{"img/s": round(rate)},
             )
-        stats = {"train_loss": total_loss / seen}
+            every = self.checkpoint_every
+            if every and (step + 1) % every == 0 and step + 1 < self.steps_per_epoch:
+                self._save(model, optimizer, state, partial=sums)
+        loss_sum, correct_sum, count = ctx.sum(sums)
+        state["step"], state["partial"] = 0, [0.0, 0.0, 0.0]
+        stats = {"train_loss": loss_sum / count}
         if self.task == "classification":
-            stats["train_accuracy"] = correct / seen
+            stats["train_accuracy"] = correct_sum / count
         return stats
+
+    def _step(
+        self,
+        net: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        epoch: int,
+        step: int,
+        index: np.ndarray,
+        global_size: int,
+    ) -> tuple[float, int]:
+        train = self.splits.train
+        x, y, soft = self._batch(train.x[index], train.y[index], epoch, index)
+        global_step = epoch * self.steps_per_epoch + step
+        factor = lr_factor(self.cfg.schedule, global_step, self.total_steps, self.warmup_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = self.cfg.lr * factor
+        with torch.autocast(
+            self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=bool(self.amp_dtype)
+        ):
+            out = net(x)
+            loss = self._loss(out, y, soft, x)
+        # DDP averages gradients over ranks; weighting each rank's mean by its share of the
+        # global batch makes the result the global batch's mean, also for uneven shards
+        weight = len(index) * self.dist.world_size / global_size
+        optimizer.zero_grad(set_to_none=True)
+        (loss * weight if weight != 1 else loss).backward()
+        if self.cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), self.cfg.grad_clip)
+        optimizer.step()
+        value = float(loss.item())
+        if not np.isfinite(value):
+            raise ScaledlError(
+                f"training diverged at epoch {epoch + 1}, step {step + 1} "
+                f"(loss is {value}); lower train.lr or set train.grad_clip"
+            )
+        correct = int((out.argmax(1) == y).sum()) if self.task == "classification" else 0
+        return value, correct
 
     def _batch(
         self, x_raw: np.ndarray, y_raw: np.ndarray, epoch: int, index: np.ndarray
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         x = self.normalizer.scaled(x_raw)
-        y = torch.from_numpy(y_raw)
+        y = torch.from_numpy(y_raw).to(self.device)
         soft = None
         if self.augmenter is not None:
             x, soft = self.augmenter(x, y, seed=self.seed, epoch=epoch, index=index)
@@ -225,8 +291,35 @@ class Trainer:
         if self.loss_override is not None:
             return self.loss_override(out, y, x)
         if soft is not None:
-            return soft_target_loss(out, soft)
-        return self.criterion(out, y)
+            eps = self.cfg.label_smoothing
+            if eps:
+                soft = soft * (1.0 - eps) + eps / soft.shape[1]
+            return soft_target_loss(out.float(), soft)
+        return self.criterion(out.float(), y)
+
+    @torch.no_grad()
+    def _predict(self, model: torch.nn.Module, x_raw: np.ndarray) -> torch.Tensor:
+        model.eval()
+        bs, outs = self.cfg.eval_batch_size, []
+        with torch.autocast(
+            self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=bool(self.amp_dtype)
+        ):
+            for i in range(0, len(x_raw), bs):
+                x = self.normalizer(x_raw[i : i + bs])
+                if self.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                outs.append(model(x).float().cpu())
+        return torch.cat(outs)
+
+    def _validate(self, model: torch.nn.Module) -> np.ndarray:
+        """Outputs on the whole validation split; each rank predicts a slice, then gathers."""
+        val, ctx = self.splits.val, self.dist
+        if not ctx.distributed or len(val) < ctx.world_size:
+            return self._predict(model, val.x).numpy()
+        sizes = sharding.shard_sizes(len(val), ctx.world_size)
+        start = sum(sizes[: ctx.rank])
+        local = self._predict(model, val.x[start : start + sizes[ctx.rank]])
+        return ctx.gather_rows(local, sizes).numpy()
 
     def _end_epoch(
         self,
@@ -236,34 +329,29 @@ class Trainer:
         seconds: float,
         state: dict[str, Any],
     ) -> dict[str, Any]:
-        val = self.splits.val
-        outputs = predict_torch(model, val.x, self.normalizer, self.cfg.eval_batch_size)
-        val_stats = evaluate_outputs(outputs, val.y, self.task)
+        val_stats = evaluate_outputs(self._validate(model), self.splits.val.y, self.task)
         metric = val_stats["accuracy"] if self.task == "classification" else -val_stats["loss"]
+        last_step = (epoch + 1) * self.steps_per_epoch - 1
         record: dict[str, Any] = {
             "epoch": epoch + 1,
             **train_stats,
             **{f"val_{k}": v for k, v in val_stats.items()},
             "seconds": seconds,
             "lr": self.cfg.lr
-            * lr_factor(
-                self.cfg.schedule,
-                (epoch + 1) * self.steps_per_epoch - 1,
-                self.total_steps,
-                self.warmup_steps,
-            ),
+            * lr_factor(self.cfg.schedule, last_step, self.total_steps, self.warmup_steps),
         }
         state["history"].append(record)
         state["epoch"] = epoch + 1
         if metric > state["best_metric"]:
             state["best_metric"], state["best_epoch"], state["bad_epochs"] = metric, epoch + 1, 0
-            state["best_state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            state["best_state"] = cpu_state(model)
         else:
             state["bad_epochs"] += 1
             if self.cfg.patience and state["bad_epochs"] >= self.cfg.patience:
                 state["stopped_early"] = True
                 log.info("early stop after epoch %d (best %d)", epoch + 1, state["best_epoch"])
-        log.info(
+        log.log(
+            logging.INFO if self.dist.is_main else logging.DEBUG,
             "epoch %d: %s",
             epoch + 1,
             {k: round(v, 4) for k, v in record.items() if isinstance(v, float)},
@@ -271,34 +359,50 @@ class Trainer:
         return record
 
     def _save(
-        self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        state: dict[str, Any],
+        partial: list[float] | None = None,
     ) -> None:
         if self.checkpoint_path is None:
             return
+        totals = self.dist.sum(partial) if partial is not None else [0.0, 0.0, 0.0]
+        if not self.dist.is_main:
+            return
+        body = {k: v for k, v in state.items() if k not in ("best_state", "partial")}
         save_checkpoint(
             self.checkpoint_path,
             {
-                "format": 1,
+                "format": FORMAT,
                 "fingerprint": self.fingerprint,
-                "model": {k: v.contiguous() for k, v in model.state_dict().items()},
+                "world_size": self.dist.world_size,
+                "model": cpu_state(model),
                 "optimizer": optimizer.state_dict(),
-                **{k: v for k, v in state.items() if k != "best_state"},
-                "best_state": {k: v.contiguous() for k, v in state["best_state"].items()},
+                **body,
+                "partial": totals,
+                "best_state": state["best_state"],
             },
         )
+        if partial is not None:
+            log.debug("checkpoint at epoch %d step %d", state["epoch"] + 1, state["step"])
 
-    def _resume(self, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> dict[str, Any]:
-        path = self.checkpoint_path
-        if path is None or not path.is_file():
+    def _resume(
+        self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        ckpt = load_for_resume(self.dist, self.checkpoint_path, self.fingerprint)
+        if ckpt is None:
             log.info("no checkpoint to resume from; starting fresh")
             return state
-        ckpt = load_checkpoint(path)
-        if ckpt.get("fingerprint") != self.fingerprint:
-            raise ScaledlError(
-                f"checkpoint {path} was made by a different recipe or data set; "
-                "resume with the same recipe, or start without --resume in a new --out folder"
-            )
-        self.model.load_state_dict(ckpt["model"])
+        model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        log.info("resumed from %s after epoch %d", path, ckpt["epoch"])
-        return {k: ckpt[k] for k in state}
+        log.info(
+            "resumed from %s at epoch %d, step %d of %d",
+            self.checkpoint_path,
+            ckpt["epoch"] + 1,
+            ckpt["step"],
+            self.steps_per_epoch,
+        )
+        resumed = {k: ckpt.get(k, state[k]) for k in state}
+        resumed["partial"] = [float(v) for v in resumed["partial"]]
+        return resumed

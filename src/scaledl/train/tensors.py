@@ -24,12 +24,20 @@ class Normalizer:
         shape[axis] = -1
         self.mean = torch.tensor(spec["mean"], dtype=torch.float32).reshape(shape)
         self.std = torch.tensor(spec["std"], dtype=torch.float32).reshape(shape)
+        self.device = torch.device("cpu")
+
+    def to(self, device: torch.device | str) -> Normalizer:
+        """Produce batches on `device` (scaling happens on the CPU, the rest there)."""
+        self.device = torch.device(device)
+        self.mean, self.std = self.mean.to(self.device), self.std.to(self.device)
+        return self
 
     def scaled(self, x: np.ndarray) -> torch.Tensor:
         # Out of place: for float32 input, from_numpy/.to share the caller's memory, and an
         # in-place multiply would rescale the caller's array (e.g. the validation split) again
         # on every pass.
-        return torch.from_numpy(np.ascontiguousarray(x)).to(torch.float32).mul(self.scale)
+        t = torch.from_numpy(np.ascontiguousarray(x)).to(torch.float32).mul(self.scale)
+        return t if self.device.type == "cpu" else t.to(self.device, non_blocking=True)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std

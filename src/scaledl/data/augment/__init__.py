@@ -6,7 +6,18 @@ so a sample is augmented the same way whatever batch, worker or rank it lands in
 
 from __future__ import annotations
 
-from scaledl.data.augment.basic import AugmentConfig, Augmenter, build_augmenter
-from scaledl.data.augment.rng import sample_uniform
+from scaledl.data.augment.base import OPS, AugmentOp
+from scaledl.data.augment.config import AugmentConfig
+from scaledl.data.augment.pipeline import Augmenter, PolicyAugmenter, build_augmenter
+from scaledl.data.augment.rng import sample_normal, sample_uniform
 
-__all__ = ["AugmentConfig", "Augmenter", "build_augmenter", "sample_uniform"]
+__all__ = [
+    "OPS",
+    "AugmentConfig",
+    "AugmentOp",
+    "Augmenter",
+    "PolicyAugmenter",
+    "build_augmenter",
+    "sample_normal",
+    "sample_uniform",
+]

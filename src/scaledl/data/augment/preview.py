@@ -1,0 +1,97 @@
+"""A picture of what a policy does: original samples beside augmented views (one per epoch)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scaledl.fsio import atomic_write_bytes
+
+
+@dataclass
+class Preview:
+    path: Path
+    samples: int
+    views: int
+    kind: str
+    ops: list[str]
+
+
+def preview_policy(recipe: Any, out: Path, samples: int = 8, views: int = 5) -> Preview:
+    """Draw `samples` training rows (evenly spread) and `views` augmented versions of each."""
+    import torch
+
+    from scaledl.data import load_splits
+    from scaledl.data.augment import build_augmenter
+
+    splits = load_splits(recipe.data, seed=recipe.seed, task=recipe.task)
+    train = splits.train
+    index = np.unique(np.linspace(0, len(train) - 1, min(samples, len(train))).astype(np.int64))
+    x = torch.from_numpy(train.x[index].astype(np.float32) * np.float32(splits.scale))
+    y = torch.from_numpy(train.y[index])
+    augmenter = build_augmenter(recipe.augment, splits.kind)
+    columns: list[tuple[str, Any, Any]] = [("original", x, None)]
+    if augmenter is not None:
+        augmenter.bind(train.x, train.y, splits.scale, splits.num_classes)
+        for epoch in range(views):
+            ax, soft = augmenter(x, y, seed=recipe.seed, epoch=epoch, index=index)
+            columns.append((f"epoch {epoch + 1}", ax, soft))
+    png = _render(columns, splits.kind, y.numpy(), splits.labels)
+    atomic_write_bytes(Path(out), png)
+    return Preview(Path(out), len(index), len(columns) - 1, splits.kind, recipe.augment.describe())
+
+
+def _render(
+    columns: list[tuple[str, Any, Any]], kind: str, y: np.ndarray, labels: list[str] | None
+) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, cols = len(y), len(columns)
+    size = 1.6 if kind == "image" else 2.4
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+    for c, (title, batch, soft) in enumerate(columns):
+        for r in range(rows):
+            ax = axes[r][c]
+            _draw(ax, batch[r].detach().cpu().numpy(), kind, columns[0][1][r].numpy(), c > 0)
+            ax.set_title(_caption(title, r, y, soft, labels, c == 0), fontsize=7)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _draw(ax: Any, sample: np.ndarray, kind: str, original: np.ndarray, augmented: bool) -> None:
+    if kind == "image":
+        img = np.clip(sample.transpose(1, 2, 0), 0.0, 1.0)
+        ax.imshow(img[:, :, 0] if img.shape[2] == 1 else img, cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
+    series = sample if kind == "table" else sample[:, 0]
+    base = original if kind == "table" else original[:, 0]
+    if augmented:
+        ax.plot(base, color="0.75", linewidth=1)
+    ax.plot(series, color="tab:blue" if augmented else "black", linewidth=1)
+    ax.tick_params(labelsize=6)
+
+
+def _caption(
+    title: str, row: int, y: np.ndarray, soft: Any, labels: list[str] | None, first: bool
+) -> str:
+    def name(k: int) -> str:
+        return labels[k] if labels else str(k)
+
+    if soft is None:
+        return f"{title}: {name(int(y[row]))}" if first else title
+    weights = soft[row].detach().cpu().numpy()
+    top = np.argsort(weights)[::-1][:2]
+    parts = [f"{name(int(k))} {weights[k]:.2f}" for k in top if weights[k] > 0.005]
+    return f"{title}: " + ", ".join(parts)
