@@ -3,6 +3,7 @@
     python bench/optimize.py            # digits CNN, CIFAR-10 CNN, digits transformer, digits GRU
     python bench/optimize.py --quick    # shorter training and search budgets, a CIFAR-10 subset
     python bench/optimize.py --cases digits-cnn,digits-rnn --reuse
+    python bench/optimize.py --budget-min 10 --cifar-limit 1000   # ≈ 1 h on 2 cores
 
 For each recipe the parent is trained, then five contenders run the test split and are timed at
 batch 1, interleaved round by round with the same thread count: PyTorch eager fp32, ONNX Runtime
@@ -17,7 +18,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -309,6 +310,9 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="reuse parents and searches already in --work"
     )
+    parser.add_argument(
+        "--budget-min", type=float, default=None, help="every case's search budget in minutes"
+    )
     args = parser.parse_args()
     names = [n.strip() for n in args.cases.split(",") if n.strip()]
     unknown = [n for n in names if n not in CASES]
@@ -319,11 +323,18 @@ def main() -> None:
         names.remove("cifar10-cnn")
     results = {}
     for name in names:
-        results[name] = run_case(
-            name, CASES[name], args.work, args.quick, args.reuse, args.cifar_limit
-        )
+        case = CASES[name]
+        if args.budget_min:
+            case = replace(case, budget_min=args.budget_min, quick_budget_min=args.budget_min)
+        results[name] = run_case(name, case, args.work, args.quick, args.reuse, args.cifar_limit)
         path = write_results(
-            "optimize", {"quick": args.quick, "threads": THREADS, "cases": results}
+            "optimize-quick" if args.quick else "optimize",
+            {
+                "command": " ".join(["python bench/optimize.py", *sys.argv[1:]]),
+                "quick": args.quick,
+                "threads": THREADS,
+                "cases": results,
+            },
         )
     print(f"wrote {path}")
 
