@@ -43,10 +43,11 @@ format: install
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: install bench-monitor bench-optimize
+bench: install bench-train bench-monitor bench-optimize bench-serve bench-scale
+
+# Test accuracy, training time and images/s of every example recipe (≈ 20 min on 2 cores).
+bench-train: install
 	$(BIN)/python bench/train.py
-	$(MAKE) bench-serve
-	$(MAKE) bench-scale
 
 # The serving benchmark drives HTTP load with wrk (a Debian package).
 bench-serve: install
@@ -58,10 +59,10 @@ bench-monitor: install
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,bench-drift]"
 	$(BIN)/python bench/drift.py
 
-# scaledl optimize vs ORT int8 alone, Torch-Pruning alone, eager and ORT fp32 (≈ 2 h on 2 cores;
-# `python bench/optimize.py --quick` for a shorter run).
+# scaledl optimize vs ORT int8 alone, Torch-Pruning alone, eager and ORT fp32: the run the README
+# quotes (≈ 1 h on 2 cores). `python bench/optimize.py` alone: full CIFAR-10, 15/45-min budgets.
 bench-optimize: install
-	$(BIN)/python bench/optimize.py
+	$(BIN)/python bench/optimize.py --budget-min 10 --cifar-limit 1000
 
 # Augmentation gain, batched augmentation speed, 1 vs 2 processes, recovery (CIFAR-10 subset).
 bench-scale: install

@@ -135,6 +135,20 @@ def test_choice_is_the_fastest_that_meets_every_constraint() -> None:
     assert dominated not in pareto([parent, ok_fast, dominated], cons)
 
 
+def test_accuracies_within_one_validation_row_are_equal_and_the_smaller_file_wins() -> None:
+    parent = _cand("c00", 1.0, 0.08, 285_000)
+    pruned = _cand("c07", 1.0, 0.031, 113_000)
+    pruned_int8 = _cand("c29", 1 - 1 / 179, 0.030, 35_000)
+    worse_int8 = _cand("c30", 1 - 3 / 179, 0.030, 34_000)
+    cons = Constraints(parent_quality=1.0, max_drop=0.02, task="classification", val_count=179)
+    choice = choose([parent, pruned, pruned_int8, worse_int8], cons, tie_tolerance=0.25)
+    assert choice.chosen is pruned_int8
+    assert "179 validation rows" in choice.reason
+    # without the row count a single row still decides
+    cons.val_count = 0
+    assert choose([parent, pruned, pruned_int8], cons, tie_tolerance=0.25).chosen is pruned
+
+
 def test_diagnosis_says_which_constraint_failed_by_how_much() -> None:
     parent = _cand("c00", 0.98, 1.0, 1000)
     small = _cand("c01", 0.97, 0.5, 100)

@@ -83,6 +83,7 @@ def constraints_for(parent: Candidate, ctx: SearchContext) -> Constraints:
         task=ctx.task,
         latency_ms=ctx.config.latency_ms,
         max_size_mb=ctx.config.max_size_mb,
+        val_count=len(ctx.x_val),
     )
 
 
