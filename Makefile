@@ -59,10 +59,11 @@ bench-monitor: install
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,bench-drift]"
 	$(BIN)/python bench/drift.py
 
-# scaledl optimize vs ORT int8 alone, Torch-Pruning alone, eager and ORT fp32: the run the README
+# scaledl optimize vs ORT int8 alone, Torch-Pruning alone, eager and ORT fp32: the runs the README
 # quotes (≈ 1 h on 2 cores). `python bench/optimize.py` alone: full CIFAR-10, 15/45-min budgets.
 bench-optimize: install
 	$(BIN)/python bench/optimize.py --budget-min 10 --cifar-limit 1000
+	$(BIN)/python bench/optimize.py --cases cifar10-cnn --budget-min 25 --cifar-limit 1000 --reuse
 
 # Augmentation gain, batched augmentation speed, 1 vs 2 processes, recovery (CIFAR-10 subset).
 bench-scale: install

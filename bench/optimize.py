@@ -329,6 +329,7 @@ def main() -> None:
         if args.budget_min:
             case = replace(case, budget_min=args.budget_min, quick_budget_min=args.budget_min)
         results[name] = run_case(name, case, args.work, args.quick, args.reuse, args.cifar_limit)
+        results[name]["command"] = " ".join(["python bench/optimize.py", *sys.argv[1:]])
         path = write_results(
             "optimize-quick" if args.quick else "optimize",
             {
