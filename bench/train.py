@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import CIFAR10, REPO, write_results
+from common import CIFAR10, REPO, RESULTS, write_results
 
 RECIPES = ["digits-mlp", "digits-cnn", "digits-rnn", "digits-transformer", "cifar10-cnn"]
 QUICK = {
@@ -92,6 +92,14 @@ def main() -> None:
             print(f"skipping {name}: {CIFAR10} not found")
             continue
         rows.append(run_one(name, args.out, args.quick))
+    # a run of some recipes keeps the other recipes' rows from an earlier run of the same kind
+    previous = RESULTS / "train.json"
+    if args.only and previous.is_file():
+        earlier = json.loads(previous.read_text())
+        if earlier.get("quick") == args.quick:
+            fresh = {row["recipe"] for row in rows}
+            kept = [row for row in earlier["results"] if row["recipe"] not in fresh]
+            rows = sorted(kept + rows, key=lambda row: RECIPES.index(row["recipe"]))
     path = write_results("train", {"quick": args.quick, "results": rows})
     print(f"wrote {path}")
 
