@@ -23,7 +23,7 @@ CACHE = ROOT / ".cache" / "bench-drift"
 
 
 def _find_cifar10() -> Path:
-    """`../shared/datasets/cifar10` beside the checkout (or one level up, for worktrees)."""
+    """`../shared/datasets/cifar10` beside the checkout (or one folder further up)."""
     for base in (ROOT.parent, ROOT.parent.parent):
         candidate = base / "shared" / "datasets" / "cifar10"
         if candidate.is_dir():

@@ -41,7 +41,7 @@ class Case:
 
 
 def find_cifar10() -> Path:
-    """../shared/datasets/cifar10 seen from the checkout, or from a worktree further down."""
+    """`shared/datasets/cifar10` beside the checkout or beside any folder above it."""
     for root in (REPO, *REPO.parents):
         candidate = root / "shared" / "datasets" / "cifar10"
         if candidate.is_dir():

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import CIFAR10, REPO, RESULTS, write_results
 
-# a git worktree sits one level deeper than the main checkout beside ../shared
+# the data set may sit beside the checkout or one folder further up
 CIFAR10 = next(
     (p for p in (CIFAR10, REPO.parents[1] / "shared" / "datasets" / "cifar10") if p.is_dir()),
     CIFAR10,
