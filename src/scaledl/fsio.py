@@ -67,6 +67,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
     _public_mode(tmp)
     try:
         yield Path(tmp)
+        # flushed before the rename, so a crash never leaves an empty file under the real name
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

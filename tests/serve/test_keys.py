@@ -50,6 +50,8 @@ def test_scopes_and_revocation(tmp_path: Path) -> None:
     with pytest.raises(AuthenticationError):
         auth.check(None, infer, "infer")
     assert Authenticator(None, enabled=False).check(None, None, "admin") is None
+    with pytest.raises(UsageError, match="no API key file"):
+        Authenticator(None, enabled=True)  # not an open server answering 500s
 
 
 def test_unreadable_key_files_are_usage_errors(tmp_path: Path) -> None:

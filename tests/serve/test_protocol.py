@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import httpx
@@ -196,6 +197,12 @@ def test_metrics_present(client: httpx.Client) -> None:
         assert name in text, name
     assert 'scaledl_model_loaded{model="digits",version="2"} 1.0' in text
     assert 'scaledl_model_load_failures_total{model="broken",version="1"}' in text
+    # recorded, not just declared: the request above waited in the queue of digits version 2
+    waited = re.search(
+        r'scaledl_queue_duration_seconds_count\{model="digits",version="2"\} (\S+)', text
+    )
+    assert waited is not None and float(waited.group(1)) >= 1, text
+    assert 'scaledl_queue_depth{model="digits",version="2"} 0.0' in text
 
 
 def test_logs_are_json_with_request_ids_and_no_payload(

@@ -126,6 +126,15 @@ def test_shadow_is_compared_never_returned(admin: httpx.Client, client: httpx.Cl
     assert set(ids) <= shadow_ids
     metrics = client.get("/metrics").text
     assert 'scaledl_shadow_requests_total{model="rollout",version="3"}' in metrics
+    # a /predict request's shadow record carries the raw rows, as the primary's does
+    rid = client.post("/v2/models/rollout/predict", json=[[3.0] * 64]).json()["id"]
+    raw_shapes: dict[str, object] = {}
+    deadline = time.monotonic() + 10
+    while len(raw_shapes) < 2 and time.monotonic() < deadline:
+        records = admin.get("/v2/recorder").json()["records"]
+        raw_shapes = {r["version"]: r["raw_shape"] for r in records if r["request_id"] == rid}
+        time.sleep(0.05)
+    assert raw_shapes == {"1": [1, 1, 8, 8], "3": [1, 1, 8, 8]}
     assert admin.delete("/v2/admin/models/rollout/shadow").json()["shadow"] is None
 
 

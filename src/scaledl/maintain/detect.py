@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 
 from scaledl.data.dataset import DataSplits
+from scaledl.errors import PackageError
 from scaledl.maintain.config import DetectConfig
-from scaledl.package import PROFILE, Package
+from scaledl.package import Package
 
 
 def live_profile(live: Package, old: DataSplits) -> tuple[Any, str]:
@@ -16,9 +17,10 @@ def live_profile(live: Package, old: DataSplits) -> tuple[Any, str]:
     built in memory from the old data and the live graph (the package is not modified)."""
     from scaledl.monitor.reference import package_profile, profile_for_splits, session_predict
 
-    monitoring = live.manifest.get("monitoring") or {}
-    if monitoring.get("profile", PROFILE) in live.manifest.get("files", {}):
+    try:
         return package_profile(live), "package"
+    except PackageError:
+        pass
     task = str(live.manifest.get("task", "classification"))
     predict = session_predict(live)
     profile = profile_for_splits(old, live.manifest["preprocessing"], predict, task)

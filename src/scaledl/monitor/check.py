@@ -86,7 +86,7 @@ def check_arrays(
     source: str = "arrays",
 ) -> Assessment:
     """Raw inputs (and labels, if known) → Assessment, with the package's own preprocessing."""
-    from scaledl.monitor.reference import package_profile, session_predict
+    from scaledl.monitor.reference import package_profile, reference_accuracy, session_predict
 
     profile = profile or package_profile(pkg)
     x = apply_preprocessing(x_raw, pkg.manifest["preprocessing"])
@@ -96,9 +96,7 @@ def check_arrays(
     accuracy = None
     if y is not None and profile.task == "classification" and len(y):
         accuracy = float((outputs.argmax(axis=1) == np.asarray(y)).mean())
-    reference = profile.meta.get("reference_accuracy")
-    if reference is None:
-        reference = pkg.manifest.get("metrics", {}).get("accuracy")
+    reference = reference_accuracy(pkg, profile)
     return Assessment(
         drift=result,
         samples=len(x),

@@ -66,7 +66,7 @@ class MonitorExtension:
         self._thread.start()
 
     def on_model_loaded(self, model: str, version: str, package: Package) -> None:
-        from scaledl.monitor.reference import package_profile
+        from scaledl.monitor.reference import package_profile, reference_accuracy
 
         try:
             profile = package_profile(package)
@@ -74,9 +74,7 @@ class MonitorExtension:
             log.warning("%s:%s is monitored without drift tests: %s", model, version, exc)
             profile = None
         labels = package.labels
-        reference = (profile.meta.get("reference_accuracy") if profile else None) or (
-            package.manifest.get("metrics", {}).get("accuracy")
-        )
+        reference = reference_accuracy(package, profile)
         monitor = ModelMonitor(
             model,
             version,
@@ -153,16 +151,16 @@ class MonitorExtension:
 
     def predict_raw(self, monitor: ModelMonitor, raw: np.ndarray) -> np.ndarray:
         """Classes the version predicts for raw rows (feedback by inputs)."""
-        from scaledl.evaluate import run_session
+        from scaledl.evaluate import predict_raw
         from scaledl.export.runtime import create_session
-        from scaledl.preprocess import apply_preprocessing
 
         key = (monitor.model, monitor.version)
-        package = self.packages[key]
-        if key not in self._sessions:
-            self._sessions[key] = create_session(package.onnx_path, threads=1)
-        x = apply_preprocessing(raw, package.manifest["preprocessing"])
-        return np.asarray(run_session(self._sessions[key], x)).argmax(axis=1)
+        with self._lock:
+            package = self.packages[key]
+            session = self._sessions.get(key)
+            if session is None:
+                session = self._sessions[key] = create_session(package.onnx_path, threads=1)
+        return np.asarray(predict_raw(package, raw, session)).argmax(axis=1)
 
     def check_all(self, model: str | None = None) -> list[DriftResult | None]:
         with self._lock:

@@ -61,6 +61,14 @@ def _halves(x: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x[order[:half]], x[order[half:]]
 
 
+def reference_accuracy(pkg: Package, profile: ReferenceProfile | None) -> float | None:
+    """Held-out accuracy live accuracy is compared with: the profile's, else the manifest's."""
+    reference = profile.meta.get("reference_accuracy") if profile is not None else None
+    if reference is None:
+        reference = pkg.manifest.get("metrics", {}).get("accuracy")
+    return None if reference is None else float(reference)
+
+
 def package_profile(pkg: Package) -> ReferenceProfile:
     """The profile stored in a package; PackageError naming the fix when there is none."""
     monitoring = pkg.manifest.get("monitoring") or {}

@@ -65,11 +65,16 @@ class SearchContext:
     def opset(self) -> int:
         return int(self.parent.manifest.get("export", {}).get("opset", 18))
 
+    def calibration_index(self, count: int) -> np.ndarray:
+        """Up to `count` training rows spread over the split (calibration never sees val/test)."""
+        n = len(self.splits.train.x)
+        return np.unique(np.linspace(0, n - 1, num=min(count, n)).round().astype(np.int64))
+
     def calibration_inputs(self, count: int) -> np.ndarray:
-        """Normalized training rows, spread over the split (calibration never sees val/test)."""
-        x = self.splits.train.x
-        index = np.linspace(0, len(x) - 1, num=min(count, len(x))).round().astype(np.int64)
-        return apply_preprocessing(x[np.unique(index)], self.preprocessing)
+        """The normalized rows of `calibration_index(count)`."""
+        return apply_preprocessing(
+            self.splits.train.x[self.calibration_index(count)], self.preprocessing
+        )
 
     def finetune_splits(self) -> DataSplits:
         """The splits fine-tuning sees: its best epoch is picked on every 10th training row.

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from scaledl.bench.latency import LatencyStats, time_calls
+from scaledl.export.runtime import create_session
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
 
@@ -21,18 +22,8 @@ SEARCH_ROUNDS = 4  # timed rounds per candidate during the search (p25 = median 
 
 
 def make_session(candidate: Candidate, threads: int) -> Any:
-    import onnxruntime as ort
-
     assert candidate.onnx is not None
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
-    for key, value in candidate.session_config.items():
-        opts.add_session_config_entry(key, value)
-    return ort.InferenceSession(candidate.onnx, opts, providers=["CPUExecutionProvider"])
+    return create_session(candidate.onnx, threads=threads, config=candidate.session_config)
 
 
 def run(session: Any, x: np.ndarray, batch_size: int = 512) -> np.ndarray:

@@ -319,11 +319,11 @@ class Search:
                 if child is None or not child.ok:  # out of time, or broken
                     ladder.stop()
                     continue
-                passed = child.ok and cons.checks(child)["accuracy"]
+                passed = cons.checks(child)["accuracy"]
                 ladder.report(passed)
                 if passed:
                     self.graph_variants(child, follow)
-                elif child.ok:
+                else:
                     self.skip(
                         f"quantization of {child.id}",
                         f"its fp32 accuracy already drops {cons.drop(child) * 100:.2f} pt",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from scaledl.errors import AuthenticationError, PermissionDeniedError
+from scaledl.errors import AuthenticationError, PermissionDeniedError, UsageError
 from scaledl.serve.keys import KeyEntry, KeyStore
 
 SCOPE_RANK = {"infer": 1, "admin": 2}
@@ -17,6 +17,8 @@ SCOPE_RANK = {"infer": 1, "admin": 2}
 
 class Authenticator:
     def __init__(self, keys_file: Path | None, enabled: bool) -> None:
+        if enabled and keys_file is None:  # every entry point, not only the CLI, refuses it
+            raise UsageError("authentication is on but no API key file was given (--api-keys)")
         self.enabled = enabled
         self.store = KeyStore(keys_file) if enabled and keys_file is not None else None
 

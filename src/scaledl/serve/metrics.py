@@ -166,6 +166,16 @@ class ServerMetrics:
             registry=r,
         )
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._queue_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    def queue(self, model: str, version: str) -> tuple[Any, Any]:
+        """(queue-time histogram, queue-depth gauge) of one version, looked up once."""
+        key = (model, version)
+        child = self._queue_children.get(key)
+        if child is None:
+            child = (self.queue_time.labels(*key), self.queue_depth.labels(*key))
+            self._queue_children[key] = child
+        return child
 
     def request_done(self, model: str, version: str, endpoint: str, seconds: float) -> None:
         key = (model, version, endpoint)

@@ -66,15 +66,21 @@ class InferenceService:
         timeout_s: float | None,
         request_id: str,
         received_at: float,
-        raw_inputs: np.ndarray | None = None,
+        raws: dict[str, np.ndarray] | None = None,
     ) -> Answer:
-        """Answer one request; `prepare(version)` builds that version's graph inputs."""
+        """Answer one request; `prepare(version)` builds that version's graph inputs.
+
+        `raws` is filled by `prepare` with each version's raw rows (`/predict`), so a shadow's
+        record carries them too.
+        """
         chosen, shadow = self.select(model, version)
         inputs = prepare(chosen)
         n = validate_inputs(chosen.signature, inputs, self.settings.allow_nonfinite)
         limit = chosen.batching.request_timeout_s
         timeout = min(timeout_s, limit) if timeout_s else limit
         future = chosen.submit(inputs, n, timeout)
+        queue_time, queue_depth = self.metrics.queue(chosen.model, chosen.version)
+        queue_depth.set(chosen.pending)
         copy = self._submit_shadow(shadow, prepare, timeout) if shadow is not None else None
         try:
             result: BatchResult = await future
@@ -82,12 +88,16 @@ class InferenceService:
             if copy is not None:
                 copy[0].add_done_callback(_retrieve)
             raise
+        finally:
+            queue_depth.set(chosen.pending)
+        queue_time.observe(result.queue_s)
         if copy is not None and shadow is not None:
             shadow_future, shadow_inputs = copy
             primary = result.outputs
+            shadow_raw = raws.get(shadow.version) if raws else None
             shadow_future.add_done_callback(
                 lambda f: self._compare(
-                    shadow, primary, f, shadow_inputs, request_id, received_at, raw_inputs
+                    shadow, primary, f, shadow_inputs, request_id, received_at, shadow_raw
                 )
             )
         return Answer(chosen, result, inputs)

@@ -263,14 +263,15 @@ class Trainer:
         if self.cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(net.parameters(), self.cfg.grad_clip)
         optimizer.step()
-        value = float(loss.item())
+        hits = (out.argmax(1) == y).sum() if self.task == "classification" else loss.new_zeros(())
+        # one device→host copy per step for both numbers (each .item() waits for a GPU)
+        value, correct = torch.stack([loss.detach().float(), hits.float()]).tolist()
         if not np.isfinite(value):
             raise ScaledlError(
                 f"training diverged at epoch {epoch + 1}, step {step + 1} "
                 f"(loss is {value}); lower train.lr or set train.grad_clip"
             )
-        correct = int((out.argmax(1) == y).sum()) if self.task == "classification" else 0
-        return value, correct
+        return value, int(correct)
 
     def _batch(
         self, x_raw: np.ndarray, y_raw: np.ndarray, epoch: int, index: np.ndarray

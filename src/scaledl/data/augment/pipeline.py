@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from scaledl.data.augment.base import AugmentOp, OpRng, Statistics
+from scaledl.data.augment.base import OPS, OpRng, Statistics
 from scaledl.data.augment.config import AugmentConfig
 from scaledl.data.augment.mixing import MixingOp
 from scaledl.errors import DataError, RecipeError
@@ -33,7 +33,7 @@ class PolicyAugmenter:
     def __init__(self, config: AugmentConfig, kind: str) -> None:
         for op in config.policy:
             if kind not in op.kinds:
-                fits = sorted(name for name, cls in _ops().items() if kind in cls.kinds)
+                fits = sorted(name for name, cls in OPS.items() if kind in cls.kinds)
                 raise RecipeError(
                     f"augment.policy: {op.op!r} does not apply to {kind} data "
                     f"(ops for {kind} data: {', '.join(fits)})"
@@ -45,10 +45,7 @@ class PolicyAugmenter:
         self._source: tuple[np.ndarray, np.ndarray, float] | None = None
         self._num_classes: int | None = None
         self._stats: Statistics | None = None
-
-    @property
-    def mixes(self) -> bool:
-        return bool(self.mixers)
+        self._device_stats: dict[str, Statistics] = {}
 
     def bind(
         self, x_train: np.ndarray, y_train: np.ndarray, scale: float, num_classes: int | None
@@ -61,6 +58,7 @@ class PolicyAugmenter:
         self._source = (x_train, y_train, float(scale))
         self._num_classes = num_classes
         self._stats = None
+        self._device_stats = {}
         return self
 
     def __call__(
@@ -124,13 +122,11 @@ class PolicyAugmenter:
                 torch.from_numpy(flat.mean(axis=0).astype(np.float32)),
                 torch.from_numpy(np.where(std < 1e-8, 1.0, std).astype(np.float32)),
             )
-        return Statistics(self._stats.mean.to(device), self._stats.std.to(device))
-
-
-def _ops() -> dict[str, type[AugmentOp]]:
-    from scaledl.data.augment.base import OPS
-
-    return OPS
+        key = str(device)
+        if key not in self._device_stats:  # moved once per device, not once per batch
+            stats = Statistics(self._stats.mean.to(device), self._stats.std.to(device))
+            self._device_stats[key] = stats
+        return self._device_stats[key]
 
 
 def build_augmenter(config: AugmentConfig, kind: str) -> PolicyAugmenter | None:

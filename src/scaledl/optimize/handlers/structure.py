@@ -10,12 +10,12 @@ from __future__ import annotations
 import copy
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
 from scaledl.optimize.registry import MethodConfig, MethodSkipped, MethodSpace, register_method
+from scaledl.preprocess import apply_preprocessing
 
 
 def _clone(candidate: Candidate) -> Any:
@@ -76,8 +76,8 @@ def prune(candidate: Candidate, config: PruneConfig, ctx: SearchContext) -> Cand
     from scaledl.optimize.prune import prune_structured
 
     # Training rows (never val/test): Taylor gradients and the batch-norm re-estimation.
-    x = ctx.calibration_inputs(config.calibration_samples)
-    index = _calibration_index(ctx, config.calibration_samples)
+    index = ctx.calibration_index(config.calibration_samples)
+    x = apply_preprocessing(ctx.splits.train.x[index], ctx.preprocessing)
     calibration: Any = (x, ctx.splits.train.y[index])
     result = prune_structured(
         _clone(candidate),
@@ -107,11 +107,6 @@ def prune(candidate: Candidate, config: PruneConfig, ctx: SearchContext) -> Cand
     )
     child.notes.extend(f"not pruned: {name}" for name in result.skipped)
     return child
-
-
-def _calibration_index(ctx: SearchContext, count: int) -> np.ndarray:
-    n = len(ctx.splits.train.x)
-    return np.unique(np.linspace(0, n - 1, num=min(count, n)).round().astype(np.int64))
 
 
 # -- unstructured pruning --------------------------------------------------------------------------
