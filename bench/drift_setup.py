@@ -77,14 +77,14 @@ def ensure_package(name: str) -> Path:
     package = out / "package"
     if package.exists():
         pkg = open_package(package)
-        if pkg.manifest.get("lineage", {}).get("recipe_hash") == recipe.digest():
+        if pkg.manifest.lineage.recipe_hash == recipe.digest():
             return package
     log.info("training the %s bench model (once; cached in %s)", name, out)
     return train_recipe(recipe, out).package
 
 
 def build_setup(name: str, seed: int = 0) -> Setup:
-    from scaledl.data import load_splits
+    from scaledl.modalities import load_splits
     from scaledl.monitor.reference import session_predict
     from scaledl.package import open_package
     from scaledl.preprocess import apply_preprocessing
@@ -94,7 +94,7 @@ def build_setup(name: str, seed: int = 0) -> Setup:
     pkg = open_package(package)
     recipe = validate_recipe(RECIPES[name])
     splits = load_splits(recipe.data, seed=recipe.seed, task="classification")
-    prep = pkg.manifest["preprocessing"]
+    prep = pkg.preprocessing
     rng = np.random.default_rng(seed)
     if name == "digits":
         # PCA on the training rows; validation rows + a third of the held-out 60% are the
@@ -151,8 +151,9 @@ def build_setup(name: str, seed: int = 0) -> Setup:
 
 def _unseen_cifar_train(rng: np.random.Generator, count: int = 10000) -> Any:
     """CIFAR-10 training images past the first 2,000 per class (never used to train)."""
-    from scaledl.data import DataConfig, load_data
+    from scaledl.data import DataConfig
     from scaledl.data.dataset import ArraySet
+    from scaledl.modalities import load_data
 
     full = load_data(DataConfig(source=str(CIFAR10)), "classification").data
     used = RECIPES["cifar10"]["data"]["limit_per_class"]

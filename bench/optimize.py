@@ -181,16 +181,17 @@ def run_search(
 def contenders_for(
     name: str, parent: Path, search: dict[str, Any], quick: bool
 ) -> tuple[list[Contender], dict[str, Any]]:
-    from scaledl.data import DataConfig, load_splits
+    from scaledl.data import DataConfig
     from scaledl.export.onnx_export import export_onnx
     from scaledl.export.reexport import load_module
+    from scaledl.modalities import load_splits
     from scaledl.package import open_package
     from scaledl.preprocess import apply_preprocessing
 
     pkg = open_package(parent)
-    lineage = pkg.manifest["lineage"]
-    splits = load_splits(DataConfig.model_validate(lineage["data"]), seed=lineage["split_seed"])
-    prep = pkg.manifest["preprocessing"]
+    lineage = pkg.manifest.lineage
+    splits = load_splits(DataConfig.model_validate(lineage.data), seed=lineage.split_seed)
+    prep = pkg.preprocessing
     x, y = apply_preprocessing(splits.test.x, prep), splits.test.y
     module = load_module(pkg)
     onnx = pkg.onnx_path.read_bytes()
@@ -211,7 +212,8 @@ def contenders_for(
         extra["torch_pruning"] = f"not run: {type(exc).__name__}: {exc}"
         log(name, extra["torch_pruning"])
     chosen = open_package(search["package"])
-    config = chosen.manifest.get("runtime", {}).get("session_config", {})
+    runtime = chosen.manifest.runtime
+    config = runtime.session_config if runtime is not None else {}
     out.append(ort_contender("scaledl", chosen.onnx_path.read_bytes(), x, y, config=config))
     extra["example"] = x[:1]
     return out, extra

@@ -45,13 +45,14 @@ VARIANTS += [
 
 
 def digits_teacher(epochs: int) -> tuple[ModelSpec, torch.nn.Module]:
-    from scaledl.data import DataConfig, load_splits
+    from scaledl.data import DataConfig
+    from scaledl.modalities import load_splits
     from scaledl.preprocess import fit_preprocessing
     from scaledl.train.config import TrainConfig
     from scaledl.train.loop import Trainer
 
     splits = load_splits(DataConfig(source="digits"), seed=0)
-    pre = fit_preprocessing(splits.train.x, splits.kind, splits.scale, splits.max_value)
+    pre = fit_preprocessing(splits)
     spec = ModelSpec("cnn", [1, 8, 8], 10, {"channels": [32, 64], "depth": 2})
     torch.manual_seed(0)
     config = TrainConfig(epochs=epochs, batch_size=32, lr=0.005)

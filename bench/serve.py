@@ -133,7 +133,7 @@ def bodies(package: Path, work: Path, name: str) -> dict[str, Any]:
 
     from scaledl.package import open_package
 
-    shape = open_package(package).manifest["signature"]["inputs"][0]["shape"][1:]
+    shape = open_package(package).manifest.signature.input.shape[1:]
     x = np.random.default_rng(0).normal(size=(1, *shape)).astype(np.float32)
     v2 = {
         "inputs": [

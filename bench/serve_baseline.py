@@ -24,7 +24,7 @@ class Item(BaseModel):
 
 def create() -> FastAPI:
     package = open_package(Path(os.environ["BASELINE_PACKAGE"]))
-    shape = package.manifest["signature"]["inputs"][0]["shape"][1:]
+    shape = package.manifest.signature.input.shape[1:]
     model = load_module(package).eval()
     app = FastAPI()
 

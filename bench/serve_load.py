@@ -81,7 +81,7 @@ def inprocess_loop(package: Path, threads: int, seconds: float) -> None:
     from scaledl.package import open_package
 
     pkg = open_package(package)
-    shape = pkg.manifest["signature"]["inputs"][0]["shape"][1:]
+    shape = pkg.manifest.signature.input.shape[1:]
     spin = {"session.intra_op.allow_spinning": "0", "session.inter_op.allow_spinning": "0"}
     session = create_session(pkg.onnx_path, threads=threads, config=spin)
     x = np.random.default_rng(0).normal(size=(1, *shape)).astype(np.float32)

@@ -74,6 +74,12 @@ class PayloadTooLargeError(ScaledlError):
     http_status = 413
 
 
+class UnsupportedMediaTypeError(ScaledlError):
+    """A request body of a content type the endpoint does not read."""
+
+    http_status = 415
+
+
 class OverloadedError(ScaledlError):
     http_status = 429
 

@@ -45,7 +45,7 @@ def predict_raw(
     from scaledl.export.runtime import create_session
 
     session = session or create_session(pkg.onnx_path)
-    x = apply_preprocessing(x_raw, pkg.manifest["preprocessing"])
+    x = apply_preprocessing(x_raw, pkg.preprocessing)
     return run_session(session, x, batch_size)
 
 
@@ -60,7 +60,7 @@ def evaluate_arrays(
 ) -> Evaluation:
     from scaledl.train.tensors import evaluate_outputs
 
-    task = pkg.manifest.get("task", "classification")
+    task = pkg.manifest.task
     outputs = predict_raw(pkg, x_raw, session)
     metrics = evaluate_outputs(outputs, y, task)
     if task != "classification":
@@ -80,12 +80,13 @@ def evaluate_package(path: Path | str, data: Any | None = None, split: str = "te
     With the package's own data set the chosen `split` is used; for another data set every row
     is scored, after checking its classes match the package's labels.
     """
-    from scaledl.data import DataConfig, load_data, load_splits
+    from scaledl.data import DataConfig
+    from scaledl.modalities import load_data, load_splits
 
     pkg = open_package(path)
-    lineage = pkg.manifest.get("lineage", {})
-    task = pkg.manifest.get("task", "classification")
-    own = DataConfig.model_validate(lineage.get("data", {"source": "digits"}))
+    lineage = pkg.manifest.lineage
+    task = pkg.manifest.task
+    own = DataConfig.model_validate(lineage.data or {"source": "digits"})
     if data is None:
         config = own
     elif isinstance(data, str):
@@ -93,7 +94,7 @@ def evaluate_package(path: Path | str, data: Any | None = None, split: str = "te
     else:
         config = data
     if config.source == own.source:
-        splits = load_splits(config, seed=int(lineage.get("split_seed", 0)), task=task)
+        splits = load_splits(config, seed=lineage.split_seed, task=task)
         part = {"train": splits.train, "val": splits.val, "test": splits.test}[split]
         return evaluate_arrays(pkg, part.x, part.y)
     loaded = load_data(config, task)

@@ -1,4 +1,4 @@
-"""Read, write and verify model packages (see DESIGN.md §1).
+"""Read, write and verify model packages (the format: docs/architecture.md).
 
 A package is a folder (or a .zip of one) holding `manifest.json` plus the files it lists with
 their sha256. An optional HMAC-SHA256 over the canonical manifest (key from
@@ -20,10 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from scaledl.contract import FORMAT, Manifest, SpecBase, migrate
 from scaledl.errors import PackageError
 from scaledl.fsio import atomic_directory, sha256_file
+from scaledl.validation import validate
 
-FORMAT = "scaledl.package/1"
 MANIFEST = "manifest.json"
 MODEL_ONNX = "model.onnx"
 WEIGHTS = "weights.safetensors"
@@ -33,7 +34,6 @@ PROFILE = "profile.npz"
 REPORT = "report.html"
 RECIPE = "recipe.yaml"
 SIGNING_KEY_ENV = "SCALEDL_SIGNING_KEY"
-REQUIRED_KEYS = ("name", "version", "created_at", "task", "family", "signature", "files")
 
 
 def signing_key_from_env() -> bytes | None:
@@ -57,40 +57,58 @@ def now_iso() -> str:
 
 @dataclass
 class Package:
-    """An opened package. For a .zip, `path` is a private extracted copy."""
+    """An opened package. For a .zip, `path` is a private extracted copy.
+
+    `manifest` is the typed, validated (and migrated) manifest every stage reads; `raw` is the
+    JSON exactly as stored, which is what the checksums and signature cover.
+    """
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     source: Path
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
-        return str(self.manifest["name"])
+        return self.manifest.name
 
     @property
     def version(self) -> str:
-        return str(self.manifest["version"])
+        return self.manifest.version
 
     @property
     def onnx_path(self) -> Path:
-        return self.path / self.manifest.get("model_file", MODEL_ONNX)
+        return self.path / self.manifest.model_file
 
     @property
     def has_weights(self) -> bool:
-        files = self.manifest.get("files", {})
-        return WEIGHTS in files and MODEL_JSON in files
+        return self.manifest.has_weights
 
     @property
     def labels(self) -> list[str] | None:
-        labels = self.manifest.get("labels")
+        labels = self.manifest.labels
         return list(labels) if labels is not None else None
 
+    @property
+    def preprocessing(self) -> SpecBase:
+        """How raw input becomes the graph's input; a package without it takes tensors only."""
+        spec = self.manifest.preprocessing
+        if spec is None:
+            raise PackageError(
+                f"package {self.source} has no preprocessing in its manifest, so it cannot take "
+                "raw data; feed its graph tensors directly"
+            )
+        return spec
+
+    def has_file(self, relative: str) -> bool:
+        return relative in self.manifest.files
+
     def file(self, relative: str) -> Path:
-        if relative not in self.manifest.get("files", {}):
+        if relative not in self.manifest.files:
             raise PackageError(
                 f"package {self.source} has no file {relative!r}; it has: "
-                f"{', '.join(sorted(self.manifest.get('files', {})))}"
+                f"{', '.join(sorted(self.manifest.files))}"
             )
         return self.path / relative
 
@@ -100,20 +118,23 @@ class Package:
 
 def write_package(
     dest: Path,
-    manifest: Mapping[str, Any],
+    manifest: Manifest | Mapping[str, Any],
     files: Mapping[str, bytes | Path],
     key: bytes | None = None,
 ) -> Path:
     """Write a package folder atomically: every file, their sha256, then the (signed) manifest.
 
-    `files` maps relative names to bytes or to existing paths (copied). `key` defaults to
-    `SCALEDL_SIGNING_KEY`; without a key the package is unsigned.
+    `files` maps relative names to bytes or to existing paths (copied). The manifest is
+    validated against the contract before anything is written, so no stage can publish a
+    package that another stage would refuse. `key` defaults to `SCALEDL_SIGNING_KEY`; without
+    a key the package is unsigned.
     """
     dest = Path(dest)
     key = key if key is not None else signing_key_from_env()
-    body = dict(manifest)
-    body.setdefault("format", FORMAT)
+    body = manifest.to_json() if isinstance(manifest, Manifest) else dict(manifest)
+    body["format"] = FORMAT
     body.setdefault("created_at", now_iso())
+    body.pop("hmac", None)
     with atomic_directory(dest) as tmp:
         digests: dict[str, str] = {}
         for rel, content in sorted(files.items()):
@@ -126,7 +147,7 @@ def write_package(
                 shutil.copyfile(content, target)
             digests[rel] = sha256_file(target)
         body["files"] = digests
-        body.pop("hmac", None)
+        body = validate_manifest(body, str(dest)).to_json()
         if key:
             body["hmac"] = sign_manifest(body, key)
         (tmp / MANIFEST).write_text(json.dumps(body, indent=2, sort_keys=False, allow_nan=False))
@@ -142,18 +163,34 @@ def update_package(
     """Rewrite a package folder with extra files or manifest fields (atomically, re-signed).
 
     An existing signature must still be valid; an unsigned package gets signed when a key is set.
+    `manifest_updates` replaces whole top-level sections (JSON form).
     """
     pkg = open_package(path, key=key, require_signature=False)
     if pkg._tmp is not None:
         raise PackageError(f"{path} is a .zip; unpack it to a folder before updating it")
-    files: dict[str, bytes | Path] = {rel: pkg.path / rel for rel in pkg.manifest["files"]}
+    files: dict[str, bytes | Path] = {rel: pkg.path / rel for rel in pkg.manifest.files}
     # Read everything into memory first: the old folder is replaced underneath us.
     staged = {rel: Path(p).read_bytes() if isinstance(p, Path) else p for rel, p in files.items()}
     for rel, content in (add_files or {}).items():
         staged[rel] = content if isinstance(content, bytes) else Path(content).read_bytes()
-    manifest = {**pkg.manifest, **(manifest_updates or {})}
-    write_package(pkg.path, manifest, staged, key=key)
+    body = {**pkg.manifest.to_json(), **(manifest_updates or {})}
+    write_package(pkg.path, body, staged, key=key)
     return open_package(pkg.path, key=key)
+
+
+def validate_manifest(raw: Any, source: str) -> Manifest:
+    """The typed manifest from its JSON (any earlier format is migrated first).
+
+    One PackageError names the field and what is wrong, for a manifest that is not a scaledl
+    manifest, was written by a newer version, or was edited into something invalid.
+    """
+    if not isinstance(raw, dict):
+        raise PackageError(f"package {source}: {MANIFEST} must hold a JSON object")
+    try:
+        body = migrate(raw)
+    except ValueError as exc:
+        raise PackageError(f"package {source}: {MANIFEST}: {exc}") from None
+    return validate(Manifest, body, f"package {source}: {MANIFEST}", PackageError)
 
 
 def open_package(
@@ -162,7 +199,8 @@ def open_package(
     key: bytes | None = None,
     require_signature: bool | None = None,
 ) -> Package:
-    """Open a package folder or .zip; by default check every checksum and the signature.
+    """Open a package folder or .zip; validate its manifest; by default check every checksum
+    and the signature.
 
     The signature is checked when a key is given (or set in `SCALEDL_SIGNING_KEY`); with a key,
     unsigned packages are refused unless `require_signature=False`.
@@ -177,8 +215,8 @@ def open_package(
             raise PackageError(f"{source} is neither a package folder nor a .zip of one")
         tmp = tempfile.TemporaryDirectory(prefix="scaledl-pkg-")
         root = _extract_zip(source, Path(tmp.name))
-    manifest = _read_manifest(root, source)
-    pkg = Package(path=root, manifest=manifest, source=source, _tmp=tmp)
+    manifest, raw = _read_manifest(root, source)
+    pkg = Package(path=root, manifest=manifest, source=source, raw=raw, _tmp=tmp)
     if verify:
         check_integrity(pkg)
         check_signature(pkg, key=key, require=require_signature)
@@ -187,7 +225,7 @@ def open_package(
 
 def check_integrity(pkg: Package) -> None:
     """Every listed file exists and matches its sha256; no unlisted file sits in the package."""
-    listed: dict[str, str] = pkg.manifest["files"]
+    listed: dict[str, str] = pkg.manifest.files
     for rel, expected in sorted(listed.items()):
         _check_relative(rel)
         target = pkg.path / rel
@@ -213,7 +251,7 @@ def check_signature(pkg: Package, key: bytes | None = None, require: bool | None
     key = key if key is not None else signing_key_from_env()
     if not key:
         return False
-    signature = pkg.manifest.get("hmac")
+    signature = pkg.raw.get("hmac")
     if signature is None:
         if require is False:
             return False
@@ -221,7 +259,7 @@ def check_signature(pkg: Package, key: bytes | None = None, require: bool | None
             f"package {pkg.source} is unsigned but {SIGNING_KEY_ENV} is set; "
             "sign it with `scaledl sign` or unset the key"
         )
-    expected = sign_manifest(pkg.manifest, key)
+    expected = sign_manifest(pkg.raw, key)
     if not hmac.compare_digest(str(signature), expected):
         raise PackageError(
             f"package {pkg.source}: manifest.json signature does not match "
@@ -230,22 +268,15 @@ def check_signature(pkg: Package, key: bytes | None = None, require: bool | None
     return True
 
 
-def _read_manifest(root: Path, source: Path) -> dict[str, Any]:
+def _read_manifest(root: Path, source: Path) -> tuple[Manifest, dict[str, Any]]:
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
         raise PackageError(f"{source} is not a model package: it has no {MANIFEST}")
     try:
-        manifest = json.loads(manifest_path.read_text())
+        raw = json.loads(manifest_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PackageError(f"package {source}: {MANIFEST} is not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict):
-        raise PackageError(f"package {source}: {MANIFEST} must hold a JSON object")
-    missing = [k for k in REQUIRED_KEYS if k not in manifest]
-    if missing:
-        raise PackageError(f"package {source}: {MANIFEST} lacks required key(s) {missing}")
-    if not isinstance(manifest["files"], dict):
-        raise PackageError(f"package {source}: {MANIFEST} 'files' must map names to sha256")
-    return manifest
+    return validate_manifest(raw, str(source)), raw
 
 
 def _check_relative(rel: str) -> None:

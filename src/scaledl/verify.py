@@ -30,7 +30,7 @@ def verify_package(path: Path | str, key: bytes | None = None) -> VerifyReport:
     from scaledl.export.runtime import create_session
 
     pkg = open_package(path, verify=True, key=key)
-    checks = [f"sha256 of {len(pkg.manifest['files'])} file(s)"]
+    checks = [f"sha256 of {len(pkg.manifest.files)} file(s)"]
     signed = check_signature(pkg, key=key)
     checks.append("HMAC signature" if signed else "signature not checked (no SCALEDL_SIGNING_KEY)")
     try:
@@ -41,12 +41,11 @@ def verify_package(path: Path | str, key: bytes | None = None) -> VerifyReport:
         ) from None
     err: float | None = None
     tolerance: float | None = None
-    if SAMPLE in pkg.manifest["files"]:
+    if pkg.has_file(SAMPLE):
         with np.load(pkg.file(SAMPLE), allow_pickle=False) as sample:
             x, expected = sample["input"], sample["output"]
         actual = session.run(None, {session.get_inputs()[0].name: x})[0]
-        parity = pkg.manifest.get("parity", {})
-        tolerance = float(parity.get("tolerance", 1e-4))
+        tolerance = pkg.manifest.parity.tolerance
         err = float(np.max(np.abs(actual.astype(np.float64) - expected)))
         if not np.isfinite(err) or err > tolerance:
             raise PackageError(
@@ -56,4 +55,4 @@ def verify_package(path: Path | str, key: bytes | None = None) -> VerifyReport:
         checks.append(f"ONNX parity on {len(x)} sample(s): max abs error {err:.2e} ≤ {tolerance:g}")
     else:
         checks.append("no sample.npz: parity not checked")
-    return VerifyReport(str(path), len(pkg.manifest["files"]), signed, err, tolerance, checks)
+    return VerifyReport(str(path), len(pkg.manifest.files), signed, err, tolerance, checks)

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scaledl.data import DataConfig, load_data, load_splits
+from scaledl.data import DataConfig
 from scaledl.errors import DataError
+from scaledl.modalities import load_data, load_splits
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:

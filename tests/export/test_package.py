@@ -53,14 +53,15 @@ def test_manifest_holds_the_contract(pkg: Path) -> None:
     }
     # One file: no external-data side file next to the graph.
     assert not any(name.endswith(".data") for name in m["files"])
-    pre = m["preprocessing"]
+    pre = m["preprocessing"]  # the JSON form, as written
     assert (
         pre["kind"] == "image" and pre["scale"] == pytest.approx(1 / 16) and len(pre["mean"]) == 1
     )
 
 
 def test_preprocessing_statistics_come_from_the_training_split(pkg: Path) -> None:
-    from scaledl.data import DataConfig, load_splits
+    from scaledl.data import DataConfig
+    from scaledl.modalities import load_splits
 
     m = json.loads((pkg / "manifest.json").read_text())
     splits = load_splits(DataConfig(source="digits"), seed=m["lineage"]["split_seed"])
@@ -137,25 +138,28 @@ def test_parity_failure_is_reported(pkg: Path) -> None:
         verify_package(pkg)
 
 
+def _minimal(version: str) -> dict[str, object]:
+    tensor = {"name": "x", "datatype": "FP32", "shape": [-1, 2]}
+    return {
+        "name": "a",
+        "version": version,
+        "task": "classification",
+        "family": "mlp",
+        "signature": {"inputs": [tensor], "outputs": [{**tensor, "name": "y"}]},
+    }
+
+
 def test_write_is_atomic_when_a_write_fails(tmp_path: Path) -> None:
     dest = tmp_path / "p"
-    write_package(
-        dest,
-        {"name": "a", "version": "1", "task": "classification", "family": "mlp", "signature": {}},
-        {"a.txt": b"old"},
-    )
+    write_package(dest, _minimal("1"), {"model.onnx": b"old"})
 
     with pytest.raises(FileNotFoundError):
         write_package(
             dest,
-            {
-                "name": "a",
-                "version": "2",
-                "task": "classification",
-                "family": "mlp",
-                "signature": {},
-            },
-            {"a.txt": b"new", "b.txt": tmp_path / "does-not-exist"},
+            _minimal("2"),
+            {"model.onnx": b"new", "b.txt": tmp_path / "does-not-exist"},
         )
-    assert (dest / "a.txt").read_bytes() == b"old"  # the old package is untouched
+    assert (dest / "model.onnx").read_bytes() == b"old"  # the old package is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["p"]  # no temp folder left behind
+
+

@@ -48,7 +48,8 @@ def new_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     clean: the live model's own held-out digits, labels correct;
     unlabelled: x only; wrong_shape: 4×4 images.
     """
-    from scaledl.data import DataConfig, load_splits
+    from scaledl.data import DataConfig
+    from scaledl.modalities import load_splits
 
     folder = tmp_path_factory.mktemp("new-data")
     x, y = digits_rows(700, seed=1)

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from scaledl.data import DataConfig, load_splits
+from scaledl.data import DataConfig
 from scaledl.maintain.config import SplitConfig
 from scaledl.maintain.datasets import load_new, write_union
+from scaledl.modalities import load_splits
 
 
 def rows(x: np.ndarray, y: np.ndarray) -> set[bytes]:

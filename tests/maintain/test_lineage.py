@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,10 @@ BUDGET = {"methods": ["int8-static"], "time_budget_min": 0.25, "max_accuracy_dro
 def variant(src: Path, dest: Path, lineage: dict[str, Any], drop: tuple[str, ...] = ()) -> Path:
     """A real package like `src` with other lineage entries (and without some files)."""
     pkg = open_package(src)
-    manifest = json.loads(json.dumps(pkg.manifest))
+    manifest = pkg.manifest.to_json()
     manifest["lineage"].update(lineage)
     files: dict[str, bytes | Path] = {
-        rel: pkg.path / rel for rel in pkg.manifest["files"] if rel not in drop
+        rel: pkg.path / rel for rel in pkg.manifest.files if rel not in drop
     }
     return write_package(dest, manifest, files)
 

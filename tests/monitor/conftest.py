@@ -36,7 +36,8 @@ def noisy(x: np.ndarray, sigma: float = 3.0, seed: int = 0) -> np.ndarray:
 @pytest.fixture(scope="session")
 def digits_heldout() -> tuple[np.ndarray, np.ndarray]:
     """The digits package's test split (360 raw images never trained on) and labels."""
-    from scaledl.data import DataConfig, load_splits
+    from scaledl.data import DataConfig
+    from scaledl.modalities import load_splits
 
     splits = load_splits(DataConfig(), seed=0, task="classification")
     return splits.test.x.astype(np.float32), splits.test.y

@@ -27,9 +27,10 @@ def test_profile_verb_adds_a_profile_to_an_older_package(
     assert result.returncode == 0, result.stderr
     assert "32 PCA components" in " ".join(result.stdout.split())
     pkg = open_package(old)  # checksums still valid
-    assert pkg.manifest["monitoring"]["reference"]["inputs_from"] == "train"
-    same = open_package(digits_package).manifest["monitoring"]
-    assert pkg.manifest["monitoring"]["reference"] == same["reference"]
+    monitoring, same = pkg.manifest.monitoring, open_package(digits_package).manifest.monitoring
+    assert monitoring is not None and same is not None
+    assert monitoring.reference["inputs_from"] == "train"
+    assert monitoring.reference == same.reference
     assert run_cli("verify", str(old)).returncode == 0
     bad = run_cli("monitor", "profile", str(old), "--components", "0")
     assert bad.returncode == 2 and "--components" in bad.stderr

@@ -47,7 +47,7 @@ def busy_server(
         bucket_seconds=0.5,
         drift=DriftConfig(seed=0, permutations=99),
     )
-    prep = open_package(digits_package).manifest["preprocessing"]
+    prep = open_package(digits_package).preprocessing
     with monitored_server(digits_package, tmp_path, config) as srv:
         clean = apply_preprocessing(digits_heldout[0][:300], prep)
         shifted = apply_preprocessing(noisy(digits_raw[0][:200]), prep)

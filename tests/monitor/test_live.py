@@ -38,7 +38,7 @@ def _predict(package: Path, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from scaledl.preprocess import apply_preprocessing
 
     pkg = open_package(package)
-    x = apply_preprocessing(raw, pkg.manifest["preprocessing"])
+    x = apply_preprocessing(raw, pkg.preprocessing)
     return x, session_predict(pkg)(x)
 
 

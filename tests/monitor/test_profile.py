@@ -18,13 +18,15 @@ from tests.monitor.conftest import noisy
 
 def test_packaging_writes_a_profile_listed_in_the_manifest(digits_package: Path) -> None:
     pkg = open_package(digits_package)
-    monitoring = pkg.manifest["monitoring"]
-    assert monitoring["profile"] == PROFILE and PROFILE in pkg.manifest["files"]
-    assert monitoring["format"] == FORMAT
-    assert monitoring["projection"]["components"] == 32
-    assert monitoring["tests"] == ["ks_pca", "mmd", "confidence", "classes"]
-    ref = monitoring["reference"]
-    sizes = pkg.manifest["lineage"]["split_sizes"]
+    monitoring = pkg.manifest.monitoring
+    assert monitoring is not None and monitoring.projection is not None
+    assert monitoring.profile == PROFILE and PROFILE in pkg.manifest.files
+    assert monitoring.format == FORMAT
+    assert monitoring.projection["components"] == 32
+    assert monitoring.tests == ["ks_pca", "mmd", "confidence", "classes"]
+    ref = monitoring.reference
+    sizes = pkg.manifest.lineage.split_sizes
+    assert sizes is not None
     # PCA and input reference: disjoint halves of the training split; outputs: val + test.
     assert ref["fit"] + ref["inputs"] == sizes["train"]
     assert ref["outputs"] == sizes["val"] + sizes["test"]
@@ -50,8 +52,8 @@ def test_profile_round_trips_and_describes_the_model(
     np.testing.assert_allclose(c @ c.T, np.eye(32), atol=1e-4)
     assert again.meta["explained_variance_ratio"] > 0.8
     # The stored reference accuracy is the model's on the held-out rows.
-    metrics = open_package(digits_package).manifest["metrics"]
-    assert abs(again.meta["reference_accuracy"] - metrics["accuracy"]) < 0.1
+    accuracy = open_package(digits_package).manifest.metrics.accuracy
+    assert accuracy is not None and abs(again.meta["reference_accuracy"] - accuracy) < 0.1
     stats = again.channel_stats
     assert stats["mean"].shape == (1,) and abs(float(stats["mean"][0])) < 0.1
 
@@ -96,7 +98,7 @@ def test_window_from_batch_matches_detect_drift_inputs(
     from scaledl.preprocess import apply_preprocessing
 
     pkg = open_package(digits_package)
-    x = apply_preprocessing(digits_heldout[0][:40], pkg.manifest["preprocessing"])
+    x = apply_preprocessing(digits_heldout[0][:40], pkg.preprocessing)
     window = Window.from_batch(digits_profile, x, session_predict(pkg)(x))
     assert window.features.shape == (40, 32) and window.predicted is not None
     with pytest.raises(Exception, match="at least 20"):

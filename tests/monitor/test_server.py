@@ -35,7 +35,7 @@ def live(digits_package: Path, tmp_path: Path) -> Iterator[tuple[Running, Receiv
 
 
 def _prep(package: Path, raw: np.ndarray) -> np.ndarray:
-    return apply_preprocessing(raw, open_package(package).manifest["preprocessing"])
+    return apply_preprocessing(raw, open_package(package).preprocessing)
 
 
 def test_feedback_by_request_id_and_by_inputs_gives_live_accuracy(

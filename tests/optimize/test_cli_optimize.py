@@ -63,7 +63,7 @@ def test_tiny_search_writes_verified_packages(digits_package: Path, tmp_path: Pa
     proc = run_cli("verify", str(out / chosen["package"]))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     quantized = out / by_id["c01"]["package"]
-    assert open_package(quantized).manifest["parity"]["reference"].startswith("onnxruntime-int8")
+    assert open_package(quantized).manifest.parity.reference.startswith("onnxruntime-int8")
     assert run_cli("verify", str(quantized)).returncode == 0
     report = (out / "report.html").read_text()
     assert "Why this candidate" in report and "data:image/png;base64" in report
@@ -93,9 +93,7 @@ def test_impossible_budget_exits_1_with_a_diagnosis(digits_package: Path, tmp_pa
 
 def test_onnx_only_package_is_quantized_and_says_so(digits_package: Path, tmp_path: Path) -> None:
     pkg = open_package(digits_package)
-    files = {
-        rel: pkg.path / rel for rel in pkg.manifest["files"] if rel not in (WEIGHTS, MODEL_JSON)
-    }
+    files = {rel: pkg.path / rel for rel in pkg.manifest.files if rel not in (WEIGHTS, MODEL_JSON)}
     onnx_only = write_package(tmp_path / "onnx-only", pkg.manifest, files)
     out = tmp_path / "opt"
     proc = run_cli(

@@ -9,15 +9,17 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from scaledl.data import DataConfig, load_splits
+from scaledl.contract import SpecBase
+from scaledl.data import DataConfig
 from scaledl.data.dataset import ArraySet, DataSplits
+from scaledl.modalities import load_splits, modality_of
 from scaledl.models import ModelSpec
 from scaledl.optimize.distill import DistillConfig, distillation_loss, finetune
 from scaledl.optimize.prune import prune_structured
 from scaledl.preprocess import fit_preprocessing
 from scaledl.train.config import TrainConfig
 from scaledl.train.loop import Trainer
-from scaledl.train.tensors import Normalizer, evaluate_outputs, predict_torch
+from scaledl.train.tensors import evaluate_outputs, predict_torch
 from tests.optimize.prune_cases import one_thread
 
 
@@ -26,15 +28,17 @@ def _single_thread() -> Iterator[None]:
     yield from one_thread()
 
 
-def accuracy(model: torch.nn.Module, data: ArraySet, preprocessing: dict[str, object]) -> float:
-    outputs = predict_torch(model, data.x, Normalizer(preprocessing))
+def accuracy(model: torch.nn.Module, data: ArraySet, preprocessing: SpecBase) -> float:
+    outputs = predict_torch(
+        model, data.x, modality_of(preprocessing).batch_transform(preprocessing)
+    )
     return evaluate_outputs(outputs, data.y, "classification")["accuracy"]
 
 
 @pytest.mark.slow
 def test_pruned_digits_cnn_recovers_with_its_teacher() -> None:
     splits = load_splits(DataConfig(source="digits"), seed=0)
-    pre = fit_preprocessing(splits.train.x, splits.kind, splits.scale, splits.max_value)
+    pre = fit_preprocessing(splits)
     spec = ModelSpec("cnn", [1, 8, 8], 10, {"channels": [16, 32], "depth": 2})
     torch.manual_seed(0)
     config = TrainConfig(epochs=8, batch_size=32, lr=0.005)
@@ -46,7 +50,7 @@ def test_pruned_digits_cnn_recovers_with_its_teacher() -> None:
     assert pruned.spec.knobs["widths"] == [[8, 8], [16, 16]]
     dropped = accuracy(pruned.model, splits.test, pre)
     assert dropped < teacher_acc - 0.05
-    x_cal = Normalizer(pre)(splits.train.x[:512])
+    x_cal = modality_of(pre).batch_transform(pre)(splits.train.x[:512])
     calibration = (x_cal, torch.from_numpy(splits.train.y[:512]))
     recalibrated = prune_structured(teacher, spec, 0.5, calibration=calibration)
     assert accuracy(recalibrated.model, splits.test, pre) > dropped + 0.15
@@ -82,7 +86,7 @@ def test_regression_student_learns_from_teacher_and_targets() -> None:
         return ArraySet(x, (x @ np.arange(6, dtype=np.float32)).astype(np.float32))
 
     splits = DataSplits(make(256), make(64), make(64), "table", None, 1.0, "synthetic", "test")
-    pre = fit_preprocessing(splits.train.x, "table", 1.0)
+    pre = fit_preprocessing(splits)
     spec = ModelSpec("mlp", [6], 1, {"hidden": [32]})
     torch.manual_seed(0)
     teacher = spec.build().eval()

@@ -37,7 +37,7 @@ class RecorderExtension:
 
     def on_model_loaded(self, model: str, version: str, package: Any) -> None:
         with self.lock:
-            self.loaded.append([model, version, package.manifest["name"]])
+            self.loaded.append([model, version, package.manifest.name])
 
     def on_model_unloaded(self, model: str, version: str) -> None:
         with self.lock:

@@ -131,7 +131,7 @@ def negated_package(src: Path, dest: Path) -> Path:
     for node in graph.node:
         node.output[:] = [raw if name == out.name else name for name in node.output]
     graph.node.append(helper.make_node("Neg", [raw], [out.name]))
-    files: dict[str, bytes | Path] = {rel: pkg.path / rel for rel in pkg.manifest["files"]}
+    files: dict[str, bytes | Path] = {rel: pkg.path / rel for rel in pkg.manifest.files}
     files["model.onnx"] = model.SerializeToString()
     return write_package(dest, pkg.manifest, files, key=b"")
 

@@ -161,7 +161,7 @@ def test_predict_json_rows_and_image(client: httpx.Client, serve_repo: Path) -> 
     response = client.post("/v2/models/digits/predict", json={"instances": rows.tolist()})
     assert response.status_code == 200, response.text
     preds = response.json()["predictions"]
-    x = apply_preprocessing(rows.reshape(2, 1, 8, 8), pkg.manifest["preprocessing"])
+    x = apply_preprocessing(rows.reshape(2, 1, 8, 8), pkg.preprocessing)
     expected = reference(serve_repo, "digits", "2", x).argmax(1)
     assert [p["label"] for p in preds] == [pkg.labels[i] for i in expected]
     assert all(0 <= p["probability"] <= 1 and len(p["top"]) == 3 for p in preds)

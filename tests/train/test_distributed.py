@@ -66,7 +66,7 @@ def two_procs(recipe_file: Path, tmp_path_factory: pytest.TempPathFactory) -> di
 
 
 def _n_train() -> int:
-    from scaledl.data import load_splits
+    from scaledl.modalities import load_splits
 
     recipe = validate_recipe(_recipe_dict())
     return len(load_splits(recipe.data, seed=recipe.seed, task=recipe.task).train)

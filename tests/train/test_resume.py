@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import torch
 
-from scaledl.data import load_splits
 from scaledl.data.augment import build_augmenter
+from scaledl.modalities import load_splits
 from scaledl.preprocess import fit_preprocessing
 from scaledl.recipe import validate_recipe
 from scaledl.train.api import build_model_for
@@ -30,7 +30,7 @@ def _trainer(tmp: Path | None, steps: list[Any], crash_at: tuple[int, int] | Non
         )
     )
     splits = load_splits(recipe.data, seed=0, task="classification")
-    prep = fit_preprocessing(splits.train.x, splits.kind, splits.scale, splits.max_value)
+    prep = fit_preprocessing(splits)
 
     def record(rec: dict[str, Any]) -> None:
         steps.append((rec["epoch"], rec["step"], rec["index"].tolist()))

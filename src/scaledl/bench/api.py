@@ -82,7 +82,7 @@ class PackageBench:
 
 def sample_inputs(pkg: Package) -> np.ndarray:
     """The package's own normalized sample inputs (every package written by scaledl has one)."""
-    if SAMPLE not in pkg.manifest["files"]:
+    if SAMPLE not in pkg.manifest.files:
         raise UsageError(f"package {pkg.source} has no {SAMPLE}; cannot build benchmark inputs")
     with np.load(pkg.file(SAMPLE), allow_pickle=False) as sample:
         return np.ascontiguousarray(sample["input"], dtype=np.float32)
@@ -165,12 +165,12 @@ def bench_packages(
 
 
 def _describe(pkg: Package, runtimes: list[RuntimeBench]) -> PackageBench:
-    files = pkg.manifest["files"]
+    files = pkg.manifest.files
     return PackageBench(
         path=str(pkg.source),
         name=pkg.name,
-        precision=str(pkg.manifest.get("precision", "fp32")),
-        transforms=list(pkg.manifest.get("lineage", {}).get("transforms", [])),
+        precision=pkg.manifest.precision,
+        transforms=list(pkg.manifest.lineage.transforms),
         model_file_bytes=pkg.onnx_path.stat().st_size,
         package_bytes=sum((pkg.path / rel).stat().st_size for rel in files),
         runtimes=runtimes,

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from scaledl.contract import Signature, SpecBase, TensorSpec
 from scaledl.data.dataset import DataSplits
 from scaledl.export.config import ExportConfig
 from scaledl.export.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx
@@ -34,11 +35,11 @@ def load_weights(model: Any, path: Path) -> Any:
     return model.eval()
 
 
-def signature(sample_shape: tuple[int, ...], num_outputs: int) -> dict[str, Any]:
-    return {
-        "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, *sample_shape]}],
-        "outputs": [{"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1, num_outputs]}],
-    }
+def signature(sample_shape: tuple[int, ...], num_outputs: int) -> Signature:
+    return Signature(
+        inputs=[TensorSpec(name=INPUT_NAME, datatype="FP32", shape=[-1, *sample_shape])],
+        outputs=[TensorSpec(name=OUTPUT_NAME, datatype="FP32", shape=[-1, num_outputs])],
+    )
 
 
 def sample_npz(x_raw: np.ndarray, x: np.ndarray, y: np.ndarray) -> bytes:
@@ -50,7 +51,7 @@ def sample_npz(x_raw: np.ndarray, x: np.ndarray, y: np.ndarray) -> bytes:
 def package_model(
     model: Any,
     splits: DataSplits,
-    preprocessing: dict[str, Any],
+    preprocessing: SpecBase,
     out: Path,
     *,
     name: str,
@@ -115,9 +116,9 @@ def package_model(
         "task": task,
         "family": family,
         "knobs": (model_spec or {}).get("knobs", {}),
-        "signature": signature(splits.sample_shape, num_outputs),
+        "signature": signature(splits.sample_shape, num_outputs).model_dump(),
         "labels": splits.labels,
-        "preprocessing": preprocessing,
+        "preprocessing": preprocessing.model_dump(mode="json"),
         "metrics": all_metrics,
         "parity": {
             "reference": "pytorch-fp32",
@@ -135,9 +136,8 @@ def package_model(
             **(lineage or {}),
         },
         "environment": _environment(),
+        "monitoring": monitoring,
     }
-    if monitoring is not None:
-        manifest["monitoring"] = monitoring
     path = write_package(out, manifest, files)
     log.info("wrote package %s (test %s)", path, {k: round(v, 4) for k, v in test_metrics.items()})
     return path

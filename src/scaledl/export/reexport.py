@@ -35,18 +35,18 @@ def reexport_package(
     if opset is not None and not 13 <= opset <= 23:
         raise UsageError(f"--opset {opset}: valid opsets are 13 to 23")
     pkg = open_package(path)
-    if pkg.manifest.get("lineage", {}).get("transforms"):
+    if pkg.manifest.lineage.transforms:
         raise UsageError(
-            f"package {path} was optimized ({pkg.manifest['lineage']['transforms']}); "
+            f"package {path} was optimized ({pkg.manifest.lineage.transforms}); "
             "re-export its parent instead"
         )
     model = load_module(pkg)
     with np.load(pkg.file(SAMPLE), allow_pickle=False) as sample:
         raw, x = sample["raw"], sample["input"]
-    opset = opset or int(pkg.manifest.get("export", {}).get("opset", 18))
-    tolerance = float(pkg.manifest.get("parity", {}).get("tolerance", 1e-4))
+    opset = opset or pkg.manifest.export.opset
+    tolerance = pkg.manifest.parity.tolerance
     result = export_onnx(model, x, opset, exporter, tolerance)
-    parity = {**pkg.manifest.get("parity", {}), "max_abs_error": result.max_abs_error}
+    parity = {**pkg.manifest.parity.model_dump(mode="json"), "max_abs_error": result.max_abs_error}
     update_package(
         Path(path),
         add_files={

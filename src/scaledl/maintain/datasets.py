@@ -37,7 +37,7 @@ class EvalSet:
 
 
 def lineage_data(pkg: Package) -> tuple[DataConfig, int]:
-    lineage = pkg.manifest.get("lineage") or {}
+    lineage = pkg.manifest.lineage
     data = lineage.get("data")
     if not data:
         raise UsageError(
@@ -48,7 +48,7 @@ def lineage_data(pkg: Package) -> tuple[DataConfig, int]:
 
 
 def load_old(pkg: Package, task: str) -> tuple[DataSplits, DataConfig]:
-    from scaledl.data import load_splits
+    from scaledl.modalities import load_splits
 
     config, seed = lineage_data(pkg)
     try:
@@ -74,7 +74,7 @@ def new_config(spec: str, template: DataConfig, split: SplitConfig) -> DataConfi
 
 
 def load_new(spec: str, template: DataConfig, split: SplitConfig, task: str) -> DataSplits:
-    from scaledl.data import load_splits
+    from scaledl.modalities import load_splits
 
     path = Path(spec).expanduser()
     if spec.strip() != "digits" and not path.exists():
@@ -89,7 +89,7 @@ def load_new(spec: str, template: DataConfig, split: SplitConfig, task: str) -> 
 
 def load_eval(spec: str, template: DataConfig, task: str) -> EvalSet:
     """Every row of a trusted labelled data set (`--eval-data`)."""
-    from scaledl.data import load_data
+    from scaledl.modalities import load_data
 
     path = Path(spec).expanduser()
     if spec.strip() != "digits" and not path.exists():
@@ -119,7 +119,7 @@ def _need_labels(path: Path) -> None:
 
 def check_compatible(pkg: Package, splits: DataSplits, what: str) -> None:
     """Same raw sample shape as the model and class ids within its labels."""
-    raw_shape = tuple(pkg.manifest["preprocessing"]["raw_shape"])
+    raw_shape = pkg.preprocessing.sample_shape
     if splits.sample_shape != raw_shape:
         raise DataError(
             f"{what} has samples of shape {splits.sample_shape}; the model takes {raw_shape} "

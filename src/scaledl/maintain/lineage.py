@@ -27,7 +27,7 @@ class TrainingSource:
 def is_optimized(pkg: Package) -> bool:
     """Transformed by `scaledl optimize` (a search that kept the unchanged model records its
     budget in `lineage.optimize` but no transforms: its own weights are the source)."""
-    return bool((pkg.manifest.get("lineage") or {}).get("transforms"))
+    return bool(pkg.manifest.lineage.transforms)
 
 
 def training_source(repo: ModelRepository, version: str, live: Package) -> TrainingSource:
@@ -39,7 +39,7 @@ def training_source(repo: ModelRepository, version: str, live: Package) -> Train
     if kept.is_dir():
         pkg = open_package(kept)
         return TrainingSource(pkg, f"the fp32 source of optimized version {version}: {kept}", True)
-    parent = (live.manifest.get("lineage") or {}).get("parent")
+    parent = live.manifest.lineage.parent
     if not parent or not Path(parent).exists():
         raise PackageError(
             f"version {version} was optimized ({_transforms(live)}) and its parent package "
@@ -60,12 +60,12 @@ def _need_weights(pkg: Package, what: str) -> None:
 
 
 def _transforms(pkg: Package) -> str:
-    return ", ".join((pkg.manifest.get("lineage") or {}).get("transforms") or []) or "optimize"
+    return ", ".join(pkg.manifest.lineage.transforms or []) or "optimize"
 
 
 def recorded_budget(live: Package) -> tuple[dict[str, Any] | None, str]:
     """(the OptimizeConfig the live version was chosen under, or None; why)."""
-    lineage = live.manifest.get("lineage") or {}
+    lineage = live.manifest.lineage
     optimize = lineage.get("optimize")
     if not optimize and not lineage.get("transforms"):
         return None, "the live version did not come out of `scaledl optimize`"

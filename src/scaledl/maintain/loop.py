@@ -95,7 +95,7 @@ def prepare(req: MaintainRequest) -> Prepared:
     if status is not None:
         _same_repository(repo, status["repository_versions"])
     live = repo.open(live_version)
-    task = str(live.manifest.get("task", "classification"))
+    task = live.manifest.task
     if task != "classification":
         raise UsageError(
             f"model {req.model} is a {task} model; maintain compares accuracy and supports "

@@ -81,5 +81,5 @@ def _ensure_profile(package: Path) -> None:
     """Optimized packages carry no monitoring profile: build one so `--monitor` watches it."""
     from scaledl.monitor.reference import add_profile
 
-    if PROFILE not in open_package(package).manifest["files"]:
+    if PROFILE not in open_package(package).manifest.files:
         add_profile(package)

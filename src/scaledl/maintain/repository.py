@@ -132,17 +132,17 @@ class ModelRepository:
         if dest.exists() or (self.dir / f"{version}.zip").exists():
             raise UsageError(f"{dest} already exists; version numbers are never reused")
         pkg = open_package(package)
-        manifest = {**pkg.manifest, **manifest_updates, "version": version}
-        manifest["lineage"] = {**(pkg.manifest.get("lineage") or {}), **lineage}
+        manifest = {**pkg.manifest.to_json(), **manifest_updates, "version": version}
+        manifest["lineage"] = {**pkg.manifest.lineage.model_dump(mode="json"), **lineage}
         manifest.pop("created_at", None)
-        files: dict[str, bytes | Path] = {rel: pkg.path / rel for rel in pkg.manifest["files"]}
+        files: dict[str, bytes | Path] = {rel: pkg.path / rel for rel in pkg.manifest.files}
         return write_package(dest, manifest, files)
 
     def keep_source(self, package: Path, version: str) -> Path:
         """Store the fp32 package an optimized version was made from (its training source)."""
         pkg = open_package(package)
-        files: dict[str, bytes | Path] = {rel: pkg.path / rel for rel in pkg.manifest["files"]}
-        return write_package(self.source_path(version), dict(pkg.manifest), files)
+        files: dict[str, bytes | Path] = {rel: pkg.path / rel for rel in pkg.manifest.files}
+        return write_package(self.source_path(version), pkg.manifest, files)
 
     def reject(self, version: str) -> Path:
         """Move a rolled-back version out of the server's sight (one rename)."""

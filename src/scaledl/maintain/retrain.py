@@ -51,8 +51,8 @@ def finetune_package(
     from scaledl.optimize.distill import DistillConfig, finetune
 
     started = time.monotonic()
-    task = str(source.manifest.get("task", "classification"))
-    preprocessing = source.manifest["preprocessing"]
+    task = source.manifest.task
+    preprocessing = source.preprocessing
     student = load_module(source)
     result = finetune(
         student,
@@ -72,8 +72,8 @@ def finetune_package(
         augment=_augment(source) if config.augment else None,
     )
     train_seconds = time.monotonic() - started
-    export = source.manifest.get("export") or {}
-    recipe = source.file(RECIPE).read_text() if RECIPE in source.manifest["files"] else None
+    export = source.manifest.export
+    recipe = source.file(RECIPE).read_text() if RECIPE in source.manifest.files else None
     val_key = "val_accuracy" if task == "classification" else "val_loss"
     package = package_model(
         result.model,
@@ -82,14 +82,12 @@ def finetune_package(
         out,
         name=source.name,
         task=task,
-        family=str(source.manifest.get("family", "custom")),
+        family=source.manifest.family,
         model_spec=source.read_json(MODEL_JSON),
         export=ExportConfig(
-            opset=int(export.get("opset", 18)),
-            exporter=export.get("exporter", "auto")
-            if config.exporter == "parent"
-            else config.exporter,
-            parity_tolerance=float((source.manifest.get("parity") or {}).get("tolerance", 1e-4)),
+            opset=export.opset,
+            exporter=export.exporter if config.exporter == "parent" else config.exporter,
+            parity_tolerance=source.manifest.parity.tolerance,
         ),
         recipe_yaml=recipe,
         lineage=lineage,
@@ -115,7 +113,7 @@ def finetune_package(
 
 def _augment(source: Package) -> Any:
     """The augmentation the model was trained with (its recipe's `augment`), if any."""
-    if RECIPE not in source.manifest["files"]:
+    if RECIPE not in source.manifest.files:
         return None
     import yaml
 

@@ -96,7 +96,7 @@ class ServerRollout:
                 p.live_version,
                 s.x,
                 s.y,
-                p.live.manifest["preprocessing"],
+                p.live.preprocessing,
                 rows,
                 _input_name(p.live.manifest),
             )
@@ -105,7 +105,7 @@ class ServerRollout:
                 self.version,
                 s.x,
                 s.y,
-                candidate.manifest["preprocessing"],
+                candidate.preprocessing,
                 rows,
                 _input_name(candidate.manifest),
             )
@@ -207,6 +207,5 @@ def raise_rollout(message: str) -> None:
     raise RolloutError(message)
 
 
-def _input_name(manifest: dict[str, Any]) -> str:
-    inputs = (manifest.get("signature") or {}).get("inputs") or [{}]
-    return str(inputs[0].get("name", "input"))
+def _input_name(manifest: Any) -> str:
+    return manifest.signature.input.name

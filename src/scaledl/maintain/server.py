@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from scaledl.contract import SpecBase
 from scaledl.errors import ScaledlError, UnavailableError, UsageError
 from scaledl.preprocess import apply_preprocessing
 
@@ -127,7 +128,7 @@ class ServerLink:
         version: str,
         x_raw: np.ndarray,
         y: np.ndarray,
-        preprocessing: dict[str, Any],
+        preprocessing: SpecBase,
         rows: int,
         input_name: str = "input",
     ) -> ServedAccuracy:

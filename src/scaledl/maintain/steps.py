@@ -104,15 +104,15 @@ class Run:
     # ---- building the new version ----------------------------------------------------
     def build(self) -> tuple[Path, dict[str, Any]]:
         """Union data → fine-tune → (re-optimize): the package to publish + its lineage."""
-        from scaledl.data import load_splits
         from scaledl.maintain.retrain import finetune_package
+        from scaledl.modalities import load_splits
 
         started = time.monotonic()
         p, version = self.p, str(self.version)
         labels = p.live.labels or [str(i) for i in range(p.new.num_classes or 0)]
         self.union = p.repo.data_path(version)
         union, dropped = datasets.write_union(self.union, p.old, p.new, labels, p.old_config)
-        seed = int((p.source.package.manifest.get("lineage") or {}).get("split_seed", 0))
+        seed = p.source.package.manifest.lineage.split_seed
         splits = load_splits(union, seed=seed, task=p.task)
         self.log.write(
             "data",
@@ -124,7 +124,7 @@ class Run:
             new={"source": self.req.new_data, **p.new.sizes},
             seconds=_since(started),
         )
-        source_lineage = p.source.package.manifest.get("lineage") or {}
+        source_lineage = p.source.package.manifest.lineage
         lineage = {
             "data": union.model_dump(mode="json"),
             "recipe_hash": source_lineage.get("recipe_hash"),

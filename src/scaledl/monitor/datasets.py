@@ -26,7 +26,7 @@ class RawData:
 
 
 def own_data_config(pkg: Package) -> DataConfig:
-    data = pkg.manifest.get("lineage", {}).get("data") or {"source": "digits"}
+    data = pkg.manifest.lineage.data or {"source": "digits"}
     return DataConfig.model_validate(data)
 
 
@@ -40,7 +40,7 @@ def resolve_data(pkg: Package, data: str | None) -> tuple[DataConfig, bool]:
 
 def load_raw(config: DataConfig, task: str, pkg: Package) -> RawData:
     """All rows of a data source (its test split if it ships one), labels when it has them."""
-    from scaledl.data import load_data
+    from scaledl.modalities import load_data
 
     path = Path(config.source).expanduser()
     if path.suffix.lower() == ".npz" and path.is_file() and not _npz_has(path, "y"):
@@ -52,12 +52,12 @@ def load_raw(config: DataConfig, task: str, pkg: Package) -> RawData:
 
 def load_new_data(pkg: Package, data: str | None) -> RawData:
     """`--data` for `monitor report` / checks: own source → test split, else every row."""
-    from scaledl.data import load_splits
+    from scaledl.modalities import load_splits
 
-    task = str(pkg.manifest.get("task", "classification"))
+    task = pkg.manifest.task
     config, own = resolve_data(pkg, data)
     if own:
-        seed = int(pkg.manifest.get("lineage", {}).get("split_seed", 0))
+        seed = pkg.manifest.lineage.split_seed
         splits = load_splits(config, seed=seed, task=task)
         return RawData(splits.test.x, splits.test.y, f"{config.source} (test split)")
     return load_raw(config, task, pkg)
@@ -78,7 +78,8 @@ def _unlabelled_npz(path: Path, config: DataConfig, pkg: Package) -> np.ndarray:
         if "x" not in npz.files:
             raise DataError(f"npz file {path} lacks array 'x'; it has {sorted(npz.files)}")
         x = npz["x"]
-    expected = pkg.manifest.get("preprocessing", {}).get("kind", "auto")
+    spec = pkg.manifest.preprocessing
+    expected = spec.kind if spec is not None else "auto"
     kind = _kind(x, config.kind if config.kind != "auto" else expected, path)
     dummy = np.zeros(len(x), dtype=np.float32)
     return _arrayset(x, dummy, kind, "regression", path, "x").x

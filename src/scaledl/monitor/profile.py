@@ -149,11 +149,13 @@ def load_profile(data: bytes | Any, source: str = "profile.npz") -> ReferencePro
 
 
 def channel_statistics(x: np.ndarray, kind: str) -> dict[str, np.ndarray]:
-    """Per-channel (images: axis 1) or per-feature (last axis) summary of a batch."""
+    """Per-channel (images: axis 1) or per-feature (last axis) summary of a batch; the axis is
+    the modality's."""
+    from scaledl.modalities import modality
+
     arr = np.asarray(x, dtype=np.float64)
-    moved = np.moveaxis(arr, 1 if kind == "image" else -1, 0).reshape(
-        arr.shape[1 if kind == "image" else -1], -1
-    )
+    axis = modality(kind).channel_axis()
+    moved = np.moveaxis(arr, axis, 0).reshape(arr.shape[axis], -1)
     return {
         "mean": moved.mean(axis=1).astype(np.float32),
         "std": moved.std(axis=1).astype(np.float32),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from scaledl.contract import SpecBase
 from scaledl.data.dataset import DataSplits
 from scaledl.errors import PackageError
 from scaledl.monitor.profile import (
@@ -26,7 +26,7 @@ MIN_SPLIT_FOR_HALVES = 200  # below this the PCA is fitted on the rows it scores
 
 def profile_for_splits(
     splits: DataSplits,
-    preprocessing: dict[str, Any],
+    preprocessing: SpecBase,
     predict: Predict,
     task: str = "classification",
     options: ProfileOptions | None = None,
@@ -44,7 +44,7 @@ def profile_for_splits(
         apply_preprocessing(heldout, preprocessing),
         predict,
         task=task,
-        kind=str(preprocessing["kind"]),
+        kind=preprocessing.kind,
         heldout_y=heldout_y,
         labels=splits.labels,
         options=opts,
@@ -65,15 +65,15 @@ def reference_accuracy(pkg: Package, profile: ReferenceProfile | None) -> float 
     """Held-out accuracy live accuracy is compared with: the profile's, else the manifest's."""
     reference = profile.meta.get("reference_accuracy") if profile is not None else None
     if reference is None:
-        reference = pkg.manifest.get("metrics", {}).get("accuracy")
+        reference = pkg.manifest.metrics.accuracy
     return None if reference is None else float(reference)
 
 
 def package_profile(pkg: Package) -> ReferenceProfile:
     """The profile stored in a package; PackageError naming the fix when there is none."""
-    monitoring = pkg.manifest.get("monitoring") or {}
-    name = monitoring.get("profile", PROFILE)
-    if name not in pkg.manifest.get("files", {}):
+    monitoring = pkg.manifest.monitoring
+    name = monitoring.profile if monitoring is not None else PROFILE
+    if not pkg.has_file(name):
         raise PackageError(
             f"package {pkg.source} has no monitoring profile; add one with "
             f"`scaledl monitor profile {pkg.source} --data SPEC`"
@@ -98,16 +98,16 @@ def add_profile(
     With the package's own data set (the default) the same splits as training are rebuilt; any
     other data set is treated as held-out data of the same kind.
     """
-    from scaledl.data import load_splits
+    from scaledl.modalities import load_splits
     from scaledl.monitor.datasets import load_raw, resolve_data
 
     pkg = open_package(path)
-    task = str(pkg.manifest.get("task", "classification"))
+    task = pkg.manifest.task
     config, own = resolve_data(pkg, data)
     predict = session_predict(pkg)
-    preprocessing = pkg.manifest["preprocessing"]
+    preprocessing = pkg.preprocessing
     if own:
-        seed = int(pkg.manifest.get("lineage", {}).get("split_seed", 0))
+        seed = pkg.manifest.lineage.split_seed
         splits = load_splits(config, seed=seed, task=task)
         profile = profile_for_splits(splits, preprocessing, predict, task, options)
     else:
@@ -120,7 +120,7 @@ def add_profile(
             x,
             predict,
             task=task,
-            kind=str(preprocessing["kind"]),
+            kind=preprocessing.kind,
             heldout_y=raw.y,
             labels=pkg.labels,
             options=options,

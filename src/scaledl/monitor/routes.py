@@ -125,8 +125,7 @@ def _feedback(ext: MonitorExtension, model: str, body: Feedback) -> dict[str, An
 
 
 def _raw_rows(monitor: ModelMonitor, ext: MonitorExtension, rows: list[Any]) -> np.ndarray:
-    spec = ext.packages[(monitor.model, monitor.version)].manifest["preprocessing"]
-    shape = tuple(spec["raw_shape"])
+    shape = ext.packages[(monitor.model, monitor.version)].preprocessing.sample_shape
     try:
         raw = np.asarray(rows, dtype=np.float32)
     except (TypeError, ValueError):

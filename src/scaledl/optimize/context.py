@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from scaledl.bench.cpu import CpuInfo, cpu_info
+from scaledl.contract import SpecBase
 from scaledl.data.dataset import DataSplits
 from scaledl.errors import UsageError
 from scaledl.optimize.config import OptimizeConfig
@@ -27,7 +28,7 @@ class SearchContext:
     parent: Package
     config: OptimizeConfig
     splits: DataSplits
-    preprocessing: dict[str, Any]
+    preprocessing: SpecBase
     task: str
     x_val: np.ndarray
     x_test: np.ndarray
@@ -59,11 +60,11 @@ class SearchContext:
     def exporter(self) -> str:
         if self.config.exporter != "parent":
             return self.config.exporter
-        return str(self.parent.manifest.get("export", {}).get("exporter", "auto"))
+        return self.parent.manifest.export.exporter
 
     @property
     def opset(self) -> int:
-        return int(self.parent.manifest.get("export", {}).get("opset", 18))
+        return self.parent.manifest.export.opset
 
     def calibration_index(self, count: int) -> np.ndarray:
         """Up to `count` training rows spread over the split (calibration never sees val/test)."""
@@ -118,10 +119,10 @@ def build_context(
     started = time.monotonic() if started is None else started
     check_target(config.target)
     parent = open_package(path)
-    task = str(parent.manifest.get("task", "classification"))
+    task = parent.manifest.task
     splits, label = _load_data(parent, config, task)
-    preprocessing = parent.manifest["preprocessing"]
-    if SAMPLE in parent.manifest["files"]:
+    preprocessing = parent.preprocessing
+    if SAMPLE in parent.manifest.files:
         with np.load(parent.file(SAMPLE), allow_pickle=False) as sample:
             example_raw = np.asarray(sample["raw"])
     else:
@@ -153,10 +154,11 @@ def build_context(
 
 
 def _load_data(parent: Package, config: OptimizeConfig, task: str) -> tuple[DataSplits, str]:
-    from scaledl.data import DataConfig, load_splits
+    from scaledl.data import DataConfig
+    from scaledl.modalities import load_splits
 
-    lineage = parent.manifest.get("lineage", {}) or {}
-    own = lineage.get("data")
+    lineage = parent.manifest.lineage
+    own = lineage.data
     if own is None and config.data is None:
         raise UsageError(
             f"package {parent.source} records no data set in its lineage; "
@@ -164,7 +166,7 @@ def _load_data(parent: Package, config: OptimizeConfig, task: str) -> tuple[Data
         )
     base = DataConfig.model_validate(own or {})
     data = base if config.data is None else base.model_copy(update={"source": config.data})
-    splits = load_splits(data, seed=int(lineage.get("split_seed", 0)), task=task)
+    splits = load_splits(data, seed=lineage.split_seed, task=task)
     if len(splits.val) == 0:
         raise UsageError(
             f"data {data.source} has no validation rows; candidates are chosen on the "
@@ -175,7 +177,7 @@ def _load_data(parent: Package, config: OptimizeConfig, task: str) -> tuple[Data
 
 def _parent_augment(parent: Package) -> Any:
     """The augmentation the parent was trained with (from its recipe.yaml), if any."""
-    if RECIPE not in parent.manifest["files"]:
+    if RECIPE not in parent.manifest.files:
         return None
     import yaml
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     import torch
 
+    from scaledl.contract import SpecBase
     from scaledl.data.augment import AugmentConfig
     from scaledl.data.dataset import DataSplits
     from scaledl.train.loop import TrainResult
@@ -68,7 +69,7 @@ def distillation_loss(teacher: torch.nn.Module, config: DistillConfig, task: str
 def finetune(
     student: torch.nn.Module,
     splits: DataSplits,
-    preprocessing: dict[str, Any],
+    preprocessing: SpecBase,
     *,
     teacher: torch.nn.Module | None = None,
     config: DistillConfig,
@@ -78,13 +79,14 @@ def finetune(
 ) -> TrainResult:
     """Train `student` (in place) on `splits.train`; keep the best epoch on `splits.val`.
 
-    `preprocessing` is the package's preprocessing dict (the student sees the same normalized
+    `preprocessing` is the package's preprocessing (the student sees the same normalized
     inputs as its parent did). With a `teacher`, the loss distills its logits with
     `config.temperature` and weight `config.alpha`. Returns the Trainer's TrainResult (the
     student in eval mode with the best validation state, the per-epoch history); its `extra`
     holds the distillation settings.
     """
     from scaledl.data.augment import build_augmenter
+    from scaledl.modalities import modality
     from scaledl.train.config import TrainConfig
     from scaledl.train.loop import Trainer
 
@@ -98,7 +100,8 @@ def finetune(
     for key in ("batch_size", "threads"):
         if getattr(config, key) is not None:
             settings[key] = getattr(config, key)
-    augmenter = build_augmenter(augment, splits.kind) if augment is not None else None
+    kind = modality(splits.kind).augmentation_kind()
+    augmenter = build_augmenter(augment, kind) if augment is not None else None
     trainer = Trainer(
         student,
         splits,

@@ -56,7 +56,7 @@ def ensure_onnx(candidate: Candidate, ctx: SearchContext, exporter: str | None =
 
     if candidate.module is None:
         raise ValueError(f"candidate {candidate.label} has neither a graph nor a model")
-    tolerance = float(ctx.parent.manifest.get("parity", {}).get("tolerance", 1e-4))
+    tolerance = ctx.parent.manifest.parity.tolerance
     module = copy.deepcopy(candidate.module).eval()
     result = export_onnx(module, ctx.example, ctx.opset, exporter or ctx.exporter, tolerance)
     candidate.onnx = result.onnx_bytes

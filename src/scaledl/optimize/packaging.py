@@ -76,7 +76,7 @@ def write_candidate_package(result: SearchResult, candidate: Candidate, dest: Pa
         metrics["confusion_matrix"] = confusion_matrix(
             ctx.splits.test.y, outputs.argmax(axis=1), len(parent.labels)
         )
-    lineage = dict(parent.manifest.get("lineage", {}) or {})
+    lineage = parent.manifest.lineage.model_dump(mode="json")
     lineage.update(
         {
             "parent": str(parent.source.resolve()),
@@ -95,24 +95,24 @@ def write_candidate_package(result: SearchResult, candidate: Candidate, dest: Pa
         "name": f"{parent.name}-{candidate.id}",
         "version": parent.version,
         "task": ctx.task,
-        "family": spec.family if spec is not None else parent.manifest.get("family", "custom"),
-        "knobs": spec.knobs if spec is not None else parent.manifest.get("knobs", {}),
-        "signature": parent.manifest["signature"],
+        "family": spec.family if spec is not None else parent.manifest.family,
+        "knobs": spec.knobs if spec is not None else parent.manifest.knobs,
+        "signature": parent.manifest.signature.model_dump(),
         "labels": parent.labels,
-        "preprocessing": ctx.preprocessing,
+        "preprocessing": ctx.preprocessing.model_dump(mode="json"),
         "precision": candidate.precision,
         "metrics": metrics,
         "parity": parity,
         "export": {
-            **(candidate.export or parent.manifest.get("export", {})),
+            **(candidate.export or parent.manifest.export.model_dump(mode="json")),
             **({"quantization": candidate.quantization} if candidate.quantization else {}),
         },
         "lineage": lineage,
-        "environment": _environment(parent.manifest.get("environment", {}), ctx.cpu.model),
+        "environment": _environment(parent.manifest.environment, ctx.cpu.model),
     }
     if candidate.session_config:
         manifest["runtime"] = {"session_config": dict(candidate.session_config)}
-    if PROFILE in parent.manifest["files"]:  # monitoring compares live traffic with this graph
+    if PROFILE in parent.manifest.files:  # monitoring compares live traffic with this graph
         files[PROFILE], manifest["monitoring"] = _profile(candidate, result)
     return write_package(dest, manifest, files)
 

@@ -191,8 +191,8 @@ class Search:
             onnx=pkg.onnx_path.read_bytes(),
             module=self.ctx.teacher,
             spec=self.ctx.spec,
-            precision=str(pkg.manifest.get("precision", "fp32")),
-            export=dict(pkg.manifest.get("export", {})),
+            precision=pkg.manifest.precision,
+            export=pkg.manifest.export.model_dump(mode="json", exclude_none=True),
         )
         try:
             score(parent, self.ctx)
@@ -255,8 +255,7 @@ class Search:
         return child
 
     def _structure_estimate(self, epochs: int) -> float:
-        metrics = self.ctx.parent.manifest.get("metrics", {})
-        speed = float(metrics.get("train_samples_per_second", 0) or 0)
+        speed = float(self.ctx.parent.manifest.metrics.get("train_samples_per_second", 0))
         # Fine-tuning also runs the teacher; start from twice a training epoch of the parent.
         guess = 2.0 * len(self.ctx.splits.train) / speed if speed > 0 else 10.0
         estimate = epochs * self._mean("epoch", guess) + self._mean("export", EXPORT_GUESS_S)

@@ -68,29 +68,28 @@ def training_report(
     verify_checks: list[str] | None = None,
 ) -> str:
     m = pkg.manifest
-    report = HtmlReport(f"{m['name']} v{m['version']} — {m['family']} ({m['task']})")
-    metrics = {k: v for k, v in m.get("metrics", {}).items() if not isinstance(v, list)}
+    report = HtmlReport(f"{m.name} v{m.version} — {m.family} ({m.task})")
+    measured = m.metrics.model_dump(mode="json", exclude_none=True)
+    metrics = {k: v for k, v in measured.items() if not isinstance(v, list | dict)}
     report.heading("Metrics (test split, ONNX Runtime)")
     report.table([{"metric": k, "value": v} for k, v in metrics.items()])
     if history:
         report.heading("Training curves")
         report.figure(_curves(history), "training curves")
         report.table(history)
-    matrix = (evaluation or {}).get("confusion_matrix") or m.get("metrics", {}).get(
-        "confusion_matrix"
-    )
-    if matrix and m.get("labels"):
+    matrix = (evaluation or {}).get("confusion_matrix") or m.metrics.confusion_matrix
+    if matrix and m.labels:
         report.heading("Confusion matrix")
-        report.figure(_confusion(matrix, m["labels"]), "confusion matrix")
+        report.figure(_confusion(matrix, m.labels), "confusion matrix")
     if verify_checks:
         report.heading("Verification")
         report.raw("<ul>" + "".join(f"<li>{c}</li>" for c in verify_checks) + "</ul>")
     report.heading("Signature and preprocessing")
     report.code(
-        json.dumps({"signature": m["signature"], "preprocessing": m.get("preprocessing")}, indent=2)
+        json.dumps(m.model_dump(mode="json", include={"signature", "preprocessing"}), indent=2)
     )
     report.heading("Lineage")
-    report.code(json.dumps(m.get("lineage", {}), indent=2))
+    report.code(json.dumps(m.lineage.model_dump(mode="json", exclude_none=True), indent=2))
     recipe = pkg.path / "recipe.yaml"
     if recipe.is_file():
         report.heading("Resolved recipe")

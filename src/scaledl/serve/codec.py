@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from scaledl.errors import PayloadTooLargeError, ScaledlError
+from scaledl.errors import PayloadTooLargeError, ScaledlError, UnsupportedMediaTypeError
 
 HEADER_LENGTH = "inference-header-content-length"
 
@@ -42,10 +42,6 @@ DTYPES: dict[str, np.dtype[Any]] = {
     "BYTES": np.dtype(object),
 }
 JSON_CONTENT_TYPES = ("application/json", "application/octet-stream", "text/plain")
-
-
-class UnsupportedMediaTypeError(ScaledlError):
-    http_status = 415
 
 
 class BadRequest(ScaledlError):

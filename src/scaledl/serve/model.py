@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from scaledl.contract import Manifest
 from scaledl.errors import PackageError, UnavailableError
 from scaledl.package import Package, open_package, signing_key_from_env
 from scaledl.serve.batching import Batcher, BatchObserver
@@ -50,7 +51,7 @@ class ModelVersion:
         return self.state == "READY"
 
     @property
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> Manifest:
         return self.package.manifest
 
     def start(self, loop: asyncio.AbstractEventLoop, on_batch: BatchObserver | None) -> None:
@@ -91,10 +92,7 @@ def load_version(model: str, version: str, path: Path, settings: ServeSettings) 
     key = signing_key_from_env()
     package = open_package(path, verify=True, key=key, require_signature=bool(key) or None)
     source = f"{model}/{version} ({path})"
-    raw = package.manifest.get("signature")
-    if not isinstance(raw, dict):
-        raise PackageError(f"{source}: manifest.json has no signature")
-    signature = parse_signature(raw, source)
+    signature = parse_signature(package.manifest.signature.model_dump(), source)
     spin = "1" if settings.ort_spinning else "0"
     try:
         session = create_session(

@@ -2,9 +2,9 @@
 
 Input: an encoded image (`Content-Type: image/png` or `image/jpeg`) or JSON raw feature rows
 (`[[…], …]` or `{"instances": [[…], …]}`), in the units the model was trained on (pixels
-0–255 for images; for tables the raw column values). The package's own preprocessing
-(`scaledl.preprocess.apply_preprocessing`) turns them into the graph input, so the answer
-matches what `scaledl evaluate` measured. An image is converted to the model's channels and
+0–255 for images; for tables the raw column values). The model's modality decodes the body and
+applies the package's own preprocessing (the same `to_graph` `scaledl evaluate` runs), so the
+answer matches what evaluation measured. An image is converted to the model's channels and
 resized to its height × width; its 0–255 pixels are mapped to the training range (e.g. 0–16
 for scikit-learn digits).
 
@@ -14,84 +14,32 @@ unless they already are probabilities); regressors give `value`.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
 
-from scaledl.errors import PayloadTooLargeError
-from scaledl.preprocess import apply_preprocessing
-from scaledl.serve.codec import BadRequest, UnsupportedMediaTypeError, parse_json
+from scaledl.contract import SpecBase
+from scaledl.modalities import modality_of
+from scaledl.serve.codec import BadRequest
 from scaledl.serve.model import ModelVersion
 
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/jpg")
-MAX_PIXELS = 40_000_000  # refuse decompression bombs long before Pillow's own limit
 
-
-def raw_rows(body: bytes, content_type: str | None, spec: dict[str, Any]) -> np.ndarray:
-    """The request as raw samples of shape (N, *raw_shape), float32."""
+def raw_rows(body: bytes, content_type: str | None, spec: SpecBase) -> np.ndarray:
+    """The request as raw samples of shape (N, *raw_shape), decoded by the model's modality."""
     base = (content_type or "application/json").split(";", 1)[0].strip().lower()
-    if base in IMAGE_TYPES:
-        return _image_rows(body, spec)
-    if base != "application/json":
-        raise UnsupportedMediaTypeError(
-            f"Content-Type {base!r} is not accepted by /predict; send image/png, image/jpeg, "
-            "or application/json raw rows"
-        )
-    doc = parse_json(body)
-    rows = doc.get("instances") if isinstance(doc, dict) else doc
-    if not isinstance(rows, list) or not rows:
-        raise BadRequest('send a JSON list of raw rows, or {"instances": [row, …]}')
-    raw_shape = tuple(int(d) for d in spec["raw_shape"])
-    per_row = int(np.prod(raw_shape))
-    try:
-        array = np.asarray(rows, dtype=np.float64)
-    except (ValueError, TypeError):
-        raise BadRequest("rows must be lists of numbers of the same length") from None
-    if array.ndim < 1 or array.size != len(rows) * per_row:
-        raise BadRequest(
-            f"each row must hold {per_row} numbers (raw shape {list(raw_shape)}); "
-            f"got {array.size} number(s) for {len(rows)} row(s)"
-        )
-    array = array.reshape(len(rows), *raw_shape).astype(np.float32)
-    if not np.isfinite(array).all():
-        raise BadRequest("rows contain NaN or Inf values")
-    return array
-
-
-def _image_rows(body: bytes, spec: dict[str, Any]) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    image_spec = spec.get("image")
-    if spec.get("kind") != "image" or not image_spec:
-        raise UnsupportedMediaTypeError("this model does not take images; send JSON raw rows")
-    try:
-        image: Image.Image = Image.open(io.BytesIO(body))
-        if image.width * image.height > MAX_PIXELS:
-            raise PayloadTooLargeError(f"image of {image.width}×{image.height} pixels is too large")
-        channels, height, width = (int(image_spec[k]) for k in ("channels", "height", "width"))
-        image = image.convert("L" if channels == 1 else "RGB")
-        if image.size != (width, height):
-            image = image.resize((width, height), Image.Resampling.BILINEAR)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise BadRequest(f"the body is not a readable PNG/JPEG image ({exc})") from None
-    pixels = np.asarray(image, dtype=np.float32)
-    pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
-    scale = float(image_spec.get("max_value", 255.0)) / 255.0
-    return (pixels * scale)[None]
+    return modality_of(spec).decode_predict(spec, body, base)
 
 
 def graph_inputs(mv: ModelVersion, raw: np.ndarray) -> dict[str, np.ndarray]:
-    spec = mv.manifest.get("preprocessing")
+    spec = preprocessing_of(mv)
     if len(mv.signature.inputs) != 1:
         raise BadRequest("/predict serves single-input models; use /infer for this one")
-    x = apply_preprocessing(raw, spec) if spec else raw.astype(np.float32)
-    return {mv.signature.inputs[0].name: x}
+    return {mv.signature.inputs[0].name: modality_of(spec).to_graph(spec, raw)}
 
 
-def preprocessing_of(mv: ModelVersion) -> dict[str, Any]:
-    spec = mv.manifest.get("preprocessing")
-    if not isinstance(spec, dict) or "raw_shape" not in spec:
+def preprocessing_of(mv: ModelVersion) -> SpecBase:
+    spec = mv.manifest.preprocessing
+    if spec is None:
         raise BadRequest(
             f"model {mv.label} has no preprocessing in its manifest; use /infer with tensors"
         )
@@ -99,7 +47,7 @@ def preprocessing_of(mv: ModelVersion) -> dict[str, Any]:
 
 
 def predictions(mv: ModelVersion, output: np.ndarray, top: int) -> list[dict[str, Any]]:
-    task = mv.manifest.get("task", "classification")
+    task = mv.manifest.task
     if task != "classification" or output.ndim != 2:
         return [{"value": row.tolist()} for row in output.reshape(len(output), -1)]
     probs = _probabilities(output.astype(np.float64))

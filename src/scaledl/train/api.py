@@ -100,15 +100,15 @@ def _train(
     options: ScaleOptions,
     ctx: Any,
 ) -> TrainOutput:
-    from scaledl.data import load_splits
     from scaledl.data.augment import build_augmenter
+    from scaledl.modalities import load_splits, modality
     from scaledl.models import ModelSpec
-    from scaledl.preprocess import fit_preprocessing
     from scaledl.train.loop import Trainer
     from scaledl.train.samplelog import SampleLog
 
     splits = load_splits(recipe.data, seed=recipe.seed, task=recipe.task)
-    preprocessing = fit_preprocessing(splits.train.x, splits.kind, splits.scale, splits.max_value)
+    unit = modality(splits.kind)
+    preprocessing = unit.fit(splits)
     num_outputs = splits.num_classes if recipe.task == "classification" else 1
     assert num_outputs is not None
     spec: ModelSpec | None = None
@@ -130,7 +130,7 @@ def _train(
         preprocessing,
         task=recipe.task,
         seed=recipe.seed,
-        augmenter=build_augmenter(recipe.augment, splits.kind),
+        augmenter=build_augmenter(recipe.augment, unit.augmentation_kind()),
         checkpoint_dir=out_dir / CHECKPOINT_DIR,
         fingerprint=f"{recipe.digest()}:{splits.fingerprint}",
         callbacks=callbacks,

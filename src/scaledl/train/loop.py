@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from scaledl.contract import SpecBase
 from scaledl.data.augment import Augmenter
 from scaledl.data.dataset import DataSplits
 from scaledl.errors import ScaledlError
+from scaledl.modalities import modality_of
 from scaledl.train import sharding
 from scaledl.train.checkpoint import CHECKPOINT_NAME, FORMAT, load_for_resume, save_checkpoint
 from scaledl.train.config import TrainConfig
@@ -31,7 +33,7 @@ from scaledl.train.optim import cpu_state, make_optimizer, uses_channels_last
 from scaledl.train.schedule import lr_factor
 from scaledl.train.sharding import epoch_order, step_seed
 from scaledl.train.syncbn import sync_batchnorm, unsync_batchnorm
-from scaledl.train.tensors import Normalizer, evaluate_outputs, loss_fn, soft_target_loss
+from scaledl.train.tensors import evaluate_outputs, loss_fn, soft_target_loss
 from scaledl.ui import progress
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,7 @@ class Trainer:
         model: torch.nn.Module,
         splits: DataSplits,
         config: TrainConfig,
-        preprocessing: dict[str, Any],
+        preprocessing: SpecBase,
         task: str = "classification",
         seed: int = 0,
         augmenter: Augmenter | None = None,
@@ -86,7 +88,7 @@ class Trainer:
         self.dist = dist or DistContext(device=resolve_device(device or "cpu"))
         self.device = self.dist.device
         self.amp_dtype = autocast_dtype(self.device, precision)
-        self.normalizer = Normalizer(preprocessing).to(self.device)
+        self.transform = modality_of(preprocessing).batch_transform(preprocessing).to(self.device)
         self.checkpoint_dir = checkpoint_dir
         self.fingerprint = fingerprint
         self.callbacks = callbacks or []
@@ -124,7 +126,7 @@ class Trainer:
         bind = getattr(self.augmenter, "bind", None)
         if bind is not None:
             train = self.splits.train
-            bind(train.x, train.y, self.normalizer.scale, self.splits.num_classes)
+            bind(train.x, train.y, self.transform.scale, self.splits.num_classes)
         start, samples = time.perf_counter(), 0
         try:
             with progress("training", self.total_steps) as bar:
@@ -276,12 +278,12 @@ class Trainer:
     def _batch(
         self, x_raw: np.ndarray, y_raw: np.ndarray, epoch: int, index: np.ndarray
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        x = self.normalizer.scaled(x_raw)
+        x = self.transform.load(x_raw)
         y = torch.from_numpy(y_raw).to(self.device)
         soft = None
         if self.augmenter is not None:
             x, soft = self.augmenter(x, y, seed=self.seed, epoch=epoch, index=index)
-        x = self.normalizer.normalize(x)
+        x = self.transform.finish(x)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y, soft
@@ -306,7 +308,7 @@ class Trainer:
             self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=bool(self.amp_dtype)
         ):
             for i in range(0, len(x_raw), bs):
-                x = self.normalizer(x_raw[i : i + bs])
+                x = self.transform(x_raw[i : i + bs])
                 if self.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 outs.append(model(x).float().cpu())

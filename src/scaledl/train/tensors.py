@@ -1,4 +1,4 @@
-"""Raw arrays → normalized tensors, and PyTorch-side evaluation."""
+"""Losses and PyTorch-side evaluation of raw arrays (through the modality's batch transform)."""
 
 from __future__ import annotations
 
@@ -7,43 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from scaledl.preprocess import channel_axis
-
-
-class Normalizer:
-    """Applies the package preprocessing to torch batches: raw → ×scale → (x − mean) / std.
-
-    Split in two so augmentation runs in between, on values in [0, 1] scale.
-    """
-
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.scale = float(spec["scale"])
-        axis = channel_axis(spec["kind"])
-        ndim = len(spec["raw_shape"]) + 1
-        shape = [1] * ndim
-        shape[axis] = -1
-        self.mean = torch.tensor(spec["mean"], dtype=torch.float32).reshape(shape)
-        self.std = torch.tensor(spec["std"], dtype=torch.float32).reshape(shape)
-        self.device = torch.device("cpu")
-
-    def to(self, device: torch.device | str) -> Normalizer:
-        """Produce batches on `device` (scaling happens on the CPU, the rest there)."""
-        self.device = torch.device(device)
-        self.mean, self.std = self.mean.to(self.device), self.std.to(self.device)
-        return self
-
-    def scaled(self, x: np.ndarray) -> torch.Tensor:
-        # Out of place: for float32 input, from_numpy/.to share the caller's memory, and an
-        # in-place multiply would rescale the caller's array (e.g. the validation split) again
-        # on every pass.
-        t = torch.from_numpy(np.ascontiguousarray(x)).to(torch.float32).mul(self.scale)
-        return t if self.device.type == "cpu" else t.to(self.device, non_blocking=True)
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
-
-    def __call__(self, x: np.ndarray) -> torch.Tensor:
-        return self.normalize(self.scaled(x))
+from scaledl.modalities import BatchTransform
 
 
 def loss_fn(task: str, label_smoothing: float = 0.0) -> Any:
@@ -59,10 +23,10 @@ def soft_target_loss(out: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_torch(
-    model: torch.nn.Module, x: np.ndarray, normalizer: Normalizer, batch_size: int = 512
+    model: torch.nn.Module, x: np.ndarray, transform: BatchTransform, batch_size: int = 512
 ) -> np.ndarray:
     model.eval()
-    outs = [model(normalizer(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+    outs = [model(transform(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
     return torch.cat(outs).numpy()
 
 

@@ -25,8 +25,8 @@ def preview_policy(recipe: Any, out: Path, samples: int = 8, views: int = 5) -> 
     """Draw `samples` training rows (evenly spread) and `views` augmented versions of each."""
     import torch
 
-    from scaledl.data import load_splits
     from scaledl.data.augment import build_augmenter
+    from scaledl.modalities import load_splits
 
     splits = load_splits(recipe.data, seed=recipe.seed, task=recipe.task)
     train = splits.train

@@ -272,7 +272,7 @@ class DistillSpace(MethodSpace):
         """Fill the slim epochs from the parent's training (a new model needs most of it)."""
         if self.slim_epochs is not None:
             return self
-        trained = int(ctx.parent.manifest.get("metrics", {}).get("epochs_run", 0) or 0)
+        trained = ctx.parent.manifest.metrics.epochs_run or 0
         return self.model_copy(update={"slim_epochs": max(10, trained // 2)})
 
     def step(self, *, from_scratch: bool, teacher: bool = True) -> DistillStep:

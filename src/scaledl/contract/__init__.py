@@ -1,0 +1,52 @@
+"""The typed contract between stages: the package manifest and each modality's preprocessing.
+
+Pure data (pydantic only, no runtime imports), so every layer may depend on it.
+"""
+
+from __future__ import annotations
+
+from scaledl.contract.manifest import (
+    FORMAT,
+    FORMAT_VERSION,
+    ExportInfo,
+    Lineage,
+    Manifest,
+    Metrics,
+    Monitoring,
+    Parity,
+    Runtime,
+    Signature,
+    TensorSpec,
+)
+from scaledl.contract.migrations import migrate
+from scaledl.contract.preprocessing import (
+    ImageSpec,
+    NormalizedSpec,
+    Preprocessing,
+    SequenceSpec,
+    SpecBase,
+    TableSpec,
+    parse_preprocessing,
+)
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "ExportInfo",
+    "ImageSpec",
+    "Lineage",
+    "Manifest",
+    "Metrics",
+    "Monitoring",
+    "NormalizedSpec",
+    "Parity",
+    "Preprocessing",
+    "Runtime",
+    "SequenceSpec",
+    "Signature",
+    "SpecBase",
+    "TableSpec",
+    "TensorSpec",
+    "migrate",
+    "parse_preprocessing",
+]

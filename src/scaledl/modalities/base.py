@@ -1,0 +1,166 @@
+"""The modality seam: one registered unit per kind of input, used by every stage.
+
+A modality says, for its kind of input (image, table, sequence, …):
+
+- **data** — which sources it reads (`claims`, `read`) into raw arrays;
+- **preprocessing** — what it learns from the training split (`fit`, a typed spec from
+  `scaledl.contract.preprocessing`, stored in the package manifest) and how a raw batch becomes
+  the graph's input (`to_graph`). Training, `evaluate`, the server and the monitor all call the
+  same `to_graph`; training splits it around augmentation (`batch_transform`);
+- **serving** — what raw input a served package accepts: the V2 tensors (`served_inputs`) and
+  the human-facing `/predict` bodies (`decode_predict`);
+- **model** — the torch front-end (if any) that turns the graph input into features one of the
+  four families reads (`frontend`);
+- **augmentation** — which ops of `scaledl.data.augment` apply (`augment_kind`);
+- **monitoring** — the features its drift tests watch (`drift_features`, `channel_axis`).
+
+Stages never branch on the kind of input: they ask its modality. A new modality is one module
+that subclasses `Modality`, a spec in `contract/preprocessing.py`, and a `register_modality`
+call (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from scaledl.contract import SpecBase, TensorSpec
+from scaledl.errors import DataError, UnsupportedMediaTypeError
+
+if TYPE_CHECKING:
+    from scaledl.data.config import DataConfig
+    from scaledl.data.dataset import DataSplits, LoadedData
+
+JSON_TYPES = ("application/json", "text/json")
+
+
+class BatchTransform:
+    """Training's view of `to_graph`, split around augmentation.
+
+    `load(raw)` turns a raw numpy batch into a tensor in the space augmentation works in (for
+    images: pixels scaled to [0, 1]); `finish(t)` turns that tensor into the graph input.
+    `to(device)` moves any constants once. The default is `to_graph` in one piece.
+    """
+
+    scale: float = 1.0
+
+    def load(self, raw: Any) -> Any:
+        raise NotImplementedError
+
+    def finish(self, x: Any) -> Any:
+        return x
+
+    def to(self, device: Any) -> BatchTransform:
+        return self
+
+    def __call__(self, raw: Any) -> Any:
+        return self.finish(self.load(raw))
+
+
+class Modality:
+    """Base class of a modality unit; see the module docstring for what each part is for."""
+
+    kind: ClassVar[str]
+    spec_type: ClassVar[type[SpecBase]]
+    augment_kind: ClassVar[str] = ""  # ops whose `kinds` name this apply ("" = the kind)
+
+    def augmentation_kind(self) -> str:
+        """The `kinds` tag of the augmentation ops that apply to this modality's data."""
+        return self.augment_kind or self.kind
+
+    # ---- data ---------------------------------------------------------------------------
+    def claims(self, path: Path, config: DataConfig) -> bool:
+        """True when this modality reads the source at `path` (after `config.kind`)."""
+        return False
+
+    def read(self, path: Path, config: DataConfig, task: str) -> LoadedData:
+        raise DataError(f"{self.kind} data cannot be read from {path}")
+
+    # ---- preprocessing ------------------------------------------------------------------
+    def fit(self, splits: DataSplits) -> SpecBase:
+        """What preprocessing learns from the training split (never validation or test rows)."""
+        raise NotImplementedError
+
+    def to_graph(self, spec: Any, raw: Any) -> np.ndarray:
+        """A raw batch (N, *raw_shape) → the graph's input batch (numpy, no torch)."""
+        raise NotImplementedError
+
+    def batch_transform(self, spec: Any) -> BatchTransform:
+        raise NotImplementedError
+
+    def check_raw(self, spec: SpecBase, raw: Any) -> None:
+        """Refuse a raw batch whose sample shape is not the one the model was trained on."""
+        shape = tuple(np.shape(raw)[1:])
+        if shape != spec.sample_shape:
+            raise DataError(
+                f"raw input has sample shape {shape}, expected {spec.sample_shape} "
+                "(the shape the model was trained on)"
+            )
+
+    # ---- serving ------------------------------------------------------------------------
+    def served_inputs(self, spec: Any, graph_inputs: list[TensorSpec]) -> list[TensorSpec]:
+        """The V2 inputs a client sends (default: the graph's own inputs)."""
+        return graph_inputs
+
+    def decode_predict(self, spec: Any, body: bytes, content_type: str) -> np.ndarray:
+        """A `/predict` body → raw rows (N, *raw_shape). JSON rows by default."""
+        if content_type not in JSON_TYPES:
+            raise UnsupportedMediaTypeError(
+                f"Content-Type {content_type!r} is not accepted by /predict for {self.kind} "
+                f"models; send application/json raw rows{self.predict_types_hint()}"
+            )
+        return self.rows_from_json(spec, _parse_json(body))
+
+    def predict_types_hint(self) -> str:
+        return ""
+
+    def rows_from_json(self, spec: SpecBase, doc: Any) -> np.ndarray:
+        """`[[…], …]` or `{"instances": […]}` raw rows, in the units the model was trained on."""
+        rows = doc.get("instances") if isinstance(doc, dict) else doc
+        if not isinstance(rows, list) or not rows:
+            raise DataError('send a JSON list of raw rows, or {"instances": [row, …]}')
+        per_row = int(np.prod(spec.sample_shape))
+        try:
+            array = np.asarray(rows, dtype=np.float64)
+        except (ValueError, TypeError, OverflowError):
+            raise DataError("rows must be lists of numbers of the same length") from None
+        if array.ndim < 1 or array.size != len(rows) * per_row:
+            raise DataError(
+                f"each row must hold {per_row} numbers (raw shape {list(spec.sample_shape)}); "
+                f"got {array.size} number(s) for {len(rows)} row(s)"
+            )
+        out = array.reshape(len(rows), *spec.sample_shape).astype(np.float32)
+        if not np.isfinite(out).all():
+            raise DataError("rows contain NaN or Inf values (or numbers too large for float32)")
+        return out
+
+    # ---- model --------------------------------------------------------------------------
+    def frontend(self, spec: Any, family: str) -> Any | None:
+        """The torch module between the graph input and the family (None: the family reads
+        the graph input as it is)."""
+        return None
+
+    # ---- monitoring ---------------------------------------------------------------------
+    def channel_axis(self) -> int:
+        """Axis of a graph-input batch that per-channel (per-feature) statistics run along."""
+        return -1
+
+    def drift_features(self, spec: Any, graph_x: np.ndarray) -> np.ndarray:
+        """What the drift tests project and compare: by default the graph input itself."""
+        return graph_x
+
+
+def _parse_json(body: bytes) -> Any:
+    import orjson
+
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise DataError(f"the body is not valid JSON ({exc})") from None
+    except (TypeError, ValueError) as exc:  # pragma: no cover - orjson raises the above
+        raise DataError(f"the body is not valid JSON ({exc})") from None
+
+
+__all__ = ["JSON_TYPES", "BatchTransform", "Modality"]
