@@ -57,9 +57,9 @@ def test_tiny_search_writes_verified_packages(digits_package: Path, tmp_path: Pa
             continue
         package = out / entry["package"]
         manifest = open_package(package).manifest
-        assert manifest["lineage"]["parent"] == str(digits_package.resolve())
-        assert manifest["lineage"]["transforms"] == entry["transforms"]
-        assert manifest["metrics"]["latency"]["batch_size"] == 1
+        assert manifest.lineage.parent == str(digits_package.resolve())
+        assert manifest.lineage.transforms == entry["transforms"]
+        assert manifest.metrics.latency is not None and manifest.metrics.latency.batch_size == 1
     proc = run_cli("verify", str(out / chosen["package"]))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     quantized = out / by_id["c01"]["package"]
