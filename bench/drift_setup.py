@@ -69,8 +69,8 @@ class Setup:
 def ensure_package(name: str) -> Path:
     """Train the bench model with scaledl once; later runs reuse the package."""
     from scaledl.package import open_package
+    from scaledl.pipeline.train import train_recipe
     from scaledl.recipe import validate_recipe
-    from scaledl.train.api import train_recipe
 
     recipe = validate_recipe(RECIPES[name])
     out = CACHE / name

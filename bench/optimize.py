@@ -129,8 +129,8 @@ def overrides_for(case: Case, quick: bool, cifar_limit: int | None) -> list[str]
 def train_parent(
     name: str, work: Path, recipe_name: str, overrides: list[str], reuse: bool
 ) -> Path:
+    from scaledl.pipeline.train import train_recipe
     from scaledl.recipe import load_recipe
-    from scaledl.train.api import train_recipe
 
     package = work / "parent" / "package"
     if reuse and (package / "manifest.json").is_file():

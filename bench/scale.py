@@ -89,8 +89,8 @@ def cifar_recipe(
 
 
 def part_accuracy(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    from scaledl.pipeline.train import train_recipe
     from scaledl.recipe import validate_recipe
-    from scaledl.train.api import train_recipe
 
     rows = {}
     for name, policy in POLICIES.items():

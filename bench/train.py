@@ -29,8 +29,8 @@ TARGETS = {"cifar10-cnn": {"test_accuracy": 0.85, "total_seconds": 20 * 60}}
 
 def run_one(name: str, out_root: Path, quick: bool) -> dict:
     from scaledl.evaluate import evaluate_package
+    from scaledl.pipeline.train import train_recipe
     from scaledl.recipe import load_recipe
-    from scaledl.train.api import train_recipe
 
     overrides = (
         list(QUICK["cifar10-cnn" if name.startswith("cifar") else "digits"]) if quick else []

@@ -62,8 +62,8 @@ def quick_recipe(**overrides: object) -> dict[str, object]:
 @pytest.fixture(scope="session")
 def digits_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small CNN trained on digits, packaged (read-only: copy it before changing it)."""
+    from scaledl.pipeline.train import train_recipe
     from scaledl.recipe import validate_recipe
-    from scaledl.train.api import train_recipe
 
     out = tmp_path_factory.mktemp("digits-run")
     recipe = validate_recipe(quick_recipe(train={"epochs": 4, "batch_size": 64, "lr": 0.005}))

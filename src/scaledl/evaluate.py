@@ -58,7 +58,7 @@ def confusion_matrix(y: np.ndarray, pred: np.ndarray, classes: int) -> list[list
 def evaluate_arrays(
     pkg: Package, x_raw: np.ndarray, y: np.ndarray, session: Any = None
 ) -> Evaluation:
-    from scaledl.train.tensors import evaluate_outputs
+    from scaledl.metrics import evaluate_outputs
 
     task = pkg.manifest.task
     outputs = predict_raw(pkg, x_raw, session)

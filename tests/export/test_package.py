@@ -161,5 +161,3 @@ def test_write_is_atomic_when_a_write_fails(tmp_path: Path) -> None:
         )
     assert (dest / "model.onnx").read_bytes() == b"old"  # the old package is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["p"]  # no temp folder left behind
-
-

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from scaledl.contract import SpecBase
 from scaledl.data import DataConfig
 from scaledl.data.dataset import ArraySet, DataSplits
+from scaledl.metrics import evaluate_outputs
 from scaledl.modalities import load_splits, modality_of
 from scaledl.models import ModelSpec
 from scaledl.optimize.distill import DistillConfig, distillation_loss, finetune
@@ -19,7 +20,7 @@ from scaledl.optimize.prune import prune_structured
 from scaledl.preprocess import fit_preprocessing
 from scaledl.train.config import TrainConfig
 from scaledl.train.loop import Trainer
-from scaledl.train.tensors import evaluate_outputs, predict_torch
+from scaledl.train.tensors import predict_torch
 from tests.optimize.prune_cases import one_thread
 
 

@@ -79,7 +79,7 @@ def _check_every_sample_once_per_epoch(records: list[dict[str, Any]], n: int) ->
 
 
 def test_two_processes_match_one(two_procs: dict[str, Any], tmp_path: Path) -> None:
-    from scaledl.train.api import train_recipe
+    from scaledl.pipeline.train import train_recipe
 
     single = train_recipe(validate_recipe(_recipe_dict()), tmp_path / "one")
     one, two = _manifest(tmp_path / "one"), _manifest(two_procs["out"])

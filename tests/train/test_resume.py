@@ -10,9 +10,9 @@ import torch
 
 from scaledl.data.augment import build_augmenter
 from scaledl.modalities import load_splits
+from scaledl.pipeline.train import build_model_for
 from scaledl.preprocess import fit_preprocessing
 from scaledl.recipe import validate_recipe
-from scaledl.train.api import build_model_for
 from scaledl.train.loop import Trainer
 from tests.conftest import quick_recipe
 

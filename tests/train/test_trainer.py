@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from scaledl.pipeline.train import CHECKPOINT_DIR, train_recipe
 from scaledl.recipe import validate_recipe
-from scaledl.train.api import CHECKPOINT_DIR, train_recipe
 from scaledl.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from tests.conftest import quick_recipe
 
@@ -115,7 +115,7 @@ def test_a_users_own_module_is_trained_and_packaged(tmp_path: Path) -> None:
 
     from torch import nn
 
-    from scaledl.train.api import train_module
+    from scaledl.pipeline.train import train_module
     from scaledl.verify import verify_package
 
     class TinyNet(nn.Module):

@@ -24,9 +24,9 @@ def preview(
     ),
 ) -> None:
     """Write a grid of original training samples beside their augmented views."""
-    from scaledl.data.augment.preview import preview_policy
     from scaledl.errors import UsageError
     from scaledl.recipe import load_recipe
+    from scaledl.report.preview import preview_policy
 
     if not 1 <= samples <= 64 or not 0 <= views <= 16:
         raise UsageError(f"--samples {samples} / --views {views}: expected 1–64 and 0–16")

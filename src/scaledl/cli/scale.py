@@ -63,7 +63,7 @@ def train_command(args: TrainArgs) -> None:
 
 
 def _options(args: TrainArgs) -> object:
-    from scaledl.train.api import ScaleOptions
+    from scaledl.pipeline.train import ScaleOptions
 
     return ScaleOptions(
         device=args.device,
@@ -75,7 +75,7 @@ def _options(args: TrainArgs) -> object:
 
 
 def _run_worker(args: TrainArgs, recipe: object, out: Path) -> None:
-    from scaledl.train.api import ScaleOptions, train_recipe
+    from scaledl.pipeline.train import ScaleOptions, train_recipe
     from scaledl.ui import disable_progress
 
     if os.environ.get("RANK", "0") != "0":

@@ -28,7 +28,7 @@ def run(
     ),
 ) -> None:
     """Train, export, verify, evaluate and report: the whole job for one recipe."""
-    from scaledl.pipeline import run_recipe
+    from scaledl.pipeline.run import run_recipe
     from scaledl.recipe import load_recipe
 
     parsed = load_recipe(recipe, set_)

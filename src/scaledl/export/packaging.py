@@ -1,24 +1,15 @@
-"""Turn a trained nn.Module into a model package: ONNX + parity, weights, spec, sample, manifest."""
+"""The artifacts a package holds besides the graph: weights, the served signature, the sample."""
 
 from __future__ import annotations
 
 import io
-import json
-import logging
-import platform
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from scaledl.contract import Signature, SpecBase, TensorSpec
-from scaledl.data.dataset import DataSplits
-from scaledl.export.config import ExportConfig
-from scaledl.export.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx
-from scaledl.package import MODEL_JSON, MODEL_ONNX, PROFILE, RECIPE, SAMPLE, WEIGHTS, write_package
-from scaledl.preprocess import apply_preprocessing
-
-log = logging.getLogger(__name__)
+from scaledl.contract import Signature, TensorSpec
+from scaledl.export.onnx_export import INPUT_NAME, OUTPUT_NAME
 
 
 def weights_bytes(model: Any) -> bytes:
@@ -46,110 +37,3 @@ def sample_npz(x_raw: np.ndarray, x: np.ndarray, y: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, raw=x_raw, input=x, output=y)
     return buffer.getvalue()
-
-
-def package_model(
-    model: Any,
-    splits: DataSplits,
-    preprocessing: SpecBase,
-    out: Path,
-    *,
-    name: str,
-    task: str = "classification",
-    family: str = "custom",
-    model_spec: dict[str, Any] | None = None,
-    export: ExportConfig | None = None,
-    recipe_yaml: str | None = None,
-    lineage: dict[str, Any] | None = None,
-    metrics: dict[str, Any] | None = None,
-    extra_files: dict[str, bytes] | None = None,
-    version: str = "1",
-    profile: bool = True,
-) -> Path:
-    """Export, check parity, score the ONNX graph on the test split, and write the package.
-
-    With `profile`, the monitoring reference profile (`profile.npz`) is built from the splits and
-    the exported graph, unless `extra_files` already brings one.
-    """
-    from scaledl.evaluate import confusion_matrix, run_session
-    from scaledl.export.runtime import create_session
-    from scaledl.train.tensors import evaluate_outputs
-
-    export = export or ExportConfig()
-    model = model.eval()
-    held_out = splits.test.x[: export.sample_size]
-    if len(held_out) < 2:
-        held_out = np.concatenate([splits.test.x, splits.val.x])[: max(2, export.sample_size)]
-    example = apply_preprocessing(held_out, preprocessing)
-    result = export_onnx(model, example, export.opset, export.exporter, export.parity_tolerance)
-
-    session = create_session(result.onnx_bytes)
-    test_out = run_session(session, apply_preprocessing(splits.test.x, preprocessing))
-    test_metrics = evaluate_outputs(test_out, splits.test.y, task)
-    num_outputs = int(result.parity_outputs.shape[1])
-    all_metrics: dict[str, Any] = {**test_metrics, **(metrics or {})}
-    all_metrics["parity_max_abs_error"] = result.max_abs_error
-    if task == "classification" and splits.labels:
-        all_metrics["confusion_matrix"] = confusion_matrix(
-            splits.test.y, test_out.argmax(axis=1), len(splits.labels)
-        )
-
-    files: dict[str, bytes | Path] = {
-        MODEL_ONNX: result.onnx_bytes,
-        WEIGHTS: weights_bytes(model),
-        SAMPLE: sample_npz(held_out, result.parity_inputs, result.parity_outputs),
-    }
-    if model_spec is not None:
-        files[MODEL_JSON] = json.dumps(model_spec, indent=2).encode()
-    if recipe_yaml is not None:
-        files[RECIPE] = recipe_yaml.encode()
-    monitoring = None
-    if profile and PROFILE not in (extra_files or {}):
-        from scaledl.monitor.reference import profile_for_splits
-
-        built = profile_for_splits(splits, preprocessing, lambda x: run_session(session, x), task)
-        files[PROFILE], monitoring = built.to_bytes(), built.manifest_entry(PROFILE)
-    files.update(extra_files or {})
-    manifest = {
-        "name": name,
-        "version": str(version),
-        "task": task,
-        "family": family,
-        "knobs": (model_spec or {}).get("knobs", {}),
-        "signature": signature(splits.sample_shape, num_outputs).model_dump(),
-        "labels": splits.labels,
-        "preprocessing": preprocessing.model_dump(mode="json"),
-        "metrics": all_metrics,
-        "parity": {
-            "reference": "pytorch-fp32",
-            "max_abs_error": result.max_abs_error,
-            "tolerance": export.parity_tolerance,
-            "samples": len(example),
-        },
-        "export": {"exporter": result.exporter, "opset": result.opset},
-        "lineage": {
-            "data_fingerprint": splits.fingerprint,
-            "split_seed": splits.split_seed,
-            "split_sizes": splits.sizes,
-            "parent": None,
-            "transforms": [],
-            **(lineage or {}),
-        },
-        "environment": _environment(),
-        "monitoring": monitoring,
-    }
-    path = write_package(out, manifest, files)
-    log.info("wrote package %s (test %s)", path, {k: round(v, 4) for k, v in test_metrics.items()})
-    return path
-
-
-def _environment() -> dict[str, str]:
-    import onnxruntime
-    import torch
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "onnxruntime": onnxruntime.__version__,
-        "machine": platform.machine(),
-    }

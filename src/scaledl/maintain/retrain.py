@@ -46,9 +46,9 @@ def finetune_package(
 ) -> Retrained:
     """Start from `source`'s weights, train on `splits`, export and package into `out`."""
     from scaledl.export.config import ExportConfig
-    from scaledl.export.packaging import package_model
     from scaledl.export.reexport import load_module
     from scaledl.optimize.distill import DistillConfig, finetune
+    from scaledl.publish import package_model
 
     started = time.monotonic()
     task = source.manifest.task

@@ -40,7 +40,7 @@ def quality_of(metrics: dict[str, float], task: str) -> float:
 
 
 def split_metrics(session: Any, x: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
-    from scaledl.train.tensors import evaluate_outputs
+    from scaledl.metrics import evaluate_outputs
 
     outputs = run(session, x)
     if not np.all(np.isfinite(outputs)):

@@ -24,6 +24,7 @@ from scaledl.contract import SpecBase
 from scaledl.data.augment import Augmenter
 from scaledl.data.dataset import DataSplits
 from scaledl.errors import ScaledlError
+from scaledl.metrics import evaluate_outputs
 from scaledl.modalities import modality_of
 from scaledl.train import sharding
 from scaledl.train.checkpoint import CHECKPOINT_NAME, FORMAT, load_for_resume, save_checkpoint
@@ -33,7 +34,7 @@ from scaledl.train.optim import cpu_state, make_optimizer, uses_channels_last
 from scaledl.train.schedule import lr_factor
 from scaledl.train.sharding import epoch_order, step_seed
 from scaledl.train.syncbn import sync_batchnorm, unsync_batchnorm
-from scaledl.train.tensors import evaluate_outputs, loss_fn, soft_target_loss
+from scaledl.train.tensors import loss_fn, soft_target_loss
 from scaledl.ui import progress
 
 log = logging.getLogger(__name__)

@@ -165,7 +165,7 @@ def _train(
 def _package(
     recipe: Recipe, splits: Any, preprocessing: Any, spec: Any, result: Any, out: Path
 ) -> Path:
-    from scaledl.export.packaging import package_model
+    from scaledl.publish import package_model
 
     history_json = json.dumps(result.history, indent=1)
     return package_model(

@@ -25,8 +25,8 @@ def run_recipe(recipe: Recipe, out_dir: Path, resume: bool = False) -> RunOutput
     import time
 
     from scaledl.evaluate import evaluate_package
+    from scaledl.pipeline.train import train_recipe
     from scaledl.report.training import training_report
-    from scaledl.train.api import train_recipe
     from scaledl.verify import verify_package
 
     start = time.perf_counter()
