@@ -55,9 +55,9 @@ def layer_of(module: str, layers: list[tuple[str, tuple[str, ...]]]) -> tuple[in
     best: tuple[int, int, str] = (-1, -1, "?")  # (prefix length, index, name)
     for index, (name, prefixes) in enumerate(layers):
         for prefix in prefixes:
-            if module == prefix or module.startswith(prefix + "."):
-                if len(prefix) > best[0]:
-                    best = (len(prefix), index, name)
+            matches = module == prefix or module.startswith(prefix + ".")
+            if matches and len(prefix) > best[0]:
+                best = (len(prefix), index, name)
     if best[1] < 0:
         raise ValueError(f"module {module} is in no layer; add it to LAYERS")
     return best[1], best[2]

@@ -10,7 +10,7 @@ import torch
 
 from scaledl.data.augment import build_augmenter
 from scaledl.modalities import load_splits
-from scaledl.pipeline.train import build_model_for
+from scaledl.pipeline.train import build_model_for, model_spec_for
 from scaledl.preprocess import fit_preprocessing
 from scaledl.recipe import validate_recipe
 from scaledl.train.loop import Trainer
@@ -38,7 +38,7 @@ def _trainer(tmp: Path | None, steps: list[Any], crash_at: tuple[int, int] | Non
             raise Crash
 
     return Trainer(
-        build_model_for(recipe, splits.sample_shape, 10),
+        build_model_for(recipe, model_spec_for(recipe, prep, 10)),
         splits,
         recipe.train,
         prep,

@@ -137,10 +137,15 @@ class Modality:
         return out
 
     # ---- model --------------------------------------------------------------------------
-    def frontend(self, spec: Any, family: str) -> Any | None:
-        """The torch module between the graph input and the family (None: the family reads
-        the graph input as it is)."""
+    def frontend(self, spec: Any, family: str) -> dict[str, Any] | None:
+        """The JSON config of the torch front-end between the graph input and `family` (None:
+        the family reads the graph input as it is). It is stored in `model.json`, so the model
+        can be rebuilt from the package alone; it must include `"kind": self.kind`."""
         return None
+
+    def build_frontend(self, config: dict[str, Any]) -> tuple[Any, tuple[int, ...]]:
+        """(front-end nn.Module, the feature shape a family reads) from `frontend`'s config."""
+        raise NotImplementedError(f"the {self.kind} modality has no front-end")
 
     # ---- monitoring ---------------------------------------------------------------------
     def channel_axis(self) -> int:

@@ -67,9 +67,13 @@ class ModelSpec:
     input_shape: list[int]
     num_outputs: int
     knobs: dict[str, Any] = field(default_factory=dict)
+    frontend: dict[str, Any] | None = None  # the modality's front-end, when it has one
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        body = asdict(self)
+        if self.frontend is None:
+            body.pop("frontend")
+        return body
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelSpec:
@@ -79,12 +83,29 @@ class ModelSpec:
                 input_shape=[int(v) for v in data["input_shape"]],
                 num_outputs=int(data["num_outputs"]),
                 knobs=dict(data.get("knobs", {})),
+                frontend=dict(data["frontend"]) if data.get("frontend") is not None else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"model.json is malformed ({exc!r})") from None
 
     def build(self) -> Any:
+        if self.frontend is not None:
+            return create_with_frontend(self.frontend, self.family, self.num_outputs, self.knobs)
         return create_model(self.family, tuple(self.input_shape), self.num_outputs, **self.knobs)
+
+
+def create_with_frontend(
+    frontend: dict[str, Any], family: str, num_outputs: int, knobs: dict[str, Any]
+) -> Any:
+    """The modality's front-end followed by `family` built for the features it produces."""
+    from scaledl.modalities import modality
+    from scaledl.models.frontend import WithFrontEnd
+
+    kind = frontend.get("kind")
+    if not isinstance(kind, str):
+        raise ModelError("a front-end config needs the kind of its modality")
+    module, feature_shape = modality(kind).build_frontend(frontend)
+    return WithFrontEnd(module, create_model(family, feature_shape, num_outputs, **knobs))
 
 
 def create_model(family: str, input_shape: tuple[int, ...], num_outputs: int, **knobs: Any) -> Any:

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scaledl.contract import SpecBase
 from scaledl.errors import ModelError
 from scaledl.fsio import atomic_write_text
+from scaledl.models import ModelSpec
 from scaledl.recipe import Recipe
 
 log = logging.getLogger(__name__)
@@ -51,14 +53,23 @@ class ScaleOptions:
     sample_log: Path | None = None
 
 
-def build_model_for(recipe: Recipe, sample_shape: tuple[int, ...], num_outputs: int) -> Any:
+def model_spec_for(recipe: Recipe, preprocessing: SpecBase, num_outputs: int) -> ModelSpec:
+    """What model.json will hold: the family, its knobs, and the modality's front-end if any."""
+    from scaledl.modalities import modality_of
+
+    family = recipe.model.family
+    frontend = modality_of(preprocessing).frontend(preprocessing, family)
+    shape = list(preprocessing.sample_shape)
+    return ModelSpec(family, shape, num_outputs, recipe.model.knobs(), frontend=frontend)
+
+
+def build_model_for(recipe: Recipe, spec: ModelSpec) -> Any:
     import torch
 
-    from scaledl.models import create_model
-
     torch.manual_seed(recipe.seed)
+    sample_shape = tuple(spec.input_shape)
     try:
-        return create_model(recipe.model.family, sample_shape, num_outputs, **recipe.model.knobs())
+        return spec.build()
     except ValueError as exc:
         raise ModelError(
             f"model family {recipe.model.family!r} does not fit the data "
@@ -102,7 +113,6 @@ def _train(
 ) -> TrainOutput:
     from scaledl.data.augment import build_augmenter
     from scaledl.modalities import load_splits, modality
-    from scaledl.models import ModelSpec
     from scaledl.train.loop import Trainer
     from scaledl.train.samplelog import SampleLog
 
@@ -113,10 +123,8 @@ def _train(
     assert num_outputs is not None
     spec: ModelSpec | None = None
     if model is None:
-        model = build_model_for(recipe, splits.sample_shape, num_outputs)
-        spec = ModelSpec(
-            recipe.model.family, list(splits.sample_shape), num_outputs, recipe.model.knobs()
-        )
+        spec = model_spec_for(recipe, preprocessing, num_outputs)
+        model = build_model_for(recipe, spec)
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out_dir / "recipe.yaml", recipe.to_yaml())
