@@ -86,12 +86,17 @@ def check_arrays(
     source: str = "arrays",
 ) -> Assessment:
     """Raw inputs (and labels, if known) → Assessment, with the package's own preprocessing."""
-    from scaledl.monitor.reference import package_profile, reference_accuracy, session_predict
+    from scaledl.monitor.reference import (
+        input_features,
+        package_profile,
+        reference_accuracy,
+        session_predict,
+    )
 
     profile = profile or package_profile(pkg)
     x = apply_preprocessing(x_raw, pkg.preprocessing)
     outputs = np.asarray(session_predict(pkg)(x))
-    window = Window.from_batch(profile, x, outputs)
+    window = Window.from_batch(profile, input_features(pkg.preprocessing, x), outputs)
     result = detect_drift(profile, window, config)
     accuracy = None
     if y is not None and profile.task == "classification" and len(y):

@@ -25,6 +25,7 @@ from scaledl.monitor.config import MonitorConfig
 from scaledl.monitor.drift import DriftResult
 from scaledl.monitor.live import ModelMonitor
 from scaledl.monitor.metrics import MonitorMetrics
+from scaledl.monitor.reference import input_features
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -101,7 +102,10 @@ class MonitorExtension:
         monitor = self.monitors.get((record.model, record.version))
         if monitor is None or not record.outputs:
             return
+        package = self.packages.get((record.model, record.version))
         inputs = next(iter(record.inputs.values()))
+        if package is not None and package.manifest.preprocessing is not None:
+            inputs = input_features(package.manifest.preprocessing, inputs)
         outputs = next(iter(record.outputs.values()))
         monitor.record(inputs, outputs, record.request_id, record.received_at, record.latency_s)
         if monitor.due():

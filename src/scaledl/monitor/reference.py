@@ -34,7 +34,7 @@ def profile_for_splits(
     """Training split → statistics, PCA (one half) and input reference (other half);
     validation + test splits → the model's output reference."""
     opts = options or ProfileOptions()
-    train = apply_preprocessing(splits.train.x, preprocessing)
+    train = input_features(preprocessing, apply_preprocessing(splits.train.x, preprocessing))
     fit_x, ref_x = _halves(train, opts.seed)
     heldout = np.concatenate([splits.val.x, splits.test.x])
     heldout_y = np.concatenate([splits.val.y, splits.test.y])
@@ -50,6 +50,13 @@ def profile_for_splits(
         options=opts,
         sources={"inputs_from": "train", "outputs_from": "val+test", "data": splits.source},
     )
+
+
+def input_features(preprocessing: SpecBase, graph_x: np.ndarray) -> np.ndarray:
+    """What the drift tests compare for graph inputs: the modality decides."""
+    from scaledl.modalities import modality_of
+
+    return modality_of(preprocessing).drift_features(preprocessing, graph_x)
 
 
 def _halves(x: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -113,7 +120,7 @@ def add_profile(
     else:
         raw = load_raw(config, task, pkg)
         x = apply_preprocessing(raw.x, preprocessing)
-        fit_x, ref_x = _halves(x, (options or ProfileOptions()).seed)
+        fit_x, ref_x = _halves(input_features(preprocessing, x), (options or ProfileOptions()).seed)
         profile = build_profile(
             fit_x,
             ref_x,
