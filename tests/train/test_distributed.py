@@ -85,11 +85,14 @@ def test_two_processes_match_one(two_procs: dict[str, Any], tmp_path: Path) -> N
     one, two = _manifest(tmp_path / "one"), _manifest(two_procs["out"])
     assert two["metrics"]["train_processes"] == 2
     assert abs(one["metrics"]["accuracy"] - two["metrics"]["accuracy"]) <= 0.005
-    # metrics reduced across ranks: the 2-process history is the 1-process one
+    # metrics reduced across ranks: the 2-process history is the 1-process one, up to float
+    # rounding (DDP averages gradients in another order), which may flip a borderline row or two
+    # of the 179 validation rows
     history = json.loads((two_procs["out"] / "package" / "history.json").read_text())
-    for a, b in zip(single.history, history):
-        assert a["val_accuracy"] == pytest.approx(b["val_accuracy"], abs=0.005)
-        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3)
+    val_rows = one["lineage"]["split_sizes"]["val"]
+    for a, b in zip(single.history, history, strict=True):
+        assert a["val_accuracy"] == pytest.approx(b["val_accuracy"], abs=2.5 / val_rows)
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-2)
     assert two["lineage"]["augment"]["policy"][1]["op"] == "mixup"
     # every rank logs with its rank; each trains a disjoint half of every global batch
     assert "[rank 0]" in two_procs["stderr"] and "[rank 1]" in two_procs["stderr"]
