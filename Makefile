@@ -8,7 +8,7 @@ TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-fast lint format bench bench-train bench-serve bench-monitor bench-optimize bench-scale chromium clean
+.PHONY: install demo test test-fast lint format proto bench bench-train bench-serve bench-monitor bench-optimize bench-scale chromium clean
 
 install: $(STAMP)
 
@@ -35,13 +35,22 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow and not e2e" tests
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench scripts
+	$(BIN)/ruff check --fix src tests bench scripts
+
+# Regenerate the committed gRPC stubs (src/scaledl/serve/grpc/protos/*_pb2*) from the .proto
+# files. grpcio-tools lives in its own venv: installs never need it. Raising GRPCIO_TOOLS means
+# raising the grpcio/protobuf floors in pyproject.toml too (the stubs refuse older runtimes).
+GRPCIO_TOOLS := grpcio-tools==1.81.1
+proto:
+	test -x .venv-proto/bin/python || $(PYTHON) -m venv .venv-proto
+	.venv-proto/bin/python -m pip install -q $(GRPCIO_TOOLS)
+	.venv-proto/bin/python scripts/gen_grpc_stubs.py
 
 bench: install bench-train bench-monitor bench-optimize bench-serve bench-scale
 
@@ -70,4 +79,4 @@ bench-scale: install
 	$(BIN)/python bench/scale.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-proto runs .pytest_cache .mypy_cache .ruff_cache
