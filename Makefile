@@ -58,9 +58,11 @@ bench: install bench-train bench-monitor bench-optimize bench-serve bench-scale
 bench-train: install
 	$(BIN)/python bench/train.py
 
-# The serving benchmark drives HTTP load with wrk (a Debian package).
+# The serving benchmark drives HTTP load with wrk and gRPC load with h2load (Debian packages);
+# it installs its peers (MLServer, KServe, LitServe) into their own cached venvs itself.
 bench-serve: install
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	command -v h2load >/dev/null || (apt-get update && apt-get install -y nghttp2-client)
 	$(BIN)/python bench/serve.py
 
 # Drift detection: false alarms and detection per window size, Evidently's preset beside it.
