@@ -1,4 +1,5 @@
-"""The Open Inference Protocol over gRPC, driven by an unmodified `tritonclient.grpc` client.
+"""The Open Inference Protocol over gRPC, driven by an unmodified `tritonclient.grpc` client
+(and scaledl's own generated stub where the test needs messages tritonclient does not send).
 
 Runs against the shared real server process (`--grpc-port 0`), the same one the HTTP tests
 use: the same keys, models, limits, routing, metrics and extension records.
@@ -17,14 +18,16 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
-from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
 from scaledl.package import open_package
+from scaledl.serve.grpc.protos import grpc_predict_v2_pb2 as pb
+from scaledl.serve.grpc.protos import grpc_predict_v2_pb2_grpc as pb_grpc
 from tests.serve.helpers import ServerProcess, types_inputs
 
 pytestmark = pytest.mark.e2e
 X = np.random.default_rng(3).normal(size=(3, 1, 8, 8)).astype(np.float32)
+GZIP = grpc.Compression.Gzip
 
 
 @pytest.fixture()
@@ -123,12 +126,12 @@ def test_infer_matches_onnx_runtime_and_echoes_the_id(
 def test_typed_contents_are_answered_typed(
     server: ServerProcess, infer_key: dict[str, str], serve_repo: Path
 ) -> None:
-    """Triton's own generated stub, with `contents.fp32_contents` instead of raw bytes."""
-    request = service_pb2.ModelInferRequest(model_name="digits", id="typed-1")
+    """scaledl's own committed stub, with `contents.fp32_contents` instead of raw bytes."""
+    request = pb.ModelInferRequest(model_name="digits", id="typed-1")
     item = request.inputs.add(name="input", datatype="FP32", shape=list(X.shape))
     item.contents.fp32_contents.extend(X.reshape(-1).tolist())
     with grpc.insecure_channel(server.grpc_target) as channel:
-        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
         response = stub.ModelInfer(request, metadata=list(infer_key.items()), timeout=30)
         assert not response.raw_output_contents and response.id == "typed-1"
         out = np.asarray(response.outputs[0].contents.fp32_contents, np.float32).reshape(3, 10)
@@ -139,6 +142,28 @@ def test_typed_contents_are_answered_typed(
             stub.ModelInfer(request, metadata=list(infer_key.items()), timeout=30)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "FP32 data go in contents.fp32_contents" in str(caught.value.details())
+
+
+def test_hostile_messages_are_client_errors(
+    server: ServerProcess, infer_key: dict[str, str]
+) -> None:
+    """Not protobuf, or a compressed message that inflates past --max-body-mb: named, 4xx-like."""
+    metadata = list(infer_key.items())
+    big = pb.ModelInferRequest(model_name="digits")
+    big.inputs.add(name="input", datatype="FP32", shape=[70_000, 1, 8, 8])
+    big.raw_input_contents.append(bytes(70_000 * 256))  # 17.9 MB of zeros: tiny once gzipped
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        raw = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+        for garbage in (b"\xff\xff\xff", b"\x1a\x02\xff\xfe"):  # not protobuf; bad UTF-8 id
+            with pytest.raises(grpc.RpcError) as caught:
+                raw(garbage, metadata=metadata, timeout=30)
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "not a valid inference.ModelInferRequest" in str(caught.value.details())
+        with pytest.raises(grpc.RpcError) as caught:
+            raw(big.SerializeToString(), metadata=metadata, timeout=60, compression=GZIP)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "larger than max" in str(caught.value.details())
+    assert server.proc.poll() is None
 
 
 def test_every_datatype_round_trips(

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from scaledl.errors import UsageError
-from scaledl.serve.grpc.protos import grpc_predict_v2_pb2_grpc as pb_grpc
+from scaledl.serve.grpc.protos import grpc_predict_v2_pb2 as pb
 from scaledl.serve.grpc.protos import triton_extras_pb2 as tx
 from scaledl.serve.grpc.servicer import SERVICE, InferenceServicer
 
@@ -79,9 +81,9 @@ class GrpcFrontEnd:
             ],
             maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         )
-        servicer = InferenceServicer(self.model_server)
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)
-        server.add_generic_rpc_handlers((_triton_extras(servicer),))
+        handlers = method_handlers(InferenceServicer(self.model_server))
+        server.add_registered_method_handlers(SERVICE, handlers)
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
         target = address(settings.host, settings.grpc_port)
         try:
             if settings.ssl_certfile and settings.ssl_keyfile:
@@ -105,20 +107,57 @@ class GrpcFrontEnd:
             self.server = None
 
 
-def _triton_extras(servicer: InferenceServicer) -> Any:
-    """ModelConfig and RepositoryIndex: Triton's calls, on the same service path."""
-    return grpc.method_handlers_generic_handler(
-        SERVICE,
-        {
-            "ModelConfig": grpc.unary_unary_rpc_method_handler(
-                servicer.ModelConfig,
-                request_deserializer=tx.ModelConfigRequest.FromString,
-                response_serializer=tx.ModelConfigResponse.SerializeToString,
-            ),
-            "RepositoryIndex": grpc.unary_unary_rpc_method_handler(
-                servicer.RepositoryIndex,
-                request_deserializer=tx.RepositoryIndexRequest.FromString,
-                response_serializer=tx.RepositoryIndexResponse.SerializeToString,
-            ),
-        },
-    )
+def method_handlers(servicer: InferenceServicer) -> dict[str, Any]:
+    """Every method of the service, each parsing its own request message.
+
+    Requests arrive as bytes and are parsed in the handler, so that a message that is not
+    valid protobuf is INVALID_ARGUMENT with the reason (gRPC's own deserializer would answer
+    UNKNOWN and log a traceback for what is a client's mistake).
+    """
+    table: dict[str, tuple[Any, Any, Any]] = {
+        "ServerLive": (servicer.ServerLive, pb.ServerLiveRequest, pb.ServerLiveResponse),
+        "ServerReady": (servicer.ServerReady, pb.ServerReadyRequest, pb.ServerReadyResponse),
+        "ModelReady": (servicer.ModelReady, pb.ModelReadyRequest, pb.ModelReadyResponse),
+        "ServerMetadata": (
+            servicer.ServerMetadata,
+            pb.ServerMetadataRequest,
+            pb.ServerMetadataResponse,
+        ),
+        "ModelMetadata": (
+            servicer.ModelMetadata,
+            pb.ModelMetadataRequest,
+            pb.ModelMetadataResponse,
+        ),
+        "ModelInfer": (servicer.ModelInfer, pb.ModelInferRequest, pb.ModelInferResponse),
+        # Triton's, on the same service path (triton_extras.proto)
+        "ModelConfig": (servicer.ModelConfig, tx.ModelConfigRequest, tx.ModelConfigResponse),
+        "RepositoryIndex": (
+            servicer.RepositoryIndex,
+            tx.RepositoryIndexRequest,
+            tx.RepositoryIndexResponse,
+        ),
+    }
+    return {
+        name: grpc.unary_unary_rpc_method_handler(
+            _parsing(method, request_type),
+            request_deserializer=None,
+            response_serializer=response_type.SerializeToString,
+        )
+        for name, (method, request_type, response_type) in table.items()
+    }
+
+
+def _parsing(method: Callable[[Any, Any], Awaitable[Any]], request_type: Any) -> Any:
+    name = request_type.DESCRIPTOR.full_name
+
+    async def handle(raw: bytes, context: Any) -> Any:
+        try:
+            request = request_type.FromString(raw)
+        except DecodeError as exc:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"the request is not a valid {name} message ({exc})",
+            )
+        return await method(request, context)
+
+    return handle
