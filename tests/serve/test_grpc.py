@@ -345,6 +345,13 @@ def test_metrics_count_grpc_calls_and_records_reach_extensions(
     triton.infer("digits", [tensor(X)], headers=infer_key, request_id="grpc-metrics")
     with pytest.raises(InferenceServerException):
         triton.infer("digits", [tensor(np.zeros((1, 2), np.float32))], headers=infer_key)
+    made_up = "v" * 100_000  # a client's version name: neither a metric label nor a 100 kB status
+    message = refused(
+        lambda: triton.infer("digits", [tensor(X)], model_version=made_up, headers=infer_key),
+        grpc.StatusCode.NOT_FOUND,
+        "no loaded version",
+    )
+    assert len(message) <= 1001
     with httpx.Client(base_url=server.url, timeout=30) as http:
         text = http.get("/metrics", headers={"X-API-Key": api_keys["infer"]}).text
         done = 'scaledl_requests_total{endpoint="grpc_infer",model="digits",version="2"}'
@@ -353,6 +360,8 @@ def test_metrics_count_grpc_calls_and_records_reach_extensions(
             'version=""}'
         )
         assert done in text and failed in text
+        assert 'code="404",endpoint="grpc_infer",model="digits",version="_unknown"' in text
+        assert "vvvvvvvv" not in text
         mine: list[dict[str, object]] = []
         deadline = time.monotonic() + 10  # records reach extensions on a background thread
         while not mine and time.monotonic() < deadline:

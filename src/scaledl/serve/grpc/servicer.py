@@ -54,8 +54,17 @@ STATUS: dict[int, grpc.StatusCode] = {
 }
 
 
+MAX_DETAILS = 1000  # characters of an error message sent back (names in it are the client's)
+
+
 def status_of(exc: ScaledlError) -> grpc.StatusCode:
     return STATUS.get(exc.http_status, grpc.StatusCode.INTERNAL)
+
+
+def details(exc: ScaledlError) -> str:
+    """The message for the status: gRPC sends it as metadata, which is size-limited."""
+    text = exc.message
+    return text if len(text) <= MAX_DETAILS else text[:MAX_DETAILS] + "…"
 
 
 class InferenceServicer:
@@ -146,7 +155,7 @@ class InferenceServicer:
             self._account(request.model_name, ctx, code, error.http_status, started)
             if error.http_status in (401, 403):
                 self.metrics.auth_failures.labels(str(error.http_status)).inc()
-            await context.abort(code, error.message, trailing_metadata=trailer)
+            await context.abort(code, details(error), trailing_metadata=trailer)
         context.set_trailing_metadata(trailer)
         latency = self._account(request.model_name, ctx, grpc.StatusCode.OK, 200, started)
         self.server.service.record(answer, request_id, received_at, latency)
@@ -189,10 +198,13 @@ class InferenceServicer:
         """Metrics for every call (failures by HTTP-equivalent status); a log line for errors."""
         latency = time.perf_counter() - started
         label = model if model in self.manager.routes else "_unknown"
+        # label values come from the server's own names only: a client's made-up version
+        # must not grow the metrics (or the log) without bound
+        version = ctx["version"] = _known(self.manager.versions, model, ctx["version"])
         if status < 400:
-            self.metrics.request_done(label, ctx["version"], ENDPOINT, latency)
+            self.metrics.request_done(label, version, ENDPOINT, latency)
         else:
-            self.metrics.request_failed(label, ctx["version"], ENDPOINT, status, latency)
+            self.metrics.request_failed(label, version, ENDPOINT, status, latency)
         if status >= 400 or self.server.settings.access_log:
             level = logging.ERROR if status >= 500 else logging.INFO
             fields = {**_log_fields(ctx, code.name), "latency_ms": round(latency * 1e3, 3)}
@@ -217,7 +229,7 @@ class InferenceServicer:
         except ScaledlError as exc:
             if exc.http_status in (401, 403):
                 self.metrics.auth_failures.labels(str(exc.http_status)).inc()
-            await context.abort(status_of(exc), exc.message)
+            await context.abort(status_of(exc), details(exc))
             raise  # unreachable: abort raises
 
     def _pick(self, model: str, version: str) -> ModelVersion:
@@ -231,6 +243,10 @@ class InferenceServicer:
 
 class _Internal(ScaledlError):
     http_status = 500
+
+
+def _known(versions: Any, model: str, version: str) -> str:
+    return version if not version or (model, version) in versions else "_unknown"
 
 
 def _earliest(*timeouts: float | None) -> float | None:
