@@ -19,6 +19,7 @@ from tests.serve.helpers import ServerProcess, copy_package, json_request
 
 pytestmark = pytest.mark.e2e
 X = np.zeros((1, 1, 8, 8), np.float32)
+GRPC_ANY = ["--grpc-port", "0"]
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -170,7 +171,7 @@ def test_workers_share_signed_state(digits_package: Path, tmp_path: Path) -> Non
     assert created.returncode == 0, created.stderr
     admin_key = created.stdout.strip()
     proc = ServerProcess(
-        [str(repo), "--api-keys", str(keys), "--workers", "2", "--pin", "signed=1"],
+        [str(repo), "--api-keys", str(keys), "--workers", "2", "--pin", "signed=1", *GRPC_ANY],
         env={"SCALEDL_SIGNING_KEY": secret},
     )
     try:
@@ -203,6 +204,19 @@ def test_workers_share_signed_state(digits_package: Path, tmp_path: Path) -> Non
         assert 'scaledl_requests_total{endpoint="infer",model="signed",version="2"}' in text
         pids = {line["pid"] for line in proc.logs() if line.get("msg", "").startswith("serving")}
         assert len(pids) == 2
+        # gRPC: both workers listen on the one port the supervisor reserved
+        grpc_lines = [line for line in proc.logs() if "grpc_url" in line]
+        assert len({line["pid"] for line in grpc_lines}) == 2
+        assert len({line["grpc_url"] for line in grpc_lines}) == 1
+        import tritonclient.grpc as grpcclient
+
+        for _ in range(6):  # new connections, spread over both workers
+            client = grpcclient.InferenceServerClient(proc.grpc_target)
+            item = grpcclient.InferInput("input", [1, 1, 8, 8], "FP32")
+            item.set_data_from_numpy(X)
+            result = client.infer("signed", [item], headers={"x-api-key": admin_key})
+            assert result.get_response().model_version == "2"
+            client.close()
     finally:
         assert proc.stop() == 0
 
