@@ -9,9 +9,12 @@ skipped, the rest of the run goes on.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +151,10 @@ class Servers:
     ) -> None:
         log = self.work / f"{label}.log"
         with log.open("wb") as out:
-            proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+            # its own process group: peers fork workers (LitServe's outlive their parent)
+            proc = subprocess.Popen(
+                cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.procs.append(proc)
         try:
             wait_ready(ready, proc, timeout=180)
@@ -157,10 +163,19 @@ class Servers:
             raise RuntimeError(f"{label}: {exc}\n{tail}") from None
 
     def stop(self) -> None:
+        """SIGTERM to each server's process group, SIGKILL to what is left after 60 s."""
         for proc in self.procs:
-            proc.terminate()
+            _signal_group(proc, signal.SIGTERM)
         for proc in self.procs:
             try:
                 proc.wait(60)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        time.sleep(1)  # children get their parent's SIGTERM too; give them a moment
+        for proc in self.procs:
+            _signal_group(proc, signal.SIGKILL)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)  # the group this script made for the server (its pid)
