@@ -76,6 +76,8 @@ def server(
             "2",
             "--model-config",
             str(config),
+            "--grpc-port",
+            "0",
         ]
     )
     try:

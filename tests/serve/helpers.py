@@ -67,6 +67,11 @@ class ServerProcess:
             time.sleep(0.1)
         raise RuntimeError("server never became ready:\n" + self.log_text())
 
+    @property
+    def grpc_target(self) -> str:
+        """HOST:PORT of the gRPC listener (`--grpc-port`), from its start-up log line."""
+        return str(self.wait_log(lambda line: "grpc_url" in line, timeout=30)["grpc_url"])
+
     def log_text(self) -> str:
         return "\n".join(self.lines)
 

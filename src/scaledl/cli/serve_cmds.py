@@ -30,6 +30,11 @@ def serve(
     port: int = typer.Option(
         8000, "--port", help="TCP port (0: any free port; the log says which)."
     ),
+    grpc_port: int | None = typer.Option(
+        None,
+        "--grpc-port",
+        help="Also serve V2 over gRPC on this port (0: any free port; default: no gRPC).",
+    ),
     api_keys: Path | None = typer.Option(
         None, "--api-keys", help="Key file from `scaledl keys create`."
     ),
@@ -166,6 +171,8 @@ def build_settings(**opts: Any) -> Any:
         from scaledl.serve.keys import read_keys
 
         read_keys(opts["api_keys"])
+    if opts.get("grpc_port") is not None and opts["grpc_port"] == opts["port"] != 0:
+        raise UsageError(f"--grpc-port {opts['port']} is also --port; give gRPC its own port")
     if (opts["ssl_certfile"] is None) != (opts["ssl_keyfile"] is None):
         raise UsageError("TLS needs both --ssl-certfile and --ssl-keyfile")
     for flag in ("ssl_certfile", "ssl_keyfile"):
@@ -195,6 +202,7 @@ def build_settings(**opts: Any) -> Any:
             source=opts["source"],
             host=opts["host"],
             port=opts["port"],
+            grpc_port=opts.get("grpc_port"),
             workers=opts["workers"],
             api_keys=opts["api_keys"],
             no_auth=opts["no_auth"],

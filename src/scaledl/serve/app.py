@@ -47,6 +47,7 @@ class ModelServer:
         self.service = InferenceService(settings, self.manager, self.metrics, self.dispatcher)
         self.draining = False
         self.started = False
+        self.grpc: Any = None  # the gRPC listener, with --grpc-port (scaledl.serve.grpc)
         self.app = FastAPI(
             title="scaledl model server",
             lifespan=self._lifespan,
@@ -105,11 +106,18 @@ class ModelServer:
         self.dispatcher.start()
         await self.manager.startup()
         self.started = True
+        if self.settings.grpc_port is not None:
+            from scaledl.serve.grpc.server import GrpcFrontEnd
+
+            self.grpc = GrpcFrontEnd(self)
+            await self.grpc.start()
         served = {m: r.primary.version for m, r in self.manager.routes.items()}
         log.info("serving %d model(s): %s", len(served), served or "none")
 
     async def shutdown(self) -> None:
         self.draining = True
+        if self.grpc is not None:  # gRPC calls in flight are answered before models unload
+            await self.grpc.stop(self.settings.drain_timeout_s)
         await self.manager.shutdown()
         self.dispatcher.stop()
         log.info("stopped: every accepted request was answered")

@@ -117,6 +117,7 @@ class Batcher:
         self.pending += 1
         self._idle.clear()
         item.timer = self.loop.call_later(timeout_s, self._expire, item, timeout_s)
+        future.add_done_callback(lambda f: self._cancelled(item) if f.cancelled() else None)
         if not self._staged:
             self.loop.call_soon(self._flush)
         self._staged.append(item)
@@ -144,6 +145,16 @@ class Batcher:
         item.future.set_exception(
             DeadlineExceededError(f"no answer from model {self.label} within {timeout_s:g} s")
         )
+        self._settled(1)
+
+    def _cancelled(self, item: Pending) -> None:
+        """The caller gave up (a gRPC client left or its deadline passed): stop counting it.
+
+        `_deliver` and `_expire` settle only futures still open, so a cancelled one is settled
+        here; the runner skips it if it is still queued.
+        """
+        if item.timer is not None:
+            item.timer.cancel()
         self._settled(1)
 
     def _settled(self, count: int) -> None:

@@ -111,15 +111,25 @@ def run_server(settings: ServeSettings) -> None:
     configure_json_logging(settings.log_level)
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
+    grpc_reservation = None  # held until the server exits (see grpc.server.reserve_port)
+    if settings.grpc_port is not None:
+        from scaledl.serve.grpc.server import reserve_port
+
+        grpc_reservation, grpc_port = reserve_port(settings.host, settings.grpc_port)
+        settings = settings.model_copy(update={"grpc_port": grpc_port})
     scheme = "https" if settings.ssl_certfile else "http"
     url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
     log.info("listening on %s", url, extra={"url": url})
     if settings.no_auth:
         log.warning("authentication is OFF (--no-auth): anyone who can reach %s may use it", url)
-    if settings.workers == 1:
-        serve_on(settings, sock)
-        return
-    _supervise(settings, sock)
+    try:
+        if settings.workers == 1:
+            serve_on(settings, sock)
+        else:
+            _supervise(settings, sock)
+    finally:
+        if grpc_reservation is not None:
+            grpc_reservation.close()
 
 
 def _worker_main(settings_json: str, sock: socket.socket, index: int) -> None:

@@ -64,6 +64,9 @@ class ServeSettings(BaseModel):
     source: Path = Field(description="a model package, or a repository REPO/<model>/<version>/")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    grpc_port: int | None = Field(
+        None, ge=0, le=65535, description="serve V2 over gRPC on this port too (None: off)"
+    )
     workers: int = Field(1, ge=1, le=64)
     api_keys: Path | None = None
     no_auth: bool = False
