@@ -1,14 +1,21 @@
-"""HTTP routes of the monitor extension: feedback, status, manual checks, dashboard."""
+"""HTTP routes of the monitor extension: feedback, status, manual checks, dashboard.
+
+Everything whose cost grows with the request — parsing and scoring a feedback batch, a drift
+check, building the dashboard — runs on the server's CPU pool (`server.offload`), never on
+the event loop.
+"""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from fastapi import FastAPI
+import orjson
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scaledl.errors import UsageError
 
@@ -17,6 +24,7 @@ if TYPE_CHECKING:
     from scaledl.monitor.live import ModelMonitor
 
 MAX_FEEDBACK_ROWS = 10_000
+INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 class Feedback(BaseModel):
@@ -35,9 +43,18 @@ def install_routes(app: FastAPI, server: Any, ext: MonitorExtension) -> None:
     infer = [server.require_scope("infer")]
     admin = [server.require_scope("admin")]
 
-    @app.post("/v2/models/{model}/feedback", dependencies=infer)
-    async def feedback(model: str, body: Feedback) -> dict[str, Any]:
-        return _feedback(ext, model, body)
+    feedback_body = {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": Feedback.model_json_schema()}},
+        }
+    }
+
+    @app.post("/v2/models/{model}/feedback", dependencies=infer, openapi_extra=feedback_body)
+    async def feedback(model: str, request: Request) -> dict[str, Any]:
+        raw = await request.body()  # already read (and size-capped) by the front door
+        result: dict[str, Any] = await server.offload.run(_feedback_from_json, ext, model, raw)
+        return result
 
     @app.get("/v2/models/{model}/monitor", dependencies=infer)
     async def status(model: str) -> dict[str, Any]:
@@ -46,18 +63,22 @@ def install_routes(app: FastAPI, server: Any, ext: MonitorExtension) -> None:
     @app.post("/v2/models/{model}/monitor/check", dependencies=admin)
     async def check(model: str) -> dict[str, Any]:
         ext.versions(model)  # 404 for an unknown model
-        results = ext.check_all(model)
+        results = await server.offload.run(ext.check_all, model)
         return {"model": model, "checks": [r.to_json() if r else None for r in results]}
 
     @app.get("/dashboard/data", dependencies=infer)
     async def dashboard_data() -> dict[str, Any]:
-        return dashboard_payload(ext)
+        payload: dict[str, Any] = await server.offload.run(dashboard_payload, ext)
+        return payload
 
     @app.get("/dashboard", dependencies=infer, response_class=HTMLResponse)
     async def dashboard() -> HTMLResponse:
         from scaledl.monitor.dashboard import render_dashboard
 
-        return HTMLResponse(render_dashboard(dashboard_payload(ext)))
+        def page() -> str:
+            return render_dashboard(dashboard_payload(ext))
+
+        return HTMLResponse(await server.offload.run(page))
 
 
 def dashboard_payload(ext: MonitorExtension) -> dict[str, Any]:
@@ -77,9 +98,10 @@ def _labels(monitor: ModelMonitor, body: Feedback) -> np.ndarray:
     k = monitor.num_classes
     out = []
     for value in given:
-        if isinstance(value, str) and not value.lstrip("-").isdigit():
+        if isinstance(value, str) and not INTEGER.fullmatch(value):
             if value not in names:
-                raise UsageError(f"label {value!r} is not a class of {monitor.model}: {names}")
+                shown = value if len(value) <= 40 else value[:40] + "…"
+                raise UsageError(f"label {shown!r} is not a class of {monitor.model}: {names}")
             out.append(names.index(value))
             continue
         idx = int(value)
@@ -87,6 +109,21 @@ def _labels(monitor: ModelMonitor, body: Feedback) -> np.ndarray:
             raise UsageError(f"label {idx} is out of range: {monitor.model} has {k} classes")
         out.append(idx)
     return np.asarray(out, np.int64)
+
+
+def _feedback_from_json(ext: MonitorExtension, model: str, raw: bytes) -> dict[str, Any]:
+    """Parse, validate and apply one feedback request (runs on the CPU pool)."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise UsageError(f"feedback body is not valid JSON ({exc})") from None
+    try:
+        body = Feedback.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        raise UsageError(f"invalid feedback: {where}: {first.get('msg', 'invalid')}") from None
+    return _feedback(ext, model, body)
 
 
 def _feedback(ext: MonitorExtension, model: str, body: Feedback) -> dict[str, Any]:
@@ -125,8 +162,13 @@ def _feedback(ext: MonitorExtension, model: str, body: Feedback) -> dict[str, An
 
 
 def _raw_rows(monitor: ModelMonitor, ext: MonitorExtension, rows: list[Any]) -> np.ndarray:
-    spec = ext.packages[(monitor.model, monitor.version)].manifest["preprocessing"]
-    shape = tuple(spec["raw_shape"])
+    spec = ext.packages[(monitor.model, monitor.version)].manifest.get("preprocessing")
+    if not isinstance(spec, dict) or "raw_shape" not in spec:
+        raise UsageError(
+            f"{monitor.model} version {monitor.version} has no preprocessing in its manifest, "
+            "so raw `inputs` cannot be scored; give feedback by request `id`"
+        )
+    shape = tuple(int(d) for d in spec["raw_shape"])
     try:
         raw = np.asarray(rows, dtype=np.float32)
     except (TypeError, ValueError):

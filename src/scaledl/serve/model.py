@@ -90,7 +90,7 @@ def load_version(model: str, version: str, path: Path, settings: ServeSettings) 
 
     key = signing_key_from_env()
     package = open_package(path, verify=True, key=key, require_signature=bool(key) or None)
-    source = f"{model}/{version} ({path})"
+    source = f"{model}/{version}"  # messages reach clients: no server paths in them
     raw = package.manifest.get("signature")
     if not isinstance(raw, dict):
         raise PackageError(f"{source}: manifest.json has no signature")

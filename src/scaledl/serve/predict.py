@@ -15,6 +15,7 @@ unless they already are probabilities); regressors give `value`.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,18 +26,41 @@ from scaledl.serve.codec import BadRequest, UnsupportedMediaTypeError, parse_jso
 from scaledl.serve.model import ModelVersion
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/jpg")
-MAX_PIXELS = 40_000_000  # refuse decompression bombs long before Pillow's own limit
 
 
-def raw_rows(body: bytes, content_type: str | None, spec: dict[str, Any]) -> np.ndarray:
+@dataclass(frozen=True)
+class Limits:
+    """Size limits of a /predict body (from the server settings)."""
+
+    max_json_bytes: int = 2 << 20
+    max_pixels: int = 16_000_000  # refuse decompression bombs long before Pillow's limit
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "application/json").split(";", 1)[0].strip().lower()
+
+
+def is_image(content_type: str | None) -> bool:
+    return media_type(content_type) in IMAGE_TYPES
+
+
+def raw_rows(
+    body: bytes, content_type: str | None, spec: dict[str, Any], limits: Limits | None = None
+) -> np.ndarray:
     """The request as raw samples of shape (N, *raw_shape), float32."""
-    base = (content_type or "application/json").split(";", 1)[0].strip().lower()
+    limits = limits or Limits()
+    base = media_type(content_type)
     if base in IMAGE_TYPES:
-        return _image_rows(body, spec)
+        return _image_rows(body, spec, limits.max_pixels)
     if base != "application/json":
         raise UnsupportedMediaTypeError(
             f"Content-Type {base!r} is not accepted by /predict; send image/png, image/jpeg, "
             "or application/json raw rows"
+        )
+    if len(body) > limits.max_json_bytes:
+        raise PayloadTooLargeError(
+            f"JSON body of {len(body)} bytes exceeds the {limits.max_json_bytes}-byte limit "
+            "(--max-json-mb); send fewer rows per request"
         )
     doc = parse_json(body)
     rows = doc.get("instances") if isinstance(doc, dict) else doc
@@ -59,22 +83,32 @@ def raw_rows(body: bytes, content_type: str | None, spec: dict[str, Any]) -> np.
     return array
 
 
-def _image_rows(body: bytes, spec: dict[str, Any]) -> np.ndarray:
+def _image_rows(body: bytes, spec: dict[str, Any], max_pixels: int) -> np.ndarray:
+    """Decode, convert and resize one image (slow for big images: run it off the loop)."""
     from PIL import Image, UnidentifiedImageError
 
     image_spec = spec.get("image")
     if spec.get("kind") != "image" or not image_spec:
         raise UnsupportedMediaTypeError("this model does not take images; send JSON raw rows")
+    channels, height, width = (int(image_spec[k]) for k in ("channels", "height", "width"))
     try:
         image: Image.Image = Image.open(io.BytesIO(body))
-        if image.width * image.height > MAX_PIXELS:
-            raise PayloadTooLargeError(f"image of {image.width}×{image.height} pixels is too large")
-        channels, height, width = (int(image_spec[k]) for k in ("channels", "height", "width"))
+        if image.width * image.height > max_pixels:
+            raise PayloadTooLargeError(
+                f"image of {image.width}×{image.height} pixels is larger than the "
+                f"{max_pixels}-pixel limit (--max-image-pixels)"
+            )
+        if image.format == "JPEG":  # decode at a reduced scale when the model is smaller
+            image.draft("L" if channels == 1 else "RGB", (width, height))
         image = image.convert("L" if channels == 1 else "RGB")
         if image.size != (width, height):
-            image = image.resize((width, height), Image.Resampling.BILINEAR)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise BadRequest(f"the body is not a readable PNG/JPEG image ({exc})") from None
+            image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    except UnidentifiedImageError:
+        raise BadRequest("the body is not a PNG or JPEG image") from None
+    except PayloadTooLargeError:
+        raise
+    except Exception:  # decoders raise many types on hostile bytes; none is worth a 500
+        raise BadRequest("the body is not a readable PNG or JPEG image (corrupt data)") from None
     pixels = np.asarray(image, dtype=np.float32)
     pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
     scale = float(image_spec.get("max_value", 255.0)) / 255.0
