@@ -18,12 +18,14 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scaledl.errors import UsageError
+from scaledl.serve.codec import to_array
 
 if TYPE_CHECKING:
     from scaledl.monitor.extension import MonitorExtension
     from scaledl.monitor.live import ModelMonitor
 
 MAX_FEEDBACK_ROWS = 10_000
+PARSE_INLINE_BYTES = 64 * 1024  # bigger feedback bodies are parsed in a parser process
 INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
@@ -53,7 +55,12 @@ def install_routes(app: FastAPI, server: Any, ext: MonitorExtension) -> None:
     @app.post("/v2/models/{model}/feedback", dependencies=infer, openapi_extra=feedback_body)
     async def feedback(model: str, request: Request) -> dict[str, Any]:
         raw = await request.body()  # already read (and size-capped) by the front door
-        result: dict[str, Any] = await server.offload.run(_feedback_from_json, ext, model, raw)
+        offload = server.offload
+        if len(raw) > PARSE_INLINE_BYTES:  # parsing big JSON would hold the GIL: a process
+            body, rows = await offload.run_process(parse_feedback, raw)
+        else:
+            body, rows = parse_feedback(raw)
+        result: dict[str, Any] = await offload.run(_feedback, ext, model, body, rows)
         return result
 
     @app.get("/v2/models/{model}/monitor", dependencies=infer)
@@ -111,8 +118,8 @@ def _labels(monitor: ModelMonitor, body: Feedback) -> np.ndarray:
     return np.asarray(out, np.int64)
 
 
-def _feedback_from_json(ext: MonitorExtension, model: str, raw: bytes) -> dict[str, Any]:
-    """Parse, validate and apply one feedback request (runs on the CPU pool)."""
+def parse_feedback(raw: bytes) -> tuple[Feedback, np.ndarray | None]:
+    """The feedback request, its raw `inputs` rows split off as a float32 array."""
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -123,11 +130,21 @@ def _feedback_from_json(ext: MonitorExtension, model: str, raw: bytes) -> dict[s
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "body"
         raise UsageError(f"invalid feedback: {where}: {first.get('msg', 'invalid')}") from None
-    return _feedback(ext, model, body)
+    if body.inputs is None:
+        return body, None
+    if len(body.inputs) > MAX_FEEDBACK_ROWS:
+        raise UsageError(f"`inputs` must hold at most {MAX_FEEDBACK_ROWS} raw rows per request")
+    try:
+        rows = to_array(body.inputs, np.float32)
+    except (TypeError, ValueError):
+        raise UsageError("`inputs` must be numeric raw rows (nested lists)") from None
+    return body.model_copy(update={"inputs": []}), rows
 
 
-def _feedback(ext: MonitorExtension, model: str, body: Feedback) -> dict[str, Any]:
-    if (body.id is None) == (body.inputs is None):
+def _feedback(
+    ext: MonitorExtension, model: str, body: Feedback, rows: np.ndarray | None
+) -> dict[str, Any]:
+    if (body.id is None) == (rows is None):
         raise UsageError("feedback needs exactly one of `id` (a request id) or `inputs` (raw rows)")
     if body.id is not None:
         counted = []
@@ -144,7 +161,8 @@ def _feedback(ext: MonitorExtension, model: str, body: Feedback) -> dict[str, An
             counted.append(monitor)
     else:
         monitor = ext.monitor_for(model, body.version)
-        raw = _raw_rows(monitor, ext, body.inputs or [])
+        assert rows is not None
+        raw = _raw_rows(monitor, ext, rows)
         labels = _labels(monitor, body)
         monitor.feedback(ext.predict_raw(monitor, raw), labels)
         counted = [monitor]
@@ -161,7 +179,7 @@ def _feedback(ext: MonitorExtension, model: str, body: Feedback) -> dict[str, An
     }
 
 
-def _raw_rows(monitor: ModelMonitor, ext: MonitorExtension, rows: list[Any]) -> np.ndarray:
+def _raw_rows(monitor: ModelMonitor, ext: MonitorExtension, raw: np.ndarray) -> np.ndarray:
     spec = ext.packages[(monitor.model, monitor.version)].manifest.get("preprocessing")
     if not isinstance(spec, dict) or "raw_shape" not in spec:
         raise UsageError(
@@ -169,11 +187,8 @@ def _raw_rows(monitor: ModelMonitor, ext: MonitorExtension, rows: list[Any]) -> 
             "so raw `inputs` cannot be scored; give feedback by request `id`"
         )
     shape = tuple(int(d) for d in spec["raw_shape"])
-    try:
-        raw = np.asarray(rows, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise UsageError("`inputs` must be numeric raw rows (nested lists)") from None
-    if raw.size == 0 or raw.size % int(np.prod(shape)) or len(raw) > MAX_FEEDBACK_ROWS:
+    per_row = max(1, int(np.prod(shape)))
+    if raw.size == 0 or raw.size % per_row or raw.size // per_row > MAX_FEEDBACK_ROWS:
         raise UsageError(
             f"`inputs` must hold 1–{MAX_FEEDBACK_ROWS} raw rows of shape {list(shape)}; "
             f"got an array of shape {list(raw.shape)}"

@@ -14,7 +14,9 @@ response `id` and in the `X-Request-ID` header.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -111,6 +113,11 @@ class ModelServer:
     async def startup(self) -> None:
         self.dispatcher.start()
         await self.manager.startup()
+        await asyncio.to_thread(self.offload.warm)  # parser processes start before traffic
+        # Objects alive now (modules, models) live as long as the server: keep them out of
+        # the cyclic collector, whose full passes would otherwise stall the loop for tens of ms.
+        gc.collect()
+        gc.freeze()
         self.started = True
         served = {m: r.primary.version for m, r in self.manager.routes.items()}
         log.info("serving %d model(s): %s", len(served), served or "none")

@@ -27,6 +27,7 @@ HEADER_LENGTH = "inference-header-content-length"
 MAX_RANK = 16  # ONNX models here have a handful of dimensions; numpy stops at 64
 MAX_DIM = (1 << 31) - 1
 MAX_ID_CHARS = 256
+ARRAY_SLICE = 256  # top-level JSON rows converted to numpy per step
 
 # V2 datatype → numpy dtype (little-endian). BF16 has no numpy type ONNX Runtime accepts.
 DTYPES: dict[str, np.dtype[Any]] = {
@@ -284,13 +285,30 @@ def _unpack_bytes(name: str, chunk: memoryview, count: int) -> np.ndarray:
     return out
 
 
+def to_array(data: list[Any], dtype: Any = None) -> np.ndarray:
+    """`np.asarray(data)` for a (nested) JSON list, converted a slice at a time.
+
+    One `np.asarray` over a million-element list holds the GIL for tens of milliseconds,
+    which stalls the event loop even from a worker thread; slices of `ARRAY_SLICE` rows keep
+    every step short. Ragged data raises ValueError, as `np.asarray` does.
+    """
+    if len(data) == 1 and isinstance(data[0], list) and len(data[0]) > ARRAY_SLICE:
+        return to_array(data[0], dtype)[None]
+    if len(data) <= ARRAY_SLICE:
+        return np.asarray(data, dtype)
+    parts = [np.asarray(data[i : i + ARRAY_SLICE], dtype) for i in range(0, len(data), ARRAY_SLICE)]
+    if len({p.shape[1:] for p in parts}) > 1:
+        raise ValueError("ragged nested list")
+    return np.concatenate(parts)
+
+
 def _json_tensor(name: str, datatype: str, shape: list[int], count: int, data: Any) -> np.ndarray:
     if not isinstance(data, list):
         data = [data]
     if datatype == "BYTES":
         return _json_bytes(name, shape, count, data)
     try:
-        array = np.asarray(data)
+        array = to_array(data)
     except ValueError:
         raise BadRequest(f"input {name!r}: 'data' is a ragged nested list") from None
     if array.size != count:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -166,10 +167,17 @@ class FrontDoor:
             return model, UNKNOWN
         return model, version
 
-    def _decode(self, headers: dict[bytes, bytes], body: bytes) -> codec.InferRequest:
-        """Body → V2 request (decompression, JSON and binary tensors; no model needed yet)."""
+    async def _decode(self, headers: dict[bytes, bytes], body: bytes) -> codec.InferRequest:
+        """Body → V2 request (decompression, JSON and binary tensors; no model needed yet).
+
+        Small bodies decode on the loop; decompression and big binary bodies on the CPU pool;
+        big JSON in a parser process (its parsing would hold the GIL too long).
+        """
         codec.check_content_type(text(headers, b"content-type"))
-        body = codec.decode_body(body, text(headers, b"content-encoding"), self.limit)
+        encoding_ = text(headers, b"content-encoding")
+        offload = self.server.offload
+        if encoding_:
+            body = await offload.run(codec.decode_body, body, encoding_, self.limit)
         header_length = text(headers, codec.HEADER_LENGTH.encode())
         json_size = len(body) if header_length is None else codec.header_size(header_length)
         if json_size > self.json_limit:
@@ -178,6 +186,10 @@ class FrontDoor:
                 f"{self.json_limit}-byte limit (--max-json-mb); send large tensors as binary "
                 "data (Inference-Header-Content-Length)"
             )
+        if json_size > INLINE_BYTES:
+            return await offload.run_process(codec.decode_request, body, header_length)
+        if len(body) > INLINE_BYTES:
+            return await offload.run(codec.decode_request, body, header_length)
         return codec.decode_request(body, header_length)
 
     async def _infer(
@@ -189,10 +201,7 @@ class FrontDoor:
         ctx: dict[str, Any],
         received_at: float,
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]], Any]:
-        if len(body) > INLINE_BYTES or b"content-encoding" in headers:
-            request = await self.server.offload.run(self._decode, headers, body)
-        else:
-            request = self._decode(headers, body)
+        request = await self._decode(headers, body)
         ctx["request_id"] = request_id = request.request_id or new_request_id()
         answer = await self.server.service.infer(
             model, version, lambda mv: request.inputs, request.timeout_s, request_id, received_at
@@ -236,13 +245,17 @@ class FrontDoor:
         raws: dict[str, Any] = {}
 
         limits = predict.Limits(self.json_limit, self.settings.max_image_pixels)
+        image = predict.is_image(content_type)
+        rows = None
+        if not image and len(body) > INLINE_BYTES and predict.is_json(content_type):
+            rows = await self.server.offload.run_process(predict.parse_rows, body, limits)
 
         def prepare(mv: ModelVersion) -> dict[str, Any]:
             spec = predict.preprocessing_of(mv)
-            raws[mv.version] = raw = predict.raw_rows(body, content_type, spec, limits)
+            raws[mv.version] = raw = predict.raw_rows(body, content_type, spec, limits, rows)
             return predict.graph_inputs(mv, raw)
 
-        offload = len(body) > INLINE_BYTES or predict.is_image(content_type)
+        offload = image or rows is not None
         answer = await self.server.service.infer(
             model, version, prepare, None, request_id, received_at, raws, offload
         )
@@ -295,7 +308,7 @@ class FrontDoor:
         """The key scope the matching route needs ("" for an open route); None: no route."""
         from starlette.routing import Match
 
-        for route in self.server.app.router.routes:
+        for route in _flat(self.server.app.router.routes):
             match, _ = route.matches(scope)
             if match == Match.FULL:
                 for dependency in getattr(route, "dependencies", []):
@@ -316,6 +329,16 @@ class FrontDoor:
             if exc.http_status in (401, 403):
                 self.server.metrics.auth_failures.labels(str(exc.http_status)).inc()
             raise
+
+
+def _flat(routes: list[Any]) -> Iterator[Any]:
+    """Every route, routers included without a prefix (as `build_router`'s is) unfolded."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _flat(inner.routes)
+        else:
+            yield route
 
 
 def has_body(headers: dict[bytes, bytes]) -> bool:

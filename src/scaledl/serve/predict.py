@@ -22,7 +22,7 @@ import numpy as np
 
 from scaledl.errors import PayloadTooLargeError
 from scaledl.preprocess import apply_preprocessing
-from scaledl.serve.codec import BadRequest, UnsupportedMediaTypeError, parse_json
+from scaledl.serve.codec import BadRequest, UnsupportedMediaTypeError, parse_json, to_array
 from scaledl.serve.model import ModelVersion
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/jpg")
@@ -44,19 +44,15 @@ def is_image(content_type: str | None) -> bool:
     return media_type(content_type) in IMAGE_TYPES
 
 
-def raw_rows(
-    body: bytes, content_type: str | None, spec: dict[str, Any], limits: Limits | None = None
-) -> np.ndarray:
-    """The request as raw samples of shape (N, *raw_shape), float32."""
-    limits = limits or Limits()
-    base = media_type(content_type)
-    if base in IMAGE_TYPES:
-        return _image_rows(body, spec, limits.max_pixels)
-    if base != "application/json":
-        raise UnsupportedMediaTypeError(
-            f"Content-Type {base!r} is not accepted by /predict; send image/png, image/jpeg, "
-            "or application/json raw rows"
-        )
+def is_json(content_type: str | None) -> bool:
+    return media_type(content_type) == "application/json"
+
+
+def parse_rows(body: bytes, limits: Limits) -> np.ndarray:
+    """JSON raw rows (`[[…], …]` or `{"instances": […]}`) as a float64 array, shape (N, …).
+
+    Version-independent, so a big body is parsed once, in a parser process.
+    """
     if len(body) > limits.max_json_bytes:
         raise PayloadTooLargeError(
             f"JSON body of {len(body)} bytes exceeds the {limits.max_json_bytes}-byte limit "
@@ -66,18 +62,39 @@ def raw_rows(
     rows = doc.get("instances") if isinstance(doc, dict) else doc
     if not isinstance(rows, list) or not rows:
         raise BadRequest('send a JSON list of raw rows, or {"instances": [row, …]}')
-    raw_shape = tuple(int(d) for d in spec["raw_shape"])
-    per_row = int(np.prod(raw_shape))
     try:
-        array = np.asarray(rows, dtype=np.float64)
+        return to_array(rows, np.float64)
     except (ValueError, TypeError):
         raise BadRequest("rows must be lists of numbers of the same length") from None
-    if array.ndim < 1 or array.size != len(rows) * per_row:
+
+
+def raw_rows(
+    body: bytes,
+    content_type: str | None,
+    spec: dict[str, Any],
+    limits: Limits | None = None,
+    parsed: np.ndarray | None = None,
+) -> np.ndarray:
+    """The request as raw samples of shape (N, *raw_shape), float32 (`parsed`: the JSON rows
+    already parsed by `parse_rows`)."""
+    limits = limits or Limits()
+    base = media_type(content_type)
+    if base in IMAGE_TYPES:
+        return _image_rows(body, spec, limits.max_pixels)
+    if base != "application/json":
+        raise UnsupportedMediaTypeError(
+            f"Content-Type {base!r} is not accepted by /predict; send image/png, image/jpeg, "
+            "or application/json raw rows"
+        )
+    array = parsed if parsed is not None else parse_rows(body, limits)
+    raw_shape = tuple(int(d) for d in spec["raw_shape"])
+    per_row = int(np.prod(raw_shape))
+    if array.ndim < 1 or array.size != len(array) * per_row:
         raise BadRequest(
             f"each row must hold {per_row} numbers (raw shape {list(raw_shape)}); "
-            f"got {array.size} number(s) for {len(rows)} row(s)"
+            f"got {array.size} number(s) for {len(array)} row(s)"
         )
-    array = array.reshape(len(rows), *raw_shape).astype(np.float32)
+    array = array.reshape(len(array), *raw_shape).astype(np.float32)
     if not np.isfinite(array).all():
         raise BadRequest("rows contain NaN or Inf values")
     return array

@@ -1,0 +1,83 @@
+"""Event-loop probe: a separate process sending health checks to a server, one at a time.
+
+    python -m tests.serve.loop_probe URL SERVER_PID   # stop it with SIGTERM; prints JSON
+
+Each health check's latency is corrected for what the *machine* did: the time the server's
+event-loop thread (its main thread) and this probe spent runnable but waiting for a CPU
+(`run_delay` in /proc/…/schedstat) is subtracted. What is left is time the loop could have
+run but did not because the server was busy with something else — a request computing on
+the loop, or another of its threads holding the GIL. That is what "the loop was blocked"
+means here, and it stays meaningful on a loaded 2-core machine, where raw latencies are not.
+It runs in its own process so that the test's own threads cannot delay it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from urllib.parse import urlsplit
+
+REQUEST = b"GET /v2/health/live HTTP/1.1\r\nHost: probe\r\n\r\n"
+
+
+def run_delay(pid: int, tid: int) -> float:
+    """Seconds thread `tid` of `pid` has spent runnable, waiting for a CPU."""
+    with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+        return int(f.read().split()[1]) / 1e9
+
+
+def health_check(sock: socket.socket) -> None:
+    sock.sendall(REQUEST)
+    data = b""
+    while b"\r\n\r\n" not in data or not data.endswith(b"}"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("the server closed the probe connection")
+        data += chunk
+
+
+def main(url: str, server_pid: int) -> None:
+    stop = False
+
+    def on_term(sig: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    parts = urlsplit(url)
+    me = os.getpid()
+    blocked: list[float] = []
+    raw: list[float] = []
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
+    print("ready", flush=True)
+    while not stop:
+        started, server0, own0 = time.perf_counter(), run_delay(server_pid, server_pid), 0.0
+        own0 = run_delay(me, me)
+        try:
+            health_check(sock)
+        except (OSError, ConnectionError):
+            sock.close()  # an idle timeout: reconnect and go on
+            sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
+            continue
+        latency = time.perf_counter() - started
+        waited = (run_delay(server_pid, server_pid) - server0) + (run_delay(me, me) - own0)
+        raw.append(latency)
+        blocked.append(max(0.0, latency - waited))
+        time.sleep(0.002)
+    sock.close()
+    blocked.sort()
+    result = {
+        "checks": len(blocked),
+        "max_blocked_s": blocked[-1] if blocked else None,
+        "p99_blocked_s": blocked[int(0.99 * (len(blocked) - 1))] if blocked else None,
+        "max_latency_s": max(raw) if raw else None,
+    }
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))
