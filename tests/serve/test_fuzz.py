@@ -113,36 +113,81 @@ data = st.recursive(st.lists(scalars, max_size=70), lambda inner: st.lists(inner
 ids = st.one_of(st.none(), st.text(max_size=20), st.integers(), st.just("a\r\nb"))
 
 
-@st.composite
-def tensors(draw: Any) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "name": draw(st.sampled_from(NAMES) | st.text(max_size=5)),
-        "datatype": draw(st.sampled_from(DATATYPES) | st.text(max_size=6)),
-        "shape": draw(shapes),
-    }
-    if draw(st.booleans()):
+TEXT_IDS = st.text(max_size=12) | st.sampled_from(["a\r\nb", "n\x00l", "é-1", "请求", "\t", "%41"])
+
+
+def valid_inputs(model: str, n: int) -> list[dict[str, Any]]:
+    """A correct request body's inputs for one of the fuzzed models (`n` samples)."""
+    if model == "digits":
+        return [
+            {"name": "input", "shape": [n, 1, 8, 8], "datatype": "FP32", "data": [0.5] * (n * 64)}
+        ]
+    values = {"BOOL": True, "BYTES": "x", "FP32": 1.5, "FP16": 1.5, "FP64": 1.5}
+    return [
+        {"name": name, "shape": [n, 2], "datatype": dt, "data": [values.get(dt, 1)] * (2 * n)}
+        for name, dt in zip(
+            NAMES[1:], ["FP32", "FP16", "FP64", "INT64", "INT8", "UINT8", "BOOL", "BYTES"]
+        )
+    ]
+
+
+def mutate(draw: Any, doc: dict[str, Any], kind: str) -> None:
+    """One change to a valid request: the kinds of mistakes (and attacks) clients make."""
+    item = draw(st.sampled_from(doc["inputs"])) if doc["inputs"] else {}
+    if kind == "id":
+        doc["id"] = draw(TEXT_IDS | st.integers() | st.none())
+    elif kind == "shape":
+        item["shape"] = draw(shapes)
+        if draw(st.booleans()):
+            item["data"] = []
+    elif kind == "datatype":
+        item["datatype"] = draw(st.sampled_from(DATATYPES) | st.text(max_size=6))
+    elif kind == "data":
         item["data"] = draw(data | scalars)
-    else:
+    elif kind == "name":
+        item["name"] = draw(st.sampled_from(NAMES) | st.text(max_size=5))
+    elif kind == "binary":
+        item.pop("data", None)
         item["parameters"] = {"binary_data_size": draw(dims)}
-    return item
-
-
-@st.composite
-def infer_requests(draw: Any) -> tuple[str, bytes, dict[str, str]]:
-    doc: dict[str, Any] = {"inputs": draw(st.lists(tensors(), min_size=1, max_size=3))}
-    if (request_id := draw(ids)) is not None:
-        doc["id"] = request_id
-    if draw(st.booleans()):
+    elif kind == "drop":
+        key = draw(st.sampled_from(["name", "shape", "datatype", "data"]))
+        item.pop(key, None)
+    elif kind == "parameters":
         doc["parameters"] = {
             "binary_data_output": draw(st.booleans() | st.integers()),
             "timeout": draw(st.integers(-5, 2**64) | st.text(max_size=3)),
         }
-    if draw(st.booleans()):
-        doc["outputs"] = [{"name": draw(st.sampled_from(["output", "f32_out", "nope"]))}]
+    elif kind == "outputs":
+        name = draw(st.sampled_from(["output", "f32_out", "nope"]) | st.text(max_size=4))
+        doc["outputs"] = [{"name": name, "parameters": {"binary_data": draw(st.booleans())}}]
+    elif kind == "inputs":
+        doc["inputs"] = draw(st.lists(st.dictionaries(st.text(max_size=4), scalars), max_size=2))
+
+
+MUTATIONS = [
+    "id",
+    "shape",
+    "datatype",
+    "data",
+    "name",
+    "binary",
+    "drop",
+    "parameters",
+    "outputs",
+    "inputs",
+]
+
+
+@st.composite
+def infer_requests(draw: Any) -> tuple[str, bytes, dict[str, str]]:
+    model = draw(st.sampled_from(["digits", "types"]))
+    doc: dict[str, Any] = {"inputs": valid_inputs(model, draw(st.integers(1, 3)))}
+    for kind in draw(st.lists(st.sampled_from(MUTATIONS), max_size=3)):
+        mutate(draw, doc, kind)
     head = json.dumps(doc).encode()
     headers = {"Content-Type": "application/json"}
     body = head
-    if draw(st.booleans()):  # binary tensor data after the JSON
+    if draw(st.integers(0, 3)) == 0:  # binary tensor data after the JSON
         body = head + draw(st.binary(max_size=600))
         declared = draw(
             st.sampled_from([len(head), 0, len(body) + 5, -1])
@@ -151,17 +196,8 @@ def infer_requests(draw: Any) -> tuple[str, bytes, dict[str, str]]:
         headers["Inference-Header-Content-Length"] = str(declared)
     if draw(st.integers(0, 9)) == 0:
         body, headers["Content-Encoding"] = gzip.compress(body), "gzip"
-    path = draw(
-        st.sampled_from(
-            [
-                "/v2/models/digits/infer",
-                "/v2/models/types/infer",
-                "/v2/models/types/versions/1/infer",
-                "/v2/models/digits/versions/zz/infer",
-            ]
-        )
-    )
-    return path, body, headers
+    version = draw(st.sampled_from(["", "/versions/1", "/versions/zz"]))
+    return f"/v2/models/{model}{version}/infer", body, headers
 
 
 @pytest.fixture(scope="module")

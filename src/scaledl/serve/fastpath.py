@@ -128,7 +128,7 @@ class FrontDoor:
             if exc.http_status in (401, 403):
                 self.server.metrics.auth_failures.labels(str(exc.http_status)).inc()
             extra = error_headers(exc)
-            if not body_read and has_body(headers):
+            if not body_read and has_body(headers) and CLOSE not in extra:
                 extra.append(CLOSE)  # the unread body is not worth receiving
             return exc.http_status, encoding.error_body(exc.message), extra, None
         except Exception:

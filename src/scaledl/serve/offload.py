@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-from scaledl.errors import OverloadedError
+from scaledl.errors import OverloadedError, UnavailableError
 
 T = TypeVar("T")
 INLINE_BYTES = 64 * 1024  # bodies up to this size decode on the loop (< 1 ms): no thread hop
@@ -46,7 +47,11 @@ class Offloader:
 
     async def run_process(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` in a parser process (`fn` and its arguments must pickle)."""
-        return await self._submit(self.parsers(), fn, *args)
+        try:
+            return await self._submit(self.parsers(), fn, *args)
+        except BrokenProcessPool:  # a parser died (killed, out of memory): start new ones
+            self._parsers = None
+            raise UnavailableError("a request parser process stopped; retry") from None
 
     def parsers(self) -> ProcessPoolExecutor:
         if self._parsers is None:
