@@ -2,13 +2,14 @@
 
     python -m tests.serve.loop_probe URL SERVER_PID   # stop it with SIGTERM; prints JSON
 
-Each health check's latency is corrected for what the *machine* did: the time the server's
-event-loop thread (its main thread) and this probe spent runnable but waiting for a CPU
-(`run_delay` in /proc/…/schedstat) is subtracted. What is left is time the loop could have
-run but did not because the server was busy with something else — a request computing on
-the loop, or another of its threads holding the GIL. That is what "the loop was blocked"
-means here, and it stays meaningful on a loaded 2-core machine, where raw latencies are not.
-It runs in its own process so that the test's own threads cannot delay it.
+Each health check's latency is corrected for what the *machine* did: the longest time any
+server thread, and this probe, spent runnable but waiting for a CPU (`run_delay` in
+/proc/…/schedstat) during the check is subtracted — the event-loop thread waiting for a core,
+or a thread holding the GIL being preempted by other processes. What is left is time the loop
+could have run but did not because the server was busy with something else: a request
+computing on the loop, or another of its threads holding the GIL. That is what "the loop was
+blocked" means here, and it stays meaningful on a loaded 2-core machine, where raw latencies
+are not. It runs in its own process so that the test's own threads cannot delay it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,21 @@ def run_delay(pid: int, tid: int) -> float:
     """Seconds thread `tid` of `pid` has spent runnable, waiting for a CPU."""
     with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
         return int(f.read().split()[1]) / 1e9
+
+
+def thread_delays(pid: int) -> dict[str, float]:
+    """`run_delay` of every thread of `pid` (threads that end meanwhile are skipped)."""
+    delays = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            delays[tid] = run_delay(pid, int(tid))
+        except (OSError, ValueError, IndexError):
+            continue
+    return delays
+
+
+def longest_wait(before: dict[str, float], after: dict[str, float]) -> float:
+    return max((after[t] - before[t] for t in before.keys() & after.keys()), default=0.0)
 
 
 def health_check(sock: socket.socket) -> None:
@@ -55,8 +71,8 @@ def main(url: str, server_pid: int) -> None:
     sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
     print("ready", flush=True)
     while not stop:
-        started, server0, own0 = time.perf_counter(), run_delay(server_pid, server_pid), 0.0
-        own0 = run_delay(me, me)
+        server0, own0 = thread_delays(server_pid), run_delay(me, me)
+        started = time.perf_counter()
         try:
             health_check(sock)
         except (OSError, ConnectionError):
@@ -64,7 +80,7 @@ def main(url: str, server_pid: int) -> None:
             sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
             continue
         latency = time.perf_counter() - started
-        waited = (run_delay(server_pid, server_pid) - server0) + (run_delay(me, me) - own0)
+        waited = longest_wait(server0, thread_delays(server_pid)) + run_delay(me, me) - own0
         raw.append(latency)
         blocked.append(max(0.0, latency - waited))
         time.sleep(0.002)

@@ -116,15 +116,17 @@ class ModelMonitor:
         return opened is not None and now - opened >= self.config.check_interval_s
 
     # --- drift ---------------------------------------------------------------------------
-    def check(self, now: float | None = None) -> DriftResult | None:
+    def check(self, now: float | None = None, current: bool = False) -> DriftResult | None:
         """Test the samples recorded since the last check now (None when there is no profile
-        or fewer than `min_samples` of them)."""
+        or fewer than `min_samples` of them). `current` (a manual check) tests the whole
+        current window instead; later checks still start after it."""
         if self.profile is None:
             return None
         now = self.clock() if now is None else now
         with self._check_lock:
             window: Window
-            window, upto = self.window.snapshot_since(self._checked_upto, now, self.classification)
+            start = 0 if current else self._checked_upto
+            window, upto = self.window.snapshot_since(start, now, self.classification)
             if len(window) < self.config.drift.min_samples:
                 return None
             self._checked_upto = upto

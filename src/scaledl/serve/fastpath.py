@@ -361,6 +361,6 @@ def _query_int(scope: Scope, name: str, default: int) -> int:
     query = scope.get("query_string", b"").decode("latin-1")
     for part in query.split("&"):
         key, _, value = part.partition("=")
-        if key == name and value.isdigit():
+        if key == name and value.isascii() and value.isdigit() and len(value) <= 6:
             return int(value)
     return default

@@ -26,7 +26,7 @@ from scaledl.errors import NotFoundError, PackageError, UnavailableError
 from scaledl.serve import rollout
 from scaledl.serve.extensions import ExtensionDispatcher
 from scaledl.serve.metrics import ServerMetrics
-from scaledl.serve.model import ModelVersion, load_version
+from scaledl.serve.model import ModelVersion, load_version, verify_version
 from scaledl.serve.repository import Repository
 from scaledl.serve.settings import ServeSettings
 from scaledl.serve.state import Desired, FileStateStore, RouteState, StateStore
@@ -118,6 +118,8 @@ class ModelManager:
             if desired is None:
                 desired = await self._initial_state()
                 revision = self.store.save(desired)
+            else:
+                await self._verify_unrouted(desired)
             if await self._converge(desired):
                 revision = self.store.save(self.desired)  # record what is really served
             self.revision = revision
@@ -141,6 +143,18 @@ class ModelManager:
             else:
                 log.error("model %s: no version could be loaded; it is not served", model)
         return desired
+
+    async def _verify_unrouted(self, desired: Desired) -> None:
+        """Learn why models the stored routing leaves out were refused (another worker, or an
+        earlier run, tried them), so this worker's index gives the same reasons."""
+        for model, versions in self.repo.scan().items():
+            if model in desired:
+                continue
+            for version, path in versions.items():
+                try:
+                    await asyncio.to_thread(verify_version, path)
+                except PackageError as exc:
+                    self.refused[(model, version)] = self.repo.redact(exc.message)
 
     async def shutdown(self) -> None:
         if self._poller is not None:

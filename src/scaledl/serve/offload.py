@@ -79,7 +79,13 @@ class Offloader:
             self.jobs -= 1
 
     def close(self) -> None:
-        for executor in (self._executor, self._parsers):
-            if executor is not None:
-                executor.shutdown(wait=False, cancel_futures=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._parsers is not None:
+            # Parsers hold no state: end them now. Left to `shutdown(wait=False)` alone, a
+            # parser could stay blocked on its empty queue and keep the server from exiting.
+            processes = list(getattr(self._parsers, "_processes", {}).values())
+            self._parsers.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()
         self._executor = self._parsers = None
