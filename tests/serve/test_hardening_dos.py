@@ -208,27 +208,24 @@ def test_big_requests_run_batch_by_batch_between_other_clients(
     big, headers = binary_request({"input": rows}, {"input": "FP32"})
     small = json_request(rows[:1])
 
-    async def scenario() -> tuple[list[str], httpx.Response]:
-        done: list[str] = []
+    async def scenario() -> tuple[int, httpx.Response]:
         async with httpx.AsyncClient(
             base_url=hardened.url, headers=keyed(api_keys), timeout=60
         ) as c:
-
-            async def big_request() -> httpx.Response:
-                response = await c.post(INFER, content=big, headers=headers)
-                done.append("big")
-                return response
-
-            task = asyncio.create_task(big_request())
+            task = asyncio.create_task(c.post(INFER, content=big, headers=headers))
             await asyncio.sleep(0.05)
-            for _ in range(5):
+            answered_meanwhile = 0  # small requests answered while the big one was running
+            for _ in range(500):
+                if task.done():
+                    break
                 assert (await c.post(INFER, json=small)).status_code == 200
-                done.append("small")
-            return done, await task
+                answered_meanwhile += not task.done()
+            return answered_meanwhile, await task
 
-    order, response = asyncio.run(scenario())
+    answered_meanwhile, response = asyncio.run(scenario())
     assert response.status_code == 200
-    assert order.index("big") == 5, order  # the small requests did not wait behind it
+    # Not queued behind the whole request: other clients were answered between its batches.
+    assert answered_meanwhile >= 3, answered_meanwhile
     size = int(response.headers["inference-header-content-length"])
     outputs = np.frombuffer(response.content[size:], np.float32)
     assert outputs.size == 4096 * 10  # every sample's row came back, in one answer
