@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -185,24 +186,29 @@ def test_sigterm_under_load_answers_every_accepted_request(digits_package: Path)
     proc.wait_ready()
     name = "digits-quick"
 
-    async def client(outcomes: list[str], stop: asyncio.Event) -> None:
+    grace = 2.0
+    signalled: list[float] = []
+
+    async def client(outcomes: list[tuple[str, float]], stop: asyncio.Event) -> None:
         async with httpx.AsyncClient(base_url=proc.url, timeout=30) as c:
             while not stop.is_set():
+                sent = time.monotonic()
                 try:
                     response = await c.post(f"/v2/models/{name}/infer", json=json_request(X))
-                    outcomes.append(str(response.status_code))
+                    outcomes.append((str(response.status_code), sent))
                 except httpx.ConnectError:
-                    outcomes.append("refused")  # the listener is closed: not accepted
+                    outcomes.append(("refused", sent))  # the listener is closed: not accepted
                     return
                 except httpx.HTTPError as exc:
-                    outcomes.append(type(exc).__name__)
+                    outcomes.append((type(exc).__name__, sent))
                     return
 
-    async def scenario() -> list[str]:
-        outcomes: list[str] = []
+    async def scenario() -> list[tuple[str, float]]:
+        outcomes: list[tuple[str, float]] = []
         stop = asyncio.Event()
         tasks = [asyncio.create_task(client(outcomes, stop)) for _ in range(8)]
         await asyncio.sleep(0.5)
+        signalled.append(time.monotonic())
         proc.proc.send_signal(signal.SIGTERM)
         await asyncio.wait(tasks, timeout=40)
         stop.set()
@@ -210,6 +216,11 @@ def test_sigterm_under_load_answers_every_accepted_request(digits_package: Path)
 
     outcomes = asyncio.run(scenario())
     assert proc.proc.wait(60) == 0
-    failures = [o for o in outcomes if o not in ("200", "refused")]
+    # Every request sent before the grace ran out (in flight at SIGTERM, or sent while readiness
+    # was false and the server still accepted) is answered. A connection still in the kernel's
+    # queue when the listener closes is reset, which the client cannot tell from a refusal: the
+    # last moment of the grace is left out for that.
+    cutoff = signalled[0] + grace - 0.25
+    failures = [o for o, sent in outcomes if o not in ("200", "refused") and sent < cutoff]
     assert not failures, f"{len(failures)} requests not answered: {sorted(set(failures))}"
-    assert outcomes.count("200") > 50
+    assert sum(o == "200" for o, _ in outcomes) > 50

@@ -89,6 +89,8 @@ class FrontDoor:
             request_id = ctx["request_id"] = ctx["request_id"] or new_request_id()
             extra.append((b"x-request-id", id_header(request_id)))
             extra.append((b"content-length", str(len(payload)).encode()))
+            if self.server.draining and CLOSE not in extra:
+                extra.append(CLOSE)  # draining: the client opens its next request elsewhere
             if status != 499:
                 try:
                     await respond(timed_send(send, self.body_timeout), status, payload, extra)
@@ -281,7 +283,8 @@ class FrontDoor:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                extra = [(b"x-request-id", request_id), *([CLOSE] if close else [])]
+                closing = close or self.server.draining  # draining: no keep-alive reuse
+                extra = [(b"x-request-id", request_id), *([CLOSE] if closing else [])]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
