@@ -30,12 +30,17 @@ class ModelConfig(BaseModel):
     @model_validator(mode="after")
     def _check_knobs(self) -> ModelConfig:
         from scaledl.models import validate_knobs
+        from scaledl.models.registry import check_custom_target
 
-        if self.family != "custom":
-            try:
+        try:
+            if self.family == "custom":
+                # only the form is checked: the class is imported at training, with --trust-code
+                if self.knobs():
+                    check_custom_target(self.knobs())
+            else:
                 validate_knobs(self.family, self.knobs())
-            except ModelError as exc:
-                raise ValueError(str(exc)) from None
+        except ModelError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
     def knobs(self) -> dict[str, Any]:

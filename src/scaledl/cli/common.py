@@ -16,6 +16,19 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+TRUST_CODE_HELP = (
+    "Allow importing and running the Python class a custom model names (model.family custom, "
+    "class_path); off by default: a package or recipe is data. Only for files you trust."
+)
+
+
+def trust_code_option() -> Any:
+    """`--trust-code`, as Hugging Face's `trust_remote_code`: off unless given for this run."""
+    import typer
+
+    return typer.Option(False, "--trust-code", help=TRUST_CODE_HELP)
+
+
 def write_json(path: Path | None, data: Any) -> None:
     if path is not None:
         atomic_write_text(path, json.dumps(data, indent=2, default=str))

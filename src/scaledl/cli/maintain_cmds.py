@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from scaledl.cli.common import console, write_json
+from scaledl.cli.common import console, trust_code_option, write_json
 
 
 def maintain(
@@ -89,6 +89,7 @@ def maintain(
     json_out: Path | None = typer.Option(
         None, "--json", help="Also write this run's records and outcome as JSON."
     ),
+    trust_code: bool = trust_code_option(),
 ) -> None:
     """Retrain on old + new data when the model degrades; canary, measure, promote or roll back."""
     from scaledl.maintain.config import build_config
@@ -116,6 +117,7 @@ def maintain(
         live_version=live_version,
         log_path=log_file,
         work_dir=out,
+        trust_code=trust_code,
     )
     result = run_maintain(request)
     _print(result)

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from scaledl.cli.common import console
+from scaledl.cli.common import console, trust_code_option
 
 FLAGS = {
     "max_accuracy_drop": "--max-accuracy-drop",
@@ -60,6 +60,7 @@ def optimize(
     list_methods: bool = typer.Option(
         False, "--list-methods", help="List the registered methods and their settings, then exit."
     ),
+    trust_code: bool = trust_code_option(),
 ) -> None:
     """Find the fastest variant within the accuracy budget; latency measured on this machine."""
     from scaledl.errors import GoalNotMetError, UsageError
@@ -90,7 +91,7 @@ def optimize(
         exporter=exporter,
     )
     out = out or Path("runs") / f"{open_package(package).name}-optimized"
-    result = optimize_package(package, config, out)
+    result = optimize_package(package, config, out, trust_code=trust_code)
     console.print(_table(result))
     for c in result.candidates:
         if c.status == "failed":

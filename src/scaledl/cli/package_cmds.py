@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from scaledl.cli.common import console, write_json
+from scaledl.cli.common import console, trust_code_option, write_json
 
 
 def verify(
@@ -31,11 +31,12 @@ def export(
         None, "--opset", help="ONNX opset (13–23; default: the package's)."
     ),
     exporter: str = typer.Option("auto", "--exporter", help="auto | dynamo | legacy."),
+    trust_code: bool = trust_code_option(),
 ) -> None:
     """Re-export the package's ONNX graph from its weights and re-check parity."""
     from scaledl.export.reexport import reexport_package
 
-    result = reexport_package(package, opset=opset, exporter=exporter)
+    result = reexport_package(package, opset=opset, exporter=exporter, trust_code=trust_code)
     console.print(
         f"exported with {result['exporter']} (opset {result['opset']}); "
         f"parity max abs error {result['max_abs_error']:.2e}"

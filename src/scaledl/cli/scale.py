@@ -28,6 +28,7 @@ class TrainArgs:
     checkpoint_every: int = 50
     dist_timeout: float = 60.0
     sample_log: Path | None = None
+    trust_code: bool = False
 
 
 def train_command(args: TrainArgs) -> None:
@@ -71,6 +72,7 @@ def _options(args: TrainArgs) -> object:
         checkpoint_every=args.checkpoint_every or None,
         dist_timeout=args.dist_timeout,
         sample_log=args.sample_log.resolve() if args.sample_log else None,
+        trust_code=args.trust_code,
     )
 
 
@@ -140,4 +142,6 @@ def worker_args(args: TrainArgs, out: Path) -> list[str]:
         argv += ["--sample-log", str(args.sample_log.resolve())]
     if args.resume:
         argv.append("--resume")
+    if args.trust_code:
+        argv.append("--trust-code")
     return argv

@@ -109,7 +109,10 @@ def check_target(target: str) -> None:
 
 
 def build_context(
-    path: Path | str, config: OptimizeConfig, started: float | None = None
+    path: Path | str,
+    config: OptimizeConfig,
+    started: float | None = None,
+    trust_code: bool = False,
 ) -> SearchContext:
     """Open the parent, load its data (lineage or --data) and its PyTorch model if it has one.
 
@@ -147,7 +150,7 @@ def build_context(
         from scaledl.package import MODEL_JSON
 
         ctx.spec = ModelSpec.from_json(parent.read_json(MODEL_JSON))
-        ctx.teacher = load_module(parent)
+        ctx.teacher = load_module(parent, trust_code=trust_code)
         ctx.augment = _parent_augment(parent)
     return ctx
 

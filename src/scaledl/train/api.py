@@ -49,16 +49,28 @@ class ScaleOptions:
     checkpoint_every: int | None = None
     dist_timeout: float = 60.0
     sample_log: Path | None = None
+    trust_code: bool = False  # import the class a `custom` recipe names (--trust-code)
 
 
-def build_model_for(recipe: Recipe, sample_shape: tuple[int, ...], num_outputs: int) -> Any:
+def build_model_for(
+    recipe: Recipe, sample_shape: tuple[int, ...], num_outputs: int, trust_code: bool = False
+) -> Any:
     import torch
 
     from scaledl.models import create_model
+    from scaledl.models.registry import UntrustedCodeError
 
     torch.manual_seed(recipe.seed)
     try:
-        return create_model(recipe.model.family, sample_shape, num_outputs, **recipe.model.knobs())
+        return create_model(
+            recipe.model.family,
+            sample_shape,
+            num_outputs,
+            trust_code=trust_code,
+            **recipe.model.knobs(),
+        )
+    except UntrustedCodeError as exc:
+        raise UntrustedCodeError(f"recipe {recipe.name!r}: {exc.message}") from None
     except ValueError as exc:
         raise ModelError(
             f"model family {recipe.model.family!r} does not fit the data "
@@ -113,7 +125,7 @@ def _train(
     assert num_outputs is not None
     spec: ModelSpec | None = None
     if model is None:
-        model = build_model_for(recipe, splits.sample_shape, num_outputs)
+        model = build_model_for(recipe, splits.sample_shape, num_outputs, options.trust_code)
         spec = ModelSpec(
             recipe.model.family, list(splits.sample_shape), num_outputs, recipe.model.knobs()
         )
