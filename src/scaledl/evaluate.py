@@ -45,7 +45,7 @@ def predict_raw(
     from scaledl.export.runtime import create_session
 
     session = session or create_session(pkg.onnx_path)
-    x = apply_preprocessing(x_raw, pkg.manifest["preprocessing"])
+    x = apply_preprocessing(x_raw, pkg.preprocessing)
     return run_session(session, x, batch_size)
 
 
@@ -83,9 +83,9 @@ def evaluate_package(path: Path | str, data: Any | None = None, split: str = "te
     from scaledl.data import DataConfig, load_data, load_splits
 
     pkg = open_package(path)
-    lineage = pkg.manifest.get("lineage", {})
+    lineage = pkg.manifest.get("lineage") or {}
     task = pkg.manifest.get("task", "classification")
-    own = DataConfig.model_validate(lineage.get("data", {"source": "digits"}))
+    own = DataConfig.from_lineage(lineage.get("data") or {"source": "digits"}, pkg.source)
     if data is None:
         config = own
     elif isinstance(data, str):

@@ -98,6 +98,17 @@ class Package:
         labels = self.manifest.get("labels")
         return list(labels) if labels is not None else None
 
+    @property
+    def preprocessing(self) -> dict[str, Any]:
+        """How raw inputs become graph inputs (checked when the manifest was read)."""
+        spec = self.manifest.get("preprocessing")
+        if not isinstance(spec, dict):
+            raise PackageError(
+                f"package {self.source} records no preprocessing in manifest.json, so it cannot "
+                "take raw data (only already-normalized tensors through /infer)"
+            )
+        return spec
+
     def file(self, relative: str) -> Path:
         if relative not in self.manifest.get("files", {}):
             raise PackageError(

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from scaledl.cli.common import console, trust_code_option, write_json
+from scaledl.cli.common import console, shown, trust_code_option, write_json
 
 
 def maintain(
@@ -162,7 +162,7 @@ def _print(result: Any) -> None:
         "nothing-to-do": "[bold]nothing to do[/]",
     }[result.outcome]
     version = f" version {result.new_version}" if result.new_version else ""
-    console.print(f"{verdict}{version}; log: {result.log_path}", highlight=False)
+    console.print(f"{verdict}{version}; log: {shown(result.log_path)}", highlight=False)
     for line in result.next_steps:
         console.print(line, highlight=False, soft_wrap=True)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from scaledl.cli.common import console, trust_code_option
+from scaledl.cli.common import console, shown, trust_code_option
 
 FLAGS = {
     "max_accuracy_drop": "--max-accuracy-drop",
@@ -98,13 +98,13 @@ def optimize(
             console.print(f"  [red]{c.id} failed[/]: {'; '.join(c.notes)}", highlight=False)
     for item in result.skipped:
         console.print(f"  [dim]skipped {item['method']}: {item['reason']}[/]", highlight=False)
-    console.print(f"frontier: {out / 'frontier.json'}")
-    console.print(f"report:   {out / 'report.html'}")
+    console.print(f"frontier: {shown(out / 'frontier.json')}")
+    console.print(f"report:   {shown(out / 'report.html')}")
     winner = result.winner
     if result.met and winner is not None:
         metric = "accuracy" if result.ctx.task == "classification" else "r2"
         console.print(
-            f"[bold green]chosen {winner.id}[/] → {out / str(winner.package or '')}\n"
+            f"[bold green]chosen {winner.id}[/] → {shown(out / str(winner.package or ''))}\n"
             f"test {metric} {winner.test.get(metric, float('nan')):.4f} "
             f"(parent {result.parent.test.get(metric, float('nan')):.4f})",
             highlight=False,

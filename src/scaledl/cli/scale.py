@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scaledl.cli.common import console
+from scaledl.cli.common import console, shown
 
 
 @dataclass
@@ -94,7 +94,7 @@ def _run_worker(args: TrainArgs, recipe: object, out: Path) -> None:
         f"({output.samples_per_second:.0f} samples/s); best epoch {output.best_epoch}"
         + (f", val accuracy {final.get('val_accuracy', 0):.4f}" if "val_accuracy" in final else "")
     )
-    console.print(f"package: {output.package}")
+    console.print(f"package: {shown(output.package)}")
 
 
 def _launch(args: TrainArgs, recipe: object, out: Path) -> None:
@@ -104,6 +104,10 @@ def _launch(args: TrainArgs, recipe: object, out: Path) -> None:
 
     nproc = args.nproc or 1
     check_nproc(nproc, args.device)
+    if args.resume and max_nodes(args.nnodes) == 1:
+        from scaledl.train.checkpoint import check_resumable
+
+        check_resumable(out)  # on several machines another one may hold it: the group decides
     world = nproc * max_nodes(args.nnodes)
     batch = recipe.train.batch_size  # type: ignore[attr-defined]
     problem = check_world_size(2 * world, batch, world)

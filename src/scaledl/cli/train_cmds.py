@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from scaledl.cli.common import console, metrics_table, trust_code_option, write_json
+from scaledl.cli.common import console, metrics_table, shown, trust_code_option, write_json
 
 SET_HELP = "Override a recipe value, e.g. --set train.epochs=3 (repeatable)."
 
@@ -38,9 +38,9 @@ def run(
     )
     console.print(metrics_table(f"{parsed.name}: test split (ONNX Runtime)", output.metrics))
     for check in output.checks:
-        console.print(f"  [green]✓[/] {check}")
-    console.print(f"package: {output.package}")
-    console.print(f"report:  {output.report}")
+        console.print(f"  [green]✓[/] {shown(check)}")
+    console.print(f"package: {shown(output.package)}")
+    console.print(f"report:  {shown(output.report)}")
     console.print(f"done in {output.seconds:.1f} s")
 
 
@@ -134,7 +134,9 @@ def evaluate(
         raise UsageError(f"--split {split!r}: valid values are train, val, test")
     result = evaluate_package(package, data, split=split)
     console.print(
-        metrics_table(f"{package} on {data or 'its own ' + split + ' split'}", result.metrics)
+        metrics_table(
+            f"{shown(package)} on {shown(data or 'its own ' + split + ' split')}", result.metrics
+        )
     )
     console.print(f"{result.samples} samples")
     write_json(json_out, result.to_json())

@@ -53,7 +53,7 @@ def finetune_package(
 
     started = time.monotonic()
     task = str(source.manifest.get("task", "classification"))
-    preprocessing = source.manifest["preprocessing"]
+    preprocessing = source.preprocessing
     student = load_module(source, trust_code=trust_code)
     result = finetune(
         student,

@@ -110,7 +110,9 @@ class ModelSpec:
             raise bad("'num_outputs' must be a positive integer", outputs)
         if not isinstance(knobs, dict):
             raise bad("'knobs' must be a JSON object", knobs)
-        return cls(family=family, input_shape=list(shape), num_outputs=int(outputs or 0), knobs=knobs)
+        return cls(
+            family=family, input_shape=list(shape), num_outputs=int(outputs or 0), knobs=knobs
+        )
 
     def build(self, trust_code: bool = False) -> Any:
         return create_model(

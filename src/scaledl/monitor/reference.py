@@ -105,9 +105,9 @@ def add_profile(
     task = str(pkg.manifest.get("task", "classification"))
     config, own = resolve_data(pkg, data)
     predict = session_predict(pkg)
-    preprocessing = pkg.manifest["preprocessing"]
+    preprocessing = pkg.preprocessing
     if own:
-        seed = int(pkg.manifest.get("lineage", {}).get("split_seed", 0))
+        seed = int((pkg.manifest.get("lineage") or {}).get("split_seed", 0))
         splits = load_splits(config, seed=seed, task=task)
         profile = profile_for_splits(splits, preprocessing, predict, task, options)
     else:

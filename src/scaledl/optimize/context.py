@@ -123,7 +123,7 @@ def build_context(
     parent = open_package(path)
     task = str(parent.manifest.get("task", "classification"))
     splits, label = _load_data(parent, config, task)
-    preprocessing = parent.manifest["preprocessing"]
+    preprocessing = parent.preprocessing
     if SAMPLE in parent.manifest["files"]:
         with np.load(parent.file(SAMPLE), allow_pickle=False) as sample:
             example_raw = np.asarray(sample["raw"])
@@ -165,7 +165,7 @@ def _load_data(parent: Package, config: OptimizeConfig, task: str) -> tuple[Data
             f"package {parent.source} records no data set in its lineage; "
             "pass --data SOURCE (digits, an image folder, a .csv/.parquet/.npz file)"
         )
-    base = DataConfig.model_validate(own or {})
+    base = DataConfig.from_lineage(own or {}, parent.source)
     data = base if config.data is None else base.model_copy(update={"source": config.data})
     splits = load_splits(data, seed=int(lineage.get("split_seed", 0)), task=task)
     if len(splits.val) == 0:

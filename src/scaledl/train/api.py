@@ -15,10 +15,10 @@ from typing import Any
 from scaledl.errors import ModelError
 from scaledl.fsio import atomic_write_text
 from scaledl.recipe import Recipe
+from scaledl.train.checkpoint import CHECKPOINT_DIR, check_resumable
 
 log = logging.getLogger(__name__)
 PACKAGE_DIR = "package"
-CHECKPOINT_DIR = "checkpoints"
 HISTORY = "history.json"
 
 
@@ -97,7 +97,8 @@ def train_recipe(
     options = options or ScaleOptions()
     ctx = init_distributed(options.device, options.dist_timeout)
     try:
-        resume = resume or ctx.restart > 0  # a restarted group continues from its checkpoint
+        if resume and not ctx.distributed:
+            check_resumable(Path(out_dir))  # before minutes of data loading
         return _train(recipe, Path(out_dir), resume, callbacks, model, options, ctx)
     finally:
         ctx.close()
@@ -152,7 +153,8 @@ def _train(
         step_callbacks=[sample_log] if sample_log else None,
     )
     try:
-        result = trainer.fit(resume=resume)
+        # a group torchrun restarted continues from its checkpoint, or starts if it has none yet
+        result = trainer.fit(resume=resume or ctx.restart > 0, require_checkpoint=resume)
     finally:
         if sample_log:
             sample_log.close()
