@@ -3,8 +3,8 @@
 from scaledl.optimize.api import optimize_package
 from scaledl.optimize.config import OptimizeConfig
 
-result = optimize_package("runs/demo/package", OptimizeConfig(max_accuracy_drop=0.01),
-                          out="runs/demo-optimized")
+result = optimize_package("runs/digits-cnn/package", OptimizeConfig(max_accuracy_drop=0.01),
+                          out="runs/digits-cnn-optimized")
 result.choice.chosen   # the Candidate chosen (None when nothing met the budget)
 """
 
