@@ -94,8 +94,8 @@ class _Checker:
 
     def fail(self, field: str, problem: str, value: Any = ...) -> None:
         got = "" if value is ... else f" (got {_describe(value)})"
-        where = f"field {field!r}" if field else "it"
-        raise PackageError(f"package {self.source}: {MANIFEST} {where} {problem}{got}")
+        where = f" field {field!r}" if field else ""
+        raise PackageError(f"package {self.source}: {MANIFEST}{where} {problem}{got}")
 
     def text(self, raw: Mapping[str, Any], key: str, field: str | None = None) -> str:
         value = raw.get(key)
@@ -243,8 +243,8 @@ def _preprocessing(check: _Checker, spec: Any) -> None:
         if not isinstance(values, list) or len(values) not in (1, channels):
             check.fail(
                 f"preprocessing.{key}",
-                f"must be a list of 1 or {channels} numbers (one per "
-                f"{'channel' if kind == 'image' else 'feature'})",
+                f"must be a list of {'1 or ' if channels > 1 else ''}{channels} number(s) "
+                f"(one per {'channel' if kind == 'image' else 'feature'})",
                 values,
             )
         for i, value in enumerate(values):

@@ -88,7 +88,7 @@ def load_recipe(path: Path | str | None = None, overrides: list[str] | None = No
     try:
         raw = yaml.safe_load(source.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise RecipeError(f"recipe {source} is not valid YAML: {exc}") from None
+        raise RecipeError(f"recipe {source} is not valid YAML: {_yaml_problem(exc)}") from None
     if not isinstance(raw, dict):
         raise RecipeError(f"recipe {source} must be a mapping of sections (data, model, train, …)")
     resolve_paths(raw, source.parent.absolute(), f"recipe {source}")
@@ -124,6 +124,14 @@ def resolve_paths(
             )
         assert isinstance(node, dict)
         node[key] = str(resolved)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line: the problem and where (PyYAML's own text spans several lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 def _override_key(item: str) -> tuple[str, ...]:

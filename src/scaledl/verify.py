@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from scaledl.errors import PackageError
-from scaledl.export.rebuild import custom_class
+from scaledl.export.rebuild import check_weights
 from scaledl.package import SAMPLE, check_signature, open_package
 from scaledl.package_files import read_npz
 
@@ -53,9 +53,8 @@ def verify_package(path: Path | str, key: bytes | None = None) -> VerifyReport:
         checks.append(line)
     else:
         checks.append("no sample.npz: parity not checked")
-    code = custom_class(pkg)
-    if code is not None:
-        checks.append(f"model.json names a custom class ({code}): not imported (--trust-code)")
+    if pkg.has_weights:
+        checks.append(check_weights(pkg))
     return VerifyReport(str(path), len(pkg.manifest["files"]), signed, err, tolerance, checks)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from scaledl.bench.cpu import cpu_info
 from scaledl.bench.latency import LatencyStats, interleaved_rounds
 from scaledl.bench.probe import probe_memory
-from scaledl.errors import UsageError
+from scaledl.errors import PackageError, ScaledlError, UsageError
 from scaledl.package import SAMPLE, Package, open_package
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,14 @@ def bench_packages(
         runtimes = []
         for runtime, make in makers.items():
             memory = probe_memory(runtime, pkg.path, max(batch_sizes), threads, trust_code)
-            runner = make()
+            try:
+                runner = make()
+            except ScaledlError:
+                raise
+            except Exception as exc:  # ONNX Runtime's own types for a graph it refuses
+                raise PackageError(
+                    f"package {pkg.source}: {runtime} cannot load its model ({str(exc)[:300]})"
+                ) from None
             bench = RuntimeBench(runtime, memory=memory)
             runtimes.append(bench)
             contenders[f"{index}/{runtime}"] = (runner, x, bench)

@@ -42,8 +42,13 @@ def trust_code_option() -> Any:
 
 
 def write_json(path: Path | None, data: Any) -> None:
-    if path is not None:
-        atomic_write_text(path, json.dumps(data, indent=2, default=str))
+    if path is None:
+        return
+    if Path(path).is_dir():
+        raise UsageError(
+            f"--json {path}: is a folder; give a file name, e.g. {Path(path) / 'out.json'}"
+        )
+    atomic_write_text(path, json.dumps(data, indent=2, default=str))
 
 
 def metrics_table(title: str, rows: dict[str, Any]) -> Table:

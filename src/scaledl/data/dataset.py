@@ -13,6 +13,19 @@ from scaledl.errors import DataError
 
 log = logging.getLogger(__name__)
 Kind = Literal["image", "table", "sequence"]
+MAX_CLASSES = 100_000
+
+
+def class_count(y: np.ndarray, source: str) -> int:
+    """Classes 0..max(y) for integer class ids; an absurd id (a value, not a class) is an error
+    instead of a list of a trillion labels."""
+    top = int(y.max()) if len(y) else -1
+    if top >= MAX_CLASSES:
+        raise DataError(
+            f"data {source}: class id {top} in the labels; at most {MAX_CLASSES:,} classes "
+            "(ids 0, 1, 2, …). If the labels are values to predict, set task: regression"
+        )
+    return top + 1
 
 
 @dataclass
@@ -130,6 +143,8 @@ def check_class_sizes(
         return
     named = ", ".join(f"{label!r} has {n} row{'s' if n > 1 else ''}" for label, n in small[:5])
     more = f" (and {len(small) - 5} more)" if len(small) > 5 else ""
+    if len(small) > len(counts) // 2:
+        more += "; most classes are that small: if the labels are values, set task: regression"
     message = (
         f"data {loaded.source}: class {named}{more}; a stratified split with {what} needs at "
         f"least {need} rows per class so that every split gets one. It is usually a stray or "

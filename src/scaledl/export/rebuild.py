@@ -45,6 +45,27 @@ def load_module(pkg: Any, trust_code: bool = False) -> Any:
     return load_weights(model, weights, where)
 
 
+def check_weights(pkg: Any) -> str:
+    """verify's check that the weights fit model.json, without building any real tensor (and
+    without importing a custom class): a line for the report."""
+    import torch
+
+    from scaledl.models import ModelSpec
+
+    spec = ModelSpec.from_json(pkg.read_json(MODEL_JSON), f"package {pkg.source}: {MODEL_JSON}")
+    where = f"package {pkg.source}: {WEIGHTS}"
+    shapes = safetensors_shapes(pkg.file(WEIGHTS), where)
+    if spec.family == "custom":
+        return (
+            f"{MODEL_JSON} names a custom class ({spec.knobs.get('class_path')}): not imported, "
+            f"weights not checked against it (--trust-code where a model is rebuilt)"
+        )
+    with torch.device("meta"):
+        skeleton = spec.build()
+    check_shapes(skeleton.state_dict(), shapes, where)
+    return f"{WEIGHTS} holds the {len(shapes)} tensors {MODEL_JSON} ({spec.family}) describes"
+
+
 def custom_class(pkg: Any) -> str | None:
     """The import path a package's model.json names (family `custom`), else None."""
     from scaledl.models import ModelSpec

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -62,6 +63,7 @@ def validate_knobs(family: str, knobs: dict[str, Any]) -> BaseModel:
 
 TRUST_CODE_FLAG = "--trust-code"
 MAX_INPUT_DIM = 1 << 20
+MAX_KNOBS_JSON = 16 << 10  # a family's knobs are a few lists of layer widths
 
 
 class UntrustedCodeError(ModelError):
@@ -108,8 +110,8 @@ class ModelSpec:
             raise bad("'input_shape' must be a list of 1 to 4 positive integers", shape)
         if not _is_int(outputs, 1, MAX_INPUT_DIM):
             raise bad("'num_outputs' must be a positive integer", outputs)
-        if not isinstance(knobs, dict):
-            raise bad("'knobs' must be a JSON object", knobs)
+        if not isinstance(knobs, dict) or len(json.dumps(knobs)) > MAX_KNOBS_JSON:
+            raise bad(f"'knobs' must be a JSON object of at most {MAX_KNOBS_JSON} bytes", knobs)
         return cls(
             family=family, input_shape=list(shape), num_outputs=int(outputs or 0), knobs=knobs
         )
@@ -173,9 +175,9 @@ def _import_custom(knobs: dict[str, Any], trust_code: bool) -> Any:
     target = check_custom_target(knobs)
     if not trust_code:
         raise UntrustedCodeError(
-            f"the model is a custom class, {target!r}: building it would import and run that "
-            f"code. scaledl never runs code named by a package or recipe unless you pass "
-            f"{TRUST_CODE_FLAG} (only do so for files from someone you trust)"
+            f"model.class_path names a custom class, {target!r}: building the model would "
+            f"import and run that code. scaledl never runs code named by a package or recipe "
+            f"unless you pass {TRUST_CODE_FLAG} (only do so for files from someone you trust)"
         )
     module_name, _, attr = target.partition(":")
     try:

@@ -14,8 +14,10 @@ import numpy as np
 from scaledl.bench.cpu import CpuInfo, cpu_info
 from scaledl.data.dataset import DataSplits
 from scaledl.errors import UsageError
+from scaledl.export.runtime import package_session
 from scaledl.optimize.config import OptimizeConfig
 from scaledl.package import RECIPE, SAMPLE, Package, open_package
+from scaledl.package_files import read_npz
 from scaledl.preprocess import apply_preprocessing
 
 log = logging.getLogger(__name__)
@@ -121,12 +123,12 @@ def build_context(
     started = time.monotonic() if started is None else started
     check_target(config.target)
     parent = open_package(path)
+    package_session(parent)  # a graph ONNX Runtime cannot load is refused here, by name
     task = str(parent.manifest.get("task", "classification"))
     splits, label = _load_data(parent, config, task)
     preprocessing = parent.preprocessing
     if SAMPLE in parent.manifest["files"]:
-        with np.load(parent.file(SAMPLE), allow_pickle=False) as sample:
-            example_raw = np.asarray(sample["raw"])
+        example_raw = read_npz(parent, SAMPLE, ("raw",))["raw"]
     else:
         example_raw = splits.test.x[:16]
     if len(example_raw) < 2:

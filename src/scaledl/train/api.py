@@ -58,7 +58,6 @@ def build_model_for(
     import torch
 
     from scaledl.models import create_model
-    from scaledl.models.registry import UntrustedCodeError
 
     torch.manual_seed(recipe.seed)
     try:
@@ -69,8 +68,6 @@ def build_model_for(
             trust_code=trust_code,
             **recipe.model.knobs(),
         )
-    except UntrustedCodeError as exc:
-        raise UntrustedCodeError(f"recipe {recipe.name!r}: {exc.message}") from None
     except ValueError as exc:
         raise ModelError(
             f"model family {recipe.model.family!r} does not fit the data "
