@@ -491,3 +491,17 @@ def test_cli_refuses_crafted_packages_with_one_message(
             assert result.returncode == 2, (case, verb, result.stderr)
             assert "Traceback" not in result.stderr
             assert expected[case] in result.stderr, (case, verb, result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("case", "edit"), [("onnx-symlink", onnx_symlink), ("model-file-dotdot", model_file_up)]
+)
+def test_the_server_refuses_to_load_a_lying_package(
+    digits_package: Path, tmp_path: Path, case: str, edit: Edit
+) -> None:
+    from scaledl.serve.model import load_version
+    from scaledl.serve.settings import ServeSettings
+
+    pkg = craft(digits_package, tmp_path / "pkg", edit)
+    with pytest.raises(PackageError):
+        load_version("digits", "1", pkg, ServeSettings(source=pkg, no_auth=True))

@@ -168,15 +168,18 @@ def bench_packages(
                 )
         runtimes = []
         for runtime, make in makers.items():
-            memory = probe_memory(runtime, pkg.path, max(batch_sizes), threads, trust_code)
             try:
                 runner = make()
             except ScaledlError:
                 raise
             except Exception as exc:  # ONNX Runtime's own types for a graph it refuses
+                engine = "ONNX Runtime" if runtime == ORT else "PyTorch"
                 raise PackageError(
-                    f"package {pkg.source}: {runtime} cannot load its model ({str(exc)[:300]})"
+                    f"package {pkg.source}: {pkg.onnx_path.name} does not load in {engine} "
+                    f"({str(exc)[:300]})"
                 ) from None
+            # a fresh process per model: the peak memory of this model alone
+            memory = probe_memory(runtime, pkg.path, max(batch_sizes), threads, trust_code)
             bench = RuntimeBench(runtime, memory=memory)
             runtimes.append(bench)
             contenders[f"{index}/{runtime}"] = (runner, x, bench)
