@@ -27,14 +27,9 @@ from typing import Any
 
 from scaledl.errors import PackageError
 from scaledl.fsio import atomic_directory, sha256_file
-from scaledl.package_manifest import (
-    MANIFEST,
-    MAX_FILES,
-    MODEL_ONNX,
-    PROFILE,
-    REQUIRED_KEYS,
-    check_file_name,
-)
+from scaledl.package_manifest import MANIFEST, MAX_FILES, MODEL_ONNX, check_file_name
+from scaledl.package_manifest import PROFILE as PROFILE  # re-exported: the package's names
+from scaledl.package_manifest import REQUIRED_KEYS as REQUIRED_KEYS
 from scaledl.package_zip import MAX_MANIFEST_BYTES, extract_package_zip, parse_manifest_bytes
 
 FORMAT = "scaledl.package/1"
@@ -45,7 +40,6 @@ REPORT = "report.html"
 RECIPE = "recipe.yaml"
 SIGNING_KEY_ENV = "SCALEDL_SIGNING_KEY"
 MAX_JSON_FILE_BYTES = 16 << 20  # model.json and friends are a few kB
-__all__ = ["MANIFEST", "MODEL_ONNX", "PROFILE", "REQUIRED_KEYS"]
 
 
 def signing_key_from_env() -> bytes | None:
@@ -96,7 +90,7 @@ class Package:
     @property
     def labels(self) -> list[str] | None:
         labels = self.manifest.get("labels")
-        return list(labels) if labels is not None else None
+        return [str(label) for label in labels] if labels is not None else None
 
     @property
     def preprocessing(self) -> dict[str, Any]:
