@@ -21,7 +21,7 @@ import pytest
 from scaledl.errors import PackageError, ScaledlError
 from scaledl.package import open_package
 from scaledl.verify import verify_package
-from tests.conftest import run_cli
+from tests.conftest import quick_recipe, run_cli
 
 Edit = Callable[[Path, dict[str, Any]], None]
 
@@ -247,14 +247,30 @@ def test_rebuilding_paths_refuse_untrusted_code(digits_package: Path, tmp_path: 
     assert not marker.exists()
 
 
-def test_trusted_custom_class_is_imported(digits_package: Path, tmp_path: Path) -> None:
-    """With trust_code the named class is imported and called (the opt-in works)."""
-    from scaledl.export.rebuild import load_module
+def test_trust_code_opts_in_for_one_run(tmp_path: Path) -> None:
+    """A recipe naming its own class trains and re-exports with trust_code, and only then."""
+    from scaledl.export.reexport import reexport_package
+    from scaledl.models.registry import UntrustedCodeError
+    from scaledl.recipe import validate_recipe
+    from scaledl.train.api import ScaleOptions, train_recipe
 
-    pkg = craft(digits_package, tmp_path / "pkg", custom_model_json(tmp_path / "ran"))
-    with pytest.raises(ScaledlError):  # Popen is not a model: its weights cannot load
-        load_module(open_package(pkg), trust_code=True)
-    assert (tmp_path / "ran").exists()
+    recipe = validate_recipe(
+        quick_recipe(
+            model={
+                "family": "custom",
+                "class_path": "tests.export.custom_net:TinyNet",
+                "kwargs": {"classes": 10},
+            },
+            train={"epochs": 1, "batch_size": 64},
+        )
+    )
+    with pytest.raises(UntrustedCodeError, match=r"tests\.export\.custom_net:TinyNet"):
+        train_recipe(recipe, tmp_path / "refused")
+    trained = train_recipe(recipe, tmp_path / "run", options=ScaleOptions(trust_code=True))
+    with pytest.raises(UntrustedCodeError, match="--trust-code"):
+        reexport_package(trained.package)
+    assert reexport_package(trained.package, trust_code=True)["max_abs_error"] <= 1e-4
+    assert any("custom class" in line for line in verify_package(trained.package).checks)
 
 
 @pytest.mark.parametrize(
