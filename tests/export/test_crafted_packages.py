@@ -54,13 +54,20 @@ def outside_copy(pkg: Path, name: str) -> Path:
 def model_file_up(pkg: Path, m: dict[str, Any]) -> None:
     outside_copy(pkg, "model.onnx")
     m["model_file"] = "../outside-model.onnx"
-    m["files"]["../outside-model.onnx"] = ""
 
 
 def model_file_absolute(pkg: Path, m: dict[str, Any]) -> None:
-    target = outside_copy(pkg, "model.onnx")
-    m["model_file"] = str(target)
-    m["files"][str(target)] = ""
+    m["model_file"] = str(outside_copy(pkg, "model.onnx"))
+
+
+def listed_up(pkg: Path, m: dict[str, Any]) -> None:
+    model_file_up(pkg, m)
+    m["files"]["../outside-model.onnx"] = ""  # listed too, with its checksum
+
+
+def listed_absolute(pkg: Path, m: dict[str, Any]) -> None:
+    model_file_absolute(pkg, m)
+    m["files"][m["model_file"]] = ""
 
 
 def model_file_unlisted(pkg: Path, m: dict[str, Any]) -> None:
@@ -110,8 +117,10 @@ def set_field(path: str, value: Any) -> Edit:
 
 # (id, edit, fragments the one message must contain)
 CRAFTED: list[tuple[str, Edit, tuple[str, ...]]] = [
-    ("model-file-dotdot", model_file_up, ("../outside-model.onnx", "relative path")),
-    ("model-file-absolute", model_file_absolute, ("outside-model.onnx", "relative path")),
+    ("model-file-dotdot", model_file_up, ("model_file", "../outside-model.onnx", "not one of")),
+    ("model-file-absolute", model_file_absolute, ("model_file", "outside-model.onnx")),
+    ("listed-dotdot", listed_up, ("../outside-model.onnx", "relative path")),
+    ("listed-absolute", listed_absolute, ("outside-model.onnx", "relative path")),
     ("model-file-unlisted", model_file_unlisted, ("model_file", "weights.bin", "not one of")),
     ("onnx-symlink", onnx_symlink, ("model.onnx", "symbolic link")),
     ("folder-symlink", folder_symlink, ("sub", "symbolic link")),
