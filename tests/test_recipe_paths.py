@@ -66,4 +66,4 @@ def test_the_cifar_example_works_from_any_folder(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     recipe = load_recipe(REPO / "examples" / "cifar10-cnn.yaml")
-    assert Path(recipe.data.source) == (SHARED_DATASETS / "cifar10").resolve()
+    assert Path(recipe.data.source).resolve() == (SHARED_DATASETS / "cifar10").resolve()
