@@ -152,8 +152,8 @@ def test_empty_class_folder_and_stray_label_are_named(tmp_path: Path) -> None:
 def test_resume_without_a_checkpoint_names_the_path(tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path / "r.yaml")
     expected = str(tmp_path / "out" / "checkpoints" / "last.ckpt")
-    for verb in ("train", "run"):
-        result = run_cli(verb, str(recipe), "--out", str(tmp_path / "out"), "--resume")
+    for verb, *extra in (("train",), ("run",), ("train", "--nproc", "2")):
+        result = run_cli(verb, str(recipe), "--out", str(tmp_path / "out"), "--resume", *extra)
         assert_usage_error(result, "--resume", expected)
     assert not (tmp_path / "out" / "package").exists()
 

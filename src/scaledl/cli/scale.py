@@ -103,11 +103,11 @@ def _launch(args: TrainArgs, recipe: object, out: Path) -> None:
     from scaledl.train.sharding import check_world_size
 
     nproc = args.nproc or 1
-    check_nproc(nproc, args.device)
     if args.resume and max_nodes(args.nnodes) == 1:
         from scaledl.train.checkpoint import check_resumable
 
         check_resumable(out)  # on several machines another one may hold it: the group decides
+    check_nproc(nproc, args.device)
     world = nproc * max_nodes(args.nnodes)
     batch = recipe.train.batch_size  # type: ignore[attr-defined]
     problem = check_world_size(2 * world, batch, world)
