@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/scaledl run --out runs/demo
+	$(BIN)/scaledl run   # the built-in digits CNN recipe → runs/digits-cnn/
 
 test: install chromium
 	$(BIN)/python -m pytest -q tests

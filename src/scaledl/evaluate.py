@@ -42,11 +42,11 @@ def predict_raw(
     pkg: Package, x_raw: np.ndarray, session: Any = None, batch_size: int = 512
 ) -> np.ndarray:
     """Graph outputs for raw inputs (preprocessing applied as the package says)."""
-    from scaledl.export.runtime import create_session
+    from scaledl.export.runtime import package_session, run_checked
 
-    session = session or create_session(pkg.onnx_path)
-    x = apply_preprocessing(x_raw, pkg.manifest["preprocessing"])
-    return run_session(session, x, batch_size)
+    session = session or package_session(pkg)
+    x = apply_preprocessing(x_raw, pkg.preprocessing)
+    return run_checked(session, x, pkg.source, batch_size)
 
 
 def confusion_matrix(y: np.ndarray, pred: np.ndarray, classes: int) -> list[list[int]]:
@@ -83,9 +83,9 @@ def evaluate_package(path: Path | str, data: Any | None = None, split: str = "te
     from scaledl.data import DataConfig, load_data, load_splits
 
     pkg = open_package(path)
-    lineage = pkg.manifest.get("lineage", {})
+    lineage = pkg.manifest.get("lineage") or {}
     task = pkg.manifest.get("task", "classification")
-    own = DataConfig.model_validate(lineage.get("data", {"source": "digits"}))
+    own = DataConfig.from_lineage(lineage.get("data") or {"source": "digits"}, pkg.source)
     if data is None:
         config = own
     elif isinstance(data, str):

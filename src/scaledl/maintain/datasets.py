@@ -44,7 +44,7 @@ def lineage_data(pkg: Package) -> tuple[DataConfig, int]:
             f"package {pkg.source} records no data set in its lineage (lineage.data); maintain "
             "fine-tunes on the old data + the new — package the model with `scaledl train`"
         )
-    return DataConfig.model_validate(data), int(lineage.get("split_seed", 0))
+    return DataConfig.from_lineage(data, pkg.source), int(lineage.get("split_seed", 0))
 
 
 def load_old(pkg: Package, task: str) -> tuple[DataSplits, DataConfig]:
@@ -119,7 +119,7 @@ def _need_labels(path: Path) -> None:
 
 def check_compatible(pkg: Package, splits: DataSplits, what: str) -> None:
     """Same raw sample shape as the model and class ids within its labels."""
-    raw_shape = tuple(pkg.manifest["preprocessing"]["raw_shape"])
+    raw_shape = tuple(pkg.preprocessing["raw_shape"])
     if splits.sample_shape != raw_shape:
         raise DataError(
             f"{what} has samples of shape {splits.sample_shape}; the model takes {raw_shape} "

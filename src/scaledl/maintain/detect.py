@@ -23,7 +23,7 @@ def live_profile(live: Package, old: DataSplits) -> tuple[Any, str]:
         pass
     task = str(live.manifest.get("task", "classification"))
     predict = session_predict(live)
-    profile = profile_for_splits(old, live.manifest["preprocessing"], predict, task)
+    profile = profile_for_splits(old, live.preprocessing, predict, task)
     return profile, "built from the old data (the package has none)"
 
 

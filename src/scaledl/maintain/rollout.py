@@ -96,7 +96,7 @@ class ServerRollout:
                 p.live_version,
                 s.x,
                 s.y,
-                p.live.manifest["preprocessing"],
+                p.live.preprocessing,
                 rows,
                 _input_name(p.live.manifest),
             )
@@ -105,7 +105,7 @@ class ServerRollout:
                 self.version,
                 s.x,
                 s.y,
-                candidate.manifest["preprocessing"],
+                candidate.preprocessing,
                 rows,
                 _input_name(candidate.manifest),
             )

@@ -89,7 +89,7 @@ def check_arrays(
     from scaledl.monitor.reference import package_profile, reference_accuracy, session_predict
 
     profile = profile or package_profile(pkg)
-    x = apply_preprocessing(x_raw, pkg.manifest["preprocessing"])
+    x = apply_preprocessing(x_raw, pkg.preprocessing)
     outputs = np.asarray(session_predict(pkg)(x))
     window = Window.from_batch(profile, x, outputs)
     result = detect_drift(profile, window, config)

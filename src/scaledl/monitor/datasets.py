@@ -26,8 +26,8 @@ class RawData:
 
 
 def own_data_config(pkg: Package) -> DataConfig:
-    data = pkg.manifest.get("lineage", {}).get("data") or {"source": "digits"}
-    return DataConfig.model_validate(data)
+    data = (pkg.manifest.get("lineage") or {}).get("data") or {"source": "digits"}
+    return DataConfig.from_lineage(data, pkg.source)
 
 
 def resolve_data(pkg: Package, data: str | None) -> tuple[DataConfig, bool]:
@@ -57,7 +57,7 @@ def load_new_data(pkg: Package, data: str | None) -> RawData:
     task = str(pkg.manifest.get("task", "classification"))
     config, own = resolve_data(pkg, data)
     if own:
-        seed = int(pkg.manifest.get("lineage", {}).get("split_seed", 0))
+        seed = int((pkg.manifest.get("lineage") or {}).get("split_seed", 0))
         splits = load_splits(config, seed=seed, task=task)
         return RawData(splits.test.x, splits.test.y, f"{config.source} (test split)")
     return load_raw(config, task, pkg)

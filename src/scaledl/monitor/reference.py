@@ -83,11 +83,10 @@ def package_profile(pkg: Package) -> ReferenceProfile:
 
 def session_predict(pkg: Package) -> Predict:
     """Outputs of the package's ONNX graph for preprocessed inputs."""
-    from scaledl.evaluate import run_session
-    from scaledl.export.runtime import create_session
+    from scaledl.export.runtime import package_session, run_checked
 
-    session = create_session(pkg.onnx_path)
-    return lambda x: run_session(session, np.ascontiguousarray(x, dtype=np.float32))
+    session = package_session(pkg)
+    return lambda x: run_checked(session, np.ascontiguousarray(x, dtype=np.float32), pkg.source)
 
 
 def add_profile(
@@ -105,9 +104,9 @@ def add_profile(
     task = str(pkg.manifest.get("task", "classification"))
     config, own = resolve_data(pkg, data)
     predict = session_predict(pkg)
-    preprocessing = pkg.manifest["preprocessing"]
+    preprocessing = pkg.preprocessing
     if own:
-        seed = int(pkg.manifest.get("lineage", {}).get("split_seed", 0))
+        seed = int((pkg.manifest.get("lineage") or {}).get("split_seed", 0))
         splits = load_splits(config, seed=seed, task=task)
         profile = profile_for_splits(splits, preprocessing, predict, task, options)
     else:

@@ -15,10 +15,10 @@ from typing import Any
 from scaledl.errors import ModelError
 from scaledl.fsio import atomic_write_text
 from scaledl.recipe import Recipe
+from scaledl.train.checkpoint import CHECKPOINT_DIR, check_resumable
 
 log = logging.getLogger(__name__)
 PACKAGE_DIR = "package"
-CHECKPOINT_DIR = "checkpoints"
 HISTORY = "history.json"
 
 
@@ -49,16 +49,25 @@ class ScaleOptions:
     checkpoint_every: int | None = None
     dist_timeout: float = 60.0
     sample_log: Path | None = None
+    trust_code: bool = False  # import the class a `custom` recipe names (--trust-code)
 
 
-def build_model_for(recipe: Recipe, sample_shape: tuple[int, ...], num_outputs: int) -> Any:
+def build_model_for(
+    recipe: Recipe, sample_shape: tuple[int, ...], num_outputs: int, trust_code: bool = False
+) -> Any:
     import torch
 
     from scaledl.models import create_model
 
     torch.manual_seed(recipe.seed)
     try:
-        return create_model(recipe.model.family, sample_shape, num_outputs, **recipe.model.knobs())
+        return create_model(
+            recipe.model.family,
+            sample_shape,
+            num_outputs,
+            trust_code=trust_code,
+            **recipe.model.knobs(),
+        )
     except ValueError as exc:
         raise ModelError(
             f"model family {recipe.model.family!r} does not fit the data "
@@ -85,7 +94,8 @@ def train_recipe(
     options = options or ScaleOptions()
     ctx = init_distributed(options.device, options.dist_timeout)
     try:
-        resume = resume or ctx.restart > 0  # a restarted group continues from its checkpoint
+        if resume and not ctx.distributed:
+            check_resumable(Path(out_dir))  # before minutes of data loading
         return _train(recipe, Path(out_dir), resume, callbacks, model, options, ctx)
     finally:
         ctx.close()
@@ -113,7 +123,7 @@ def _train(
     assert num_outputs is not None
     spec: ModelSpec | None = None
     if model is None:
-        model = build_model_for(recipe, splits.sample_shape, num_outputs)
+        model = build_model_for(recipe, splits.sample_shape, num_outputs, options.trust_code)
         spec = ModelSpec(
             recipe.model.family, list(splits.sample_shape), num_outputs, recipe.model.knobs()
         )
@@ -140,7 +150,8 @@ def _train(
         step_callbacks=[sample_log] if sample_log else None,
     )
     try:
-        result = trainer.fit(resume=resume)
+        # a group torchrun restarted continues from its checkpoint, or starts if it has none yet
+        result = trainer.fit(resume=resume or ctx.restart > 0, require_checkpoint=resume)
     finally:
         if sample_log:
             sample_log.close()
