@@ -8,23 +8,32 @@ measured on validation or test rows.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 MAX_RANK = 8
+MAX_VALUES = 1 << 31  # values in one raw sample
 Dim = Annotated[int, Field(ge=1, le=1 << 24)]
 
 
 class SpecBase(BaseModel):
     """Fields every modality's preprocessing carries."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     kind: str
     raw_shape: list[Dim] = Field(
-        max_length=MAX_RANK, description="one raw sample's shape, batch excluded"
+        min_length=1, max_length=MAX_RANK, description="one raw sample's shape, batch excluded"
     )
+
+    @field_validator("raw_shape")
+    @classmethod
+    def _bounded(cls, shape: list[int]) -> list[int]:
+        if math.prod(shape) > MAX_VALUES:
+            raise ValueError(f"describes {math.prod(shape):,} values per sample (too many)")
+        return shape
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -38,17 +47,34 @@ class NormalizedSpec(SpecBase):
     mean: list[float] = Field(min_length=1)
     std: list[float] = Field(min_length=1)
 
+    @field_validator("mean", "std")
+    @classmethod
+    def _finite(cls, values: list[float], info: ValidationInfo) -> list[float]:
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError("must be finite numbers")
+        if info.field_name == "std" and any(v <= 0.0 for v in values):
+            raise ValueError("must be > 0 (a constant channel gets std 1)")
+        return values
+
     @model_validator(mode="after")
-    def _check_statistics(self) -> NormalizedSpec:
-        if len(self.mean) != len(self.std):
-            raise ValueError(f"mean has {len(self.mean)} values but std has {len(self.std)}")
-        if any(s <= 0.0 for s in self.std):
-            raise ValueError("std values must be > 0")
+    def _one_statistic_per_channel(self) -> NormalizedSpec:
+        channels = self.channels()
+        for name in ("mean", "std"):
+            count = len(getattr(self, name))
+            if count not in (1, channels):
+                raise ValueError(
+                    f"{name} holds {count} values; the input has {channels} "
+                    f"{'channel' if self.kind == 'image' else 'feature'}(s)"
+                )
         return self
+
+    def channels(self) -> int:
+        """How many channels (features) the statistics run along."""
+        return self.raw_shape[-1]
 
 
 class ImageGeometry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     height: Dim
     width: Dim
@@ -65,9 +91,10 @@ class ImageSpec(NormalizedSpec):
         expected = [self.image.channels, self.image.height, self.image.width]
         if self.raw_shape != expected:
             raise ValueError(f"raw_shape {self.raw_shape} disagrees with image {expected}")
-        if len(self.mean) != self.image.channels:
-            raise ValueError(f"{len(self.mean)} means for {self.image.channels} channel(s)")
         return self
+
+    def channels(self) -> int:
+        return self.raw_shape[0]
 
 
 class TableSpec(NormalizedSpec):
@@ -75,8 +102,8 @@ class TableSpec(NormalizedSpec):
 
     @model_validator(mode="after")
     def _check_table(self) -> TableSpec:
-        if len(self.raw_shape) != 1 or len(self.mean) != self.raw_shape[0]:
-            raise ValueError("a table sample is one row of features: raw_shape [F], F means")
+        if len(self.raw_shape) != 1:
+            raise ValueError("a table sample is one row of features: raw_shape [F]")
         return self
 
 
@@ -85,8 +112,8 @@ class SequenceSpec(NormalizedSpec):
 
     @model_validator(mode="after")
     def _check_sequence(self) -> SequenceSpec:
-        if len(self.raw_shape) != 2 or len(self.mean) != self.raw_shape[1]:
-            raise ValueError("a sequence sample is (steps, features): raw_shape [T, F], F means")
+        if len(self.raw_shape) != 2:
+            raise ValueError("a sequence sample is (steps, features): raw_shape [T, F]")
         return self
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from scaledl.errors import PackageError
 
 
 class DataConfig(BaseModel):
@@ -36,3 +38,26 @@ class DataConfig(BaseModel):
     cache_dir: str | None = Field(
         None, description="decoded-image cache (default ~/.cache/scaledl)"
     )
+    allow_small_classes: bool = Field(
+        False,
+        description="train even when a class has too few rows to appear in every split "
+        "(by default that is an error naming the class: usually a stray label)",
+    )
+
+    @classmethod
+    def from_lineage(cls, data: Any, package: object) -> DataConfig:
+        """The data section a package's lineage records, checked like a recipe's.
+
+        A package is untrusted: a bad field is a PackageError naming it, and `cache_dir` (where
+        decoded images are written) is never taken from a package, only from the user.
+        """
+        if not isinstance(data, dict):
+            raise PackageError(f"package {package}: manifest.json lineage.data must be an object")
+        try:
+            return cls.model_validate({**data, "cache_dir": None})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise PackageError(
+                f"package {package}: manifest.json lineage.data.{where}: {first.get('msg')}"
+            ) from None

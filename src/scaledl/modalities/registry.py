@@ -89,6 +89,7 @@ def load_splits(config: DataConfig, seed: int = 0, task: str = "classification")
         config.test_fraction,
         seed,
         classification=task == "classification",
+        allow_small_classes=config.allow_small_classes,
     )
 
 

@@ -90,11 +90,10 @@ def package_profile(pkg: Package) -> ReferenceProfile:
 
 def session_predict(pkg: Package) -> Predict:
     """Outputs of the package's ONNX graph for preprocessed inputs."""
-    from scaledl.evaluate import run_session
-    from scaledl.export.runtime import create_session
+    from scaledl.export.runtime import package_session, run_checked
 
-    session = create_session(pkg.onnx_path)
-    return lambda x: run_session(session, np.ascontiguousarray(x, dtype=np.float32))
+    session = package_session(pkg)
+    return lambda x: run_checked(session, np.ascontiguousarray(x, dtype=np.float32), pkg.source)
 
 
 def add_profile(
