@@ -78,8 +78,7 @@ def prepare_package(name: str, out_root: Path, cifar10: Path) -> Path:
     package = out_root / name / "package"
     if (package / "manifest.json").is_file():
         return package
-    from scaledl.train.api import train_recipe
-
+    from scaledl.pipeline.train import train_recipe
     from scaledl.recipe import load_recipe
 
     recipe_name, overrides = MODELS[name]

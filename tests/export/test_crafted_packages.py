@@ -117,7 +117,7 @@ def set_field(path: str, value: Any) -> Edit:
 
 # (id, edit, fragments the one message must contain)
 CRAFTED: list[tuple[str, Edit, tuple[str, ...]]] = [
-    ("model-file-dotdot", model_file_up, ("model_file", "../outside-model.onnx", "not one of")),
+    ("model-file-dotdot", model_file_up, ("model_file", "../outside-model.onnx", "relative path")),
     ("model-file-absolute", model_file_absolute, ("model_file", "outside-model.onnx")),
     ("listed-dotdot", listed_up, ("../outside-model.onnx", "relative path")),
     ("listed-absolute", listed_absolute, ("outside-model.onnx", "relative path")),
@@ -151,15 +151,15 @@ CRAFTED: list[tuple[str, Edit, tuple[str, ...]]] = [
     (
         "preprocessing-mean",
         set_field("preprocessing.mean", [0.1, 0.2, 0.3]),
-        ("preprocessing.mean",),
+        ("preprocessing", "mean holds 3 values", "1 channel"),
     ),
-    ("preprocessing-std-zero", set_field("preprocessing.std", [0.0]), ("preprocessing.std[0]",)),
+    ("preprocessing-std-zero", set_field("preprocessing.std", [0.0]), ("preprocessing", "std")),
     (
         "preprocessing-shape",
         set_field("preprocessing.raw_shape", [10**6, 10**6, 10**6]),
-        ("preprocessing.raw_shape",),
+        ("preprocessing", "raw_shape", "too many"),
     ),
-    ("lineage-source-int", set_field("lineage.data", {"source": 7}), ("lineage.data.source",)),
+    ("lineage-source-int", set_field("lineage.data", {"source": 7}), ("lineage.data", "source")),
     ("parity-tolerance-str", set_field("parity.tolerance", "1e-4"), ("parity.tolerance",)),
     ("opset-float", set_field("export.opset", 18.5), ("export.opset",)),
 ]
@@ -258,10 +258,9 @@ def test_rebuilding_paths_refuse_untrusted_code(digits_package: Path, tmp_path: 
 
 def test_trust_code_opts_in_for_one_run(tmp_path: Path) -> None:
     """A recipe naming its own class trains and re-exports with trust_code, and only then."""
-    from scaledl.train.api import ScaleOptions, train_recipe
-
     from scaledl.export.reexport import reexport_package
     from scaledl.models.registry import UntrustedCodeError
+    from scaledl.pipeline.train import ScaleOptions, train_recipe
     from scaledl.recipe import validate_recipe
 
     recipe = validate_recipe(

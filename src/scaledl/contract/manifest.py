@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from scaledl.contract.files import MANIFEST, MAX_FILES
+from scaledl.contract.files import MANIFEST, MAX_FILES, check_file_name
 from scaledl.contract.preprocessing import MAX_RANK, NormalizedSpec, Preprocessing
 
 FORMAT_PREFIX = "scaledl.package/"
@@ -34,10 +35,7 @@ FORMAT = f"{FORMAT_PREFIX}{FORMAT_VERSION}"
 # Names end up in URLs, metric labels, folder names and log lines: keep them plain.
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-RelativePath = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._-][A-Za-z0-9._/-]*$"),
-]
+RelativePath = Annotated[str, AfterValidator(check_file_name)]
 Datatype = Literal[
     "BOOL",
     "UINT8",
