@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from scaledl.errors import DataError
 
-Kind = Literal["image", "table", "sequence"]
+if TYPE_CHECKING:
+    from scaledl.data.config import DataConfig
+
+Kind = Literal["image", "table", "sequence", "audio"]
 
 
 @dataclass
@@ -44,6 +47,7 @@ class LoadedData:
     test: ArraySet | None = None
     feature_names: list[str] | None = None
     max_value: float | None = None
+    config: DataConfig | None = None  # how the source was read (a modality's nested knobs)
 
 
 @dataclass
@@ -60,6 +64,7 @@ class DataSplits:
     max_value: float | None = None
     split_seed: int = 0
     sizes: dict[str, int] = field(default_factory=dict)
+    config: DataConfig | None = None  # how the source was read (a modality's nested knobs)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -133,4 +138,5 @@ def make_splits(
         max_value=loaded.max_value,
         split_seed=seed,
         sizes={"train": len(train), "val": len(val), "test": len(test)},
+        config=loaded.config,
     )

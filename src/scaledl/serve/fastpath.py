@@ -195,7 +195,7 @@ class FrontDoor:
             return predict.graph_inputs(mv, raw)
 
         answer = await self.server.service.infer(
-            model, version, prepare, None, request_id, received_at, raws
+            model, version, prepare, None, request_id, received_at, raws, offload=True
         )
         mv = answer.version
         ctx["version"] = mv.version

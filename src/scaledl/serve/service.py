@@ -67,21 +67,25 @@ class InferenceService:
         request_id: str,
         received_at: float,
         raws: dict[str, np.ndarray] | None = None,
+        offload: bool = False,
     ) -> Answer:
         """Answer one request; `prepare(version)` builds that version's graph inputs.
 
         `raws` is filled by `prepare` with each version's raw rows (`/predict`), so a shadow's
-        record carries them too.
+        record carries them too. `offload` runs `prepare` in a worker thread: decoding a body
+        (an image, a WAV file) must not stall the event loop.
         """
         chosen, shadow = self.select(model, version)
-        inputs = prepare(chosen)
+        inputs = await asyncio.to_thread(prepare, chosen) if offload else prepare(chosen)
         n = validate_inputs(chosen.signature, inputs, self.settings.allow_nonfinite)
         limit = chosen.batching.request_timeout_s
         timeout = min(timeout_s, limit) if timeout_s else limit
         future = chosen.submit(inputs, n, timeout)
         queue_time, queue_depth = self.metrics.queue(chosen.model, chosen.version)
         queue_depth.set(chosen.pending)
-        copy = self._submit_shadow(shadow, prepare, timeout) if shadow is not None else None
+        copy = None
+        if shadow is not None:
+            copy = await self._submit_shadow(shadow, prepare, timeout, offload)
         try:
             result: BatchResult = await future
         except BaseException:
@@ -102,11 +106,11 @@ class InferenceService:
             )
         return Answer(chosen, result, inputs)
 
-    def _submit_shadow(
-        self, shadow: ModelVersion, prepare: Prepare, timeout: float
+    async def _submit_shadow(
+        self, shadow: ModelVersion, prepare: Prepare, timeout: float, offload: bool
     ) -> tuple[asyncio.Future[Any], dict[str, np.ndarray]] | None:
         try:
-            inputs = prepare(shadow)
+            inputs = await asyncio.to_thread(prepare, shadow) if offload else prepare(shadow)
             n = validate_inputs(shadow.signature, inputs, self.settings.allow_nonfinite)
             return shadow.submit(inputs, n, timeout), inputs
         except ScaledlError:
