@@ -23,7 +23,7 @@ from scaledl.modalities.audio.mel import dft_basis, mel_filterbank
 
 FeatureAugment = Callable[[torch.Tensor], torch.Tensor]
 # How each family reads the (mel bands × frames) features.
-LAYOUTS = {"cnn": "image", "rnn": "frames", "transformer": "tokens", "mlp": "pooled"}
+LAYOUTS = {"cnn": "frames", "rnn": "frames", "transformer": "tokens", "mlp": "pooled"}
 
 
 class LogMel(nn.Module):
