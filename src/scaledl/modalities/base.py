@@ -156,6 +156,10 @@ class Modality:
         """What the drift tests project and compare: by default the graph input itself."""
         return graph_x
 
+    def drift_feature_names(self, spec: Any) -> list[str] | None:
+        """Names of the drift features' columns, for reports (None: numbered channels)."""
+        return None
+
 
 def _parse_json(body: bytes) -> Any:
     import orjson
