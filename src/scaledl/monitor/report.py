@@ -85,7 +85,7 @@ def _feature_shift(
     """Each named input feature's reference mean and std, the new data's mean and the shift in
     reference standard deviations, largest shifts first."""
     stats = profile.channel_stats
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i, name in enumerate(names[: len(means)]):
         std = float(stats["std"][i]) or 1.0
         shift = (float(means[i]) - float(stats["mean"][i])) / std

@@ -61,7 +61,9 @@ def _audio_frontend(splits: Any) -> Any:
 
     unit = modality("audio")
     spec = unit.fit(splits)
-    return unit.build_frontend(unit.frontend(spec, "cnn"))[0]
+    config = unit.frontend(spec, "cnn")
+    assert config is not None
+    return unit.build_frontend(config)[0]
 
 
 def _spectrograms(front: Any, waves: Any, feature_augment: Any) -> Any:

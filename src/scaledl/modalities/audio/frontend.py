@@ -29,6 +29,11 @@ LAYOUTS = {"cnn": "frames", "rnn": "frames", "transformer": "tokens", "mlp": "po
 class LogMel(nn.Module):
     """(N, samples) → (N, n_mels, frames), normalized per band."""
 
+    basis: torch.Tensor
+    bank: torch.Tensor
+    mean: torch.Tensor
+    inv_std: torch.Tensor
+
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
         n_fft, hop = int(config["n_fft"]), int(config["hop_length"])

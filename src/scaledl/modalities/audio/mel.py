@@ -18,14 +18,14 @@ _MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
 _LOG_STEP = np.log(6.4) / 27.0  # … logarithmic above
 
 
-def hz_to_mel(f: np.ndarray) -> np.ndarray:
+def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
     f = np.asarray(f, dtype=np.float64)
     linear = f / _F_SP
     log_part = _MIN_LOG_MEL + np.log(np.maximum(f, _MIN_LOG_HZ) / _MIN_LOG_HZ) / _LOG_STEP
     return np.where(f >= _MIN_LOG_HZ, log_part, linear)
 
 
-def mel_to_hz(m: np.ndarray) -> np.ndarray:
+def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
     m = np.asarray(m, dtype=np.float64)
     linear = m * _F_SP
     log_part = _MIN_LOG_HZ * np.exp(_LOG_STEP * (m - _MIN_LOG_MEL))
