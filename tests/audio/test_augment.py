@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -88,3 +90,14 @@ def test_policies_are_checked_for_audio() -> None:
         AugmentConfig.model_validate(
             {"policy": [{"op": "noise", "min_snr_db": 20, "max_snr_db": 5}]}
         )
+
+
+def test_preview_draws_spectrograms(tmp_path: Path) -> None:
+    from scaledl.recipe import validate_recipe
+    from scaledl.report.preview import preview_policy
+    from tests.audio.conftest import fsdd_recipe
+
+    recipe = validate_recipe(fsdd_recipe(augment={"policy": POLICY}))
+    result = preview_policy(recipe, tmp_path / "p.png", samples=3, views=2)
+    assert result.kind == "audio" and result.views == 2 and len(result.ops) == len(POLICY)
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"

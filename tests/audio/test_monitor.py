@@ -22,7 +22,13 @@ def test_drift_features_are_readable() -> None:
         raw_shape=[8000],
         sample_rate=8000,
         logmel=LogMel(
-            n_fft=256, win_length=200, hop_length=80, n_mels=40, f_min=20, f_max=4000, log_floor=1e-6
+            n_fft=256,
+            win_length=200,
+            hop_length=80,
+            n_mels=40,
+            f_min=20,
+            f_max=4000,
+            log_floor=1e-6,
         ),
         mean=[-8.0] * 40,
         std=[3.0] * 40,
