@@ -98,7 +98,7 @@ class AudioModality(Modality):
 
         return {
             "kind": self.kind,
-            "layout": LAYOUTS.get(family, "image"),
+            "layout": LAYOUTS.get(family, "frames"),
             "sample_rate": spec.sample_rate,
             "samples": spec.samples,
             **spec.logmel.model_dump(),

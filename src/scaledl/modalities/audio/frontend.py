@@ -75,8 +75,7 @@ class LogMel(nn.Module):
 class AudioFrontEnd(nn.Module):
     """Log-mel features, then the layout the family reads:
 
-    - `image` (cnn): (1, n_mels, frames);
-    - `frames` (rnn): (frames, n_mels), one step per frame;
+    - `frames` (cnn, rnn): (frames, n_mels): one step per frame, one channel per band;
     - `tokens` (transformer): (frames // p, p · n_mels), p consecutive frames per token;
     - `pooled` (mlp): (segments · n_mels,), the bands averaged over equal time segments.
     """
@@ -100,8 +99,6 @@ class AudioFrontEnd(nn.Module):
 
     def feature_shape(self) -> tuple[int, ...]:
         m, t = self.n_mels, self.frames
-        if self.layout == "image":
-            return (1, m, t)
         if self.layout == "frames":
             return (t, m)
         if self.layout == "tokens":
@@ -119,8 +116,6 @@ class AudioFrontEnd(nn.Module):
     def arrange(self, f: torch.Tensor) -> torch.Tensor:
         """(N, n_mels, frames) → the family's layout."""
         n, m = f.shape[0], self.n_mels
-        if self.layout == "image":
-            return f.unsqueeze(1)
         if self.layout == "frames":
             return f.transpose(1, 2)
         if self.layout == "tokens":
