@@ -211,7 +211,7 @@ def bench_optimize(quick: bool) -> dict[str, Any]:
     s = splits()
     parent = train("fsdd-cnn", recipe())
     out = WORK / "optimized"
-    budget = "8" if quick else "25"
+    budget = "8" if quick else "40"
     shutil.rmtree(out, ignore_errors=True)
     cmd = [
         sys.executable,
@@ -225,6 +225,8 @@ def bench_optimize(quick: bool) -> dict[str, Any]:
         budget,
         "--max-accuracy-drop",
         "0.01",
+        "--methods",
+        "frontend,prune,distill,int8-static",
     ]
     t0 = time.perf_counter()
     run = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)

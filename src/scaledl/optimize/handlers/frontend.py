@@ -6,8 +6,8 @@ more than the network behind it, so no pruning or quantization of the body alone
 whole graph much faster. This method rebuilds the model with a lighter front-end — a shorter
 window (fewer DFT bins and taps) and/or a longer hop (fewer frames, which also shortens every
 time step the body processes) — recomputes the per-band statistics on the training split,
-keeps every body tensor whose shape still fits, and hands the student to the distillation
-fine-tune. The waveform the graph takes (rate, length) and the manifest's preprocessing, and
+keeps every body tensor whose shape still fits, and trains the student by distillation from
+the parent (as long as a slimmed model). The waveform the graph takes (rate, length) and the manifest's preprocessing, and
 so the monitoring profile, do not change.
 """
 
@@ -46,8 +46,8 @@ class FrontendSpace(MethodSpace):
     variants: list[FrontendVariant] = Field(
         default_factory=lambda: [
             FrontendVariant(window_ms=16, hop_ms=20),
-            FrontendVariant(window_ms=16, hop_ms=20, width=0.5),
             FrontendVariant(window_ms=25, hop_ms=20),
+            FrontendVariant(window_ms=16, hop_ms=20, width=0.5),
         ],
         description="STFT window and hop (ms) and body width, mild → aggressive",
     )
@@ -63,7 +63,11 @@ class FrontendSpace(MethodSpace):
         return None
 
 
-@register_method("frontend", config=FrontendConfig, space=FrontendSpace, kind="structure")
+# New features change what every layer sees: the student is trained like a slimmed model
+# (the distillation's slim epochs), from the parent's body rather than from random weights.
+@register_method(
+    "frontend", config=FrontendConfig, space=FrontendSpace, kind="structure", finetune="scratch"
+)
 def lighter_frontend(candidate: Candidate, config: FrontendConfig, ctx: SearchContext) -> Candidate:
     """A lighter audio front-end (shorter window, longer hop), the body fitted by distillation."""
     import torch
