@@ -7,8 +7,8 @@ whole graph much faster. This method rebuilds the model with a lighter front-end
 window (fewer DFT bins and taps) and/or a longer hop (fewer frames, which also shortens every
 time step the body processes) — recomputes the per-band statistics on the training split,
 keeps every body tensor whose shape still fits, and trains the student by distillation from
-the parent (as long as a slimmed model). The waveform the graph takes (rate, length) and the manifest's preprocessing, and
-so the monitoring profile, do not change.
+the parent (as long as a slimmed model). The waveform the graph takes (rate, length) and the
+manifest's preprocessing, and so the monitoring profile, do not change.
 """
 
 from __future__ import annotations
