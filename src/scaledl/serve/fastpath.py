@@ -42,10 +42,6 @@ ROUTE = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/(infer|predict)$"
 JSON = b"application/json"
 OCTETS = b"application/octet-stream"
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
-# /predict bodies up to this size are decoded on the event loop (a 1 s, 8 kHz, 16-bit WAV, a
-# small PNG: about a millisecond at worst, less than a thread hop costs under load); larger
-# ones go to a worker thread.
-INLINE_DECODE_BYTES = 20 * 1024
 
 
 class FrontDoor:
@@ -198,11 +194,8 @@ class FrontDoor:
             raws[mv.version] = raw = predict.raw_rows(body, content_type, spec)
             return predict.graph_inputs(mv, raw)
 
-        # A small body decodes faster than a hop to a worker thread and back; a large one
-        # (a long recording to resample, a big image) must not stall the event loop.
-        offload = len(body) > INLINE_DECODE_BYTES
         answer = await self.server.service.infer(
-            model, version, prepare, None, request_id, received_at, raws, offload=offload
+            model, version, prepare, None, request_id, received_at, raws, offload=True
         )
         mv = answer.version
         ctx["version"] = mv.version
