@@ -76,12 +76,11 @@ class AudioModality(Modality):
         return Waveforms()
 
     # ---- serving ------------------------------------------------------------------------
+    body_types: ClassVar[tuple[str, ...]] = WAV_TYPES  # what /predict decodes besides JSON
+
     def decode_predict(self, spec: AudioSpec, body: bytes, content_type: str) -> np.ndarray:
         if content_type in WAV_TYPES:
-            from scaledl.data.audio_io import decode_wav, prepare
-
-            audio = decode_wav(body, "the uploaded WAV", max_seconds=spec.max_input_seconds)
-            return prepare(audio, spec.sample_rate, spec.samples)[None]
+            return self.rows_from_body(spec, body, content_type)
         if content_type in JSON_TYPES:
             return super().decode_predict(spec, body, content_type)
         raise UnsupportedMediaTypeError(
@@ -91,6 +90,16 @@ class AudioModality(Modality):
 
     def predict_types_hint(self) -> str:
         return " or audio/wav"
+
+    def rows_from_body(
+        self, spec: AudioSpec, body: bytes, media_type: str, limits: Any = None
+    ) -> np.ndarray:
+        """A WAV upload → one raw row: mono, at the model's rate, centred to its length. Too
+        long a recording is refused (413) from the header, before any sample is converted."""
+        from scaledl.data.audio_io import decode_wav, prepare
+
+        audio = decode_wav(body, "the uploaded WAV", max_seconds=spec.max_input_seconds)
+        return prepare(audio, spec.sample_rate, spec.samples)[None]
 
     # ---- model --------------------------------------------------------------------------
     def frontend(self, spec: AudioSpec, family: str) -> dict[str, Any]:
