@@ -55,7 +55,7 @@ def test_waveforms_through_tritonclient(audio_server: str, audio_package: Path) 
 
 
 def test_wav_upload_is_resampled_and_mixed_down(audio_server: str, audio_package: Path) -> None:
-    from scaledl.modalities import modality_of
+    from scaledl.modalities import BodyLimits, modality_of
 
     x = _test_clips(audio_package, 1)[0]
     up = resample(x, 8000, 16000)
@@ -65,7 +65,7 @@ def test_wav_upload_is_resampled_and_mixed_down(audio_server: str, audio_package
     assert response.status_code == 200, response.text
     prediction = response.json()["predictions"][0]
     spec = open_package(audio_package).preprocessing
-    decoded = modality_of(spec).decode_predict(spec, body, "audio/wav")
+    decoded = modality_of(spec).rows_from_body(spec, body, "audio/wav", BodyLimits())
     assert decoded.shape == (1, 6400)
     np.testing.assert_allclose(decoded[0], x, atol=1e-2)  # 16 kHz and back (filters), 16-bit
     expected = _reference(audio_package, decoded)[0]
