@@ -88,3 +88,29 @@ def test_an_unreachable_server_gives_no_count() -> None:
     finally:
         link.close()
     assert counted.count is None and "/metrics failed" in counted.how
+
+
+@pytest.mark.e2e
+def test_labelled_rows_reach_a_server_whose_json_limit_one_batch_would_pass(
+    repo, keys, tmp_path
+) -> None:
+    """A batch of 64 CIFAR-size rows is ~4 MB as a JSON list but 0.8 MB as a binary tensor; here
+    the same holds for digits against a 16-KiB JSON limit: every row must still be answered."""
+    from scaledl.package import open_package
+    from tests.maintain.conftest import digits_rows
+    from tests.serve.helpers import ServerProcess
+
+    proc = ServerProcess([str(repo), "--api-keys", keys["file"], "--max-json-mb", "0.015625"])
+    try:
+        proc.wait_ready()
+        link = ServerLink(proc.url, keys["admin"])
+        x, y = digits_rows(128, seed=5)
+        x = x[:, None]  # (N, 1, 8, 8): the raw image form the package was trained on
+        pkg = open_package(repo / "digits" / "1")
+        name = pkg.manifest.signature.input.name
+        served = link.accuracy("digits", "1", x, y, pkg.preprocessing, 64, name)
+        assert served.failures == 0 and served.answered == 128, proc.log_text()[-2000:]
+        assert served.accuracy > 0.8
+        assert link.failures("digits", "1").count == 0
+    finally:
+        proc.stop()
