@@ -56,7 +56,7 @@ def torch_pruning_finetune(
     import torch
 
     from scaledl.preprocess import apply_preprocessing
-    from scaledl.train.config import TrainConfig
+    from scaledl.config.train import TrainConfig
     from scaledl.train.loop import Trainer
 
     notes: list[str] = []

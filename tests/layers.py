@@ -15,6 +15,7 @@ from pathlib import Path
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("scaledl", "scaledl.errors", "scaledl.fsio", "scaledl.ui", "scaledl.validation")),
     ("contract", ("scaledl.contract",)),
+    ("config", ("scaledl.config",)),
     ("data", ("scaledl.data", "scaledl.metrics")),
     (
         "modalities",

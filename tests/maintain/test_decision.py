@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from scaledl.config.maintain import DecideConfig, build_config
 from scaledl.errors import UsageError
-from scaledl.maintain.config import DecideConfig, build_config
 from scaledl.maintain.decision import Measured, decide, plan_retrain
 
 RULE = DecideConfig(min_gain=0.0, max_regression=0.02)

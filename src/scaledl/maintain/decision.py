@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from scaledl.maintain.config import DecideConfig
+from scaledl.config.maintain import DecideConfig
 
 NEW, REFERENCE = "new", "reference"
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from scaledl.config.maintain import DetectConfig
 from scaledl.data.dataset import DataSplits
 from scaledl.errors import PackageError
-from scaledl.maintain.config import DetectConfig
 from scaledl.package import Package
 
 
@@ -36,8 +36,8 @@ def assess(
     source: str,
 ) -> tuple[Any, str]:
     """(Assessment of the new rows against the live version, where its profile came from)."""
+    from scaledl.config.monitor import DriftConfig
     from scaledl.monitor.check import check_arrays
-    from scaledl.monitor.config import DriftConfig
 
     profile, origin = live_profile(live, old)
     assessment = check_arrays(

@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from scaledl.data.config import DataConfig
+from scaledl.config.data import DataConfig
+from scaledl.config.maintain import MaintainConfig
 from scaledl.data.dataset import DataSplits
 from scaledl.errors import ScaledlError, UsageError
 from scaledl.maintain import datasets
-from scaledl.maintain.config import MaintainConfig
 from scaledl.maintain.datasets import EvalSet
 from scaledl.maintain.lineage import TrainingSource, training_source
 from scaledl.maintain.log import DecisionLog

@@ -36,17 +36,11 @@ class Reoptimized:
 
 def budget_config(recorded: dict[str, Any], overrides: dict[str, Any]) -> Any:
     """The recorded OptimizeConfig, with `--set optimize.*` overrides; data from the lineage."""
-    from pydantic import ValidationError
-
-    from scaledl.optimize.config import OptimizeConfig
+    from scaledl.config.optimize import OptimizeConfig
+    from scaledl.validation import validate
 
     values = {**recorded, **overrides, "data": None}
-    try:
-        return OptimizeConfig.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise UsageError(f"optimize budget {where}: {first.get('msg')}") from None
+    return validate(OptimizeConfig, values, "optimize budget", UsageError)
 
 
 def reoptimize(finetuned: Path, config: Any, out: Path, trust_code: bool = False) -> Reoptimized:

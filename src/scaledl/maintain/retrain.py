@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scaledl.config.maintain import FinetuneConfig
 from scaledl.data.dataset import DataSplits
-from scaledl.maintain.config import FinetuneConfig
 from scaledl.package import MODEL_JSON, RECIPE, Package
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def finetune_package(
     trust_code: bool = False,
 ) -> Retrained:
     """Start from `source`'s weights, train on `splits`, export and package into `out`."""
-    from scaledl.export.config import ExportConfig
+    from scaledl.config.export import ExportConfig
     from scaledl.export.reexport import load_module
     from scaledl.optimize.distill import DistillConfig, finetune
     from scaledl.publish import package_model

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from scaledl.config.monitor import MonitorConfig
 from scaledl.errors import NotFoundError, PackageError
 from scaledl.monitor.alerts import Alert, WebhookSender
-from scaledl.monitor.config import MonitorConfig
 from scaledl.monitor.drift import DriftResult
 from scaledl.monitor.live import ModelMonitor
 from scaledl.monitor.metrics import MonitorMetrics
@@ -211,13 +211,7 @@ class MonitorExtension:
 
 def create_extension(options: dict[str, Any]) -> MonitorExtension:
     """The `--extension monitor` factory: options are MonitorConfig fields."""
-    from pydantic import ValidationError
-
     from scaledl.errors import UsageError
+    from scaledl.validation import validate
 
-    try:
-        return MonitorExtension(MonitorConfig.model_validate(options))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise UsageError(f"monitor option {where}: {first['msg']}") from None
+    return MonitorExtension(validate(MonitorConfig, options, "monitor options", UsageError))

@@ -23,6 +23,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 
+from scaledl.config.serve import ServeSettings
 from scaledl.serve.asgi import Receive, Scope, Send, new_request_id
 from scaledl.serve.auth import Authenticator
 from scaledl.serve.extensions import ExtensionDispatcher, ServerExtension
@@ -32,7 +33,6 @@ from scaledl.serve.metrics import ServerMetrics
 from scaledl.serve.offload import Offloader
 from scaledl.serve.routes import build_router, install_error_handlers
 from scaledl.serve.service import InferenceService
-from scaledl.serve.settings import ServeSettings
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from scaledl.errors import ScaledlError
 from scaledl.serve import rollout
 from scaledl.serve.asgi import error_headers
 from scaledl.serve.model import ModelVersion
+from scaledl.validation import explain_errors
 
 if TYPE_CHECKING:
     from scaledl.serve.app import ModelServer
@@ -75,10 +76,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        message = f"invalid request body: {where or 'body'}: {first.get('msg', 'invalid')}"
-        return JSONResponse({"error": message}, 400)
+        errors = [
+            {**e, "loc": tuple(p for p in e.get("loc", ()) if p != "body")} for e in exc.errors()
+        ]
+        return JSONResponse({"error": explain_errors(errors, "invalid request body")}, 400)
 
     app.add_exception_handler(ScaledlError, scaledl_error)
     app.add_exception_handler(HTTPException, http_error)

@@ -6,8 +6,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from scaledl.data.augment.base import OPS, OpRng, Statistics
-from scaledl.data.augment.config import AugmentConfig
+from scaledl.config.augment import AugmentConfig, OpSpec
+from scaledl.data.augment.base import OPS, AugmentOp, OpRng, Statistics
 from scaledl.data.augment.mixing import MixingOp
 from scaledl.errors import DataError, RecipeError
 
@@ -40,7 +40,8 @@ class PolicyAugmenter:
                 )
         self.config = config
         self.kind = kind
-        self.ops = [op for op in config.policy if not op.mixing]
+        self.policy = [_runnable(op) for op in config.policy]
+        self.ops = [op for op in self.policy if not op.mixing]
         self.mixers = [op for op in config.policy if isinstance(op, MixingOp)]
         self._source: tuple[np.ndarray, np.ndarray, float] | None = None
         self._num_classes: int | None = None
@@ -72,7 +73,7 @@ class PolicyAugmenter:
 
     def apply_ops(self, x: Any, *, seed: int, epoch: int, index: np.ndarray) -> Any:
         stats = self._statistics(x.device) if any(op.needs_stats for op in self.ops) else None
-        for position, op in enumerate(self.config.policy):
+        for position, op in enumerate(self.policy):
             if not op.mixing:
                 rng = OpRng(seed, epoch, index, stream=101 + position, device=x.device)
                 x = op.apply(x, rng, stats)
@@ -127,6 +128,12 @@ class PolicyAugmenter:
             stats = Statistics(self._stats.mean.to(device), self._stats.std.to(device))
             self._device_stats[key] = stats
         return self._device_stats[key]
+
+
+def _runnable(op: OpSpec) -> AugmentOp:
+    if not isinstance(op, AugmentOp):
+        raise RecipeError(f"augment.policy: {op.op!r} is registered without a transform")
+    return op
 
 
 def build_augmenter(config: AugmentConfig, kind: str) -> PolicyAugmenter | None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from scaledl.errors import PackageError
+from scaledl.validation import validate
 
 
 class DataConfig(BaseModel):
@@ -53,11 +54,5 @@ class DataConfig(BaseModel):
         """
         if not isinstance(data, dict):
             raise PackageError(f"package {package}: manifest.json lineage.data must be an object")
-        try:
-            return cls.model_validate({**data, "cache_dir": None})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            raise PackageError(
-                f"package {package}: manifest.json lineage.data.{where}: {first.get('msg')}"
-            ) from None
+        where = f"package {package}: manifest.json lineage.data"
+        return validate(cls, {**data, "cache_dir": None}, where, PackageError)
