@@ -88,7 +88,7 @@ def test_config_flags_and_set_overrides() -> None:
 @pytest.mark.parametrize(
     ("values", "sets", "message"),
     [
-        ({}, ["finetune.epoch=2"], "unknown key (valid here: epochs"),
+        ({}, ["finetune.epoch=2"], "unknown key 'finetune.epoch' (valid keys in finetune: epochs"),
         ({}, ["finetune.epochs=0"], "finetune.epochs"),
         ({"rollout": {"policy": "blue-green"}}, [], "rollout.policy"),
         ({"rollout": {"canary_weight": 1.5}}, [], "rollout.canary_weight"),

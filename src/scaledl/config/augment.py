@@ -86,7 +86,9 @@ def parse_op(entry: Any, position: int) -> OpSpec:
     try:
         return cls.model_validate(entry)
     except ValidationError as exc:
-        raise _fail(explain(exc, f"augmentation {name!r} (policy entry {position})", cls)) from None
+        params = ", ".join(k for k in cls.model_fields if k != "op")
+        problems = explain(exc, f"augmentation {name!r} (policy entry {position})", cls)
+        raise _fail(f"{problems} (parameters of {name}: {params})") from None
 
 
 class AugmentConfig(BaseModel):

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from scaledl.errors import UsageError
-from scaledl.validation import validate
+from scaledl.validation import dotted, validate
 
 if TYPE_CHECKING:
     from scaledl.optimize.candidate import Candidate
@@ -173,8 +173,11 @@ def resolve_methods(names: list[str] | None) -> list[Method]:
 
 def build_space(method: Method, settings: dict[str, Any] | None) -> MethodSpace:
     """The method's search space with the user's settings; bad keys name the valid ones."""
-    where = f"--set {method.name}.…: settings of {method.name}"
-    return validate(method.space, settings or {}, where, UsageError)
+
+    def flag(loc: tuple[Any, ...]) -> str:
+        return f"--set {method.name}.{dotted(loc)}"
+
+    return validate(method.space, settings or {}, f"settings of {method.name}", UsageError, flag)
 
 
 def method_for(config: MethodConfig) -> Method:
