@@ -123,14 +123,16 @@ class ConfigFlag:
 
     def help(self) -> str:
         text = sentence(self.field.description or "")
-        if self.help_prefix:
-            text = self.help_prefix + text[:1].lower() + text[1:]
+        if self.help_prefix:  # "With --monitor: samples…", but "…: POST alerts" stays
+            first = text[:1] if text[1:2].isupper() else text[:1].lower()
+            text = self.help_prefix + first + text[1:]
         if self.unit != 1:
             text += f" In {self.spec.get('unit_name', 'units')}."
         if self.kind == "separated":
             text += f" Separated by {self.spec['separator']!r}."
-        if self.env:
-            text += f" Env: {self.env}."
+        if self.env:  # the variable holds the field's value: bytes, not the flag's MiB
+            in_bytes = self.unit != 1 and str(self.spec.get("unit_name", "")).endswith("iB")
+            text += f" Env: {self.env}" + (", in bytes." if in_bytes else ".")
         return text
 
     def option(self) -> Any:

@@ -30,11 +30,18 @@ from pydantic_settings import (
 
 from scaledl.config.serve import BatchingConfig, ServeSettings
 from scaledl.errors import UsageError
-from scaledl.validation import Names, explain
+from scaledl.validation import Names, dotted, explain
 
 ENV_PREFIX = "SCALEDL_"
 NESTED = "__"
 FLAT_SECTION = "batching"  # flattened into the flags, so also into the variable names
+JSON_EXAMPLES = {  # what a JSON-valued variable looks like, for the error that says it is not
+    "cors_origins": """SCALEDL_CORS_ORIGINS='["https://app.example"]'""",
+    "pins": """SCALEDL_PINS='{"digits-cnn": "2"}'""",
+    "batching": """SCALEDL_BATCHING='{"max_batch_size": 64}'""",
+    "model_batching": """SCALEDL_MODEL_BATCHING='{"digits-cnn": {"max_batch_size": 64}}'""",
+    "extensions": """SCALEDL_EXTENSIONS='[{"name": "monitor"}]'""",
+}
 
 
 def env_names(loc: tuple[Any, ...]) -> list[str]:
@@ -51,7 +58,8 @@ def set_variable(loc: tuple[Any, ...], environ: Mapping[str, str] | None = None)
     for depth in range(len(loc), 0, -1):  # a JSON section (SCALEDL_BATCHING) sets its fields
         found = next((n for n in env_names(loc[:depth]) if n in upper), None)
         if found:
-            return found
+            inside = dotted(loc[depth:])
+            return f"{found} (its {inside})" if inside else found
     return None
 
 
@@ -113,8 +121,9 @@ def settings_from_environment(
     except SettingsError as exc:  # a list, map or section variable that is not JSON
         field = re.search(r'field "(\w+)"', str(exc))
         name = env_names((field.group(1),))[0] if field else "a SCALEDL_ variable"
+        example = JSON_EXAMPLES.get(field.group(1) if field else "", JSON_EXAMPLES["cors_origins"])
         raise UsageError(
             f"{where}: {name} is not valid JSON ({exc.__cause__}); lists, maps and sections are "
-            """JSON, e.g. SCALEDL_CORS_ORIGINS='["https://app.example"]'"""
+            f"given as JSON, e.g. {example}"
         ) from None
     return ServeSettings.model_validate(merged.model_dump())
