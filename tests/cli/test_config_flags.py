@@ -275,3 +275,8 @@ def test_maintain_config_file_errors_name_the_key(tmp_path: Path, text: str, fra
     assert fragment in caught.value.message
     with pytest.raises(UsageError, match=r"--alpha: Input should be less than 1"):
         _maintain_config("--alpha", "1.5")
+
+
+def test_a_set_item_is_named_as_typed() -> None:
+    with pytest.raises(UsageError, match=r"--set finetune.epochs: Input should be greater"):
+        _maintain_config("--set", "finetune.epochs=0")

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from scaledl.cli.common import console, shown, trust_code_option, write_json
-from scaledl.cli.options import ConfigFlags, merged, read_config_file
+from scaledl.cli.options import ConfigFlags, merged, read_config_file, with_set_items
 from scaledl.config.maintain import MaintainConfig, build_config
 
 FLAGS = ConfigFlags(
@@ -125,7 +125,8 @@ def maintain_config(ctx: typer.Context) -> MaintainConfig:
     params = ctx.params
     values = read_config_file(params["config_file"]) if params["config_file"] else {}
     values = merged(values, FLAGS.given(ctx, params))
-    return build_config(values, list(params["set_"] or []), FLAGS.names(ctx))
+    items = list(params["set_"] or [])
+    return build_config(values, items, with_set_items(items, FLAGS.names(ctx)))
 
 
 def _print(result: Any) -> None:

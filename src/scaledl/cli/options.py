@@ -246,6 +246,22 @@ class ConfigFlags:
         return [item.flag for item in self.flags if typed(ctx, item.param)]
 
 
+def with_set_items(items: Iterable[str], names: Names | None = None) -> Names:
+    """`names`, but a field a `--set key.path=value` item gave is named as that item."""
+    from scaledl.config.overrides import override_key
+    from scaledl.validation import dotted
+
+    keys = {override_key(item) for item in items}
+
+    def name(loc: tuple[Any, ...]) -> str | None:
+        for depth in range(len(loc), 0, -1):  # --set wins over the flags, so it is asked first
+            if tuple(str(p) for p in loc[:depth]) in keys:
+                return f"--set {dotted(loc)}"
+        return names(loc) if names is not None else None
+
+    return name
+
+
 def _leading(parameter: inspect.Parameter) -> bool:
     """What generated flags follow: the context, arguments, required options, earlier flags."""
     default = parameter.default
