@@ -129,7 +129,7 @@ def _monitor_extension(monitor: bool, options: dict[str, Any], ctx: Any) -> list
     if not monitor:
         if options:
             given = ", ".join(MONITOR_FLAGS.given_any(ctx))
-            raise UsageError(f"{given}: needs --monitor (these flags configure the live monitor)")
+            raise UsageError(f"{given}: the live monitor's flags need --monitor")
         return []
     # checked now, naming the flag: a bad value is a usage error, not a failed start
     validate(
