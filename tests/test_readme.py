@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+import yaml
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -63,21 +64,30 @@ def _demo_out() -> str:
 
 
 def test_readme_paths_are_where_the_tool_writes() -> None:
-    """Every `runs/…/package` is what `make demo`/`scaledl run` writes; every
-    `runs/…-optimized` is `scaledl optimize`'s default output for that package."""
+    """Every `runs/…/package` is what `make demo`/`scaledl run` writes (or what a README command
+    wrote with `--out`); every `runs/…-optimized` is `scaledl optimize`'s default output for that
+    package."""
     text = README.read_text()
     demo = _demo_out()
     assert demo == f"runs/{_builtin_name()}", "make demo and `scaledl run` disagree"
+    written = {demo} | set(re.findall(r"--out (runs/[\w.-]+)", text))
     packages = set(re.findall(r"(runs/[\w.-]+)/package(?!s)", text))
-    assert packages == {demo}, f"README package paths {packages}; the tool writes {demo}/package"
+    assert demo in packages and packages <= written, (
+        f"README package paths {packages}; the tool writes {demo}/package (or --out's)"
+    )
     optimized = set(re.findall(r"runs/([\w.-]+)-optimized", text))
     assert optimized <= {_builtin_name()}, optimized
 
 
 def test_readme_model_names_are_what_the_tool_serves() -> None:
-    """The model the README talks to is the one the demo package is served as."""
+    """The models the README talks to are the ones its packages are served as: the demo's, or an
+    example recipe's name."""
     text = README.read_text()
     name = _builtin_name()
+    examples = {
+        str(yaml.safe_load(p.read_text()).get("name"))
+        for p in (README.parent / "examples").glob("*.yaml")
+    }
     used = set(
         re.findall(
             r"scaledl models (?:load|policy|canary|shadow|status|promote|rollback) "
@@ -89,4 +99,7 @@ def test_readme_model_names_are_what_the_tool_serves() -> None:
     used |= set(re.findall(r'client\.infer\("([\w.-]+)"', text))
     used |= set(re.findall(r"`\{([\w.-]+): \{max_batch_size", text))
     used |= set(re.findall(r'"model": "([\w.-]+)", "step"', text))
-    assert used == {name}, f"README uses model name(s) {used}; `scaledl run` packages {name!r}"
+    assert name in used and used <= {name} | examples, (
+        f"README uses model name(s) {used}; `scaledl run` packages {name!r}, the examples "
+        f"{sorted(examples)}"
+    )

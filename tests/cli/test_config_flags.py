@@ -280,3 +280,19 @@ def test_maintain_config_file_errors_name_the_key(tmp_path: Path, text: str, fra
 def test_a_set_item_is_named_as_typed() -> None:
     with pytest.raises(UsageError, match=r"--set finetune.epochs: Input should be greater"):
         _maintain_config("--set", "finetune.epochs=0")
+
+
+def test_a_modality_section_is_validated_with_the_recipe() -> None:
+    from scaledl.config.recipe import Recipe
+    from scaledl.errors import RecipeError
+    from scaledl.validation import validate
+
+    recipe = validate(Recipe, {"data": {"audio": {"n_mels": 64}}}, "recipe", RecipeError)
+    assert recipe.data.audio.n_mels == 64 and recipe.data.audio.hop_ms == 10.0
+    with pytest.raises(RecipeError) as caught:
+        validate(Recipe, {"data": {"audio": {"n_melz": 64}}}, "recipe r.yaml", RecipeError)
+    assert "unknown key 'data.audio.n_melz' (valid keys in data.audio: sample_rate" in str(
+        caught.value.message
+    )
+    with pytest.raises(RecipeError, match="f_max 10.0 must exceed f_min 20.0"):
+        validate(Recipe, {"data": {"audio": {"f_max": 10}}}, "recipe", RecipeError)

@@ -45,6 +45,8 @@ class OpSpec(BaseModel):
 
     kinds: ClassVar[tuple[str, ...]] = ("image",)  # the modalities' augmentation kinds it fits
     mixing: ClassVar[bool] = False  # mixes samples and labels: runs after the per-sample ops
+    # "input": on the raw batch before the graph; "features": inside the model's front-end
+    stage: ClassVar[str] = "input"
 
 
 Op = TypeVar("Op", bound=OpSpec)
@@ -125,10 +127,11 @@ class AugmentConfig(BaseModel):
         ops = [parse_op(entry, i + 1) for i, entry in enumerate(value)]
         seen_mixing = False
         for op in ops:
-            if seen_mixing and not op.mixing:
+            if seen_mixing and not op.mixing and op.stage == "input":
                 raise _fail(
                     f"{op.op!r} comes after a mixing op; mixup and cutmix must be the last "
-                    "ops of the policy (valid order: per-sample ops first, then mixing ops)"
+                    "ops of the policy (valid order: per-sample ops first, then mixing ops; "
+                    "feature ops such as spec_freq_mask may follow)"
                 )
             seen_mixing = seen_mixing or op.mixing
         return ops

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from scaledl.config.audio import AudioConfig
 from scaledl.errors import PackageError
 from scaledl.validation import validate
 
@@ -33,8 +34,10 @@ class DataConfig(BaseModel):
     limit_per_class: int | None = Field(
         None, gt=0, description="image folders: read only the first N files of each class (by name)"
     )
-    kind: Literal["auto", "image", "table", "sequence"] = Field(
-        "auto", description=".npz arrays: how to read x (auto: 2-D table, 3/4-D images)"
+    kind: Literal["auto", "image", "table", "sequence", "audio"] = Field(
+        "auto",
+        description=".npz arrays: how to read x (auto: 2-D table, 3/4-D images); folders: "
+        "audio or image",
     )
     cache_dir: str | None = Field(
         None, description="decoded-image cache (default ~/.cache/scaledl)"
@@ -43,6 +46,10 @@ class DataConfig(BaseModel):
         False,
         description="train even when a class has too few rows to appear in every split "
         "(by default that is an error naming the class: usually a stray label)",
+    )
+    # one section per modality with knobs of its own (scaledl.config.<kind>)
+    audio: AudioConfig = Field(
+        default_factory=AudioConfig, description="audio folders and the log-mel front-end"
     )
 
     @classmethod

@@ -20,6 +20,7 @@ from scaledl.contract.manifest import (
 )
 from scaledl.contract.migrations import migrate
 from scaledl.contract.preprocessing import (
+    AudioSpec,
     ImageSpec,
     NormalizedSpec,
     Preprocessing,
@@ -32,6 +33,7 @@ from scaledl.contract.preprocessing import (
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "AudioSpec",
     "ExportInfo",
     "ImageSpec",
     "Lineage",

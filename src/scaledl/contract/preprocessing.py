@@ -117,18 +117,84 @@ class SequenceSpec(NormalizedSpec):
         return self
 
 
-Preprocessing = Annotated[ImageSpec | TableSpec | SequenceSpec, Field(discriminator="kind")]
-KINDS: tuple[str, ...] = ("image", "table", "sequence")
+class LogMel(BaseModel):
+    """The log-mel front-end inside an audio model's graph: STFT (Hann window, zero-padded,
+    centred frames) → power → mel filterbank (Slaney) → natural log of max(mel, log_floor)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_fft: int = Field(ge=16, le=8192, description="DFT size in samples")
+    win_length: int = Field(ge=16, le=8192, description="Hann window length in samples")
+    hop_length: int = Field(ge=1, le=8192, description="samples between frames")
+    n_mels: int = Field(ge=1, le=256, description="mel bands")
+    f_min: float = Field(ge=0.0, description="lowest band edge, Hz")
+    f_max: float = Field(gt=0.0, description="highest band edge, Hz")
+    log_floor: float = Field(gt=0.0, le=1.0, description="power floor before the log")
+
+    @model_validator(mode="after")
+    def _check_logmel(self) -> LogMel:
+        if self.win_length > self.n_fft:
+            raise ValueError(f"win_length {self.win_length} exceeds n_fft {self.n_fft}")
+        if self.f_max <= self.f_min:
+            raise ValueError(f"f_max {self.f_max} must exceed f_min {self.f_min}")
+        return self
+
+
+class AudioSpec(SpecBase):
+    """A fixed-length mono waveform in [-1, 1] at `sample_rate`; the graph computes the log-mel
+    features itself and normalizes each band with the training split's `mean` and `std`."""
+
+    kind: Literal["audio"] = "audio"
+    sample_rate: int = Field(ge=1000, le=384_000, description="Hz")
+    logmel: LogMel
+    mean: list[float] = Field(min_length=1, description="per mel band, training split")
+    std: list[float] = Field(min_length=1, description="per mel band, training split")
+    frames_per_token: int = Field(4, ge=1, le=64, description="frames per transformer token")
+    pool_segments: int = Field(8, ge=1, le=64, description="time segments the mlp reads")
+    max_input_seconds: float = Field(gt=0.0, le=3600.0, description="longest accepted input")
+
+    @model_validator(mode="after")
+    def _check_audio(self) -> AudioSpec:
+        if len(self.raw_shape) != 1:
+            raise ValueError("an audio sample is one waveform: raw_shape [samples]")
+        if self.logmel.f_max > self.sample_rate / 2 + 1e-6:
+            raise ValueError(f"f_max {self.logmel.f_max} is above Nyquist ({self.sample_rate / 2})")
+        if len(self.mean) != self.logmel.n_mels or len(self.std) != self.logmel.n_mels:
+            raise ValueError(f"mean and std need one value per mel band ({self.logmel.n_mels})")
+        if any(s <= 0.0 for s in self.std):
+            raise ValueError("std values must be > 0")
+        if self.samples < self.logmel.n_fft // 2 + 1:
+            raise ValueError(f"clips of {self.samples} samples are shorter than half a window")
+        return self
+
+    @property
+    def samples(self) -> int:
+        return self.raw_shape[0]
+
+    @property
+    def frames(self) -> int:
+        """Spectrogram frames of one clip (centred frames: one per hop, plus one)."""
+        return 1 + self.samples // self.logmel.hop_length
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples / self.sample_rate
+
+
+Preprocessing = Annotated[
+    ImageSpec | TableSpec | SequenceSpec | AudioSpec, Field(discriminator="kind")
+]
+KINDS: tuple[str, ...] = ("image", "table", "sequence", "audio")
 
 
 def preprocessing_kinds() -> tuple[str, ...]:
     return KINDS
 
 
-def parse_preprocessing(raw: Any) -> ImageSpec | TableSpec | SequenceSpec:
+def parse_preprocessing(raw: Any) -> ImageSpec | TableSpec | SequenceSpec | AudioSpec:
     """A spec from its JSON form (raises pydantic's ValidationError)."""
     from pydantic import TypeAdapter
 
     adapter: TypeAdapter[Any] = TypeAdapter(Preprocessing)
-    spec: ImageSpec | TableSpec | SequenceSpec = adapter.validate_python(raw)
+    spec: ImageSpec | TableSpec | SequenceSpec | AudioSpec = adapter.validate_python(raw)
     return spec

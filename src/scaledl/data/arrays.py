@@ -93,6 +93,8 @@ def _arrayset(
             )
     elif kind == "sequence" and x.ndim != 3:
         raise DataError(f"npz file {path}: sequences must be (N, T, F); got {x.shape}")
+    elif kind == "audio" and x.ndim != 2:
+        raise DataError(f"npz file {path}: audio must be waveforms (N, samples); got {x.shape}")
     elif kind == "table" and x.ndim != 2:
         raise DataError(f"npz file {path}: tables must be (N, F); got {x.shape}")
     if x.dtype != np.uint8:

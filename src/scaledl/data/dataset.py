@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from scaledl.errors import DataError
 
+if TYPE_CHECKING:
+    from scaledl.config.data import DataConfig
+
 log = logging.getLogger(__name__)
-Kind = Literal["image", "table", "sequence"]
+Kind = Literal["image", "table", "sequence", "audio"]
 MAX_CLASSES = 100_000
 
 
@@ -59,6 +62,7 @@ class LoadedData:
     test: ArraySet | None = None
     feature_names: list[str] | None = None
     max_value: float | None = None
+    config: DataConfig | None = None  # how the source was read (a modality's nested knobs)
 
 
 @dataclass
@@ -75,6 +79,7 @@ class DataSplits:
     max_value: float | None = None
     split_seed: int = 0
     sizes: dict[str, int] = field(default_factory=dict)
+    config: DataConfig | None = None  # how the source was read (a modality's nested knobs)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -199,4 +204,5 @@ def make_splits(
         max_value=loaded.max_value,
         split_seed=seed,
         sizes={"train": len(train), "val": len(val), "test": len(test)},
+        config=loaded.config,
     )

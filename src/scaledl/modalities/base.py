@@ -158,5 +158,9 @@ class Modality:
         """What the drift tests project and compare: by default the graph input itself."""
         return graph_x
 
+    def drift_feature_names(self, spec: Any) -> list[str] | None:
+        """Names of the drift features' columns, for reports (None: numbered channels)."""
+        return None
+
 
 __all__ = ["BatchTransform", "BodyLimits", "Modality"]

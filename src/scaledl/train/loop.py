@@ -258,6 +258,7 @@ class Trainer:
     ) -> tuple[float, int]:
         train = self.splits.train
         x, y, soft = self._batch(train.x[index], train.y[index], epoch, index)
+        features = self._feature_augment(epoch, index)
         global_step = epoch * self.steps_per_epoch + step
         factor = lr_factor(self.cfg.schedule, global_step, self.total_steps, self.warmup_steps)
         for group in optimizer.param_groups:
@@ -265,7 +266,7 @@ class Trainer:
         with torch.autocast(
             self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=bool(self.amp_dtype)
         ):
-            out = net(x)
+            out = net(x) if features is None else net(x, feature_augment=features)
             loss = self._loss(out, y, soft, x)
         # DDP averages gradients over ranks; weighting each rank's mean by its share of the
         # global batch makes the result the global batch's mean, also for uneven shards
@@ -297,6 +298,12 @@ class Trainer:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y, soft
+
+    def _feature_augment(self, epoch: int, index: np.ndarray) -> Any:
+        """The batch's feature-level augmentation (e.g. SpecAugment), applied by the model's
+        front-end between its features and the family; None when the policy has none."""
+        make = getattr(self.augmenter, "feature_augment", None)
+        return make(seed=self.seed, epoch=epoch, index=index) if make is not None else None
 
     def _loss(
         self, out: torch.Tensor, y: torch.Tensor, soft: torch.Tensor | None, x: torch.Tensor
