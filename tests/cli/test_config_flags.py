@@ -294,5 +294,5 @@ def test_a_modality_section_is_validated_with_the_recipe() -> None:
     assert "unknown key 'data.audio.n_melz' (valid keys in data.audio: sample_rate" in str(
         caught.value.message
     )
-    with pytest.raises(RecipeError, match="f_max 10.0 must exceed f_min 20.0"):
+    with pytest.raises(RecipeError, match=r"f_max 10\.0 must exceed f_min 20\.0"):
         validate(Recipe, {"data": {"audio": {"f_max": 10}}}, "recipe", RecipeError)
