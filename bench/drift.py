@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from drift_peer import EvidentlyPeer, available
 from drift_setup import Setup, build_setup
 from drift_shifts import IMAGE_SHIFTS, PARAMS, SEVERITIES, SHIFTS, class_mix_weights
-from scaledl.monitor.config import DriftConfig
+from scaledl.config.monitor import DriftConfig
 from scaledl.monitor.drift import Window, detect_drift
 from scaledl.monitor.profile import ReferenceProfile
 

@@ -144,8 +144,8 @@ def train_parent(
 def run_search(
     name: str, case: Case, parent: Path, work: Path, quick: bool, reuse: bool
 ) -> dict[str, Any]:
+    from scaledl.config.optimize import OptimizeConfig
     from scaledl.optimize.api import optimize_package
-    from scaledl.optimize.config import OptimizeConfig
 
     out = work / "optimized"
     budget = case.quick_budget_min if quick else case.budget_min

@@ -55,8 +55,8 @@ def torch_pruning_finetune(
     """(pruned and fine-tuned model, notes). Raises when Torch-Pruning cannot prune the model."""
     import torch
 
+    from scaledl.config.train import TrainConfig
     from scaledl.preprocess import apply_preprocessing
-    from scaledl.train.config import TrainConfig
     from scaledl.train.loop import Trainer
 
     notes: list[str] = []

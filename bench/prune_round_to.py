@@ -45,10 +45,10 @@ VARIANTS += [
 
 
 def digits_teacher(epochs: int) -> tuple[ModelSpec, torch.nn.Module]:
+    from scaledl.config.train import TrainConfig
     from scaledl.data import DataConfig
     from scaledl.modalities import load_splits
     from scaledl.preprocess import fit_preprocessing
-    from scaledl.train.config import TrainConfig
     from scaledl.train.loop import Trainer
 
     splits = load_splits(DataConfig(source="digits"), seed=0)

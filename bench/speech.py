@@ -425,7 +425,7 @@ def wilson(hits: int, n: int) -> list[float]:
 
 
 def bench_drift(quick: bool) -> dict[str, Any]:
-    from scaledl.monitor.config import DriftConfig
+    from scaledl.config.monitor import DriftConfig
     from scaledl.monitor.drift import Window, detect_drift
     from scaledl.monitor.reference import input_features
 

@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("contract", ("scaledl.contract",)),
+    ("config", ("scaledl.config",)),
     ("data", ("scaledl.data", "scaledl.metrics")),
     (
         "modalities",

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from scaledl.config.export import ExportConfig
 from scaledl.contract import SpecBase
 from scaledl.data.dataset import DataSplits
-from scaledl.export.config import ExportConfig
 from scaledl.export.onnx_export import export_onnx
 from scaledl.export.packaging import sample_npz, signature, weights_bytes
 from scaledl.package import MODEL_JSON, MODEL_ONNX, PROFILE, RECIPE, SAMPLE, WEIGHTS, write_package

@@ -156,8 +156,8 @@ def test_shorthand_reads_as_ops() -> None:
     [
         ([{"op": "blur"}], "unknown augmentation 'blur'"),
         ([{"op": "crop", "padding": 500}], "padding"),
-        ([{"op": "hflip", "p": 1.5}], "p: Input should be less than or equal to 1"),
-        ([{"op": "affine", "angle": 3}], "unknown parameter 'angle'"),
+        ([{"op": "hflip", "p": 1.5}], "field 'p': Input should be less than or equal to 1"),
+        ([{"op": "affine", "angle": 3}], "unknown key 'angle' (valid keys: op, p, degrees"),
         ([{"op": "randaugment", "magnitude": 31}], "magnitude"),
         ([{"op": "resized_crop", "scale": [0.5, 2.0]}], "scale must be"),
         ([{"op": "mixup"}, {"op": "hflip"}], "must be the last"),

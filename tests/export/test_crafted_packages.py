@@ -240,10 +240,10 @@ def test_export_never_runs_code_a_package_names(digits_package: Path, tmp_path: 
 
 def test_rebuilding_paths_refuse_untrusted_code(digits_package: Path, tmp_path: Path) -> None:
     from scaledl.bench.api import bench_packages
+    from scaledl.config.optimize import OptimizeConfig
     from scaledl.export.rebuild import load_module
     from scaledl.models.registry import UntrustedCodeError
     from scaledl.optimize.api import optimize_package
-    from scaledl.optimize.config import OptimizeConfig
 
     marker = tmp_path / "code-ran"
     pkg = craft(digits_package, tmp_path / "pkg", custom_model_json(marker))
@@ -357,8 +357,8 @@ def test_corrupt_weights_and_sample_are_named(digits_package: Path, tmp_path: Pa
 def test_the_server_refuses_to_load_a_lying_package(
     digits_package: Path, tmp_path: Path, case: str, edit: Edit
 ) -> None:
+    from scaledl.config.serve import ServeSettings
     from scaledl.serve.model import load_version
-    from scaledl.serve.settings import ServeSettings
 
     pkg = craft(digits_package, tmp_path / "pkg", edit)
     with pytest.raises(PackageError):

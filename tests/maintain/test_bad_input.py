@@ -87,9 +87,9 @@ def test_unreachable_server(repo: Path, new_data: dict[str, Path]) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--policy", "blue-green"], "rollout.policy = 'blue-green'"),
-        (["--canary-weight", "0"], "rollout.canary_weight = 0.0"),
-        (["--set", "finetune.epoch=2"], "--set finetune.epoch: unknown key"),
+        (["--policy", "blue-green"], "'blue-green' is not one of"),
+        (["--canary-weight", "0"], "--canary-weight: Input should be greater than 0 (got float"),
+        (["--set", "finetune.epoch=2"], "unknown key --set finetune.epoch (valid keys in"),
         (["--server", "127.0.0.1:8000"], "expected http://HOST:PORT"),
         (["--live-version", "7"], "has no version '7'"),
     ],
@@ -97,5 +97,5 @@ def test_unreachable_server(repo: Path, new_data: dict[str, Path]) -> None:
 def test_bad_flags(repo: Path, new_data: dict[str, Path], args: list[str], message: str) -> None:
     code, out = maintain(repo, "-m", "digits", "--new-data", str(new_data["shifted"]), *args)
     assert code == 2, out
-    assert message in " ".join(out.split())
+    assert message in " ".join(out.replace("│", " ").split())  # click's box may wrap it
     assert_untouched(repo)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from scaledl.config.maintain import SplitConfig
 from scaledl.data import DataConfig
-from scaledl.maintain.config import SplitConfig
 from scaledl.maintain.datasets import load_new, write_union
 from scaledl.modalities import load_splits
 

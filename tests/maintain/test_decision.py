@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from scaledl.config.maintain import DecideConfig, build_config
 from scaledl.errors import UsageError
-from scaledl.maintain.config import DecideConfig, build_config
 from scaledl.maintain.decision import Measured, decide, plan_retrain
 
 RULE = DecideConfig(min_gain=0.0, max_regression=0.02)
@@ -88,7 +88,7 @@ def test_config_flags_and_set_overrides() -> None:
 @pytest.mark.parametrize(
     ("values", "sets", "message"),
     [
-        ({}, ["finetune.epoch=2"], "unknown key (valid here: epochs"),
+        ({}, ["finetune.epoch=2"], "unknown key 'finetune.epoch' (valid keys in finetune: epochs"),
         ({}, ["finetune.epochs=0"], "finetune.epochs"),
         ({"rollout": {"policy": "blue-green"}}, [], "rollout.policy"),
         ({"rollout": {"canary_weight": 1.5}}, [], "rollout.canary_weight"),

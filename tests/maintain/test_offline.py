@@ -44,8 +44,8 @@ def test_nothing_to_do_on_data_like_the_reference(repo: Path, new_data: dict[str
 @pytest.fixture()
 def optimized_repo(digits_package: Path, tmp_path: Path) -> Path:
     """REPO/digits/1 = a quantized variant out of `scaledl optimize` (parent: digits_package)."""
+    from scaledl.config.optimize import OptimizeConfig
     from scaledl.optimize.api import optimize_package
-    from scaledl.optimize.config import OptimizeConfig
 
     out = tmp_path / "optimized"
     result = optimize_package(digits_package, OptimizeConfig(**BUDGET, keep="all"), out)

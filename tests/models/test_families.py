@@ -56,7 +56,7 @@ def test_spec_round_trip_rebuilds_same_architecture() -> None:
     ("family", "knobs", "pattern"),
     [
         ("cnn", {"kernel_size": 4}, "odd"),
-        ("cnn", {"chanels": [1]}, "valid knobs: channels"),
+        ("cnn", {"chanels": [1]}, "valid keys: channels"),
         ("transformer", {"d_model": 30, "heads": 4}, "divisible"),
         ("rnn", {"hidden": [8, 8], "layers": 3}, "3 layers"),
         ("resnet", {}, "unknown model family 'resnet'"),

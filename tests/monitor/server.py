@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from scaledl.monitor.config import MonitorConfig
+from scaledl.config.monitor import MonitorConfig
 from scaledl.monitor.extension import MonitorExtension
 from tests.v2 import infer_body
 from tests.waiting import wait_until
@@ -80,9 +80,9 @@ class Running:
 def monitored_server(package: Path, tmp: Path, config: MonitorConfig) -> Iterator[Running]:
     import uvicorn
 
+    from scaledl.config.serve import ServeSettings
     from scaledl.serve.app import create_app
     from scaledl.serve.keys import create_key
-    from scaledl.serve.settings import ServeSettings
 
     keys = tmp / "keys.json"
     infer_key, _ = create_key(keys, "infer", "test")

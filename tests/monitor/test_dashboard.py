@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from scaledl.monitor.config import DriftConfig, MonitorConfig
+from scaledl.config.monitor import DriftConfig, MonitorConfig
 from scaledl.monitor.dashboard import render_dashboard
 from scaledl.monitor.routes import dashboard_payload
 from scaledl.package import open_package

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scaledl.config.monitor import DriftConfig, MonitorConfig
 from scaledl.errors import NotFoundError, UsageError
 from scaledl.monitor.alerts import Hysteresis
-from scaledl.monitor.config import DriftConfig, MonitorConfig
 from scaledl.monitor.live import ModelMonitor
 from scaledl.monitor.profile import ReferenceProfile
 from scaledl.monitor.window import SampleWindow

@@ -71,8 +71,8 @@ def test_each_test_separates_clean_from_shifted_digits(
 ) -> None:
     """Known answers on real data: held-out digits are not drift, noisy digits are (for the
     input tests and confidence), and a one-class window is a label shift."""
+    from scaledl.config.monitor import DriftConfig
     from scaledl.monitor.check import check_arrays
-    from scaledl.monitor.config import DriftConfig
 
     pkg = open_package(digits_package)
     config = DriftConfig(seed=0)

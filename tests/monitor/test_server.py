@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from scaledl.monitor.config import DriftConfig, MonitorConfig
+from scaledl.config.monitor import DriftConfig, MonitorConfig
 from scaledl.package import open_package
 from scaledl.preprocess import apply_preprocessing
 from tests.monitor.conftest import noisy

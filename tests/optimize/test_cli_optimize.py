@@ -121,7 +121,7 @@ def test_onnx_only_package_is_quantized_and_says_so(digits_package: Path, tmp_pa
         (["--methods", "prune,magic"], "valid methods:"),
         (["--target", "tpu"], "valid targets: cpu"),
         (["--max-accuracy-drop", "5"], "--max-accuracy-drop"),
-        (["--set", "prune.ratio=0.5"], "valid settings of prune"),
+        (["--set", "prune.ratio=0.5"], "settings of prune"),
     ],
 )
 def test_bad_input_exits_2(

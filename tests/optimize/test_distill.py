@@ -9,6 +9,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from scaledl.config.train import TrainConfig
 from scaledl.contract import SpecBase
 from scaledl.data import DataConfig
 from scaledl.data.dataset import ArraySet, DataSplits
@@ -18,7 +19,6 @@ from scaledl.models import ModelSpec
 from scaledl.optimize.distill import DistillConfig, distillation_loss, finetune
 from scaledl.optimize.prune import prune_structured
 from scaledl.preprocess import fit_preprocessing
-from scaledl.train.config import TrainConfig
 from scaledl.train.loop import Trainer
 from scaledl.train.tensors import predict_torch
 from tests.optimize.prune_cases import one_thread

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from scaledl.bench.cpu import CpuInfo, parse_cpuinfo
+from scaledl.config.optimize import OptimizeConfig
 from scaledl.optimize import quantize
-from scaledl.optimize.config import OptimizeConfig
 from scaledl.optimize.context import SearchContext, build_context
 from scaledl.optimize.evaluation import run
 

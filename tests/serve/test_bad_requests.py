@@ -27,8 +27,8 @@ def client(serve_repo: Path, api_keys: dict[str, str]) -> Iterator[httpx.Client]
     """The test server's repository and keys, served in-process (lifespan included)."""
     from starlette.testclient import TestClient
 
+    from scaledl.config.serve import ServeSettings
     from scaledl.serve.app import create_app
-    from scaledl.serve.settings import ServeSettings
 
     app = create_app(ServeSettings(source=serve_repo, api_keys=Path(api_keys["file"])))
     headers = {"Authorization": f"Bearer {api_keys['infer']}"}

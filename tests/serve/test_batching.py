@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scaledl.config.serve import BatchingConfig
 from scaledl.errors import DeadlineExceededError, OverloadedError
 from scaledl.export.runtime import create_session
 from scaledl.package import open_package
 from scaledl.serve.batching import Batcher
-from scaledl.serve.settings import BatchingConfig
 
 
 def make_batcher(package: Path, loop: asyncio.AbstractEventLoop, **config: float) -> Batcher:
@@ -92,8 +92,8 @@ def test_several_instances_answer_correctly(digits_package: Path) -> None:
 
 
 def test_batch_cap_is_measured_at_load(digits_package: Path) -> None:
+    from scaledl.config.serve import ServeSettings
     from scaledl.serve.model import load_version, preferred_batch
-    from scaledl.serve.settings import ServeSettings
 
     assert preferred_batch({1: 1.0, 2: 1.05, 4: 2.0, 8: 1.9}) == 2
     assert preferred_batch({1: 0.04, 2: 0.02, 4: 0.01, 8: 0.0051, 16: 0.005}) == 16

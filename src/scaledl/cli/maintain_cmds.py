@@ -8,9 +8,27 @@ from typing import Any
 import typer
 
 from scaledl.cli.common import console, shown, trust_code_option, write_json
+from scaledl.cli.options import ConfigFlags, merged, read_config_file, with_set_items
+from scaledl.config.maintain import MaintainConfig, build_config
+
+FLAGS = ConfigFlags(
+    MaintainConfig,
+    include=(
+        "rollout.policy",
+        "detect.force",
+        "rollout.canary_weight",
+        "rollout.soak_seconds",
+        "detect.alpha",
+        "detect.max_accuracy_drop",
+        "decide.min_gain",
+        "decide.max_regression",
+    ),
+)
 
 
+@FLAGS.add
 def maintain(
+    ctx: typer.Context,
     repository: Path = typer.Argument(..., help="Model repository folder REPO/<model>/<version>/."),
     model: str = typer.Option(..., "--model", "-m", help="Model name (a folder of REPOSITORY)."),
     new_data: str = typer.Option(
@@ -19,9 +37,6 @@ def maintain(
         "-d",
         help="New labelled data in the raw training form (.npz with x/y, image folder, IDX, "
         "table); split deterministically into train/val/test.",
-    ),
-    policy: str = typer.Option(
-        "canary", "--policy", help="How the new version meets traffic: canary | shadow."
     ),
     server: str | None = typer.Option(
         None,
@@ -36,32 +51,6 @@ def maintain(
         help="Admin API key for --server (default: $SCALEDL_API_KEY).",
     ),
     cacert: Path | None = typer.Option(None, "--cacert", help="CA certificate for https URLs."),
-    force: bool = typer.Option(
-        False, "--force", help="Retrain even when no drift or accuracy drop is detected."
-    ),
-    canary_weight: float = typer.Option(
-        0.1, "--canary-weight", help="Share of the model's traffic the canary gets, in (0, 1]."
-    ),
-    soak_seconds: float = typer.Option(
-        0.0, "--soak-seconds", help="Let the canary/shadow serve live traffic this long first."
-    ),
-    alpha: float = typer.Option(0.05, "--alpha", help="False-alarm rate of the drift check."),
-    max_accuracy_drop: float = typer.Option(
-        0.05,
-        "--max-accuracy-drop",
-        help="Retrain when accuracy on the new data is this far below the reference.",
-    ),
-    min_gain: float = typer.Option(
-        0.01,
-        "--min-gain",
-        help="Promote only if the new version beats the live one by this on the new held-out "
-        "rows (0: as good is enough).",
-    ),
-    max_regression: float = typer.Option(
-        0.02,
-        "--max-regression",
-        help="Promote only if the new version loses at most this on the old test rows.",
-    ),
     eval_data: str | None = typer.Option(
         None,
         "--eval-data",
@@ -72,11 +61,17 @@ def maintain(
         "--live-version",
         help="Without --server: the version in service (default: the newest).",
     ),
+    config_file: Path | None = typer.Option(
+        None,
+        "--config",
+        help="YAML file of settings by section (detect, split, finetune, rollout, decide, "
+        "optimize); flags and --set override it.",
+    ),
     set_: list[str] | None = typer.Option(
         None,
         "--set",
         help="Any setting, e.g. --set finetune.epochs=3, --set optimize.time_budget_min=5, "
-        "--set split.test_fraction=0.3 (repeatable).",
+        "--set split.test_fraction=0.3 (repeatable; wins over --config and flags).",
     ),
     log_file: Path | None = typer.Option(
         None,
@@ -90,23 +85,12 @@ def maintain(
         None, "--json", help="Also write this run's records and outcome as JSON."
     ),
     trust_code: bool = trust_code_option(),
+    **flags: Any,
 ) -> None:
     """Retrain on old + new data when the model degrades; canary, measure, promote or roll back."""
-    from scaledl.maintain.config import build_config
     from scaledl.maintain.loop import MaintainRequest, ServerOptions, run_maintain
 
-    config = build_config(
-        {
-            "detect": {"alpha": alpha, "max_accuracy_drop": max_accuracy_drop, "force": force},
-            "rollout": {
-                "policy": policy,
-                "canary_weight": canary_weight,
-                "soak_seconds": soak_seconds,
-            },
-            "decide": {"min_gain": min_gain, "max_regression": max_regression},
-        },
-        list(set_ or []),
-    )
+    config = maintain_config(ctx)
     request = MaintainRequest(
         repository=repository,
         model=model,
@@ -134,6 +118,15 @@ def maintain(
             "records": result.records,
         },
     )
+
+
+def maintain_config(ctx: typer.Context) -> MaintainConfig:
+    """--config FILE, then the flags typed, then --set items, over the config's defaults."""
+    params = ctx.params
+    values = read_config_file(params["config_file"]) if params["config_file"] else {}
+    values = merged(values, FLAGS.given(ctx, params))
+    items = list(params["set_"] or [])
+    return build_config(values, items, with_set_items(items, FLAGS.names(ctx)))
 
 
 def _print(result: Any) -> None:

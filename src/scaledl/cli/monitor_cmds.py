@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from scaledl.cli.common import console, shown, write_json
+from scaledl.cli.options import ConfigFlags
+from scaledl.config.monitor import DriftConfig
 
 monitor_app = typer.Typer(
     help="Reference profiles and offline drift reports for model packages.",
@@ -42,8 +45,13 @@ def profile(
     )
 
 
+DRIFT_FLAGS = ConfigFlags(DriftConfig, include=("alpha", "seed"))
+
+
 @monitor_app.command("report")
+@DRIFT_FLAGS.add
 def report(
+    ctx: typer.Context,
     package: Path = typer.Argument(..., help="Model package folder or .zip (with a profile)."),
     data: str = typer.Option(
         ...,
@@ -54,30 +62,25 @@ def report(
     ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the HTML report here."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON."),
-    alpha: float = typer.Option(
-        0.05, "--alpha", help="False-alarm rate of the whole check (0 < alpha < 1)."
-    ),
     max_accuracy_drop: float = typer.Option(
         0.05, "--max-accuracy-drop", help="Labelled data: accuracy drop that counts as a failure."
     ),
-    seed: int | None = typer.Option(None, "--seed", help="Fix the tests' randomness."),
+    **flags: Any,
 ) -> None:
     """Compare new data with the package's reference; exit 1 when drift (or an accuracy drop)
     is found, 0 otherwise."""
     from scaledl.errors import UsageError
     from scaledl.fsio import atomic_write_text
     from scaledl.monitor.check import check_package
-    from scaledl.monitor.config import DriftConfig
     from scaledl.monitor.reference import package_profile
     from scaledl.monitor.report import build_report
     from scaledl.package import open_package
+    from scaledl.validation import validate
 
-    if not 0 < alpha < 1:
-        raise UsageError(f"--alpha {alpha}: expected a number between 0 and 1")
+    given = DRIFT_FLAGS.given(ctx, flags)
+    drift = validate(DriftConfig, given, "monitor report", UsageError, DRIFT_FLAGS.names(ctx))
     pkg = open_package(package)
-    assessment = check_package(
-        pkg, data, config=DriftConfig(alpha=alpha, seed=seed), max_accuracy_drop=max_accuracy_drop
-    )
+    assessment = check_package(pkg, data, config=drift, max_accuracy_drop=max_accuracy_drop)
     _print(assessment)
     if out is not None:
         page = build_report(assessment, package_profile(pkg), pkg.name)

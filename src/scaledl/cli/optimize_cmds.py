@@ -8,48 +8,18 @@ from typing import Any
 import typer
 
 from scaledl.cli.common import console, shown, trust_code_option
+from scaledl.cli.options import ConfigFlags
+from scaledl.config.optimize import OptimizeConfig
 
-FLAGS = {
-    "max_accuracy_drop": "--max-accuracy-drop",
-    "latency_ms": "--latency-ms",
-    "batch_size": "--batch-size",
-    "max_size_mb": "--max-size-mb",
-    "time_budget_min": "--time-budget-min",
-    "threads": "--threads",
-    "methods": "--methods",
-    "settings": "--set",
-    "exporter": "--exporter",
-}
+FLAGS = ConfigFlags(OptimizeConfig, exclude=("settings", "keep"))
 
 
+@FLAGS.add
 def optimize(
+    ctx: typer.Context,
     package: Path | None = typer.Argument(None, help="Model package folder or .zip to optimize."),
-    data: str | None = typer.Option(
-        None, "--data", "-d", help="Data source (default: the data set in the package lineage)."
-    ),
-    max_accuracy_drop: float = typer.Option(
-        0.01, "--max-accuracy-drop", help="Allowed validation accuracy drop (0.01 = 1 point)."
-    ),
-    latency_ms: float | None = typer.Option(
-        None, "--latency-ms", help="p95 latency limit in ms at --batch-size, measured here."
-    ),
-    batch_size: int = typer.Option(1, "--batch-size", help="Batch size latency is measured at."),
-    max_size_mb: float | None = typer.Option(None, "--max-size-mb", help="Model file size limit."),
-    target: str = typer.Option("cpu", "--target", help="Where the model will run (valid: cpu)."),
-    time_budget_min: float = typer.Option(
-        15.0, "--time-budget-min", help="Wall-clock budget of the whole search, in minutes."
-    ),
-    methods: str | None = typer.Option(
-        None, "--methods", help="Comma-separated methods (default: all default methods)."
-    ),
     set_: list[str] | None = typer.Option(
         None, "--set", help="Method setting, e.g. --set prune.ratios=[0.3,0.5] (repeatable)."
-    ),
-    threads: int = typer.Option(1, "--threads", help="Intra-op threads for latency measurement."),
-    exporter: str = typer.Option(
-        "parent",
-        "--exporter",
-        help="Exporter for pruned/slimmed models: parent (as the parent), auto, dynamo, legacy.",
     ),
     keep_all: bool = typer.Option(
         False, "--keep-all", help="Write a package for every candidate, not only the frontier."
@@ -61,11 +31,11 @@ def optimize(
         False, "--list-methods", help="List the registered methods and their settings, then exit."
     ),
     trust_code: bool = trust_code_option(),
+    **flags: Any,
 ) -> None:
     """Find the fastest variant within the accuracy budget; latency measured on this machine."""
     from scaledl.errors import GoalNotMetError, UsageError
     from scaledl.optimize.api import optimize_package
-    from scaledl.optimize.context import check_target
     from scaledl.package import open_package
 
     if list_methods:
@@ -73,23 +43,7 @@ def optimize(
         return
     if package is None:
         raise UsageError("missing PACKAGE: the model package folder or .zip to optimize")
-    check_target(target)
-    config = _config(
-        data=data,
-        max_accuracy_drop=max_accuracy_drop,
-        latency_ms=latency_ms,
-        batch_size=batch_size,
-        max_size_mb=max_size_mb,
-        target=target,
-        time_budget_min=time_budget_min,
-        methods=[m.strip() for m in methods.split(",") if m.strip()]
-        if methods is not None
-        else None,
-        settings=_settings(set_ or []),
-        threads=threads,
-        keep="all" if keep_all else "frontier",
-        exporter=exporter,
-    )
+    config = optimize_config(ctx)
     out = out or Path("runs") / f"{open_package(package).name}-optimized"
     result = optimize_package(package, config, out, trust_code=trust_code)
     console.print(_table(result))
@@ -119,21 +73,18 @@ def optimize(
     raise GoalNotMetError("no candidate meets the budget" + where)
 
 
-def _config(**values: Any) -> Any:
-    from pydantic import ValidationError
-
+def optimize_config(ctx: typer.Context) -> OptimizeConfig:
+    """The config an `optimize` command line gives: its flags over the config's defaults."""
     from scaledl.errors import UsageError
-    from scaledl.optimize.config import OptimizeConfig
+    from scaledl.optimize.context import check_target
     from scaledl.optimize.registry import method_names, resolve_methods
+    from scaledl.validation import validate
 
-    try:
-        config = OptimizeConfig(**values)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{FLAGS.get(str(e['loc'][0]), e['loc'][0])} {e.get('input')!r}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise UsageError(problems) from None
+    raw = FLAGS.given(ctx, ctx.params)
+    raw["settings"] = _settings(ctx.params["set_"] or [])
+    raw["keep"] = "all" if ctx.params["keep_all"] else "frontier"
+    config = validate(OptimizeConfig, raw, "scaledl optimize", UsageError, FLAGS.names(ctx))
+    check_target(config.target)
     resolve_methods(config.methods)  # unknown names → exit 2 listing the valid ones
     unknown = sorted(set(config.settings) - set(method_names()))
     if unknown:
@@ -144,8 +95,8 @@ def _config(**values: Any) -> Any:
 
 
 def _settings(items: list[str]) -> dict[str, dict[str, Any]]:
+    from scaledl.config.overrides import apply_override
     from scaledl.errors import UsageError
-    from scaledl.recipe import apply_override
 
     raw: dict[str, Any] = {}
     for item in items:
@@ -154,7 +105,7 @@ def _settings(items: list[str]) -> dict[str, dict[str, Any]]:
             raise UsageError(
                 f"--set {item!r}: expected METHOD.SETTING=VALUE, e.g. prune.ratios=[0.5]"
             )
-        apply_override(raw, item)
+        apply_override(raw, item, UsageError)
     return raw
 
 

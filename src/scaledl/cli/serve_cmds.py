@@ -10,6 +10,10 @@ from typing import Any
 import typer
 
 from scaledl.cli.common import console
+from scaledl.cli.options import ConfigFlags, field_help
+from scaledl.config.environment import env_names
+from scaledl.config.monitor import MonitorConfig
+from scaledl.config.serve import ExtensionSpec, ServeSettings, load_model_config
 
 keys_app = typer.Typer(
     help="Create, list and revoke API keys for `scaledl serve`.", no_args_is_help=True
@@ -20,143 +24,34 @@ models_app = typer.Typer(
 )
 
 
+SERVE_FLAGS = ConfigFlags(
+    ServeSettings,
+    # the source is the argument; these three have flags of their own below
+    exclude=("source", "model_batching", "extensions", "state_poll_s"),
+    env=lambda path: env_names(path)[-1],
+)
+MONITOR_FLAGS = ConfigFlags(
+    MonitorConfig,
+    include={
+        "webhook_url": "--alert-webhook",
+        "window": "--monitor-window",
+        "window_seconds": "--monitor-window-seconds",
+        "drift.alpha": "--monitor-alpha",
+        "check_interval_s": "--monitor-interval",
+    },
+    help_prefix="With --monitor: ",
+)
+
+
+@MONITOR_FLAGS.add
+@SERVE_FLAGS.add
 def serve(
-    source: Path = typer.Argument(
-        ..., help="A model package, or a repository REPO/<model>/<version>/."
-    ),
-    host: str = typer.Option(
-        "127.0.0.1", "--host", help="Address to bind (default: loopback only)."
-    ),
-    port: int = typer.Option(
-        8000, "--port", help="TCP port (0: any free port; the log says which)."
-    ),
-    grpc_port: int | None = typer.Option(
-        None,
-        "--grpc-port",
-        help="Also serve V2 over gRPC on this port (0: any free port; default: no gRPC).",
-    ),
-    api_keys: Path | None = typer.Option(
-        None, "--api-keys", help="Key file from `scaledl keys create`."
-    ),
-    no_auth: bool = typer.Option(
-        False, "--no-auth", help="Serve without API keys (warns at start-up)."
-    ),
-    workers: int = typer.Option(1, "--workers", help="Server processes sharing the port."),
-    threads: int | None = typer.Option(
-        None,
-        "--threads",
-        help="ONNX Runtime intra-op threads per worker (default: cores / workers).",
-    ),
-    inter_threads: int = typer.Option(1, "--inter-threads", help="ONNX Runtime inter-op threads."),
-    ort_spinning: bool = typer.Option(
-        False,
-        "--ort-spinning/--no-ort-spinning",
-        help="Let ORT threads spin-wait (faster on dedicated idle cores; steals CPU otherwise).",
-    ),
-    max_batch_size: int = typer.Option(
-        32, "--max-batch-size", help="Most samples per ONNX Runtime call."
-    ),
-    max_queue_delay_ms: float = typer.Option(
-        0.0, "--max-queue-delay-ms", help="How long a request may wait for a batch to fill."
-    ),
-    max_queue: int = typer.Option(
-        256, "--max-queue", help="Pending requests per model version before 429."
-    ),
-    instances: int = typer.Option(
-        1, "--instances", help="Runner threads per model running ONNX Runtime concurrently."
-    ),
-    batch_tuning: bool = typer.Option(
-        True,
-        "--batch-tuning/--no-batch-tuning",
-        help="At load, time batch sizes and cap batches at the fastest per sample.",
-    ),
-    request_timeout: float = typer.Option(
-        30.0, "--request-timeout", help="Seconds before an unanswered request gets 504."
-    ),
+    ctx: typer.Context,
+    source: Path = typer.Argument(..., help=field_help(ServeSettings, "source")),
     model_config: Path | None = typer.Option(
         None,
         "--model-config",
         help="YAML/JSON: per-model batching overrides {model: {max_batch_size: …}}.",
-    ),
-    pin: list[str] | None = typer.Option(
-        None,
-        "--pin",
-        help="Pin a model's version: MODEL=VERSION (repeatable); default policy: latest.",
-    ),
-    state_file: Path | None = typer.Option(
-        None,
-        "--state-file",
-        help="Keep the rollout state (primary/canary/shadow) in this file across restarts.",
-    ),
-    max_body_mb: float = typer.Option(
-        16.0, "--max-body-mb", help="Largest request body in MiB (bigger: 413)."
-    ),
-    allow_nonfinite: bool = typer.Option(
-        False,
-        "--allow-nonfinite",
-        help="Pass NaN/Inf inputs to the model instead of refusing them (400).",
-    ),
-    ssl_certfile: Path | None = typer.Option(None, "--ssl-certfile", help="TLS certificate (PEM)."),
-    ssl_keyfile: Path | None = typer.Option(None, "--ssl-keyfile", help="TLS private key (PEM)."),
-    cors_origin: list[str] | None = typer.Option(
-        None,
-        "--cors-origin",
-        help="Allow browser calls from this origin (repeatable; default: CORS off).",
-    ),
-    metrics_open: bool = typer.Option(
-        False, "--metrics-open", help="Serve /metrics without an API key."
-    ),
-    access_log: bool = typer.Option(
-        False, "--access-log", help="One JSON log line per request (errors are always logged)."
-    ),
-    log_level: str = typer.Option("info", "--log-level", help="debug | info | warning | error."),
-    shutdown_grace: float = typer.Option(
-        0.0,
-        "--shutdown-grace",
-        help="After SIGTERM, keep accepting this many seconds with readiness false.",
-    ),
-    drain_timeout: float = typer.Option(
-        30.0, "--drain-timeout", help="Most seconds to finish in-flight requests at shutdown."
-    ),
-    header_timeout: float = typer.Option(
-        10.0,
-        "--header-timeout",
-        help="Seconds a client has to send a request's headers (slowloris guard; else 408).",
-    ),
-    body_timeout: float = typer.Option(
-        60.0,
-        "--body-timeout",
-        help="Seconds to receive a request body, and for a client to take a response (else 408).",
-    ),
-    idle_timeout: float = typer.Option(
-        30.0, "--idle-timeout", help="Close a keep-alive connection idle this many seconds."
-    ),
-    max_connections: int | None = typer.Option(
-        None,
-        "--max-connections",
-        help="Open connections per worker; at the cap the longest-idle one is closed "
-        "(default: the open-file limit minus 64, at most 10,000).",
-    ),
-    max_header_kb: int = typer.Option(
-        64, "--max-header-kb", help="Largest request line + headers in KiB (bigger: 431)."
-    ),
-    max_json_mb: float = typer.Option(
-        2.0,
-        "--max-json-mb",
-        help="Largest JSON document parsed, in MiB (bigger: 413; send big tensors as binary).",
-    ),
-    max_samples_per_request: int = typer.Option(
-        4096,
-        "--max-samples-per-request",
-        help="Most samples in one request (bigger: 413); large ones run batch by batch.",
-    ),
-    max_image_pixels: int = typer.Option(
-        16_000_000, "--max-image-pixels", help="Largest /predict image in pixels (bigger: 413)."
-    ),
-    cpu_threads: int | None = typer.Option(
-        None,
-        "--cpu-threads",
-        help="Threads decoding big bodies and images off the event loop (default: cores, 2–8).",
     ),
     extension: list[str] | None = typer.Option(
         None,
@@ -166,155 +61,81 @@ def serve(
     monitor: bool = typer.Option(
         False, "--monitor", help="Watch drift, live accuracy and alerts; serve /dashboard."
     ),
-    alert_webhook: str | None = typer.Option(
-        None, "--alert-webhook", help="With --monitor: POST alerts as JSON to this URL."
-    ),
-    monitor_window: int | None = typer.Option(
-        None, "--monitor-window", help="With --monitor: samples per drift window (default 500)."
-    ),
-    monitor_window_seconds: float | None = typer.Option(
-        None, "--monitor-window-seconds", help="With --monitor: also drop samples older than this."
-    ),
-    monitor_alpha: float | None = typer.Option(
-        None, "--monitor-alpha", help="With --monitor: false-alarm rate of a check (default 0.05)."
-    ),
-    monitor_interval: float | None = typer.Option(
-        None, "--monitor-interval", help="With --monitor: check at least this often, seconds."
-    ),
+    **flags: Any,
 ) -> None:
-    """Serve models over the Open Inference Protocol (V2 REST), with batching, keys and metrics."""
+    """Serve models over the Open Inference Protocol (V2 REST), with batching, keys and metrics.
+
+    Every setting can also come from an environment variable: SCALEDL_ + the setting's name
+    (shown with each flag), e.g. SCALEDL_PORT=9000, SCALEDL_MAX_BATCH_SIZE=64, nested ones
+    with __ (SCALEDL_BATCHING__MAX_QUEUE=512). A flag on the command line wins over the
+    environment, which wins over the default.
+    """
     from scaledl.serve.runner import run_server
 
-    settings = build_settings(**locals())
-    run_server(settings)
+    run_server(serve_settings(ctx))
 
 
-def build_settings(**opts: Any) -> Any:
-    from pydantic import ValidationError
+def serve_settings(ctx: typer.Context) -> ServeSettings:
+    """The settings a `scaledl serve` command line resolves to: flags > environment > defaults."""
+    params = ctx.params
+    given = SERVE_FLAGS.given(ctx, params)
+    given["source"] = params["source"]
+    extensions = [ExtensionSpec(name=n) for n in params["extension"] or []]
+    extensions += _monitor_extension(params["monitor"], MONITOR_FLAGS.given(ctx, params), ctx)
+    if extensions:
+        given["extensions"] = extensions
+    settings = build_settings(given, SERVE_FLAGS.names(ctx))
+    if params["model_config"] is not None:
+        per_model = load_model_config(params["model_config"], settings.batching)
+        settings = settings.model_copy(update={"model_batching": per_model})
+    return settings
 
+
+def build_settings(given: dict[str, Any], names: Any = None) -> ServeSettings:
+    """The command line's values over SCALEDL_ variables over the defaults, then checked."""
+    from scaledl.config.environment import settings_from_environment
     from scaledl.errors import UsageError
-    from scaledl.serve.settings import (
-        BatchingConfig,
-        ExtensionSpec,
-        ServeSettings,
-        load_model_config,
-    )
 
-    if opts["api_keys"] is None and not opts["no_auth"]:
+    settings = settings_from_environment(given, names)
+    if settings.api_keys is None and not settings.no_auth:
         raise UsageError(
             "no API keys: pass --api-keys FILE (create one with `scaledl keys create --scope "
             "infer --file FILE`) or, to serve without authentication, --no-auth"
         )
-    if opts["api_keys"] is not None and opts["no_auth"]:
+    if settings.api_keys is not None and settings.no_auth:
         raise UsageError("--api-keys and --no-auth contradict each other; pass one")
-    if opts["api_keys"] is not None:
+    if settings.api_keys is not None:
         from scaledl.serve.keys import read_keys
 
-        read_keys(opts["api_keys"])
-    if opts.get("grpc_port") is not None and opts["grpc_port"] == opts["port"] != 0:
-        raise UsageError(f"--grpc-port {opts['port']} is also --port; give gRPC its own port")
-    if (opts["ssl_certfile"] is None) != (opts["ssl_keyfile"] is None):
+        read_keys(settings.api_keys)
+    if settings.grpc_port is not None and settings.grpc_port == settings.port != 0:
+        raise UsageError(f"--grpc-port {settings.port} is also --port; give gRPC its own port")
+    if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
         raise UsageError("TLS needs both --ssl-certfile and --ssl-keyfile")
-    for flag in ("ssl_certfile", "ssl_keyfile"):
-        if opts[flag] is not None and not Path(opts[flag]).is_file():
-            raise UsageError(f"--{flag.replace('_', '-')} {opts[flag]}: no such file")
-    if opts["log_level"] not in ("debug", "info", "warning", "error"):
-        raise UsageError(f"--log-level {opts['log_level']!r}: valid: debug, info, warning, error")
-    pins = {}
-    for item in opts["pin"] or []:
-        model, sep, version = item.partition("=")
-        if not sep or not model or not version:
-            raise UsageError(f"--pin {item!r}: expected MODEL=VERSION")
-        pins[model] = version
-    try:
-        batching = BatchingConfig(
-            max_batch_size=opts["max_batch_size"],
-            max_queue_delay_ms=opts["max_queue_delay_ms"],
-            max_queue=opts["max_queue"],
-            request_timeout_s=opts["request_timeout"],
-            instances=opts["instances"],
-            tune_batch_size=opts["batch_tuning"],
-        )
-        per_model = (
-            load_model_config(opts["model_config"], batching) if opts["model_config"] else {}
-        )
-        return ServeSettings(
-            source=opts["source"],
-            host=opts["host"],
-            port=opts["port"],
-            grpc_port=opts.get("grpc_port"),
-            workers=opts["workers"],
-            api_keys=opts["api_keys"],
-            no_auth=opts["no_auth"],
-            metrics_open=opts["metrics_open"],
-            ssl_certfile=opts["ssl_certfile"],
-            ssl_keyfile=opts["ssl_keyfile"],
-            cors_origins=list(opts["cors_origin"] or []),
-            max_body_bytes=int(opts["max_body_mb"] * (1 << 20)),
-            allow_nonfinite=opts["allow_nonfinite"],
-            batching=batching,
-            model_batching=per_model,
-            pins=pins,
-            state_file=opts["state_file"],
-            ort_threads=opts["threads"],
-            ort_inter_threads=opts["inter_threads"],
-            ort_spinning=opts["ort_spinning"],
-            access_log=opts["access_log"],
-            log_level=opts["log_level"],
-            shutdown_grace_s=opts["shutdown_grace"],
-            drain_timeout_s=opts["drain_timeout"],
-            header_timeout_s=opts["header_timeout"],
-            body_timeout_s=opts["body_timeout"],
-            idle_timeout_s=opts["idle_timeout"],
-            max_connections=opts["max_connections"],
-            max_header_bytes=int(opts["max_header_kb"] * 1024),
-            max_json_bytes=int(opts["max_json_mb"] * (1 << 20)),
-            max_samples_per_request=opts["max_samples_per_request"],
-            max_image_pixels=opts["max_image_pixels"],
-            cpu_threads=opts["cpu_threads"],
-            extensions=[ExtensionSpec(name=n) for n in opts["extension"] or []]
-            + _monitor_extension(opts, ExtensionSpec),
-        )
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][-1]) if first.get("loc") else ""
-        flag = FLAGS.get(field, "--" + field.replace("_", "-")) if field else "a flag"
-        raise UsageError(f"{flag}: {first['msg']}") from None
+    for flag, path in (
+        ("--ssl-certfile", settings.ssl_certfile),
+        ("--ssl-keyfile", settings.ssl_keyfile),
+    ):
+        if path is not None and not Path(path).is_file():
+            raise UsageError(f"{flag} {path}: no such file")
+    return settings
 
 
-FLAGS = {  # settings fields whose flag is spelled differently
-    "max_body_bytes": "--max-body-mb",
-    "max_json_bytes": "--max-json-mb",
-    "max_header_bytes": "--max-header-kb",
-    "header_timeout_s": "--header-timeout",
-    "body_timeout_s": "--body-timeout",
-    "idle_timeout_s": "--idle-timeout",
-    "shutdown_grace_s": "--shutdown-grace",
-    "drain_timeout_s": "--drain-timeout",
-}
-
-
-def _monitor_extension(opts: dict[str, Any], spec: Any) -> list[Any]:
+def _monitor_extension(monitor: bool, options: dict[str, Any], ctx: Any) -> list[ExtensionSpec]:
     """`--monitor` and its flags → the `monitor` extension with MonitorConfig options."""
     from scaledl.errors import UsageError
+    from scaledl.validation import validate
 
-    flags = {
-        "webhook_url": opts.get("alert_webhook"),
-        "window": opts.get("monitor_window"),
-        "window_seconds": opts.get("monitor_window_seconds"),
-        "check_interval_s": opts.get("monitor_interval"),
-    }
-    options: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
-    if opts.get("monitor_alpha") is not None:
-        options["drift"] = {"alpha": opts["monitor_alpha"]}
-    if not opts.get("monitor"):
+    if not monitor:
         if options:
-            raise UsageError("--alert-webhook and --monitor-* flags need --monitor")
+            given = ", ".join(MONITOR_FLAGS.given_any(ctx))
+            raise UsageError(f"{given}: the live monitor's flags need --monitor")
         return []
-    from scaledl.monitor.extension import create_extension
-
-    create_extension(options)  # validate the options now: a bad flag is a usage error
-    return [spec(name="monitor", options=options)]
+    # checked now, naming the flag: a bad value is a usage error, not a failed start
+    validate(
+        MonitorConfig, options, "scaledl serve --monitor", UsageError, MONITOR_FLAGS.names(ctx)
+    )
+    return [ExtensionSpec(name="monitor", options=options)]
 
 
 @keys_app.command("create")

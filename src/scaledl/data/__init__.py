@@ -7,7 +7,7 @@ train/validation/test arrays in their raw form (uint8 pixels, float features).
 
 from __future__ import annotations
 
-from scaledl.data.config import DataConfig
+from scaledl.config.data import DataConfig
 from scaledl.data.dataset import ArraySet, DataSplits, LoadedData, make_splits
 
 __all__ = ["ArraySet", "DataConfig", "DataSplits", "LoadedData", "make_splits"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scaledl.data.config import DataConfig
+from scaledl.config.data import DataConfig
 from scaledl.data.dataset import ArraySet, Kind, LoadedData, class_count, fingerprint_arrays
 from scaledl.errors import DataError
 

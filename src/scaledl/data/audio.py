@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from scaledl.config.audio import AudioConfig
+from scaledl.config.data import DataConfig
 from scaledl.data.audio_io import AUDIO_SUFFIXES, prepare, read_audio_file
-from scaledl.data.config import AudioConfig, DataConfig
 from scaledl.data.dataset import ArraySet, LoadedData, fingerprint_arrays
 from scaledl.data.images import IMAGE_SUFFIXES, default_cache_dir
 from scaledl.errors import DataError

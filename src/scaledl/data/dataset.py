@@ -12,7 +12,7 @@ import numpy as np
 from scaledl.errors import DataError
 
 if TYPE_CHECKING:
-    from scaledl.data.config import DataConfig
+    from scaledl.config.data import DataConfig
 
 log = logging.getLogger(__name__)
 Kind = Literal["image", "table", "sequence", "audio"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scaledl.data.config import DataConfig
+from scaledl.config.data import DataConfig
 from scaledl.data.dataset import ArraySet, LoadedData, fingerprint_arrays
 from scaledl.errors import DataError
 from scaledl.fsio import atomic_path

@@ -1,5 +1,5 @@
 """ONNX export with a parity check, and ONNX Runtime session helpers."""
 
-from scaledl.export.config import ExportConfig
+from scaledl.config.export import ExportConfig
 
 __all__ = ["ExportConfig"]

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from scaledl.data.config import DataConfig
+from scaledl.config.data import DataConfig
+from scaledl.config.maintain import MaintainConfig
 from scaledl.data.dataset import DataSplits
-from scaledl.maintain.config import MaintainConfig
 from scaledl.maintain.datasets import EvalSet
 from scaledl.maintain.lineage import TrainingSource
 from scaledl.maintain.repository import ModelRepository

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from scaledl.data.config import DataConfig
+from scaledl.config.data import DataConfig
+from scaledl.config.maintain import SplitConfig
 from scaledl.data.dataset import ArraySet, DataSplits
 from scaledl.errors import DataError, UsageError
 from scaledl.fsio import atomic_path
-from scaledl.maintain.config import SplitConfig
 from scaledl.modalities import load_data, load_splits
 from scaledl.package import Package
 

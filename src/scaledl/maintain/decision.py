@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from scaledl.maintain.config import DecideConfig
+from scaledl.config.maintain import DecideConfig
 from scaledl.maintain.log import DecisionLog
 
 NEW, REFERENCE = "new", "reference"

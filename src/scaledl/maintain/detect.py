@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
+from scaledl.config.maintain import DetectConfig
+from scaledl.config.monitor import DriftConfig
 from scaledl.data.dataset import DataSplits
 from scaledl.errors import PackageError
-from scaledl.maintain.config import DetectConfig
 from scaledl.monitor.check import check_arrays
-from scaledl.monitor.config import DriftConfig
 from scaledl.monitor.reference import package_profile, profile_for_splits, session_predict
 from scaledl.package import Package
 

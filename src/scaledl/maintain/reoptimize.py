@@ -7,14 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
+from scaledl.config.optimize import OptimizeConfig
 from scaledl.errors import GoalNotMetError, UsageError
 from scaledl.monitor.reference import add_profile
 from scaledl.optimize.api import optimize_package
-from scaledl.optimize.config import OptimizeConfig
 from scaledl.optimize.output import FRONTIER
 from scaledl.package import PROFILE, open_package
+from scaledl.validation import validate
 
 
 @dataclass
@@ -43,12 +42,7 @@ class Reoptimized:
 def budget_config(recorded: dict[str, Any], overrides: dict[str, Any]) -> Any:
     """The recorded OptimizeConfig, with `--set optimize.*` overrides; data from the lineage."""
     values = {**recorded, **overrides, "data": None}
-    try:
-        return OptimizeConfig.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise UsageError(f"optimize budget {where}: {first.get('msg')}") from None
+    return validate(OptimizeConfig, values, "optimize budget", UsageError)
 
 
 def reoptimize(finetuned: Path, config: Any, out: Path, trust_code: bool = False) -> Reoptimized:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from scaledl.maintain.config import DecideConfig, RolloutConfig
+from scaledl.config.maintain import DecideConfig, RolloutConfig
 from scaledl.maintain.datasets import EvalSet
 from scaledl.maintain.decision import Decision, Measured, record_decision
 from scaledl.maintain.log import DecisionLog

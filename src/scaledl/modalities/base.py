@@ -32,7 +32,7 @@ from scaledl.contract import SpecBase, TensorSpec
 from scaledl.errors import DataError, UnsupportedMediaTypeError
 
 if TYPE_CHECKING:
-    from scaledl.data.config import DataConfig
+    from scaledl.config.data import DataConfig
     from scaledl.data.dataset import DataSplits, LoadedData
 
 

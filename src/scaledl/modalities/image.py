@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from scaledl.config.data import DataConfig
 from scaledl.contract import ImageSpec, SpecBase
-from scaledl.data.config import DataConfig
 from scaledl.data.dataset import DataSplits, LoadedData
 from scaledl.errors import DataError, PayloadTooLargeError
 from scaledl.modalities.base import BodyLimits

@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from scaledl.config.data import DataConfig
 from scaledl.contract import SpecBase
-from scaledl.data.config import DataConfig
 from scaledl.data.dataset import DataSplits, LoadedData, make_splits
 from scaledl.errors import DataError
 from scaledl.modalities.base import Modality

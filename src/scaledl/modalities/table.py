@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from scaledl.config.data import DataConfig
 from scaledl.contract import TableSpec
-from scaledl.data.config import DataConfig
 from scaledl.data.dataset import LoadedData
 from scaledl.modalities.normalized import NormalizedModality
 

@@ -9,51 +9,11 @@ shape (steps, features) get the same network in 1-D (`models.temporal`).
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
+from scaledl.config.models import CNNKnobs
 from scaledl.models.registry import register_family
-
-
-class CNNKnobs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    channels: list[int] = Field(default_factory=lambda: [32, 64], description="filters per stage")
-    depth: int | list[int] = Field(2, description="convolutions per stage (one, or one per stage)")
-    kernel_size: int = Field(3, ge=1, le=11, description="odd filter size")
-    batch_norm: bool = True
-    residual: bool = False
-    global_pool: Literal["avg", "max"] = "avg"
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    widths: list[list[int]] | None = Field(
-        None, description="exact filters of every conv per stage (written by structured pruning)"
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> CNNKnobs:
-        if self.kernel_size % 2 == 0:
-            raise ValueError("kernel_size must be odd (1, 3, 5, …)")
-        if not self.channels or min(self.channels) < 1:
-            raise ValueError("channels must be a non-empty list of positive sizes")
-        depths = self.stage_depths()
-        if len(depths) != len(self.channels) or not all(1 <= d <= 16 for d in depths):
-            raise ValueError("depth must be 1–16, given once or once per stage")
-        if self.widths is not None and [len(w) for w in self.widths] != depths:
-            raise ValueError("widths must hold `depth` counts for each stage")
-        return self
-
-    def stage_depths(self) -> list[int]:
-        if isinstance(self.depth, list):
-            return list(self.depth)
-        return [self.depth] * len(self.channels)
-
-    def stage_widths(self) -> list[list[int]]:
-        if self.widths is not None:
-            return [list(w) for w in self.widths]
-        return [[c] * d for c, d in zip(self.channels, self.stage_depths(), strict=True)]
 
 
 def conv_bn_relu(cin: int, cout: int, k: int, bn: bool, relu: bool = True) -> nn.Sequential:

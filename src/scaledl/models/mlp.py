@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from scaledl.config.models import MLPKnobs
 from scaledl.models.registry import register_family
-
-
-class MLPKnobs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    hidden: list[int] = Field(default_factory=lambda: [256, 128], description="hidden layer sizes")
-    activation: Literal["relu", "gelu", "silu"] = "relu"
-    batch_norm: bool = False
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
-
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 

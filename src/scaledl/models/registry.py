@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import importlib
 import json
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from scaledl.config.models import (
+    CUSTOM,
+    check_custom_target,
+    knob_families,
+    knobs_class,
+    register_knobs,
+    validate_knobs,
+)
 from scaledl.errors import ModelError
+
+__all__ = [
+    "ModelSpec",
+    "check_custom_target",
+    "create_model",
+    "family_names",
+    "knobs_class",
+    "register_family",
+    "validate_knobs",
+]
 
 Builder = Callable[[tuple[int, ...], int, Any], Any]
 _FAMILIES: dict[str, tuple[type[BaseModel], Builder]] = {}
@@ -28,6 +45,7 @@ def register_family(name: str, knobs: type[BaseModel]) -> Callable[[Builder], Bu
 
     def wrap(builder: Builder) -> Builder:
         _FAMILIES[name] = (knobs, builder)
+        register_knobs(name, knobs)
         return builder
 
     return wrap
@@ -42,23 +60,7 @@ def _lookup(family: str) -> tuple[type[BaseModel], Builder]:
 
 
 def family_names() -> list[str]:
-    return sorted(set(_FAMILIES) | set(_BUILTIN_MODULES))
-
-
-def knobs_class(family: str) -> type[BaseModel]:
-    return _lookup(family)[0]
-
-
-def validate_knobs(family: str, knobs: dict[str, Any]) -> BaseModel:
-    cls = _lookup(family)[0]
-    try:
-        return cls.model_validate(knobs)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or family}: {e['msg']}" for e in exc.errors()
-        )
-        valid = ", ".join(cls.model_fields)
-        raise ModelError(f"model knobs for {family!r}: {problems} (valid knobs: {valid})") from None
+    return sorted(set(_FAMILIES) | set(_BUILTIN_MODULES) | set(knob_families()))
 
 
 TRUST_CODE_FLAG = "--trust-code"
@@ -173,30 +175,13 @@ def create_model(
     so it needs `trust_code=True` (`--trust-code` on the command line), following Hugging Face's
     `trust_remote_code`.
     """
-    if family == "custom":
+    if family == CUSTOM:
         return _import_custom(knobs, trust_code)
     builder = _lookup(family)[1]
     validated = validate_knobs(family, knobs)
     if num_outputs < 1:
         raise ModelError(f"num_outputs must be ≥ 1, got {num_outputs}")
     return builder(tuple(int(d) for d in input_shape), int(num_outputs), validated)
-
-
-def check_custom_target(knobs: dict[str, Any]) -> str:
-    """The `module:Class` a custom model names (checked for its form, never imported here)."""
-    target = knobs.get("class_path")
-    if not isinstance(target, str) or not re.fullmatch(_CLASS_PATH, target):
-        raise ModelError(
-            "a custom model needs knobs.class_path = 'package.module:ClassName' "
-            f"(got {str(target)[:80]!r})"
-        )
-    kwargs = knobs.get("kwargs", {})
-    if not isinstance(kwargs, dict):
-        raise ModelError(f"custom model {target!r}: knobs.kwargs must be a mapping")
-    return target
-
-
-_CLASS_PATH = r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*"
 
 
 def _import_custom(knobs: dict[str, Any], trust_code: bool) -> Any:

@@ -8,32 +8,12 @@ have its own width (structured pruning removes hidden units per layer).
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
+from scaledl.config.models import RNNKnobs
 from scaledl.models.registry import register_family
-
-
-class RNNKnobs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    cell: Literal["gru", "lstm"] = "gru"
-    hidden: int | list[int] = Field(128, description="hidden units (one size, or one per layer)")
-    layers: int = Field(1, ge=1, le=8)
-    bidirectional: bool = False
-    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="between stacked layers")
-
-    @model_validator(mode="after")
-    def _check(self) -> RNNKnobs:
-        if isinstance(self.hidden, list) and len(self.hidden) != self.layers:
-            raise ValueError(f"hidden lists {len(self.hidden)} sizes for {self.layers} layers")
-        return self
-
-    def layer_sizes(self) -> list[int]:
-        return list(self.hidden) if isinstance(self.hidden, list) else [self.hidden] * self.layers
 
 
 def sequence_shape(input_shape: tuple[int, ...]) -> tuple[int, int]:

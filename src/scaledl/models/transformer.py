@@ -11,42 +11,10 @@ from __future__ import annotations
 import math
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
+from scaledl.config.models import TransformerKnobs
 from scaledl.models.registry import register_family
-
-
-class TransformerKnobs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    d_model: int = Field(64, ge=8)
-    heads: int = Field(4, ge=1)
-    layers: int = Field(2, ge=1, le=24)
-    ff: int = Field(128, ge=1, description="feed-forward width")
-    patch_size: int = Field(2, ge=1, description="image patch side")
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    head_dim: int | None = Field(None, description="per-head width (default d_model // heads)")
-    layer_heads: list[int] | None = Field(None, description="heads kept per layer (pruning)")
-    layer_ff: list[int] | None = Field(None, description="feed-forward width per layer (pruning)")
-
-    @model_validator(mode="after")
-    def _check(self) -> TransformerKnobs:
-        if self.head_dim is None and self.d_model % self.heads:
-            raise ValueError(f"d_model {self.d_model} must be divisible by heads {self.heads}")
-        for name in ("layer_heads", "layer_ff"):
-            value = getattr(self, name)
-            if value is not None and len(value) != self.layers:
-                raise ValueError(f"{name} must list one value per layer ({self.layers})")
-        return self
-
-    def per_layer(self) -> list[tuple[int, int]]:
-        heads = self.layer_heads or [self.heads] * self.layers
-        ff = self.layer_ff or [self.ff] * self.layers
-        return list(zip(heads, ff, strict=True))
-
-    def resolved_head_dim(self) -> int:
-        return self.head_dim or self.d_model // self.heads
 
 
 class Attention(nn.Module):

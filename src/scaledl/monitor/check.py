@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from scaledl.monitor.config import DriftConfig
+from scaledl.config.monitor import DriftConfig
 from scaledl.monitor.drift import DriftResult, Window, detect_drift
 from scaledl.monitor.profile import ReferenceProfile
 from scaledl.package import Package, open_package

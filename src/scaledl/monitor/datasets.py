@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scaledl.data.config import DataConfig
+from scaledl.config.data import DataConfig
 from scaledl.errors import DataError
 from scaledl.package import Package
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from scaledl.config.monitor import DriftConfig
 from scaledl.errors import UsageError
-from scaledl.monitor.config import DriftConfig
 from scaledl.monitor.outputs import class_counts, summarize_outputs
 from scaledl.monitor.profile import ReferenceProfile
 from scaledl.monitor.stats import chi2_homogeneity, ks_columns, mmd_permutation

@@ -18,13 +18,12 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import ValidationError
 
+from scaledl.config.monitor import MonitorConfig
 from scaledl.errors import NotFoundError, PackageError, UsageError
 from scaledl.evaluate import predict_raw
 from scaledl.export.runtime import create_session
 from scaledl.monitor.alerts import Alert, WebhookSender
-from scaledl.monitor.config import MonitorConfig
 from scaledl.monitor.drift import DriftResult
 from scaledl.monitor.live import ModelMonitor
 from scaledl.monitor.metrics import MonitorMetrics
@@ -212,9 +211,6 @@ class MonitorExtension:
 
 def create_extension(options: dict[str, Any]) -> MonitorExtension:
     """The `--extension monitor` factory: options are MonitorConfig fields."""
-    try:
-        return MonitorExtension(MonitorConfig.model_validate(options))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise UsageError(f"monitor option {where}: {first['msg']}") from None
+    from scaledl.validation import validate
+
+    return MonitorExtension(validate(MonitorConfig, options, "monitor options", UsageError))

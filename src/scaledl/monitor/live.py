@@ -14,9 +14,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from scaledl.config.monitor import MonitorConfig
 from scaledl.errors import NotFoundError, UsageError
 from scaledl.monitor.alerts import Alert, Hysteresis
-from scaledl.monitor.config import MonitorConfig
 from scaledl.monitor.drift import DriftResult, Window, detect_drift, selected_tests
 from scaledl.monitor.history import PointSeries, TrafficSeries
 from scaledl.monitor.outputs import summarize_outputs

@@ -15,11 +15,12 @@ import numpy as np
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from scaledl.errors import UsageError
 from scaledl.monitor.dashboard import finite, render_dashboard
 from scaledl.serve.codec import to_array
+from scaledl.validation import validate
 
 if TYPE_CHECKING:
     from scaledl.monitor.extension import MonitorExtension
@@ -122,12 +123,7 @@ def parse_feedback(raw: bytes) -> tuple[Feedback, np.ndarray | None]:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise UsageError(f"feedback body is not valid JSON ({exc})") from None
-    try:
-        body = Feedback.model_validate(doc)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
-        raise UsageError(f"invalid feedback: {where}: {first.get('msg', 'invalid')}") from None
+    body = validate(Feedback, doc, "invalid feedback", UsageError)
     if body.inputs is None:
         return body, None
     if len(body.inputs) > MAX_FEEDBACK_ROWS:

@@ -1,7 +1,7 @@
 """`optimize_package`: the function behind `scaledl optimize`.
 
 from scaledl.optimize.api import optimize_package
-from scaledl.optimize.config import OptimizeConfig
+from scaledl.config.optimize import OptimizeConfig
 
 result = optimize_package("runs/digits-cnn/package", OptimizeConfig(max_accuracy_drop=0.01),
                           out="runs/digits-cnn-optimized")
@@ -14,7 +14,7 @@ import logging
 import time
 from pathlib import Path
 
-from scaledl.optimize.config import OptimizeConfig
+from scaledl.config.optimize import OptimizeConfig
 from scaledl.optimize.finalize import SearchResult, finalize
 
 log = logging.getLogger(__name__)

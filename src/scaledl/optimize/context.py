@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 
 from scaledl.bench.cpu import CpuInfo, cpu_info
+from scaledl.config.optimize import OptimizeConfig
 from scaledl.contract import SpecBase
 from scaledl.data.dataset import DataSplits
 from scaledl.errors import UsageError
 from scaledl.export.runtime import package_session
-from scaledl.optimize.config import OptimizeConfig
 from scaledl.package import RECIPE, SAMPLE, Package, open_package
 from scaledl.package_files import read_npz
 from scaledl.preprocess import apply_preprocessing

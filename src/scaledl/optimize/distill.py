@@ -85,9 +85,9 @@ def finetune(
     student in eval mode with the best validation state, the per-epoch history); its `extra`
     holds the distillation settings.
     """
+    from scaledl.config.train import TrainConfig
     from scaledl.data.augment import build_augmenter
     from scaledl.modalities import modality
-    from scaledl.train.config import TrainConfig
     from scaledl.train.loop import Trainer
 
     settings: dict[str, Any] = {

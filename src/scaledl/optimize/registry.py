@@ -26,9 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from scaledl.errors import UsageError
+from scaledl.validation import dotted, validate
 
 if TYPE_CHECKING:
     from scaledl.optimize.candidate import Candidate
@@ -176,14 +177,11 @@ def resolve_methods(names: list[str] | None) -> list[Method]:
 
 def build_space(method: Method, settings: dict[str, Any] | None) -> MethodSpace:
     """The method's search space with the user's settings; bad keys name the valid ones."""
-    try:
-        return method.space.model_validate(settings or {})
-    except ValidationError as exc:
-        valid = ", ".join(method.space.model_fields)
-        problems = "; ".join(
-            f"{method.name}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise UsageError(f"{problems} (valid settings of {method.name}: {valid})") from None
+
+    def flag(loc: tuple[Any, ...]) -> str:
+        return f"--set {method.name}.{dotted(loc)}"
+
+    return validate(method.space, settings or {}, f"settings of {method.name}", UsageError, flag)
 
 
 def method_for(config: MethodConfig) -> Method:

@@ -28,6 +28,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from scaledl.config.serve import ServeSettings
 from scaledl.serve.asgi import Receive, Scope, Send, new_request_id
 from scaledl.serve.auth import Authenticator
 from scaledl.serve.context import KeyGate, Lifecycle
@@ -38,7 +39,6 @@ from scaledl.serve.metrics import ServerMetrics
 from scaledl.serve.offload import Offloader
 from scaledl.serve.routes import build_router, install_error_handlers
 from scaledl.serve.service import InferenceService
-from scaledl.serve.settings import ServeSettings
 
 log = logging.getLogger(__name__)
 

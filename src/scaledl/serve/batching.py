@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from scaledl.config.serve import BatchingConfig
 from scaledl.errors import DeadlineExceededError, OverloadedError, ScaledlError
-from scaledl.serve.settings import BatchingConfig
 
 log = logging.getLogger(__name__)
 _STOP = object()

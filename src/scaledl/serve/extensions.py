@@ -59,9 +59,9 @@ if TYPE_CHECKING:
     import fastapi
     from prometheus_client import CollectorRegistry
 
+    from scaledl.config.serve import ServeSettings
     from scaledl.package import Package
     from scaledl.serve.offload import Offloader
-    from scaledl.serve.settings import ServeSettings
 
 log = logging.getLogger(__name__)
 

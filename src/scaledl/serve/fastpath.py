@@ -19,6 +19,7 @@ import orjson
 from fastapi import FastAPI
 from starlette.routing import Match
 
+from scaledl.config.serve import ServeSettings
 from scaledl.errors import PayloadTooLargeError, ScaledlError
 from scaledl.serve import codec, encoding, predict
 from scaledl.serve.asgi import (
@@ -42,7 +43,6 @@ from scaledl.serve.metrics import ServerMetrics
 from scaledl.serve.model import ModelVersion
 from scaledl.serve.offload import INLINE_BYTES, Offloader
 from scaledl.serve.service import InferenceService
-from scaledl.serve.settings import ServeSettings
 
 log = logging.getLogger("scaledl.serve.access")
 ROUTE = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/(infer|predict)$")

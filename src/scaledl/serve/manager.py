@@ -22,13 +22,13 @@ import random
 from dataclasses import dataclass, replace
 from typing import Any
 
+from scaledl.config.serve import ServeSettings
 from scaledl.errors import NotFoundError, PackageError, UnavailableError
 from scaledl.repository import Repository
 from scaledl.serve import rollout
 from scaledl.serve.extensions import ExtensionDispatcher
 from scaledl.serve.metrics import ServerMetrics
 from scaledl.serve.model import ModelVersion, load_version, verify_version
-from scaledl.serve.settings import ServeSettings
 from scaledl.serve.state import Desired, FileStateStore, RouteState, StateStore
 
 log = logging.getLogger(__name__)

@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from scaledl.config.serve import BatchingConfig, ServeSettings
 from scaledl.contract import Manifest
 from scaledl.errors import PackageError, UnavailableError
 from scaledl.package import Package, open_package, signing_key_from_env
 from scaledl.serve.batching import Batcher, BatchObserver
 from scaledl.serve.codec import DTYPES
-from scaledl.serve.settings import BatchingConfig, ServeSettings
 from scaledl.serve.signature import Signature, check_against_graph, parse_signature
 
 log = logging.getLogger(__name__)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 import scaledl
+from scaledl.config.serve import ServeSettings
 from scaledl.errors import ScaledlError
 from scaledl.serve import rollout
 from scaledl.serve.asgi import error_headers
@@ -25,7 +26,7 @@ from scaledl.serve.metrics import ServerMetrics
 from scaledl.serve.model import ModelVersion
 from scaledl.serve.offload import Offloader
 from scaledl.serve.openapi import build_document
-from scaledl.serve.settings import ServeSettings
+from scaledl.validation import explain_errors
 
 EXTENSIONS = ["binary_tensor_data", "model_repository", "scaledl_predict", "scaledl_rollout"]
 TRITON_TYPES = {"BYTES": "TYPE_STRING"}
@@ -78,10 +79,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        message = f"invalid request body: {where or 'body'}: {first.get('msg', 'invalid')}"
-        return JSONResponse({"error": message}, 400)
+        errors = [
+            {**e, "loc": tuple(p for p in e.get("loc", ()) if p != "body")} for e in exc.errors()
+        ]
+        return JSONResponse({"error": explain_errors(errors, "invalid request body")}, 400)
 
     app.add_exception_handler(ScaledlError, scaledl_error)
     app.add_exception_handler(HTTPException, http_error)

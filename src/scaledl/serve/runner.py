@@ -29,7 +29,7 @@ from typing import Any
 
 import uvicorn
 
-from scaledl.serve.settings import SETTINGS_ENV, ServeSettings
+from scaledl.config.serve import SETTINGS_ENV, ServeSettings
 
 log = logging.getLogger("scaledl.serve")
 

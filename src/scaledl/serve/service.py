@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from scaledl.config.serve import ServeSettings
 from scaledl.errors import ScaledlError
 from scaledl.serve.batching import BatchResult
 from scaledl.serve.extensions import ExtensionDispatcher, InferenceRecord
@@ -25,7 +26,6 @@ from scaledl.serve.manager import ModelManager
 from scaledl.serve.metrics import ServerMetrics
 from scaledl.serve.model import ModelVersion
 from scaledl.serve.offload import Offloader
-from scaledl.serve.settings import ServeSettings
 from scaledl.serve.signature import validate_inputs
 
 log = logging.getLogger(__name__)

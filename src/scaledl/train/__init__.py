@@ -1,5 +1,5 @@
 """Training: `train_recipe(recipe, out)` for recipes; `Trainer` for any nn.Module."""
 
-from scaledl.train.config import TrainConfig
+from scaledl.config.train import TrainConfig
 
 __all__ = ["TrainConfig"]

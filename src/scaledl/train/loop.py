@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from scaledl.config.train import TrainConfig
 from scaledl.contract import SpecBase
 from scaledl.data.augment import Augmenter
 from scaledl.data.dataset import DataSplits
@@ -34,7 +35,6 @@ from scaledl.train.checkpoint import (
     no_checkpoint_message,
     save_checkpoint,
 )
-from scaledl.train.config import TrainConfig
 from scaledl.train.distributed import DistContext, autocast_dtype, resolve_device
 from scaledl.train.optim import cpu_state, make_optimizer, uses_channels_last
 from scaledl.train.schedule import lr_factor

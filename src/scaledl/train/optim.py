@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from scaledl.train.config import TrainConfig
+from scaledl.config.train import TrainConfig
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

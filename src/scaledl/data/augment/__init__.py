@@ -6,8 +6,11 @@ so a sample is augmented the same way whatever batch, worker or rank it lands in
 
 from __future__ import annotations
 
+from scaledl.config.augment import AugmentConfig
+
+# importing the op modules registers their ops
+from scaledl.data.augment import audio, color, geometry, mixing, policies, series  # noqa: F401
 from scaledl.data.augment.base import OPS, AugmentOp
-from scaledl.data.augment.config import AugmentConfig
 from scaledl.data.augment.pipeline import Augmenter, PolicyAugmenter, build_augmenter
 from scaledl.data.augment.rng import sample_normal, sample_uniform
 

@@ -12,18 +12,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
+from scaledl.config.augment import OPS, OpSpec
+from scaledl.config.augment import register_op as register
 from scaledl.data.augment.rng import sample_normal, sample_uniform
 
-OPS: dict[str, type[AugmentOp]] = {}
-
-
-def register(cls: type[AugmentOp]) -> type[AugmentOp]:
-    """Class decorator: make an op available to recipes under its `op` literal."""
-    name = cls.model_fields["op"].default
-    OPS[name] = cls
-    return cls
+__all__ = ["OPS", "AugmentOp", "OpRng", "Statistics", "lerp_range", "per_sample", "register"]
 
 
 @dataclass
@@ -63,20 +57,11 @@ class OpRng:
         return OpRng(self.seed, self.epoch, self.index[rows], self.stream, self.device)
 
 
-class AugmentOp(BaseModel):
-    """Base of every op: `p` is the probability that a sample is transformed."""
+class AugmentOp(OpSpec):
+    """Base of every op: its parameters (`OpSpec`: `op`, `p`, …) and the batch transform."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    op: str
-    p: float = Field(1.0, ge=0.0, le=1.0, description="probability a sample is transformed")
-
-    kinds: ClassVar[tuple[str, ...]] = ("image",)
     draws: ClassVar[int] = 0  # uniform draws per sample handed to `transform`
-    mixing: ClassVar[bool] = False
     needs_stats: ClassVar[bool] = False
-    # "input": on the raw batch before the graph; "features": inside the model's front-end
-    stage: ClassVar[str] = "input"
 
     def apply(self, x: Any, rng: OpRng, stats: Statistics | None = None) -> Any:
         import torch

@@ -6,8 +6,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from scaledl.data.augment.base import OPS, OpRng, Statistics
-from scaledl.data.augment.config import AugmentConfig
+from scaledl.config.augment import AugmentConfig, OpSpec
+from scaledl.data.augment.base import OPS, AugmentOp, OpRng, Statistics
 from scaledl.data.augment.mixing import MixingOp
 from scaledl.errors import DataError, RecipeError
 
@@ -40,8 +40,9 @@ class PolicyAugmenter:
                 )
         self.config = config
         self.kind = kind
-        self.ops = [op for op in config.policy if not op.mixing and op.stage == "input"]
-        self.feature_ops = [op for op in config.policy if op.stage == "features"]
+        self.policy = [_runnable(op) for op in config.policy]
+        self.ops = [op for op in self.policy if not op.mixing and op.stage == "input"]
+        self.feature_ops = [op for op in self.policy if op.stage == "features"]
         self.mixers = [op for op in config.policy if isinstance(op, MixingOp)]
         self._source: tuple[np.ndarray, np.ndarray, float] | None = None
         self._num_classes: int | None = None
@@ -73,7 +74,7 @@ class PolicyAugmenter:
 
     def apply_ops(self, x: Any, *, seed: int, epoch: int, index: np.ndarray) -> Any:
         stats = self._statistics(x.device) if any(op.needs_stats for op in self.ops) else None
-        for position, op in enumerate(self.config.policy):
+        for position, op in enumerate(self.policy):
             if not op.mixing and op.stage == "input":
                 rng = OpRng(seed, epoch, index, stream=101 + position, device=x.device)
                 x = op.apply(x, rng, stats)
@@ -85,11 +86,11 @@ class PolicyAugmenter:
         if not self.feature_ops:
             return None
         index = np.asarray(index, dtype=np.int64)
-        positions = [i for i, op in enumerate(self.config.policy) if op.stage == "features"]
+        positions = [i for i, op in enumerate(self.policy) if op.stage == "features"]
 
         def apply(features: Any) -> Any:
             for position in positions:
-                op = self.config.policy[position]
+                op = self.policy[position]
                 rng = OpRng(seed, epoch, index, stream=101 + position, device=features.device)
                 features = op.apply(features, rng, None)
             return features
@@ -145,6 +146,12 @@ class PolicyAugmenter:
             stats = Statistics(self._stats.mean.to(device), self._stats.std.to(device))
             self._device_stats[key] = stats
         return self._device_stats[key]
+
+
+def _runnable(op: OpSpec) -> AugmentOp:
+    if not isinstance(op, AugmentOp):
+        raise RecipeError(f"augment.policy: {op.op!r} is registered without a transform")
+    return op
 
 
 def build_augmenter(config: AugmentConfig, kind: str) -> PolicyAugmenter | None:

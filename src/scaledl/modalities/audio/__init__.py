@@ -14,9 +14,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from scaledl.config.audio import AudioConfig
+from scaledl.config.data import DataConfig
 from scaledl.contract import AudioSpec, SpecBase
 from scaledl.contract.preprocessing import LogMel
-from scaledl.data.config import AudioConfig, DataConfig
 from scaledl.data.dataset import DataSplits, LoadedData
 from scaledl.errors import DataError
 from scaledl.modalities.base import BatchTransform, BodyLimits, Modality

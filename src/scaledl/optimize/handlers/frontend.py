@@ -72,7 +72,7 @@ def lighter_frontend(candidate: Candidate, config: FrontendConfig, ctx: SearchCo
     """A lighter audio front-end (shorter window, longer hop), the body fitted by distillation."""
     import torch
 
-    from scaledl.data.config import AudioConfig
+    from scaledl.config.audio import AudioConfig
     from scaledl.errors import ModelError
     from scaledl.modalities.audio import band_statistics, logmel_settings
     from scaledl.models import ModelSpec

@@ -22,11 +22,11 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from scaledl.config.serve import ServeSettings
 from scaledl.errors import UsageError
 from scaledl.serve.grpc.protos import grpc_predict_v2_pb2 as pb
 from scaledl.serve.grpc.protos import triton_extras_pb2 as tx
 from scaledl.serve.grpc.servicer import SERVICE, InferenceServicer
-from scaledl.serve.settings import ServeSettings
 
 log = logging.getLogger("scaledl.serve")
 MAX_CONCURRENT_RPCS = 1024

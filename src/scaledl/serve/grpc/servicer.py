@@ -19,6 +19,7 @@ import grpc
 from google.protobuf import json_format
 
 import scaledl
+from scaledl.config.serve import ServeSettings
 from scaledl.errors import DeadlineExceededError, ScaledlError
 from scaledl.serve.asgi import new_request_id
 from scaledl.serve.codec import BadRequest
@@ -36,7 +37,6 @@ from scaledl.serve.grpc.protos import triton_extras_pb2 as tx
 from scaledl.serve.metrics import ServerMetrics
 from scaledl.serve.routes import EXTENSIONS, model_metadata, triton_config
 from scaledl.serve.service import InferenceService
-from scaledl.serve.settings import ServeSettings
 
 log = logging.getLogger("scaledl.serve.access")
 SERVICE = "inference.GRPCInferenceService"

@@ -14,7 +14,7 @@ as the matching ops.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -27,9 +27,37 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-# importing the op modules registers them
-from scaledl.data.augment import audio, color, geometry, mixing, policies, series  # noqa: F401
-from scaledl.data.augment.base import OPS, AugmentOp
+from scaledl.validation import explain
+
+
+class OpSpec(BaseModel):
+    """An augmentation op's parameters: `p` is the probability that a sample is transformed.
+
+    The ops themselves (`scaledl.data.augment`) subclass this with their parameters and the
+    transform, and register under their `op` literal; importing `scaledl.data.augment` registers
+    the built-in ones (the recipe loader does), plugins register their own with `register_op`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    op: str
+    p: float = Field(1.0, ge=0.0, le=1.0, description="probability a sample is transformed")
+
+    kinds: ClassVar[tuple[str, ...]] = ("image",)  # the modalities' augmentation kinds it fits
+    mixing: ClassVar[bool] = False  # mixes samples and labels: runs after the per-sample ops
+    # "input": on the raw batch before the graph; "features": inside the model's front-end
+    stage: ClassVar[str] = "input"
+
+
+Op = TypeVar("Op", bound=OpSpec)
+OPS: dict[str, type[OpSpec]] = {}
+
+
+def register_op(cls: type[Op]) -> type[Op]:
+    """Class decorator: make an op available to recipes under its `op` literal."""
+    name = cls.model_fields["op"].default
+    OPS[name] = cls
+    return cls
 
 
 def valid_ops() -> str:
@@ -40,9 +68,9 @@ def _fail(message: str) -> PydanticCustomError:
     return PydanticCustomError("augment_policy", message)
 
 
-def parse_op(entry: Any, position: int) -> AugmentOp:
+def parse_op(entry: Any, position: int) -> OpSpec:
     """One policy entry → its typed op; errors name the entry and list what is valid."""
-    if isinstance(entry, AugmentOp):
+    if isinstance(entry, OpSpec):
         return entry
     if isinstance(entry, str):
         entry = {"op": entry}
@@ -61,18 +89,8 @@ def parse_op(entry: Any, position: int) -> AugmentOp:
         return cls.model_validate(entry)
     except ValidationError as exc:
         params = ", ".join(k for k in cls.model_fields if k != "op")
-        problems = "; ".join(_describe(e) for e in exc.errors())
-        raise _fail(
-            f"augmentation {name!r} (policy entry {position}): {problems} "
-            f"(parameters of {name}: {params})"
-        ) from None
-
-
-def _describe(error: Any) -> str:
-    where = ".".join(str(p) for p in error["loc"])
-    if error["type"] == "extra_forbidden":
-        return f"unknown parameter {where!r}"
-    return f"{where}: {error['msg']}" if where else error["msg"].removeprefix("Value error, ")
+        problems = explain(exc, f"augmentation {name!r} (policy entry {position})", cls)
+        raise _fail(f"{problems} (parameters of {name}: {params})") from None
 
 
 class AugmentConfig(BaseModel):
@@ -80,7 +98,7 @@ class AugmentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    policy: list[SerializeAsAny[AugmentOp]] = Field(
+    policy: list[SerializeAsAny[OpSpec]] = Field(
         default_factory=list, description="ops applied in order, e.g. [{op: hflip}]"
     )
 
@@ -101,7 +119,7 @@ class AugmentConfig(BaseModel):
 
     @field_validator("policy", mode="before")
     @classmethod
-    def _parse(cls, value: Any) -> list[AugmentOp]:
+    def _parse(cls, value: Any) -> list[OpSpec]:
         if value is None:
             return []
         if not isinstance(value, list):

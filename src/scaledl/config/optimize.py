@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from scaledl.config.flags import flag
+
 
 class OptimizeConfig(BaseModel):
     """What `scaledl optimize` searches for and under which budget."""
@@ -13,19 +15,30 @@ class OptimizeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     data: str | None = Field(
-        None, description="data source (default: the data set in the package lineage)"
+        None,
+        description="data source (default: the data set in the package lineage)",
+        json_schema_extra=flag("--data", "-d"),
     )
     max_accuracy_drop: float = Field(
-        0.01, ge=0.0, le=1.0, description="allowed validation accuracy drop vs the parent"
+        0.01,
+        ge=0.0,
+        le=1.0,
+        description="allowed validation accuracy drop vs the parent (0.01 = 1 point)",
     )
     latency_ms: float | None = Field(
-        None, gt=0.0, description="p95 latency limit at batch_size (ms)"
+        None, gt=0.0, description="p95 latency limit in ms at --batch-size, measured here"
     )
     batch_size: int = Field(1, ge=1, description="batch size latency is measured (and served) at")
     max_size_mb: float | None = Field(None, gt=0.0, description="model file size limit (MB)")
-    target: str = Field("cpu", description="where the model will run")
-    time_budget_min: float = Field(15.0, gt=0.0, description="wall-clock budget of the search")
-    methods: list[str] | None = Field(None, description="methods to try (default: all defaults)")
+    target: str = Field("cpu", description="where the model will run (valid: cpu)")
+    time_budget_min: float = Field(
+        15.0, gt=0.0, description="wall-clock budget of the whole search, in minutes"
+    )
+    methods: list[str] | None = Field(
+        None,
+        description="methods to try (default: every default method; see --list-methods)",
+        json_schema_extra=flag("--methods", separator=","),
+    )
     settings: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-method search settings, e.g. {prune: {ratios: …}}"
     )
@@ -44,13 +57,14 @@ class OptimizeConfig(BaseModel):
         "the most accurate of them wins",
     )
     exporter: Literal["parent", "auto", "dynamo", "legacy"] = Field(
-        "parent", description="ONNX exporter for changed models (parent: the one the parent used)"
+        "parent",
+        description="ONNX exporter for pruned/slimmed models (parent: the one the parent used)",
     )
     keep: Literal["frontier", "all"] = Field(
         "frontier",
         description="which candidates get a package: the Pareto frontier + choice, or all",
     )
-    seed: int = 0
+    seed: int = Field(0, description="seed of the fine-tunes and distillation of the search")
 
     @property
     def accuracy_floor_label(self) -> str:

@@ -20,7 +20,9 @@ class DriftConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    alpha: float = Field(0.05, gt=0.0, lt=1.0, description="false-alarm rate of one check")
+    alpha: float = Field(
+        0.05, gt=0.0, lt=1.0, description="false-alarm rate of the whole check (0 < alpha < 1)"
+    )
     tests: list[TestName] | None = Field(
         None, description="tests to run (default: every test the profile supports)"
     )

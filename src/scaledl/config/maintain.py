@@ -1,16 +1,19 @@
 """The `maintain` stage's typed config: thresholds, fine-tune settings, rollout, overrides.
 
-The CLI flags fill it and `--set section.key=value` reaches every field (e.g.
-`--set finetune.epochs=2`, `--set optimize.time_budget_min=5`), validated like a recipe.
+The CLI's flags are built from some of its fields, `--config FILE` (YAML) and `--set
+section.key=value` reach every field (e.g. `--set finetune.epochs=2`, `--set
+optimize.time_budget_min=5`); the result is validated like a recipe.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from scaledl.config.overrides import apply_override
 from scaledl.errors import UsageError
+from scaledl.validation import Names, validate
 
 
 class _Section(BaseModel):
@@ -22,9 +25,14 @@ class DetectConfig(_Section):
 
     alpha: float = Field(0.05, gt=0.0, lt=1.0, description="false-alarm rate of the drift check")
     max_accuracy_drop: float = Field(
-        0.05, ge=0.0, le=1.0, description="allowed accuracy drop on the new data vs reference"
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="retrain when accuracy on the new data is this far below the reference",
     )
-    force: bool = Field(False, description="retrain even when nothing is detected")
+    force: bool = Field(
+        False, description="retrain even when no drift or accuracy drop is detected"
+    )
     seed: int = Field(0, description="randomness of the drift tests (tie-breaks, MMD)")
 
 
@@ -55,10 +63,14 @@ class FinetuneConfig(_Section):
 class RolloutConfig(_Section):
     """How the new version meets traffic on a running server."""
 
-    policy: Literal["canary", "shadow"] = "canary"
-    canary_weight: float = Field(0.1, gt=0.0, le=1.0, description="canary share of traffic")
+    policy: Literal["canary", "shadow"] = Field(
+        "canary", description="how the new version meets traffic: canary | shadow"
+    )
+    canary_weight: float = Field(
+        0.1, gt=0.0, le=1.0, description="share of the model's traffic the canary gets, in (0, 1]"
+    )
     soak_seconds: float = Field(
-        0.0, ge=0.0, description="serve live traffic this long before deciding"
+        0.0, ge=0.0, description="let the canary/shadow serve live traffic this long first"
     )
     request_rows: int = Field(64, ge=1, le=4096, description="labelled rows per infer request")
 
@@ -67,10 +79,17 @@ class DecideConfig(_Section):
     """The promotion rule (see `scaledl.maintain.decision`)."""
 
     min_gain: float = Field(
-        0.01, ge=-1.0, le=1.0, description="new version − live, on the new held-out rows, at least"
+        0.01,
+        ge=-1.0,
+        le=1.0,
+        description="promote only if the new version beats the live one by this on the new "
+        "held-out rows (0: as good is enough)",
     )
     max_regression: float = Field(
-        0.02, ge=0.0, le=1.0, description="accuracy the new version may lose on the old test rows"
+        0.02,
+        ge=0.0,
+        le=1.0,
+        description="promote only if the new version loses at most this on the old test rows",
     )
 
 
@@ -86,39 +105,14 @@ class MaintainConfig(_Section):
     )
 
 
-def build_config(values: dict[str, Any], overrides: list[str]) -> MaintainConfig:
-    """Flag values ({section: {key: value}}) + `--set` items → a validated config."""
-    from scaledl.errors import RecipeError
-    from scaledl.recipe import apply_override
+def build_config(
+    values: dict[str, Any], overrides: list[str], names: Names | None = None
+) -> MaintainConfig:
+    """Flag or file values ({section: {key: value}}) + `--set` items → a validated config.
 
-    raw: dict[str, Any] = {k: dict(v) for k, v in values.items()}
+    `names` maps a field to the flag it came from, so an error names what the user typed.
+    """
+    raw: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
     for item in overrides:
-        try:
-            apply_override(raw, item)
-        except RecipeError as exc:
-            raise UsageError(exc.message) from None
-    try:
-        return MaintainConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise UsageError(_explain(exc.errors()[0])) from None
-
-
-def _explain(error: Any) -> str:
-    loc = tuple(str(p) for p in error.get("loc", ()))
-    where = ".".join(loc) or "config"
-    if error.get("type") == "extra_forbidden":
-        section = _section(loc[:-1])
-        valid = ", ".join(section.model_fields) if section is not None else "?"
-        return f"--set {where}: unknown key (valid here: {valid})"
-    return f"{where} = {error.get('input')!r}: {error.get('msg')}"
-
-
-def _section(loc: tuple[str, ...]) -> type[BaseModel] | None:
-    model: type[BaseModel] = MaintainConfig
-    for part in loc:
-        field = model.model_fields.get(part)
-        annotation = field.annotation if field is not None else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return None
-        model = annotation
-    return model
+        apply_override(raw, item, UsageError)
+    return validate(MaintainConfig, raw, "maintain settings", UsageError, names)
