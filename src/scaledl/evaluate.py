@@ -27,6 +27,7 @@ class Evaluation:
             "samples": self.samples,
             "labels": self.labels,
             "confusion_matrix": self.confusion,
+            **self.extra,
         }
 
 
@@ -59,12 +60,17 @@ def evaluate_arrays(
     pkg: Package, x_raw: np.ndarray, y: np.ndarray, session: Any = None
 ) -> Evaluation:
     from scaledl.metrics import evaluate_outputs
+    from scaledl.modalities import modality_of
 
     task = pkg.manifest.task
     outputs = predict_raw(pkg, x_raw, session)
-    metrics = evaluate_outputs(outputs, y, task)
     if task != "classification":
-        return Evaluation(metrics=metrics, samples=len(y))
+        unit = modality_of(pkg.preprocessing)
+        scale = unit.error_scale(pkg.preprocessing)
+        metrics = evaluate_outputs(outputs, y, task, scale)
+        extra = unit.evaluation_extras(pkg.preprocessing, x_raw, y, outputs)
+        return Evaluation(metrics=metrics, samples=len(y), extra=extra)
+    metrics = evaluate_outputs(outputs, y, task)
     labels = pkg.labels or [str(i) for i in range(outputs.shape[1])]
     if len(y) and int(y.max()) >= len(labels):
         raise DataError(

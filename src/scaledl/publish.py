@@ -61,11 +61,19 @@ def package_model(
     example = apply_preprocessing(held_out, preprocessing)
     result = export_onnx(model, example, export.opset, export.exporter, export.parity_tolerance)
 
+    from scaledl.modalities import modality_of
+
+    unit = modality_of(preprocessing)
     session = create_session(result.onnx_bytes)
     test_out = run_session(session, apply_preprocessing(splits.test.x, preprocessing))
-    test_metrics = evaluate_outputs(test_out, splits.test.y, task)
-    num_outputs = int(result.parity_outputs.shape[1])
+    scale = unit.error_scale(preprocessing) if task == "regression" else None
+    test_metrics = evaluate_outputs(test_out, splits.test.y, task, scale)
+    output_shape = tuple(int(d) for d in result.parity_outputs.shape[1:])
     all_metrics: dict[str, Any] = {**test_metrics, **(metrics or {})}
+    all_metrics.update(
+        unit.evaluation_extras(preprocessing, splits.test.x, splits.test.y, test_out)
+    )
+    all_metrics["test_samples"] = len(splits.test)
     all_metrics["parity_max_abs_error"] = result.max_abs_error
     if task == "classification" and splits.labels:
         all_metrics["confusion_matrix"] = confusion_matrix(
@@ -94,7 +102,7 @@ def package_model(
         "task": task,
         "family": family,
         "knobs": (model_spec or {}).get("knobs", {}),
-        "signature": signature(splits.sample_shape, num_outputs).model_dump(),
+        "signature": signature(splits.sample_shape, output_shape).model_dump(),
         "labels": splits.labels,
         "preprocessing": preprocessing.model_dump(mode="json"),
         "metrics": all_metrics,

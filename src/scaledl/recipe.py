@@ -35,7 +35,8 @@ class ModelConfig(BaseModel):
             try:
                 validate_knobs(self.family, self.knobs())
             except ModelError as exc:
-                raise ValueError(str(exc)) from None
+                if not _forecast_knobs_ok(self.family, self.knobs()):
+                    raise ValueError(str(exc)) from None
         return self
 
     def knobs(self) -> dict[str, Any]:
@@ -54,6 +55,28 @@ class Recipe(BaseModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _series_is_regression(cls, raw: Any) -> Any:
+        """A time series is forecast: the task is regression unless the recipe says otherwise
+        (and then the data loader names the conflict)."""
+        if isinstance(raw, dict) and "task" not in raw and _is_series(raw.get("data")):
+            return {**raw, "task": "regression"}
+        return raw
+
+    @model_validator(mode="after")
+    def _forecast_knobs(self) -> Recipe:
+        """On a time series the families are forecasters, with their own knobs."""
+        if self.model.family == "custom" or not _is_series(self.data.model_dump()):
+            return self
+        from scaledl.models.forecast import validate_forecast_knobs
+
+        try:
+            validate_forecast_knobs(self.model.family, self.model.knobs())
+        except ModelError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
@@ -63,6 +86,23 @@ class Recipe(BaseModel):
     def digest(self) -> str:
         body = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def _is_series(data: Any) -> bool:
+    return isinstance(data, dict) and (
+        data.get("kind") == "series" or data.get("series") is not None
+    )
+
+
+def _forecast_knobs_ok(family: str, knobs: dict[str, Any]) -> bool:
+    """Knobs valid for the family's forecaster (checked for real once the data is known)."""
+    from scaledl.models.forecast import validate_forecast_knobs
+
+    try:
+        validate_forecast_knobs(family, knobs)
+    except ModelError:
+        return False
+    return True
 
 
 BUILTIN_RECIPE = Path(__file__).parent / "recipes" / "digits-cnn.yaml"

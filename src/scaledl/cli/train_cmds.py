@@ -33,7 +33,12 @@ def run(
 
     parsed = load_recipe(recipe, set_)
     output = run_recipe(parsed, out or _default_out(parsed.name), resume=resume)
-    console.print(metrics_table(f"{parsed.name}: test split (ONNX Runtime)", output.metrics))
+    flat = {k: v for k, v in output.metrics.items() if not isinstance(v, dict)}
+    console.print(metrics_table(f"{parsed.name}: test split (ONNX Runtime)", flat))
+    if output.metrics.get("baselines"):
+        from scaledl.cli.common import baselines_table
+
+        console.print(baselines_table(output.metrics, output.metrics["baselines"]))
     for check in output.checks:
         console.print(f"  [green]✓[/] {check}")
     console.print(f"package: {output.package}")
@@ -131,6 +136,10 @@ def evaluate(
     console.print(
         metrics_table(f"{package} on {data or 'its own ' + split + ' split'}", result.metrics)
     )
+    if result.extra.get("baselines"):
+        from scaledl.cli.common import baselines_table
+
+        console.print(baselines_table(result.metrics, result.extra["baselines"]))
     console.print(f"{result.samples} samples")
     write_json(json_out, result.to_json())
 

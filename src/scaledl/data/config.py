@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from scaledl.data.series.config import SeriesConfig
+
 
 class DataConfig(BaseModel):
     """Where the data comes from and how it is split.
@@ -30,9 +32,14 @@ class DataConfig(BaseModel):
     limit_per_class: int | None = Field(
         None, gt=0, description="image folders: read only the first N files of each class (by name)"
     )
-    kind: Literal["auto", "image", "table", "sequence"] = Field(
-        "auto", description=".npz arrays: how to read x (auto: 2-D table, 3/4-D images)"
+    kind: Literal["auto", "image", "table", "sequence", "series"] = Field(
+        "auto",
+        description=".npz arrays: how to read x (auto: 2-D table, 3/4-D images); series: a "
+        "table of timestamped values read as forecast windows (see `series`)",
     )
     cache_dir: str | None = Field(
         None, description="decoded-image cache (default ~/.cache/scaledl)"
+    )
+    series: SeriesConfig | None = Field(
+        None, description="time series: windows, columns and the chronological split"
     )

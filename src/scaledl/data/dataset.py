@@ -10,7 +10,7 @@ import numpy as np
 
 from scaledl.errors import DataError
 
-Kind = Literal["image", "table", "sequence"]
+Kind = Literal["image", "table", "sequence", "series"]
 
 
 @dataclass

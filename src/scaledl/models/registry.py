@@ -104,8 +104,12 @@ def create_with_frontend(
     kind = frontend.get("kind")
     if not isinstance(kind, str):
         raise ModelError("a front-end config needs the kind of its modality")
-    module, feature_shape = modality(kind).build_frontend(frontend)
-    return WithFrontEnd(module, create_model(family, feature_shape, num_outputs, **knobs))
+    module, features = modality(kind).build_frontend(frontend)
+    if getattr(features, "form", None) == "forecast":  # a series: the forecasting bodies
+        from scaledl.models.forecast import build_forecaster
+
+        return build_forecaster(family, module, features, knobs)
+    return WithFrontEnd(module, create_model(family, features, num_outputs, **knobs))
 
 
 def create_model(family: str, input_shape: tuple[int, ...], num_outputs: int, **knobs: Any) -> Any:

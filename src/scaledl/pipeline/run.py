@@ -40,6 +40,7 @@ def run_recipe(recipe: Recipe, out_dir: Path, resume: bool = False) -> RunOutput
     atomic_write_text(report_copy, html)
     metrics = {
         **{k: v for k, v in evaluation.metrics.items()},
+        **evaluation.extra,
         "samples": evaluation.samples,
         "best_epoch": trained.best_epoch,
         "train_seconds": round(trained.seconds, 2),

@@ -89,14 +89,16 @@ class Trainer:
         self.dist = dist or DistContext(device=resolve_device(device or "cpu"))
         self.device = self.dist.device
         self.amp_dtype = autocast_dtype(self.device, precision)
-        self.transform = modality_of(preprocessing).batch_transform(preprocessing).to(self.device)
+        unit = modality_of(preprocessing)
+        self.transform = unit.batch_transform(preprocessing).to(self.device)
+        self.error_scale = unit.error_scale(preprocessing) if task == "regression" else None
         self.checkpoint_dir = checkpoint_dir
         self.fingerprint = fingerprint
         self.callbacks = callbacks or []
         self.step_callbacks = step_callbacks or []
         self.loss_override = loss_override
         self.checkpoint_every = checkpoint_every
-        self.criterion = loss_fn(task, config.label_smoothing)
+        self.criterion = loss_fn(task, config.label_smoothing, self.error_scale)
         problem = sharding.check_world_size(
             len(splits.train), config.batch_size, self.dist.world_size
         )
@@ -333,7 +335,9 @@ class Trainer:
         seconds: float,
         state: dict[str, Any],
     ) -> dict[str, Any]:
-        val_stats = evaluate_outputs(self._validate(model), self.splits.val.y, self.task)
+        val_stats = evaluate_outputs(
+            self._validate(model), self.splits.val.y, self.task, self.error_scale
+        )
         metric = val_stats["accuracy"] if self.task == "classification" else -val_stats["loss"]
         last_step = (epoch + 1) * self.steps_per_epoch - 1
         record: dict[str, Any] = {
