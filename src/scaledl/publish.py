@@ -58,15 +58,16 @@ def package_model(
     held_out = splits.test.x[: export.sample_size]
     if len(held_out) < 2:
         held_out = np.concatenate([splits.test.x, splits.val.x])[: max(2, export.sample_size)]
-    example = apply_preprocessing(held_out, preprocessing)
-    result = export_onnx(model, example, export.opset, export.exporter, export.parity_tolerance)
-
     from scaledl.modalities import modality_of
 
     unit = modality_of(preprocessing)
+    scale = unit.error_scale(preprocessing) if task == "regression" else None
+    example = apply_preprocessing(held_out, preprocessing)
+    result = export_onnx(
+        model, example, export.opset, export.exporter, export.parity_tolerance, scale
+    )
     session = create_session(result.onnx_bytes)
     test_out = run_session(session, apply_preprocessing(splits.test.x, preprocessing))
-    scale = unit.error_scale(preprocessing) if task == "regression" else None
     test_metrics = evaluate_outputs(test_out, splits.test.y, task, scale)
     output_shape = tuple(int(d) for d in result.parity_outputs.shape[1:])
     all_metrics: dict[str, Any] = {**test_metrics, **(metrics or {})}
@@ -111,6 +112,7 @@ def package_model(
             "max_abs_error": result.max_abs_error,
             "tolerance": export.parity_tolerance,
             "samples": len(example),
+            **({"scale": "error_scale"} if scale is not None else {}),
         },
         "export": {"exporter": result.exporter, "opset": result.opset},
         "lineage": {

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from scaledl.errors import PackageError
+from scaledl.modalities.scales import parity_scale
 from scaledl.package import SAMPLE, check_signature, open_package
 
 
@@ -27,6 +28,7 @@ class VerifyReport:
 
 def verify_package(path: Path | str, key: bytes | None = None) -> VerifyReport:
     """Raise PackageError naming the first problem; otherwise report what was checked."""
+    from scaledl.export.onnx_export import parity_error
     from scaledl.export.runtime import create_session
 
     pkg = open_package(path, verify=True, key=key)
@@ -46,7 +48,7 @@ def verify_package(path: Path | str, key: bytes | None = None) -> VerifyReport:
             x, expected = sample["input"], sample["output"]
         actual = session.run(None, {session.get_inputs()[0].name: x})[0]
         tolerance = pkg.manifest.parity.tolerance
-        err = float(np.max(np.abs(actual.astype(np.float64) - expected)))
+        err = parity_error(actual, expected, parity_scale(pkg))
         if not np.isfinite(err) or err > tolerance:
             raise PackageError(
                 f"package {path}: ONNX outputs differ from the recorded sample by {err:.3g} "

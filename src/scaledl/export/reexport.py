@@ -44,8 +44,10 @@ def reexport_package(
     with np.load(pkg.file(SAMPLE), allow_pickle=False) as sample:
         raw, x = sample["raw"], sample["input"]
     opset = opset or pkg.manifest.export.opset
+    from scaledl.modalities.scales import parity_scale
+
     tolerance = pkg.manifest.parity.tolerance
-    result = export_onnx(model, x, opset, exporter, tolerance)
+    result = export_onnx(model, x, opset, exporter, tolerance, parity_scale(pkg))
     parity = {**pkg.manifest.parity.model_dump(mode="json"), "max_abs_error": result.max_abs_error}
     update_package(
         Path(path),

@@ -4,92 +4,96 @@ Windows of a time series that arrive one after another overlap and drift slowly 
 seasons: two consecutive windows are nearly the same sample, so tests that assume independent
 samples (KS, MMD with their textbook p-values) raise alarms on perfectly normal traffic. This
 test takes its null distribution from the data instead (the approach of chunk-based monitors
-such as NannyML's): the same statistic is computed for many chunks of `n` consecutive windows of
-the reference period, and a live window's p-value is its rank among them.
+such as NannyML's): the statistic is computed for many chunks of `n` consecutive windows of the
+reference period, and a live window's p-value is its rank among them.
 
-Statistic: per feature, the two-sample KS distance between the window's values and the whole
-reference, standardised by that feature's own null median and spread; the window's score is the
-largest of them (a max-T combination, Westfall–Young), compared with the null chunks' largest —
-so correlated features and features of different natural variability are weighed fairly. The
-p-value `(1 + #null chunks at least as extreme) / (1 + B)` is valid for exchangeable chunks; on a
-period that behaves like the reference, alarms come at rate `alpha`.
+Statistic: per feature, the window's mean, standardised by the spread of that mean over the
+reference chunks (a control chart per feature); the window's score is the largest absolute
+standardised value (a max-T combination, Westfall–Young), compared with the reference chunks'
+largest — so correlated features and features of different natural variability are weighed
+fairly. The p-value `(1 + #reference chunks at least as extreme) / (1 + B)` is valid for
+exchangeable chunks: on a period that behaves like the reference, alarms come at rate `alpha`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-MAX_REFERENCE = 4000  # reference rows per feature the KS distance is taken against
 NULL_CHUNKS = 400  # chunk positions behind the null distribution
-STAT = None
-
-
-def chunk_means(reference_sorted: np.ndarray, window: np.ndarray) -> np.ndarray:
-    return window.mean(axis=0)
-
-
-def ks_distances(reference_sorted: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """Two-sample KS distance per column between a sorted reference (m, k) and a window (n, k)."""
-    m, k = reference_sorted.shape
-    n = len(window)
-    out = np.empty(k)
-    ref_cdf = np.arange(1, m + 1) / m
-    for j in range(k):
-        ref = reference_sorted[:, j]
-        win = np.sort(window[:, j])
-        # both empirical CDFs at every reference point and every window point
-        at_ref = np.abs(np.searchsorted(win, ref, side="right") / n - ref_cdf)
-        win_cdf = np.arange(1, n + 1) / n
-        at_win = np.abs(win_cdf - np.searchsorted(ref, win, side="right") / m)
-        out[j] = max(at_ref.max(initial=0.0), at_win.max(initial=0.0))
-    return out
+MIN_CHUNKS = 8  # a window needs a reference at least this many times its size
+MIN_SPREAD = 1e-3
 
 
 @dataclass
 class Calibration:
-    """The null distribution for windows of one size."""
+    """The null distribution of windows of one size."""
 
     size: int
-    distances: np.ndarray  # (B, k) KS distance of every null chunk per feature
-    center: np.ndarray  # (k,) median null distance per feature
-    spread: np.ndarray  # (k,) spread of the null distances per feature
-    maxima: np.ndarray  # (B,) each null chunk's largest standardised distance
+    center: np.ndarray  # (k,) median chunk mean per feature
+    spread: np.ndarray  # (k,) standard deviation of the chunk means per feature
+    maxima: np.ndarray  # (B,) each reference chunk's largest |standardised mean|
 
-    def scores(self, distances: np.ndarray) -> np.ndarray:
-        """Distances in units of their feature's null spread above its null median."""
-        return (distances - self.center) / self.spread
+    def scores(self, window: np.ndarray) -> np.ndarray:
+        return (window.mean(axis=0) - self.center) / self.spread
 
-    def p_values(self, observed: np.ndarray) -> tuple[float, np.ndarray]:
-        """(combined p-value, per-feature p-values) of an observed (k,) distance vector."""
-        b = len(self.distances)
-        per_feature = (1 + (self.distances >= observed[None, :]).sum(axis=0)) / (1 + b)
-        top = float(np.abs(self.scores(observed)).max())
-        combined = (1 + (self.maxima >= top).sum()) / (1 + b)
-        return float(combined), per_feature
+    def p_value(self, window: np.ndarray) -> tuple[float, np.ndarray]:
+        """(p-value, per-feature standardised scores) of a window (n, k)."""
+        z = self.scores(window)
+        top = float(np.abs(z).max()) if z.size else 0.0
+        p = (1 + int((self.maxima >= top).sum())) / (1 + len(self.maxima))
+        return float(p), z
 
 
-def reference_sample(features: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The reference a window is compared with: at most MAX_REFERENCE rows, sorted per column."""
-    rows = features
-    if len(rows) > MAX_REFERENCE:
-        rows = rows[np.sort(rng.choice(len(rows), MAX_REFERENCE, replace=False))]
-    return np.sort(rows, axis=0)
-
-
-def calibrate(
-    reference_sorted: np.ndarray, sequence: np.ndarray, size: int, chunks: int = NULL_CHUNKS
-) -> Calibration:
+def calibrate(sequence: np.ndarray, size: int, chunks: int = NULL_CHUNKS) -> Calibration:
     """Null distribution for windows of `size` consecutive rows of `sequence` (time order)."""
-    if size > len(sequence):
-        raise ValueError(f"a window of {size} is longer than the {len(sequence)} reference windows")
-    starts = np.unique(np.linspace(0, len(sequence) - size, min(chunks, len(sequence) - size + 1)))
-    distances = np.stack([STAT(reference_sorted, sequence[int(s) : int(s) + size]) for s in starts])
-    center = np.median(distances, axis=0)
-    spread = np.maximum(distances.std(axis=0), 1e-3)
-    maxima = np.abs((distances - center) / spread).max(axis=1)
-    return Calibration(size, distances, center, spread, maxima)
+    n = len(sequence)
+    if size > n:
+        raise ValueError(f"a window of {size} is longer than the {n} reference windows")
+    starts = np.unique(np.linspace(0, n - size, min(chunks, n - size + 1)).astype(np.int64))
+    cumulative = np.concatenate([np.zeros((1, sequence.shape[1])), np.cumsum(sequence, axis=0)])
+    means = (cumulative[starts + size] - cumulative[starts]) / size  # (B, k)
+    center = np.median(means, axis=0)
+    spread = np.maximum(means.std(axis=0), MIN_SPREAD)
+    maxima = np.abs((means - center) / spread).max(axis=1)
+    return Calibration(size, center, spread, maxima)
 
 
-STAT = chunk_means
+def chunk_size_limit(reference_length: int) -> int:
+    return max(1, reference_length // MIN_CHUNKS)
+
+
+def windows_test(
+    sequence: np.ndarray, window: np.ndarray, names: list[str], cache: dict[str, Any]
+) -> tuple[float, float, dict[str, Any]]:
+    """(p-value, score, details) of `window` against the reference `sequence`.
+
+    A window longer than the reference allows (1/MIN_CHUNKS of it) is tested in consecutive
+    pieces of the largest allowed size, Bonferroni-combined.
+    """
+    limit = chunk_size_limit(len(sequence))
+    pieces = [window[i : i + limit] for i in range(0, len(window), limit)] or [window]
+    if len(pieces) > 1 and len(pieces[-1]) < limit // 2:  # fold a short tail into the last piece
+        pieces[-2] = np.concatenate([pieces[-2], pieces[-1]])
+        pieces.pop()
+    results = []
+    for piece in pieces:
+        key = f"calibration:{len(piece)}"
+        if key not in cache:
+            cache[key] = calibrate(sequence.astype(np.float64), len(piece))
+        results.append(cache[key].p_value(piece.astype(np.float64)))
+    p_min, z = min(results, key=lambda r: r[0])
+    p = min(1.0, len(results) * p_min)
+    order = np.argsort(-np.abs(z))[:5]
+    detail = {
+        "pieces": len(results),
+        "piece_size": len(pieces[0]),
+        "reference_windows": len(sequence),
+        "top_features": [
+            {"feature": names[i] if i < len(names) else str(i), "z": round(float(z[i]), 3)}
+            for i in order
+        ],
+    }
+    return p, float(np.abs(z).max()) if z.size else 0.0, detail

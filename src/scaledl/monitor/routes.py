@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from scaledl.monitor.live import ModelMonitor
 
 MAX_FEEDBACK_ROWS = 10_000
+MAX_FEEDBACK_VALUES = 4_000_000
 
 
 class Feedback(BaseModel):
@@ -28,6 +29,9 @@ class Feedback(BaseModel):
     inputs: list[Any] | None = Field(None, description="raw rows, as for /predict")
     label: int | str | None = None
     labels: list[int | str] | None = None
+    values: list[Any] | None = Field(
+        None, description="regressors: the values that came true (one per output)"
+    )
     version: str | None = None
 
 
@@ -68,6 +72,10 @@ def dashboard_payload(ext: MonitorExtension) -> dict[str, Any]:
 
 
 def _labels(monitor: ModelMonitor, body: Feedback) -> np.ndarray:
+    if not monitor.classification:
+        raise UsageError(
+            f"{monitor.model} is a regressor: send the values that came true as `values`"
+        )
     given = (
         body.labels if body.labels is not None else [body.label] if body.label is not None else []
     )
@@ -92,6 +100,8 @@ def _labels(monitor: ModelMonitor, body: Feedback) -> np.ndarray:
 def _feedback(ext: MonitorExtension, model: str, body: Feedback) -> dict[str, Any]:
     if (body.id is None) == (body.inputs is None):
         raise UsageError("feedback needs exactly one of `id` (a request id) or `inputs` (raw rows)")
+    if body.values is not None:
+        return _value_feedback(ext, model, body)
     if body.id is not None:
         counted = []
         candidates = ext.versions(model)
@@ -122,6 +132,40 @@ def _feedback(ext: MonitorExtension, model: str, body: Feedback) -> dict[str, An
             for m in counted
         ],
     }
+
+
+def _value_feedback(ext: MonitorExtension, model: str, body: Feedback) -> dict[str, Any]:
+    """Realised values for a regressor's or forecaster's earlier answers → live error."""
+    actual = _values(body.values or [])
+    if body.id is not None:
+        candidates = ext.versions(model)
+        if body.version is not None:
+            candidates = [ext.monitor_for(model, body.version)]
+        matched = [m for m in candidates if body.id in m.pending_values] or candidates[-1:]
+        for monitor in matched:
+            monitor.feedback_values_for_request(body.id, actual)
+    else:
+        monitor = ext.monitor_for(model, body.version)
+        raw = _raw_rows(monitor, ext, body.inputs or [])
+        monitor.feedback_values(ext.outputs_raw(monitor, raw), actual)
+        matched = [monitor]
+    return {
+        "model": model,
+        "versions": [
+            {"version": m.version, "error": m.errors.error()[0], "samples": m.errors.error()[1]}
+            for m in matched
+        ],
+    }
+
+
+def _values(values: list[Any]) -> np.ndarray:
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise UsageError("`values` must be numbers (nested lists of one shape)") from None
+    if array.size == 0 or array.size > MAX_FEEDBACK_VALUES:
+        raise UsageError(f"`values` must hold 1–{MAX_FEEDBACK_VALUES} numbers")
+    return array
 
 
 def _raw_rows(monitor: ModelMonitor, ext: MonitorExtension, rows: list[Any]) -> np.ndarray:

@@ -56,9 +56,18 @@ def ensure_onnx(candidate: Candidate, ctx: SearchContext, exporter: str | None =
 
     if candidate.module is None:
         raise ValueError(f"candidate {candidate.label} has neither a graph nor a model")
+    from scaledl.modalities.scales import parity_scale
+
     tolerance = ctx.parent.manifest.parity.tolerance
     module = copy.deepcopy(candidate.module).eval()
-    result = export_onnx(module, ctx.example, ctx.opset, exporter or ctx.exporter, tolerance)
+    result = export_onnx(
+        module,
+        ctx.example,
+        ctx.opset,
+        exporter or ctx.exporter,
+        tolerance,
+        parity_scale(ctx.parent),
+    )
     candidate.onnx = result.onnx_bytes
     candidate.export = {"exporter": result.exporter, "opset": result.opset}
     candidate.parity = {
@@ -66,6 +75,7 @@ def ensure_onnx(candidate: Candidate, ctx: SearchContext, exporter: str | None =
         "max_abs_error": result.max_abs_error,
         "tolerance": tolerance,
         "outputs": result.parity_outputs,
+        **({"scale": "error_scale"} if parity_scale(ctx.parent) is not None else {}),
     }
     return candidate
 

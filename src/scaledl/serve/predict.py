@@ -9,7 +9,8 @@ resized to its height × width; its 0–255 pixels are mapped to the training ra
 for scikit-learn digits).
 
 Output: classifiers give `label`, `probability` and the `top` classes (softmax of the outputs,
-unless they already are probabilities); regressors give `value`.
+unless they already are probabilities); regressors give `value`, forecasters a `forecast`
+per target in original units.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def preprocessing_of(mv: ModelVersion) -> SpecBase:
 def predictions(mv: ModelVersion, output: np.ndarray, top: int) -> list[dict[str, Any]]:
     task = mv.manifest.task
     if task != "classification" or output.ndim != 2:
+        spec = mv.manifest.preprocessing
+        if spec is not None:  # the modality's own answer (e.g. a forecast per target)
+            return modality_of(spec).format_values(spec, output)
         return [{"value": row.tolist()} for row in output.reshape(len(output), -1)]
     probs = _probabilities(output.astype(np.float64))
     labels = mv.package.labels or [str(i) for i in range(probs.shape[1])]

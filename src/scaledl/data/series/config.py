@@ -39,6 +39,13 @@ class SeriesConfig(BaseModel):
     lookback: int = Field(96, ge=1, le=MAX_WINDOW, description="steps of history in a window")
     horizon: int = Field(24, ge=1, le=MAX_WINDOW, description="steps forecast from a window")
     stride: int = Field(1, ge=1, le=MAX_WINDOW, description="steps between window starts")
+    train_stride: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_WINDOW,
+        description="steps between training windows (default: stride); validation and test "
+        "always use every window on the stride grid",
+    )
     train_end: str | None = Field(
         None,
         description="first timestamp after the training period (ISO date); with val_end and "

@@ -217,8 +217,7 @@ def _insert_rows(table: SeriesTable, step: int) -> SeriesTable:
     full = np.arange(times[0], times[-1] + step, step, dtype=np.int64)
     values = np.full((len(full), table.values.shape[1]), np.nan, np.float32)
     values[(times - times[0]) // step] = table.values
-    table.inserted = len(full) - len(times)
-    table.filled += table.inserted * values.shape[1]
+    table.inserted = len(full) - len(times)  # their cells are counted when filled
     table.values, table.times = values, full
     return table
 

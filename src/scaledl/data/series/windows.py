@@ -47,6 +47,7 @@ class Layout:
     lookback: int
     horizon: int
     stride: int
+    train_stride: int | None = None
 
     @property
     def span(self) -> int:
@@ -62,6 +63,7 @@ def layout_for(table: SeriesTable, config: SeriesConfig) -> Layout:
         config.lookback,
         config.horizon,
         config.stride,
+        config.train_stride,
     )
 
 
@@ -71,7 +73,9 @@ def all_windows(table: SeriesTable, layout: Layout) -> ArraySet:
     return take_windows(table, layout, starts)
 
 
-def window_starts(start: int, end: int, layout: Layout, context_from: int) -> range:
+def window_starts(
+    start: int, end: int, layout: Layout, context_from: int, stride: int | None = None
+) -> range:
     """Starts s of the windows whose targets lie in rows [start, end) and whose look-back
     begins at or after `context_from`; on the stride grid anchored at the period's start."""
     first_target = max(start, context_from + layout.lookback)
@@ -79,7 +83,7 @@ def window_starts(start: int, end: int, layout: Layout, context_from: int) -> ra
     last = end - layout.span  # last start whose final target row is end - 1
     if last < first:
         return range(0)
-    return range(first, last + 1, layout.stride)
+    return range(first, last + 1, stride or layout.stride)
 
 
 def take_windows(table: SeriesTable, layout: Layout, starts: range) -> ArraySet:
@@ -162,8 +166,10 @@ def split_starts(layout: Layout, parts: list[Period], context: str) -> dict[str,
     """The start row of every window of each period."""
     out = {}
     for period in parts:
-        context_from = period.start if context == "within" or period.name == "train" else 0
-        out[period.name] = window_starts(period.start, period.end, layout, context_from)
+        train = period.name == "train"
+        context_from = period.start if context == "within" or train else 0
+        stride = layout.train_stride if train else None
+        out[period.name] = window_starts(period.start, period.end, layout, context_from, stride)
     return out
 
 
