@@ -102,6 +102,8 @@ def _feedback(ext: MonitorExtension, model: str, body: Feedback) -> dict[str, An
         raise UsageError("feedback needs exactly one of `id` (a request id) or `inputs` (raw rows)")
     if body.values is not None:
         return _value_feedback(ext, model, body)
+    if not ext.versions(model)[-1].classification:
+        raise UsageError(f"{model} is a regressor: send the values that came true as `values`")
     if body.id is not None:
         counted = []
         candidates = ext.versions(model)

@@ -50,10 +50,9 @@ def instance_windows(spec: SeriesSpec, doc: Any) -> np.ndarray:
         raise DataError(f"windows must be nested lists of numbers; {hint}") from None
     if array.size != len(windows) * lookback * inputs:
         raise DataError(f"got {array.size} number(s) for {len(windows)} window(s); {hint}")
-    out = array.reshape(len(windows), lookback, inputs).astype(np.float32)
-    if not np.isfinite(out).all():
+    if not np.isfinite(array).all() or np.abs(array).max() > 3.0e38:
         raise DataError("windows contain NaN or Inf values (or numbers too large for float32)")
-    return out
+    return array.reshape(len(windows), lookback, inputs).astype(np.float32)
 
 
 def rows_window(spec: SeriesSpec, rows: Any) -> np.ndarray:
@@ -100,12 +99,12 @@ def _check_times(spec: SeriesSpec, stamps: list[Any], offset: int) -> None:
             ) from None
     steps = np.diff(np.asarray(seconds, np.int64))
     step = spec.step_seconds
+    for i in np.flatnonzero(steps <= 0)[:1]:
+        raise DataError(
+            f"rows[{i + 1 + offset}]: timestamp {stamps[i + 1]!r} is not after "
+            f"{stamps[i]!r}; send rows oldest first, without duplicates"
+        )
     for i, delta in enumerate(steps):
-        if delta <= 0:
-            raise DataError(
-                f"rows[{i + 1 + offset}]: timestamp {stamps[i + 1]!r} is not after "
-                f"{stamps[i]!r}; send rows oldest first, without duplicates"
-            )
         if step is not None and delta != step:
             raise DataError(
                 f"rows[{i + offset}]→rows[{i + 1 + offset}]: {stamps[i]!r} to "
