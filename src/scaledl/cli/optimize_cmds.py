@@ -11,6 +11,7 @@ from scaledl.cli.common import console
 
 FLAGS = {
     "max_accuracy_drop": "--max-accuracy-drop",
+    "max_error_increase": "--max-error-increase",
     "latency_ms": "--latency-ms",
     "batch_size": "--batch-size",
     "max_size_mb": "--max-size-mb",
@@ -28,7 +29,15 @@ def optimize(
         None, "--data", "-d", help="Data source (default: the data set in the package lineage)."
     ),
     max_accuracy_drop: float = typer.Option(
-        0.01, "--max-accuracy-drop", help="Allowed validation accuracy drop (0.01 = 1 point)."
+        0.01,
+        "--max-accuracy-drop",
+        help="Classifiers: allowed validation accuracy drop (0.01 = 1 point).",
+    ),
+    max_error_increase: float = typer.Option(
+        0.02,
+        "--max-error-increase",
+        help="Regressors and forecasters: allowed relative rise of the validation error "
+        "(MSE, standardised for forecasts; 0.02 = 2 %).",
     ),
     latency_ms: float | None = typer.Option(
         None, "--latency-ms", help="p95 latency limit in ms at --batch-size, measured here."
@@ -76,6 +85,7 @@ def optimize(
     config = _config(
         data=data,
         max_accuracy_drop=max_accuracy_drop,
+        max_error_increase=max_error_increase,
         latency_ms=latency_ms,
         batch_size=batch_size,
         max_size_mb=max_size_mb,
@@ -101,7 +111,9 @@ def optimize(
     console.print(f"report:   {out / 'report.html'}")
     winner = result.winner
     if result.met and winner is not None:
-        metric = "accuracy" if result.ctx.task == "classification" else "r2"
+        from scaledl.optimize.evaluation import headline_metric
+
+        metric = headline_metric(result.ctx.task, result.parent.test or None)
         console.print(
             f"[bold green]chosen {winner.id}[/] → {out / str(winner.package or '')}\n"
             f"test {metric} {winner.test.get(metric, float('nan')):.4f} "
@@ -179,12 +191,14 @@ def _table(result: Any) -> Any:
     from rich.table import Table
 
     cons = result.constraints
+    accuracy = cons.budget == "accuracy"
     table = Table(
-        title=f"optimize {result.ctx.parent.name} (accuracy: validation split)",
+        title=f"optimize {result.ctx.parent.name} ({cons.budget}: validation split)",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
-    for name in ("id", "transforms", "val", "drop pt", "p25 ms", "p50 ms", "p95 ms", "kB", ""):
+    change = "drop pt" if accuracy else "error +%"
+    for name in ("id", "transforms", "val", change, "p25 ms", "p50 ms", "p95 ms", "kB", ""):
         left = name in ("id", "transforms", "")
         table.add_column(
             name,
@@ -204,8 +218,8 @@ def _table(result: Any) -> Any:
         table.add_row(
             c.id,
             label,
-            f"{cons.quality(c):.4f}",
-            f"{cons.drop(c) * 100:.2f}",
+            f"{cons.quality(c) if accuracy else -cons.quality(c):.4f}",
+            f"{(cons.drop(c) if accuracy else cons.error_increase(c)) * 100:.2f}",
             f"{c.latency.p25_ms:.4f}",
             f"{c.latency.p50_ms:.4f}",
             f"{c.latency.p95_ms:.4f}",

@@ -133,6 +133,8 @@ def _metrics(c: Candidate, result: SearchResult) -> dict[str, Any]:
     metrics: dict[str, Any] = dict(c.test)
     metrics.update({f"val_{k}": v for k, v in c.val.items()})
     metrics["accuracy_drop_val"] = result.constraints.drop(c)
+    if result.constraints.budget == "error":
+        metrics["error_increase_val"] = result.constraints.error_increase(c)
     metrics["latency"] = {
         "target": cfg.target,
         "cpu": result.ctx.cpu.model,

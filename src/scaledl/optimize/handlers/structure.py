@@ -56,6 +56,15 @@ class PruneSpace(MethodSpace):
             raise ValueError("ratios must be a non-empty list of values in (0, 1)")
         return sorted(set(value))
 
+    def unavailable(self, ctx: SearchContext) -> str | None:
+        spec = ctx.spec
+        if spec is not None and spec.frontend is not None:
+            return (
+                "structured pruning rebuilds bare family models from their knobs; this model "
+                f"has a {spec.frontend.get('kind')} front-end (slimming and quantization apply)"
+            )
+        return None
+
     def configs(self, ctx: SearchContext) -> list[MethodConfig]:
         return [
             PruneConfig(
