@@ -12,11 +12,14 @@ COLUMNS = ["load", "temp", "price"]
 START = np.datetime64("2021-01-01T00:00:00", "s")
 
 
-def series_values(rows: int, seed: int = 0, offset: float = 0.0) -> np.ndarray:
-    """Three hourly variables with a daily cycle, a slow trend and noise, in distinct units."""
+def series_values(
+    rows: int, seed: int = 0, offset: float = 0.0, start: int = 0, period: float = 24.0
+) -> np.ndarray:
+    """Three hourly variables with a daily cycle (`period` hours), a slow trend and noise, in
+    distinct units; `start` continues the clock of an earlier stretch."""
     rng = np.random.default_rng(seed)
-    t = np.arange(rows, dtype=np.float64)
-    day = 2 * np.pi * t / 24
+    t = np.arange(start, start + rows, dtype=np.float64)
+    day = 2 * np.pi * t / period
     load = 1000 + 80 * np.sin(day) + 0.05 * t + rng.normal(0, 5, rows) + offset
     temp = 12 + 4 * np.cos(day) + rng.normal(0, 0.3, rows)
     price = 0.02 * load + 3 * np.sin(day + 1) + rng.normal(0, 0.5, rows)
@@ -50,7 +53,7 @@ def series_recipe(source: Path, **series: Any) -> dict[str, Any]:
             "test_fraction": 0.2,
         },
         "model": {"family": "mlp"},
-        "train": {"epochs": 3, "batch_size": 32, "lr": 0.01, "threads": 1},
+        "train": {"epochs": 8, "batch_size": 32, "lr": 0.01, "threads": 1},
         "export": {"exporter": "legacy"},  # the same graph as dynamo's here, much faster
     }
 

@@ -24,12 +24,19 @@ class DetectConfig(_Section):
     max_accuracy_drop: float = Field(
         0.05, ge=0.0, le=1.0, description="allowed accuracy drop on the new data vs reference"
     )
+    max_error_increase: float = Field(
+        0.1,
+        ge=0.0,
+        le=10.0,
+        description="regressors: allowed relative rise of the error on the new data vs reference",
+    )
     force: bool = Field(False, description="retrain even when nothing is detected")
     seed: int = Field(0, description="randomness of the drift tests (tie-breaks, MMD)")
 
 
 class SplitConfig(_Section):
-    """How the new data is split (deterministically, by class) into train / val / test."""
+    """How the new data is split (deterministically, by class) into train / val / test; a time
+    series by time: its last `test_fraction` is the newest period the versions are judged on."""
 
     val_fraction: float = Field(0.1, gt=0.0, lt=0.9)
     test_fraction: float = Field(0.25, gt=0.0, lt=0.9)
@@ -71,6 +78,18 @@ class DecideConfig(_Section):
     )
     max_regression: float = Field(
         0.02, ge=0.0, le=1.0, description="accuracy the new version may lose on the old test rows"
+    )
+    min_error_reduction: float = Field(
+        0.01,
+        ge=-1.0,
+        le=1.0,
+        description="regressors: relative error reduction on the new held-out rows, at least",
+    )
+    max_error_increase: float = Field(
+        0.02,
+        ge=0.0,
+        le=10.0,
+        description="regressors: relative error rise allowed on the reference rows",
     )
 
 

@@ -22,9 +22,10 @@ class Retrained:
     seconds: float
     best_epoch: int
     epochs_run: int
-    val_accuracy: float
-    test_accuracy: float
+    val_accuracy: float  # regressors: the validation error (loss)
+    test_accuracy: float  # regressors: the test error
     history: list[dict[str, Any]] = field(default_factory=list)
+    metric: str = "accuracy"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -32,8 +33,8 @@ class Retrained:
             "seconds": round(self.seconds, 3),
             "best_epoch": self.best_epoch,
             "epochs_run": self.epochs_run,
-            "val_accuracy": round(self.val_accuracy, 6),
-            "test_accuracy": round(self.test_accuracy, 6),
+            f"val_{self.metric}": round(self.val_accuracy, 6),
+            f"test_{self.metric}": round(self.test_accuracy, 6),
         }
 
 
@@ -100,14 +101,16 @@ def finetune_package(
         extra_files={"history.json": json.dumps(result.history, indent=1).encode()},
     )
     metrics = json.loads((package / "manifest.json").read_text())["metrics"]
+    test_key = "accuracy" if task == "classification" else "loss"
     return Retrained(
         package=package,
         seconds=time.monotonic() - started,
         best_epoch=result.best_epoch,
         epochs_run=len(result.history),
         val_accuracy=float(abs(result.best_metric)),
-        test_accuracy=float(metrics.get("accuracy", float("nan"))),
+        test_accuracy=float(metrics.get(test_key, float("nan"))),
         history=result.history,
+        metric="accuracy" if task == "classification" else "error",
     )
 
 

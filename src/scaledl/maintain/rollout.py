@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
+from scaledl.maintain.compare import error_scale, metric_of
 from scaledl.maintain.decision import Measured
 from scaledl.maintain.server import ServerLink
 
@@ -88,10 +89,12 @@ class ServerRollout:
             "requests_rows": rows,
             "seconds": 0.0,
         }
+        metric = metric_of(p.live)
+        scale = error_scale(p.live) if metric == "error" else None
         for s in p.eval_sets:
             if not len(s):
                 continue
-            live = self.link.accuracy(
+            live = self.link.measure(
                 self.model,
                 p.live_version,
                 s.x,
@@ -99,8 +102,10 @@ class ServerRollout:
                 p.live.preprocessing,
                 rows,
                 _input_name(p.live.manifest),
+                metric,
+                scale,
             )
-            cand = self.link.accuracy(
+            cand = self.link.measure(
                 self.model,
                 self.version,
                 s.x,
@@ -108,13 +113,15 @@ class ServerRollout:
                 candidate.preprocessing,
                 rows,
                 _input_name(candidate.manifest),
+                metric,
+                scale,
             )
             counts["live_failures"] += live.failures
             counts["candidate_failures"] += cand.failures
             counts["seconds"] += live.seconds + cand.seconds
             samples = min(live.answered, cand.answered)
             set_name: Literal["new", "reference"] = "new" if s.name == "new" else "reference"
-            out.append(Measured(set_name, "server", samples, live.accuracy, cand.accuracy))
+            out.append(Measured(set_name, "server", samples, live.accuracy, cand.accuracy, metric))
         counts["seconds"] = round(float(counts["seconds"]), 3)
         return out, counts
 

@@ -16,7 +16,10 @@ class TrainConfig(BaseModel):
     lr: float = Field(3e-3, gt=0.0)
     weight_decay: float = Field(5e-4, ge=0.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum (Nesterov)")
-    schedule: Literal["cosine", "onecycle", "constant"] = "cosine"
+    schedule: Literal["cosine", "onecycle", "constant", "exponential"] = "cosine"
+    lr_decay: float = Field(
+        0.5, gt=0.0, le=1.0, description="exponential schedule: factor applied at each epoch end"
+    )
     warmup_epochs: float = Field(0.0, ge=0.0, description="linear warm-up before the schedule")
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     patience: int | None = Field(None, ge=1, description="early stop after N epochs without gain")

@@ -252,7 +252,7 @@ class Trainer:
         train = self.splits.train
         x, y, soft = self._batch(train.x[index], train.y[index], epoch, index)
         global_step = epoch * self.steps_per_epoch + step
-        factor = lr_factor(self.cfg.schedule, global_step, self.total_steps, self.warmup_steps)
+        factor = self._lr_factor(global_step)
         for group in optimizer.param_groups:
             group["lr"] = self.cfg.lr * factor
         with torch.autocast(
@@ -303,6 +303,17 @@ class Trainer:
             return soft_target_loss(out.float(), soft)
         return self.criterion(out.float(), y)
 
+    def _lr_factor(self, step: int) -> float:
+        cfg = self.cfg
+        return lr_factor(
+            cfg.schedule,
+            step,
+            self.total_steps,
+            self.warmup_steps,
+            self.steps_per_epoch,
+            cfg.lr_decay,
+        )
+
     @torch.no_grad()
     def _predict(self, model: torch.nn.Module, x_raw: np.ndarray) -> torch.Tensor:
         model.eval()
@@ -345,8 +356,7 @@ class Trainer:
             **train_stats,
             **{f"val_{k}": v for k, v in val_stats.items()},
             "seconds": seconds,
-            "lr": self.cfg.lr
-            * lr_factor(self.cfg.schedule, last_step, self.total_steps, self.warmup_steps),
+            "lr": self.cfg.lr * self._lr_factor(last_step),
         }
         state["history"].append(record)
         state["epoch"] = epoch + 1
