@@ -76,7 +76,14 @@ def evaluate_arrays(
         raise DataError(
             f"data holds class id {int(y.max())} but the model knows {len(labels)} classes"
         )
-    matrix = confusion_matrix(y, outputs.argmax(axis=1), len(labels))
+    predicted = outputs.argmax(axis=1)
+    decision = pkg.manifest.decision
+    if decision is not None:  # the package's own threshold, as /predict applies it
+        from scaledl.metrics import apply_decision
+
+        predicted, at = apply_decision(outputs, y, decision.model_dump())
+        metrics.update(at)
+    matrix = confusion_matrix(y, predicted, len(labels))
     return Evaluation(metrics=metrics, samples=len(y), confusion=matrix, labels=labels)
 
 

@@ -43,6 +43,7 @@ def package_model(
     extra_files: dict[str, bytes] | None = None,
     version: str = "1",
     profile: bool = True,
+    threshold: str | float = "argmax",
 ) -> Path:
     """Export, check parity, score the ONNX graph on the test split, and write the package.
 
@@ -76,9 +77,17 @@ def package_model(
     )
     all_metrics["test_samples"] = len(splits.test)
     all_metrics["parity_max_abs_error"] = result.max_abs_error
+    decision = None
     if task == "classification" and splits.labels:
+        from scaledl.metrics import apply_decision
+
+        decision = _decision(session, splits, preprocessing, threshold)
+        predicted = test_out.argmax(axis=1)
+        if decision is not None:
+            predicted, at = apply_decision(test_out, splits.test.y, decision)
+            all_metrics.update(at)
         all_metrics["confusion_matrix"] = confusion_matrix(
-            splits.test.y, test_out.argmax(axis=1), len(splits.labels)
+            splits.test.y, predicted, len(splits.labels)
         )
 
     files: dict[str, bytes | Path] = {
@@ -125,10 +134,24 @@ def package_model(
         },
         "environment": _environment(),
         "monitoring": monitoring,
+        **({"decision": decision} if decision is not None else {}),
     }
     path = write_package(out, manifest, files)
     log.info("wrote package %s (test %s)", path, {k: round(v, 4) for k, v in test_metrics.items()})
     return path
+
+
+def _decision(
+    session: Any, splits: DataSplits, preprocessing: SpecBase, threshold: str | float
+) -> dict[str, Any] | None:
+    """A binary classifier's threshold, chosen on the validation split's graph outputs."""
+    from scaledl.evaluate import run_session
+    from scaledl.metrics import choose_decision, softmax
+
+    if threshold == "argmax" or not splits.labels or len(splits.val) == 0:
+        return None
+    val_out = run_session(session, apply_preprocessing(splits.val.x, preprocessing))
+    return choose_decision(threshold, softmax(val_out), splits.val.y, splits.labels)
 
 
 def _environment() -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from scaledl.contract.manifest import (
     FORMAT,
     FORMAT_VERSION,
+    DecisionRule,
     ExportInfo,
     Lineage,
     Manifest,
@@ -33,6 +34,7 @@ from scaledl.contract.preprocessing import (
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "DecisionRule",
     "ExportInfo",
     "ImageSpec",
     "Lineage",

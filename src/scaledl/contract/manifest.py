@@ -154,6 +154,15 @@ class Monitoring(_Open):
     tests: list[str] = Field(default_factory=list)
 
 
+class DecisionRule(_Strict):
+    """How a binary classifier turns probabilities into a label: `positive_label` when its
+    probability is at least `threshold` (chosen on the validation split, never on test rows)."""
+
+    positive_label: Annotated[str, StringConstraints(max_length=256)]
+    threshold: float = Field(ge=0.0, le=1.0)
+    chosen_by: Annotated[str, StringConstraints(max_length=256)] = "argmax"
+
+
 class Runtime(_Open):
     """How the graph should be run (ONNX Runtime session options chosen by `optimize`)."""
 
@@ -181,6 +190,7 @@ class Manifest(_Strict):
     environment: dict[str, Any] = Field(default_factory=dict)
     monitoring: Monitoring | None = None
     runtime: Runtime | None = None
+    decision: DecisionRule | None = None
     model_file: RelativePath = "model.onnx"
     files: dict[RelativePath, Sha256] = Field(max_length=10_000)
     hmac: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
@@ -203,6 +213,10 @@ class Manifest(_Strict):
                 raise ValueError(f"{where} names {rel!r}, which is not among the listed files")
         if self.task == "classification" and self.labels is not None and len(self.labels) < 1:
             raise ValueError("a classifier needs at least one label")
+        if self.decision is not None and self.decision.positive_label not in (self.labels or []):
+            raise ValueError(
+                f"decision.positive_label {self.decision.positive_label!r} is not among the labels"
+            )
         return self
 
     @property

@@ -99,6 +99,7 @@ def finetune_package(
             "train_seconds": round(train_seconds, 3),
         },
         extra_files={"history.json": json.dumps(result.history, indent=1).encode()},
+        threshold=_threshold(source),
     )
     metrics = json.loads((package / "manifest.json").read_text())["metrics"]
     test_key = "accuracy" if task == "classification" else "loss"
@@ -112,6 +113,14 @@ def finetune_package(
         history=result.history,
         metric="accuracy" if task == "classification" else "error",
     )
+
+
+def _threshold(source: Package) -> str | float:
+    """The source's decision rule, chosen again on the new validation split the same way."""
+    decision = source.manifest.decision
+    if decision is None:
+        return "argmax"
+    return "max_f1" if decision.chosen_by.startswith("max F1") else decision.threshold
 
 
 def _augment(source: Package) -> Any:

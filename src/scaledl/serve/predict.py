@@ -9,8 +9,9 @@ resized to its height × width; its 0–255 pixels are mapped to the training ra
 for scikit-learn digits).
 
 Output: classifiers give `label`, `probability` and the `top` classes (softmax of the outputs,
-unless they already are probabilities); regressors give `value`, forecasters a `forecast`
-per target in original units.
+unless they already are probabilities; a binary classifier with a decision threshold in its
+package labels a row positive when that class's probability reaches the threshold);
+regressors give `value`, forecasters a `forecast` per target in original units.
 """
 
 from __future__ import annotations
@@ -57,11 +58,18 @@ def predictions(mv: ModelVersion, output: np.ndarray, top: int) -> list[dict[str
     probs = _probabilities(output.astype(np.float64))
     labels = mv.package.labels or [str(i) for i in range(probs.shape[1])]
     k = max(1, min(top, probs.shape[1]))
+    decision = mv.manifest.decision
     out = []
     for row in probs:
         order = np.argsort(-row)[:k]
         ranked = [{"label": labels[i], "probability": float(row[i])} for i in order]
-        out.append({**ranked[0], "top": ranked})
+        answer = {**ranked[0], "top": ranked}
+        if decision is not None and len(labels) == 2:  # the package's threshold decides
+            positive = labels.index(decision.positive_label)
+            chosen = positive if row[positive] >= decision.threshold else 1 - positive
+            answer.update(label=labels[chosen], probability=float(row[chosen]))
+            answer["threshold"] = decision.threshold
+        out.append(answer)
     return out
 
 

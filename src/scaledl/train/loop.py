@@ -34,7 +34,7 @@ from scaledl.train.optim import cpu_state, make_optimizer, uses_channels_last
 from scaledl.train.schedule import lr_factor
 from scaledl.train.sharding import epoch_order, step_seed
 from scaledl.train.syncbn import sync_batchnorm, unsync_batchnorm
-from scaledl.train.tensors import loss_fn, soft_target_loss
+from scaledl.train.tensors import class_weights, loss_fn, soft_target_loss
 from scaledl.ui import progress
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,8 @@ class Trainer:
         self.step_callbacks = step_callbacks or []
         self.loss_override = loss_override
         self.checkpoint_every = checkpoint_every
-        self.criterion = loss_fn(task, config.label_smoothing, self.error_scale)
+        weights = class_weights(config.class_weights, splits) if task == "classification" else None
+        self.criterion = loss_fn(task, config.label_smoothing, self.error_scale, weights)
         problem = sharding.check_world_size(
             len(splits.train), config.batch_size, self.dist.world_size
         )

@@ -38,6 +38,25 @@ def loss_fn(
     return cross_entropy
 
 
+def class_weights(setting: Any, splits: Any) -> np.ndarray | None:
+    """Per-class loss weights: none, balanced (n / (classes · count), as scikit-learn's), or
+    the recipe's list (one per class)."""
+    classes = splits.num_classes or 0
+    if setting == "none" or not classes:
+        return None
+    if isinstance(setting, list):
+        if len(setting) != classes or min(setting) <= 0:
+            from scaledl.errors import RecipeError
+
+            raise RecipeError(
+                f"train.class_weights lists {len(setting)} weight(s); the data has {classes} "
+                "classes and every weight must be > 0"
+            )
+        return np.asarray(setting, np.float64)
+    counts = np.bincount(np.asarray(splits.train.y, np.int64), minlength=classes).astype(float)
+    return np.asarray(len(splits.train.y) / (classes * np.maximum(counts, 1.0)))
+
+
 def _like(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Outputs shaped as the targets: (N, 1) → (N,) for one value, (N, H, T) as they are."""
     return out.reshape(y.shape) if out.numel() == y.numel() else out.squeeze(-1)
