@@ -127,9 +127,11 @@ def test_through_a_server_promote_then_roll_back_with_zero_failed_requests(
     admin, _ = create_key(keys, "admin", "t")
     proc = ServerProcess([str(repo), "--api-keys", str(keys), "--monitor"]).wait_ready()
     try:
+        # the bad feed first (rolled back: version 2 is set aside, 1 keeps serving), then the
+        # real change (version 3, promoted): both cover the same new hours
         for name, outcome, version in (
-            ("changed", "promoted", "2"),
-            ("corrupted", "rolled-back", "2"),
+            ("corrupted", "rolled-back", "1"),
+            ("changed", "promoted", "3"),
         ):
             with SeriesTraffic(proc.url, infer, model=MODEL) as traffic:
                 result = run_cli(
