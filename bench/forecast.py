@@ -140,6 +140,15 @@ def merged(name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(kept + rows, key=lambda r: (r["horizon"], order.get(r["model"], 99)))
 
 
+def earlier_sections(name: str) -> dict[str, Any]:
+    """The sections other benchmarks keep in the same file (drift, optimize)."""
+    from common import RESULTS
+
+    path = RESULTS / f"{name}.json"
+    doc = json.loads(path.read_text()) if path.is_file() else {}
+    return {k: v for k, v in doc.items() if k in ("drift", "optimize")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--horizons", default="96,336", help="comma-separated horizons")
@@ -163,6 +172,7 @@ def main() -> None:
     path = write_results(
         name,
         {
+            **earlier_sections(name),
             "command": "python " + " ".join(sys.argv),
             "data": str(ETTH1),
             "protocol": "ETTh1 multivariate; train/val/test = 12/4/4 months of 30 days "
