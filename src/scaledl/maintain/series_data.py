@@ -83,7 +83,7 @@ def _table(splits: DataSplits, what: str) -> SeriesTable:
     table = getattr(splits, "table", None)
     if table is None:
         raise DataError(f"the {what} data is not a time series")
-    return table  # type: ignore[no-any-return]
+    return table
 
 
 def _period_start(splits: DataSplits, name: str, table: SeriesTable) -> str:

@@ -171,8 +171,10 @@ class Modality:
         can be rebuilt from the package alone; it must include `"kind": self.kind`."""
         return None
 
-    def build_frontend(self, config: dict[str, Any]) -> tuple[Any, tuple[int, ...]]:
-        """(front-end nn.Module, the feature shape a family reads) from `frontend`'s config."""
+    def build_frontend(self, config: dict[str, Any]) -> tuple[Any, Any]:
+        """(front-end nn.Module, the feature form a family reads) from `frontend`'s config: a
+        shape tuple, or an object with a `form` name (e.g. a forecast's window geometry) that
+        the model registry dispatches on."""
         raise NotImplementedError(f"the {self.kind} modality has no front-end")
 
     # ---- monitoring ---------------------------------------------------------------------

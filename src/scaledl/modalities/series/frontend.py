@@ -10,6 +10,11 @@ from torch import nn
 
 
 class SeriesScaling(nn.Module):
+    mean: torch.Tensor
+    std: torch.Tensor
+    target_mean: torch.Tensor
+    target_std: torch.Tensor
+
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
 

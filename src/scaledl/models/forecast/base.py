@@ -32,6 +32,8 @@ class ChannelsToTargets(nn.Module):
     """(N, H, inputs) per-channel forecasts → (N, H, targets): the target channels when every
     target is an input, else a learned mix of the channels."""
 
+    index: torch.Tensor
+
     def __init__(self, shape: ForecastShape) -> None:
         super().__init__()
         self.identity = shape.identity_targets
@@ -45,7 +47,7 @@ class ChannelsToTargets(nn.Module):
             return y
         if self.mix is not None:
             return self.mix(y)
-        return y.index_select(2, self.index)  # type: ignore[arg-type]
+        return y.index_select(2, self.index)
 
 
 class ForecastBody(nn.Module):
@@ -55,6 +57,9 @@ class ForecastBody(nn.Module):
     own mean and standard deviation per channel, and the forecast is put back on that level —
     what makes level shifts between the training period and the test period harmless.
     """
+
+    revin_index: torch.Tensor
+    revin_keep: torch.Tensor
 
     def __init__(self, shape: ForecastShape, revin: bool) -> None:
         super().__init__()
@@ -77,6 +82,6 @@ class ForecastBody(nn.Module):
         if self.shape.identity_targets:
             return y * std + mean
         keep = self.revin_keep
-        t_mean = mean.index_select(2, self.revin_index) * keep  # type: ignore[arg-type]
-        t_std = std.index_select(2, self.revin_index) * keep + (1.0 - keep)  # type: ignore[arg-type,operator]
+        t_mean = mean.index_select(2, self.revin_index) * keep
+        t_std = std.index_select(2, self.revin_index) * keep + (1.0 - keep)
         return y * t_std + t_mean

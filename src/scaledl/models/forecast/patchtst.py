@@ -28,6 +28,8 @@ def patch_index(lookback: int, patch_len: int, stride: int) -> torch.Tensor:
 
 
 class PatchTST(ForecastBody):
+    patches: torch.Tensor
+
     def __init__(self, shape: ForecastShape, knobs: PatchTSTKnobs) -> None:
         super().__init__(shape, knobs.revin)
         index = patch_index(shape.lookback, knobs.patch_len, knobs.patch_stride)
@@ -51,7 +53,7 @@ class PatchTST(ForecastBody):
         n, lookback, c = x.shape
         series = x.transpose(1, 2).reshape(-1, lookback)  # (N·C, L)
         series = torch.cat([series, series[:, -1:].expand(-1, self.stride)], dim=1)
-        tokens = series.index_select(1, self.patches)  # type: ignore[arg-type]
+        tokens = series.index_select(1, self.patches)
         tokens = tokens.reshape(-1, self.num_patches, self.patch_len)
         h = self.blocks(self.drop(self.embed(tokens) + self.pos))
         h = self.norm(h).reshape(n, c, -1)
