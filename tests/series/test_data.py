@@ -181,3 +181,21 @@ def test_recipes_on_series_are_regression_with_forecast_knobs(series_csv: Path) 
             {**series_recipe(series_csv), "model": {"family": "mlp", "batch_norm": True}}
         )
     assert COLUMNS == ["load", "temp", "price"]
+
+
+def test_parquet_series_with_native_timestamps(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    values = series_values(300)
+    times = np.datetime64("2021-01-01T00:00:00", "s") + np.arange(300) * np.timedelta64(1, "h")
+    table = pa.table(
+        {
+            "date": pa.array(times.astype("datetime64[s]")),
+            **{c: values[:, i] for i, c in enumerate(COLUMNS)},
+        }
+    )
+    pq.write_table(table, tmp_path / "s.parquet")
+    splits = load_splits(_config(tmp_path / "s.parquet"), task="regression")
+    assert splits.table.step_seconds == 3600
+    np.testing.assert_allclose(splits.train.x[0], values[:48], rtol=1e-6)

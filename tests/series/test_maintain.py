@@ -52,6 +52,7 @@ def _decision(records: list[dict]) -> dict:
     return next(r for r in records if r["step"] == "decision")
 
 
+@pytest.mark.slow
 def test_changed_series_is_promoted_offline(
     series_package: Path, new_data: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -75,6 +76,7 @@ def test_changed_series_is_promoted_offline(
     assert run_cli("verify", str(repo / MODEL / "2")).returncode == 0
 
 
+@pytest.mark.slow
 def test_corrupted_feed_is_rolled_back_offline(
     series_package: Path, new_data: dict[str, Path], tmp_path: Path
 ) -> None:
