@@ -130,6 +130,10 @@ def test_feedback_of_realised_values_gives_the_live_error(running: Running) -> N
         f"{running.url}/v2/models/{MODEL}/monitor", headers=running.headers(), timeout=30
     ).json()["versions"][0]
     assert status["error"]["samples"] >= 1 and status["error"]["reference"] > 0
+    board = httpx.get(f"{running.url}/dashboard/data", headers=running.headers(), timeout=30)
+    (card,) = [m for m in board.json()["models"] if m["model"] == MODEL]
+    assert card["error"]["value"] == pytest.approx(error, rel=1e-6)
+    assert any("error" in point for point in card["accuracy_series"])
 
 
 def test_drift_check_names_a_stuck_sensor(running: Running) -> None:
