@@ -34,7 +34,8 @@ def accuracy_table(doc: dict[str, Any]) -> list[str]:
             lines.append(
                 f"| {h} | {r['model']} ({r['family']}) | {r['lookback']} | "
                 f"{r['test_mse']:.4f}{mark} | {r['test_mae']:.4f} | "
-                f"{r['test_mse_drop_last']:.4f} | {r['test_mse_units']:.3f} | {r['train_seconds']:.0f} s | {r['parameters']:,} |"
+                f"{r['test_mse_drop_last']:.4f} | {r['test_mse_units']:.3f} | "
+                f"{r['train_seconds']:.0f} s | {r['parameters']:,} |"
             )
     return lines
 
