@@ -141,6 +141,18 @@ def add_profile(
         seed = pkg.manifest.lineage.split_seed
         splits = load_splits(config, seed=seed, task=task)
         profile = profile_for_splits(splits, preprocessing, predict, task, options)
+    elif preprocessing.kind == "series":  # another period of the series: its windows, in order
+        from scaledl.monitor.series_profile import series_profile
+
+        raw = load_raw(config, task, pkg)
+        profile = series_profile(
+            raw.x,
+            raw.y,
+            preprocessing,  # type: ignore[arg-type]
+            predict,
+            options=options,
+            sources={"inputs_from": "data", "outputs_from": "data", "data": config.source},
+        )
     else:
         raw = load_raw(config, task, pkg)
         x = apply_preprocessing(raw.x, preprocessing)
