@@ -145,6 +145,8 @@ def add_profile(
         from scaledl.monitor.series_profile import series_profile
 
         raw = load_raw(config, task, pkg)
+        if raw.y is None:
+            raise PackageError(f"data {config.source}: a series profile needs its targets")
         profile = series_profile(
             raw.x,
             raw.y,
