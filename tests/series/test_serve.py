@@ -72,8 +72,9 @@ def test_predict_answers_in_original_units(running: Running, series_package: Pat
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
-        ({"rows": []}, 400, "last 48 observations; got 0"),
-        ({"rows": "x" * 10}, 400, "last 48 observations"),
+        ({"rows": []}, 400, r"send a JSON list of raw rows.*\{\"rows\""),
+        ({"rows": "x" * 10}, 400, r"send a JSON list of raw rows"),
+        ({"rows": [{"price": 1.0}] * 3}, 400, "last 48 observations; got 3"),
         ("rows-missing-price", 400, r"rows\[47\]\.price: None is not a number"),
         ("rows-gap", 400, "is 7200 s; the model steps by 3600 s"),
         ("rows-unsorted", 400, "is not after"),
@@ -105,7 +106,7 @@ def test_predict_refuses_images(running: Running) -> None:
         content=b"\x89PNG",
         headers={"Content-Type": "image/png"},
     )
-    assert answer.status_code == 415 and "forecasters" in answer.json()["error"]
+    assert answer.status_code == 415 and "application/json" in answer.json()["error"]
 
 
 def test_feedback_of_realised_values_gives_the_live_error(running: Running) -> None:

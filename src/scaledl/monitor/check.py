@@ -34,6 +34,7 @@ class Assessment:
     max_error_increase: float = 0.1
     window: Window | None = field(default=None, repr=False)
     outputs: np.ndarray | None = field(default=None, repr=False)
+    feature_means: np.ndarray | None = field(default=None, repr=False)  # per drift feature
 
     @property
     def accuracy_drop(self) -> float | None:
@@ -120,7 +121,8 @@ def check_arrays(
     profile = profile or package_profile(pkg)
     x = apply_preprocessing(x_raw, pkg.preprocessing)
     outputs = np.asarray(session_predict(pkg)(x))
-    window = Window.from_batch(profile, input_features(pkg.preprocessing, x), outputs)
+    features = input_features(pkg.preprocessing, x)
+    window = Window.from_batch(profile, features, outputs)
     result = detect_drift(profile, window, config)
     accuracy = error = None
     if y is not None and profile.task == "classification" and len(y):
@@ -141,6 +143,7 @@ def check_arrays(
         max_error_increase=max_error_increase,
         window=window,
         outputs=outputs,
+        feature_means=np.asarray(features, np.float64).reshape(len(features), -1).mean(axis=0),
     )
 
 

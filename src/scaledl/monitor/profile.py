@@ -188,6 +188,7 @@ def build_profile(
     labels: list[str] | None = None,
     options: ProfileOptions | None = None,
     sources: dict[str, str] | None = None,
+    feature_names: list[str] | None = None,
 ) -> ReferenceProfile:
     """A profile from preprocessed arrays: PCA on `fit_x`, input reference from `reference_x`,
     output reference from the model's outputs on `heldout_x` (`predict`: batch → outputs)."""
@@ -216,6 +217,8 @@ def build_profile(
             **(sources or {}),
         },
     }
+    if feature_names is not None:
+        meta["feature_names"] = list(feature_names)
     outputs = np.asarray(predict(heldout_x))
     profile = ReferenceProfile(
         projection=projection,

@@ -51,6 +51,7 @@ def profile_for_splits(
         labels=splits.labels,
         options=opts,
         sources={"inputs_from": "train", "outputs_from": "val+test", "data": splits.source},
+        feature_names=input_feature_names(preprocessing),
     )
 
 
@@ -81,6 +82,12 @@ def input_features(preprocessing: SpecBase, graph_x: np.ndarray) -> np.ndarray:
     from scaledl.modalities import modality_of
 
     return modality_of(preprocessing).drift_features(preprocessing, graph_x)
+
+
+def input_feature_names(preprocessing: SpecBase) -> list[str] | None:
+    from scaledl.modalities import modality_of
+
+    return modality_of(preprocessing).drift_feature_names(preprocessing)
 
 
 def _halves(x: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -114,11 +121,10 @@ def package_profile(pkg: Package) -> ReferenceProfile:
 
 def session_predict(pkg: Package) -> Predict:
     """Outputs of the package's ONNX graph for preprocessed inputs."""
-    from scaledl.evaluate import run_session
-    from scaledl.export.runtime import create_session
+    from scaledl.export.runtime import package_session, run_checked
 
-    session = create_session(pkg.onnx_path)
-    return lambda x: run_session(session, np.ascontiguousarray(x, dtype=np.float32))
+    session = package_session(pkg)
+    return lambda x: run_checked(session, np.ascontiguousarray(x, dtype=np.float32), pkg.source)
 
 
 def add_profile(
@@ -170,6 +176,7 @@ def add_profile(
             labels=pkg.labels,
             options=options,
             sources={"inputs_from": "data", "outputs_from": "data", "data": config.source},
+            feature_names=input_feature_names(preprocessing),
         )
     update_package(
         pkg.path,

@@ -51,7 +51,7 @@ class SeriesModality(Modality):
 
         if not isinstance(splits, SeriesSplits) or splits.table is None or splits.layout is None:
             raise DataError("series preprocessing is fitted on time-series splits")
-        table, layout, cfg = splits.table, splits.layout, splits.config
+        table, layout, cfg = splits.table, splits.layout, splits.series
         train = splits.period("train")
         rows = table.values[train.start : train.end].astype(np.float64)
         mean, std = rows.mean(axis=0), rows.std(axis=0)
@@ -121,10 +121,11 @@ class SeriesModality(Modality):
             raise DataError(f"series front-end config is malformed ({exc!r})") from None
 
     # ---- serving ------------------------------------------------------------------------
-    def decode_predict(self, spec: SeriesSpec, body: bytes, content_type: str) -> np.ndarray:
-        from scaledl.modalities.series.predict import decode_windows
+    def rows_from_json(self, spec: SpecBase, rows: Any) -> np.ndarray:
+        """Named observations (the newest `lookback` form one window) or whole windows."""
+        from scaledl.modalities.series.predict import windows_from_json
 
-        return decode_windows(spec, body, content_type)
+        return windows_from_json(spec_of(spec), rows)
 
     def format_values(self, spec: SeriesSpec, outputs: np.ndarray) -> list[dict[str, Any]]:
         from scaledl.modalities.series.predict import forecasts

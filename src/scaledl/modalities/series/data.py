@@ -30,7 +30,7 @@ class SeriesData(LoadedData):
 
     table: SeriesTable | None = None
     layout: Layout | None = None
-    config: SeriesConfig = field(default_factory=SeriesConfig)
+    series: SeriesConfig = field(default_factory=SeriesConfig)
 
 
 @dataclass
@@ -39,7 +39,7 @@ class SeriesSplits(DataSplits):
 
     table: SeriesTable | None = None
     layout: Layout | None = None
-    config: SeriesConfig = field(default_factory=SeriesConfig)
+    series: SeriesConfig = field(default_factory=SeriesConfig)
     periods: list[Period] = field(default_factory=list)
     starts: dict[str, range] = field(default_factory=dict)
 
@@ -76,7 +76,8 @@ def read_source(path: Path, config: DataConfig, task: str) -> SeriesData:
         feature_names=[table.columns[i] for i in layout.inputs],
         table=table,
         layout=layout,
-        config=cfg,
+        config=config,
+        series=cfg,
     )
 
 
@@ -92,7 +93,7 @@ def _fingerprint(table: SeriesTable, layout: Layout) -> str:
 def split_series(loaded: LoadedData, config: DataConfig, seed: int) -> SeriesSplits:
     if not isinstance(loaded, SeriesData) or loaded.table is None or loaded.layout is None:
         raise DataError(f"data {loaded.source} is not a time series")
-    table, layout, cfg = loaded.table, loaded.layout, loaded.config
+    table, layout, cfg = loaded.table, loaded.layout, loaded.series
     parts = periods(table, cfg, config.val_fraction, config.test_fraction)
     starts = split_starts(layout, parts, cfg.context)
     sets = {name: take_windows(table, layout, s) for name, s in starts.items()}
@@ -118,7 +119,8 @@ def split_series(loaded: LoadedData, config: DataConfig, seed: int) -> SeriesSpl
         sizes={name: len(s) for name, s in sets.items()},
         table=table,
         layout=layout,
-        config=cfg,
+        config=config,
+        series=cfg,
         periods=parts,
         starts=starts,
     )

@@ -8,8 +8,8 @@ Accepted bodies (`Content-Type: application/json`), values in the units of the t
 - `{"instances": [window, …]}` or `[window, …]` — each window `lookback` × `inputs` numbers, as
   the V2 `/infer` input `[-1, lookback, inputs]` takes them.
 
-Answer per window: `{"forecast": {"OT": [h1, h2, …], …}, "horizon": H}` (and the forecast
-steps' timestamps when the rows carried them).
+The server parses the JSON (big bodies in a parser process) and hands the list to
+`windows_from_json`. Answer per window: `{"forecast": {"OT": [h1, h2, …], …}, "horizon": H}`.
 """
 
 from __future__ import annotations
@@ -19,30 +19,21 @@ from typing import Any
 import numpy as np
 
 from scaledl.contract import SeriesSpec
-from scaledl.errors import DataError, UnsupportedMediaTypeError
-
-JSON_TYPES = ("application/json", "text/json")
+from scaledl.errors import DataError
 
 
-def decode_windows(spec: SeriesSpec, body: bytes, content_type: str) -> np.ndarray:
-    from scaledl.modalities.base import _parse_json
-
-    if content_type not in JSON_TYPES:
-        raise UnsupportedMediaTypeError(
-            f"Content-Type {content_type!r} is not accepted by /predict for forecasters; send "
-            'application/json: {"rows": [{column: value, …}, …]} or {"instances": [window, …]}'
-        )
-    doc = _parse_json(body)
-    if isinstance(doc, dict) and "rows" in doc:
-        return rows_window(spec, doc["rows"])[None]
-    return instance_windows(spec, doc)
+def windows_from_json(spec: SeriesSpec, rows: Any) -> np.ndarray:
+    """The JSON rows the server parsed (`rows` or `instances`, or the body's list): objects
+    of column: value are observations, one window; numbers are whole windows."""
+    if isinstance(rows, list) and any(isinstance(r, dict) for r in rows):
+        return rows_window(spec, rows)[None]
+    return instance_windows(spec, rows)
 
 
-def instance_windows(spec: SeriesSpec, doc: Any) -> np.ndarray:
-    windows = doc.get("instances") if isinstance(doc, dict) else doc
+def instance_windows(spec: SeriesSpec, windows: Any) -> np.ndarray:
     lookback, inputs = spec.raw_shape
     hint = f"each window is {lookback} steps × {inputs} values ({', '.join(spec.inputs)})"
-    if not isinstance(windows, list) or not windows:
+    if not isinstance(windows, list | np.ndarray) or not len(windows):
         raise DataError(f'send {{"rows": [...]}} or {{"instances": [window, …]}}; {hint}')
     try:
         array = np.asarray(windows, dtype=np.float64)

@@ -104,6 +104,19 @@ def prune_structured(
     from scaledl.optimize.prune.importance import check_importance
 
     _check_args(ratio, round_to, steps, head_ratio)
+    if spec.frontend is not None:
+        return _prune_body(
+            model,
+            spec,
+            ratio,
+            importance=importance,
+            round_to=round_to,
+            steps=steps,
+            calibration=calibration,
+            global_ranking=global_ranking,
+            head_ratio=head_ratio,
+            recalibrate_bn=recalibrate_bn,
+        )
     options = PruneOptions(
         ratio, importance, round_to, steps, _as_calibration(calibration), global_ranking, head_ratio
     )
@@ -129,6 +142,42 @@ def prune_structured(
         params_before=params_before,
         params_after=count_params(rebuilt),
         macs_before=macs_before,
+        macs_after=count_macs(rebuilt, new_spec.input_shape),
+    )
+
+
+def _prune_body(
+    model: torch.nn.Module, spec: ModelSpec, ratio: float, **options: Any
+) -> PruneResult:
+    """A model behind a modality front-end: prune its family body on the front-end's features
+    (the front-end's fixed weights are never touched) and put the front-end back."""
+    import torch
+
+    from scaledl.models import ModelSpec
+    from scaledl.optimize.prune.counting import count_macs, count_params
+
+    front, body = model.get_submodule("frontend"), model.get_submodule("body")
+    with torch.no_grad():
+        feature_shape = list(front(torch.zeros(1, *spec.input_shape)).shape[1:])
+        calibration = _as_calibration(options.pop("calibration"))
+        if calibration is not None:
+            calibration = (front.eval()(calibration[0]), calibration[1])
+    body_spec = ModelSpec(spec.family, feature_shape, spec.num_outputs, spec.knobs)
+    inner = prune_structured(body, body_spec, ratio, calibration=calibration, **options)
+    new_spec = ModelSpec(
+        spec.family, list(spec.input_shape), spec.num_outputs, inner.spec.knobs, spec.frontend
+    )
+    rebuilt = new_spec.build()
+    rebuilt.get_submodule("body").load_state_dict(inner.model.state_dict())
+    rebuilt.eval()
+    return PruneResult(
+        model=rebuilt,
+        spec=new_spec,
+        removed=inner.removed,
+        skipped=inner.skipped,
+        params_before=count_params(model),
+        params_after=count_params(rebuilt),
+        macs_before=count_macs(model, spec.input_shape),
         macs_after=count_macs(rebuilt, new_spec.input_shape),
     )
 

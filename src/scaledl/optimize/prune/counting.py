@@ -17,7 +17,7 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _conv_macs(module: nn.Conv2d, out: torch.Tensor) -> int:
+def _conv_macs(module: nn.Conv2d | nn.Conv1d, out: torch.Tensor) -> int:
     per_output = (module.in_channels // module.groups) * math.prod(module.kernel_size)
     return out.numel() * per_output
 
@@ -43,7 +43,7 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...] | list[int]) -> in
 
     def hook(module: nn.Module, inputs: tuple[Any, ...], out: Any) -> None:
         nonlocal total
-        if isinstance(module, nn.Conv2d):
+        if isinstance(module, nn.Conv2d | nn.Conv1d):
             total += _conv_macs(module, out)
         elif isinstance(module, nn.Linear):
             total += _linear_macs(module, out)
@@ -56,7 +56,7 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...] | list[int]) -> in
     handles = [
         m.register_forward_hook(hook)
         for m in model.modules()
-        if isinstance(m, nn.Conv2d | nn.Linear | nn.RNNBase | Attention)
+        if isinstance(m, nn.Conv2d | nn.Conv1d | nn.Linear | nn.RNNBase | Attention)
     ]
     was_training = model.training
     try:
