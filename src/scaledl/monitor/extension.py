@@ -20,20 +20,28 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import ValidationError
 
-from scaledl.errors import NotFoundError, PackageError
+from scaledl.errors import NotFoundError, PackageError, UsageError
+from scaledl.evaluate import predict_raw
+from scaledl.export.runtime import create_session
 from scaledl.monitor.alerts import Alert, WebhookSender
 from scaledl.monitor.config import MonitorConfig
 from scaledl.monitor.drift import DriftResult
 from scaledl.monitor.live import ModelMonitor
 from scaledl.monitor.metrics import MonitorMetrics
-from scaledl.monitor.reference import input_features
+from scaledl.monitor.reference import (
+    input_features,
+    package_profile,
+    reference_accuracy,
+)
+from scaledl.monitor.routes import install_routes
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from scaledl.package import Package
-    from scaledl.serve.extensions import InferenceRecord
+    from scaledl.serve.extensions import InferenceRecord, ServerContext
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +62,7 @@ class MonitorExtension:
         self._thread: threading.Thread | None = None
 
     # --- ServerExtension -----------------------------------------------------------------
-    def attach(self, app: FastAPI, server: Any) -> None:
-        from scaledl.monitor.routes import install_routes
-
+    def attach(self, app: FastAPI, server: ServerContext) -> None:
         self.metrics = MonitorMetrics(server.metrics_registry)
         if self.config.webhook_url:
             self.webhook = WebhookSender(
@@ -69,8 +75,6 @@ class MonitorExtension:
         self._thread.start()
 
     def on_model_loaded(self, model: str, version: str, package: Package) -> None:
-        from scaledl.monitor.reference import package_profile, reference_accuracy
-
         try:
             profile = package_profile(package)
         except PackageError as exc:
@@ -165,9 +169,6 @@ class MonitorExtension:
 
     def outputs_raw(self, monitor: ModelMonitor, raw: np.ndarray) -> np.ndarray:
         """The version's graph outputs for raw rows (a regressor's values, a forecast)."""
-        from scaledl.evaluate import predict_raw
-        from scaledl.export.runtime import create_session
-
         key = (monitor.model, monitor.version)
         with self._lock:
             package = self.packages[key]
@@ -231,10 +232,6 @@ def _error_scale(package: Package) -> np.ndarray | None:
 
 def create_extension(options: dict[str, Any]) -> MonitorExtension:
     """The `--extension monitor` factory: options are MonitorConfig fields."""
-    from pydantic import ValidationError
-
-    from scaledl.errors import UsageError
-
     try:
         return MonitorExtension(MonitorConfig.model_validate(options))
     except ValidationError as exc:
