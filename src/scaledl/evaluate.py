@@ -27,6 +27,7 @@ class Evaluation:
             "samples": self.samples,
             "labels": self.labels,
             "confusion_matrix": self.confusion,
+            **self.extra,
         }
 
 
@@ -59,18 +60,30 @@ def evaluate_arrays(
     pkg: Package, x_raw: np.ndarray, y: np.ndarray, session: Any = None
 ) -> Evaluation:
     from scaledl.metrics import evaluate_outputs
+    from scaledl.modalities import modality_of
 
     task = pkg.manifest.task
     outputs = predict_raw(pkg, x_raw, session)
-    metrics = evaluate_outputs(outputs, y, task)
     if task != "classification":
-        return Evaluation(metrics=metrics, samples=len(y))
+        unit = modality_of(pkg.preprocessing)
+        scale = unit.error_scale(pkg.preprocessing)
+        metrics = evaluate_outputs(outputs, y, task, scale)
+        extra = unit.evaluation_extras(pkg.preprocessing, x_raw, y, outputs)
+        return Evaluation(metrics=metrics, samples=len(y), extra=extra)
+    metrics = evaluate_outputs(outputs, y, task)
     labels = pkg.labels or [str(i) for i in range(outputs.shape[1])]
     if len(y) and int(y.max()) >= len(labels):
         raise DataError(
             f"data holds class id {int(y.max())} but the model knows {len(labels)} classes"
         )
-    matrix = confusion_matrix(y, outputs.argmax(axis=1), len(labels))
+    predicted = outputs.argmax(axis=1)
+    decision = pkg.manifest.decision
+    if decision is not None:  # the package's own threshold, as /predict applies it
+        from scaledl.metrics import apply_decision
+
+        predicted, at = apply_decision(outputs, y, decision.model_dump())
+        metrics.update(at)
+    matrix = confusion_matrix(y, predicted, len(labels))
     return Evaluation(metrics=metrics, samples=len(y), confusion=matrix, labels=labels)
 
 

@@ -43,6 +43,7 @@ def package_model(
     extra_files: dict[str, bytes] | None = None,
     version: str = "1",
     profile: bool = True,
+    threshold: str | float = "argmax",
 ) -> Path:
     """Export, check parity, score the ONNX graph on the test split, and write the package.
 
@@ -58,18 +59,35 @@ def package_model(
     held_out = splits.test.x[: export.sample_size]
     if len(held_out) < 2:
         held_out = np.concatenate([splits.test.x, splits.val.x])[: max(2, export.sample_size)]
-    example = apply_preprocessing(held_out, preprocessing)
-    result = export_onnx(model, example, export.opset, export.exporter, export.parity_tolerance)
+    from scaledl.modalities import modality_of
 
+    unit = modality_of(preprocessing)
+    scale = unit.error_scale(preprocessing) if task == "regression" else None
+    example = apply_preprocessing(held_out, preprocessing)
+    result = export_onnx(
+        model, example, export.opset, export.exporter, export.parity_tolerance, scale
+    )
     session = create_session(result.onnx_bytes)
     test_out = run_session(session, apply_preprocessing(splits.test.x, preprocessing))
-    test_metrics = evaluate_outputs(test_out, splits.test.y, task)
-    num_outputs = int(result.parity_outputs.shape[1])
+    test_metrics = evaluate_outputs(test_out, splits.test.y, task, scale)
+    output_shape = tuple(int(d) for d in result.parity_outputs.shape[1:])
     all_metrics: dict[str, Any] = {**test_metrics, **(metrics or {})}
+    all_metrics.update(
+        unit.evaluation_extras(preprocessing, splits.test.x, splits.test.y, test_out)
+    )
+    all_metrics["test_samples"] = len(splits.test)
     all_metrics["parity_max_abs_error"] = result.max_abs_error
+    decision = None
     if task == "classification" and splits.labels:
+        from scaledl.metrics import apply_decision
+
+        decision = _decision(session, splits, preprocessing, threshold)
+        predicted = test_out.argmax(axis=1)
+        if decision is not None:
+            predicted, at = apply_decision(test_out, splits.test.y, decision)
+            all_metrics.update(at)
         all_metrics["confusion_matrix"] = confusion_matrix(
-            splits.test.y, test_out.argmax(axis=1), len(splits.labels)
+            splits.test.y, predicted, len(splits.labels)
         )
 
     files: dict[str, bytes | Path] = {
@@ -94,7 +112,7 @@ def package_model(
         "task": task,
         "family": family,
         "knobs": (model_spec or {}).get("knobs", {}),
-        "signature": signature(splits.sample_shape, num_outputs).model_dump(),
+        "signature": signature(splits.sample_shape, output_shape).model_dump(),
         "labels": splits.labels,
         "preprocessing": preprocessing.model_dump(mode="json"),
         "metrics": all_metrics,
@@ -103,6 +121,7 @@ def package_model(
             "max_abs_error": result.max_abs_error,
             "tolerance": export.parity_tolerance,
             "samples": len(example),
+            **({"scale": "error_scale"} if scale is not None else {}),
         },
         "export": {"exporter": result.exporter, "opset": result.opset},
         "lineage": {
@@ -115,10 +134,24 @@ def package_model(
         },
         "environment": _environment(),
         "monitoring": monitoring,
+        **({"decision": decision} if decision is not None else {}),
     }
     path = write_package(out, manifest, files)
     log.info("wrote package %s (test %s)", path, {k: round(v, 4) for k, v in test_metrics.items()})
     return path
+
+
+def _decision(
+    session: Any, splits: DataSplits, preprocessing: SpecBase, threshold: str | float
+) -> dict[str, Any] | None:
+    """A binary classifier's threshold, chosen on the validation split's graph outputs."""
+    from scaledl.evaluate import run_session
+    from scaledl.metrics import choose_decision, softmax
+
+    if threshold == "argmax" or not splits.labels or len(splits.val) == 0:
+        return None
+    val_out = run_session(session, apply_preprocessing(splits.val.x, preprocessing))
+    return choose_decision(threshold, softmax(val_out), splits.val.y, splits.labels)
 
 
 def _environment() -> dict[str, str]:

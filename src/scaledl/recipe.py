@@ -23,6 +23,7 @@ from scaledl.validation import validate
 
 __all__ = ["ModelConfig", "Recipe", "apply_override", "load_recipe", "validate_recipe"]
 
+
 BUILTIN_RECIPE = Path(__file__).parent / "recipes" / "digits-cnn.yaml"
 # Recipe values that are paths; `digits` and other built-in names are not.
 PATH_KEYS = (("data", "source"), ("data", "cache_dir"))

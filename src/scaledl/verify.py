@@ -10,6 +10,7 @@ import numpy as np
 
 from scaledl.errors import PackageError
 from scaledl.export.rebuild import check_weights
+from scaledl.modalities.scales import parity_scale
 from scaledl.package import SAMPLE, check_signature, open_package
 from scaledl.package_files import read_npz
 
@@ -75,7 +76,15 @@ def _check_parity(pkg: Any, session: Any, path: Path | str) -> tuple[float, floa
             f"package {path}: {SAMPLE} records outputs of shape {list(expected.shape)}, the "
             f"graph answers {list(np.shape(actual))}"
         )
-    err = float(np.max(np.abs(actual.astype(np.float64) - expected))) if expected.size else 0.0
+    from scaledl.export.onnx_export import parity_error
+
+    try:
+        err = parity_error(actual, expected, parity_scale(pkg))
+    except ValueError:  # an error scale that does not fit the outputs' last axis
+        raise PackageError(
+            f"package {path}: parity.scale is error_scale, but the preprocessing's error scale "
+            f"does not fit outputs of shape {list(expected.shape)}"
+        ) from None
     if not np.isfinite(err) or err > tolerance:
         raise PackageError(
             f"package {path}: ONNX outputs differ from the recorded sample by {err:.3g} "

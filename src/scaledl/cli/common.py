@@ -60,6 +60,19 @@ def metrics_table(title: str, rows: dict[str, Any]) -> Table:
     return table
 
 
+def baselines_table(metrics: dict[str, Any], baselines: dict[str, dict[str, Any]]) -> Table:
+    """The model's errors beside the naive forecasts' on the same windows."""
+    keys = [k for k in ("mse_standardized", "mae_standardized", "mse", "mae") if k in metrics]
+    table = Table(title="forecast errors on the same windows", show_header=True)
+    table.add_column("forecast")
+    for key in keys:
+        table.add_column(key.replace("_standardized", " (std)"), justify="right")
+    table.add_row("model", *(f"{metrics[k]:.4f}" for k in keys))
+    for name, values in baselines.items():
+        table.add_row(name.replace("_", " "), *(f"{values.get(k, float('nan')):.4f}" for k in keys))
+    return table
+
+
 def parse_int_list(text: str, flag: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]

@@ -143,7 +143,8 @@ def _print(result: Any) -> None:
     console.print(steps)
     compared = accuracy_rows(result.records)
     if compared:
-        table = Table(title="accuracy on labelled held-out rows")
+        metric = "error" if "error" in str(compared) else "accuracy"
+        table = Table(title=f"{metric} on labelled held-out rows")
         for name in ("set", "measured", "rows", f"live v{result.live_version}", "new", "Δ"):
             table.add_column(name, justify="right" if name not in ("set", "measured") else "left")
         for row in compared:

@@ -56,7 +56,9 @@ def optimize(
     console.print(f"report:   {shown(out / 'report.html')}")
     winner = result.winner
     if result.met and winner is not None:
-        metric = "accuracy" if result.ctx.task == "classification" else "r2"
+        from scaledl.optimize.evaluation import headline_metric
+
+        metric = headline_metric(result.ctx.task, result.parent.test or None)
         console.print(
             f"[bold green]chosen {winner.id}[/] → {shown(out / str(winner.package or ''))}\n"
             f"test {metric} {winner.test.get(metric, float('nan')):.4f} "
@@ -131,12 +133,14 @@ def _table(result: Any) -> Any:
     from rich.table import Table
 
     cons = result.constraints
+    accuracy = cons.budget == "accuracy"
     table = Table(
-        title=f"optimize {result.ctx.parent.name} (accuracy: validation split)",
+        title=f"optimize {result.ctx.parent.name} ({cons.budget}: validation split)",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
-    for name in ("id", "transforms", "val", "drop pt", "p25 ms", "p50 ms", "p95 ms", "kB", ""):
+    change = "drop pt" if accuracy else "error +%"
+    for name in ("id", "transforms", "val", change, "p25 ms", "p50 ms", "p95 ms", "kB", ""):
         left = name in ("id", "transforms", "")
         table.add_column(
             name,
@@ -156,8 +160,8 @@ def _table(result: Any) -> Any:
         table.add_row(
             c.id,
             label,
-            f"{cons.quality(c):.4f}",
-            f"{cons.drop(c) * 100:.2f}",
+            f"{cons.quality(c) if accuracy else -cons.quality(c):.4f}",
+            f"{(cons.drop(c) if accuracy else cons.error_increase(c)) * 100:.2f}",
             f"{c.latency.p25_ms:.4f}",
             f"{c.latency.p50_ms:.4f}",
             f"{c.latency.p95_ms:.4f}",

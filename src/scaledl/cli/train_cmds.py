@@ -36,7 +36,12 @@ def run(
     output = run_recipe(
         parsed, out or _default_out(parsed.name), resume=resume, trust_code=trust_code
     )
-    console.print(metrics_table(f"{parsed.name}: test split (ONNX Runtime)", output.metrics))
+    flat = {k: v for k, v in output.metrics.items() if not isinstance(v, dict)}
+    console.print(metrics_table(f"{parsed.name}: test split (ONNX Runtime)", flat))
+    if output.metrics.get("baselines"):
+        from scaledl.cli.common import baselines_table
+
+        console.print(baselines_table(output.metrics, output.metrics["baselines"]))
     for check in output.checks:
         console.print(f"  [green]✓[/] {shown(check)}")
     console.print(f"package: {shown(output.package)}")
@@ -138,6 +143,10 @@ def evaluate(
             f"{shown(package)} on {shown(data or 'its own ' + split + ' split')}", result.metrics
         )
     )
+    if result.extra.get("baselines"):
+        from scaledl.cli.common import baselines_table
+
+        console.print(baselines_table(result.metrics, result.extra["baselines"]))
     console.print(f"{result.samples} samples")
     write_json(json_out, result.to_json())
 

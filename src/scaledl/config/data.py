@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from scaledl.config.audio import AudioConfig
+from scaledl.config.series import SeriesConfig
 from scaledl.errors import PackageError
 from scaledl.validation import validate
 
@@ -34,13 +35,17 @@ class DataConfig(BaseModel):
     limit_per_class: int | None = Field(
         None, gt=0, description="image folders: read only the first N files of each class (by name)"
     )
-    kind: Literal["auto", "image", "table", "sequence", "audio"] = Field(
+    kind: Literal["auto", "image", "table", "sequence", "audio", "series"] = Field(
         "auto",
         description=".npz arrays: how to read x (auto: 2-D table, 3/4-D images); folders: "
-        "audio or image",
+        "audio or image; series: a table of timestamped values read as forecast windows "
+        "(see `series`)",
     )
     cache_dir: str | None = Field(
         None, description="decoded-image cache (default ~/.cache/scaledl)"
+    )
+    series: SeriesConfig | None = Field(
+        None, description="time series: windows, columns and the chronological split"
     )
     allow_small_classes: bool = Field(
         False,

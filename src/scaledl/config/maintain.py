@@ -33,11 +33,18 @@ class DetectConfig(_Section):
     force: bool = Field(
         False, description="retrain even when no drift or accuracy drop is detected"
     )
+    max_error_increase: float = Field(
+        0.1,
+        ge=0.0,
+        le=10.0,
+        description="regressors: allowed relative rise of the error on the new data vs reference",
+    )
     seed: int = Field(0, description="randomness of the drift tests (tie-breaks, MMD)")
 
 
 class SplitConfig(_Section):
-    """How the new data is split (deterministically, by class) into train / val / test."""
+    """How the new data is split (deterministically, by class) into train / val / test; a time
+    series by time: its last `test_fraction` is the newest period the versions are judged on."""
 
     val_fraction: float = Field(0.1, gt=0.0, lt=0.9)
     test_fraction: float = Field(0.25, gt=0.0, lt=0.9)
@@ -90,6 +97,18 @@ class DecideConfig(_Section):
         ge=0.0,
         le=1.0,
         description="promote only if the new version loses at most this on the old test rows",
+    )
+    min_error_reduction: float = Field(
+        0.01,
+        ge=-1.0,
+        le=1.0,
+        description="regressors: relative error reduction on the new held-out rows, at least",
+    )
+    max_error_increase: float = Field(
+        0.02,
+        ge=0.0,
+        le=10.0,
+        description="regressors: relative error rise allowed on the reference rows",
     )
 
 

@@ -179,8 +179,22 @@ class ModelConfig(BaseModel):
             else:
                 validate_knobs(self.family, self.knobs())
         except ModelError as exc:
-            raise ValueError(str(exc)) from None
+            # a forecaster's knobs (lookback-free: checked for real by the recipe once the data
+            # is known to be a series) are not the image/table family's
+            if not _forecast_knobs_ok(self.family, self.knobs()):
+                raise ValueError(str(exc)) from None
         return self
 
     def knobs(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
+
+
+def _forecast_knobs_ok(family: str, knobs: dict[str, Any]) -> bool:
+    """Knobs valid for the family's forecaster (checked for real once the data is known)."""
+    from scaledl.config.forecast import validate_forecast_knobs
+
+    try:
+        validate_forecast_knobs(family, knobs)
+    except ModelError:
+        return False
+    return True

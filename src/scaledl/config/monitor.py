@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-TestName = Literal["ks_pca", "mmd", "confidence", "classes", "outputs"]
-ALL_TESTS: tuple[str, ...] = ("ks_pca", "mmd", "confidence", "classes", "outputs")
+TestName = Literal["ks_pca", "mmd", "confidence", "classes", "outputs", "windows"]
+ALL_TESTS: tuple[str, ...] = ("ks_pca", "mmd", "confidence", "classes", "outputs", "windows")
 
 
 class DriftConfig(BaseModel):
@@ -63,6 +63,15 @@ class MonitorConfig(BaseModel):
     accuracy_drop: float = Field(0.05, ge=0.0, le=1.0, description="allowed drop vs reference")
     accuracy_margin: float = Field(
         0.02, ge=0.0, le=1.0, description="hysteresis: clear once accuracy ≥ threshold + margin"
+    )
+    error_threshold: float | None = Field(
+        None,
+        gt=0.0,
+        description="regressors: alert above this live error (default: reference × (1 + "
+        "error_increase))",
+    )
+    error_increase: float = Field(
+        0.25, ge=0.0, description="regressors: allowed relative rise of the live error"
     )
     fire_after: int = Field(2, ge=1, description="consecutive drifting checks before an alert")
     clear_after: int = Field(2, ge=1, description="consecutive clean checks before it clears")

@@ -16,9 +16,23 @@ class TrainConfig(BaseModel):
     lr: float = Field(3e-3, gt=0.0)
     weight_decay: float = Field(5e-4, ge=0.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum (Nesterov)")
-    schedule: Literal["cosine", "onecycle", "constant"] = "cosine"
+    schedule: Literal["cosine", "onecycle", "constant", "exponential"] = "cosine"
+    lr_decay: float = Field(
+        0.5, gt=0.0, le=1.0, description="exponential schedule: factor applied at each epoch end"
+    )
     warmup_epochs: float = Field(0.0, ge=0.0, description="linear warm-up before the schedule")
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    class_weights: Literal["none", "balanced"] | list[float] = Field(
+        "none",
+        description="classifiers: weight each class's loss (balanced: inversely to its share of "
+        "the training rows; or one weight per class)",
+    )
+    threshold: Literal["argmax", "max_f1"] | float = Field(
+        "argmax",
+        description="binary classifiers: the decision threshold on the positive class's "
+        "probability (argmax = 0.5; max_f1: chosen on the validation split; or a number), "
+        "stored in the package and used by /predict and evaluation",
+    )
     patience: int | None = Field(None, ge=1, description="early stop after N epochs without gain")
     grad_clip: float | None = Field(None, gt=0.0)
     threads: int | None = Field(

@@ -162,6 +162,15 @@ class Monitoring(_Open):
     tests: list[str] = Field(default_factory=list)
 
 
+class DecisionRule(_Strict):
+    """How a binary classifier turns probabilities into a label: `positive_label` when its
+    probability is at least `threshold` (chosen on the validation split, never on test rows)."""
+
+    positive_label: Annotated[str, StringConstraints(max_length=256)]
+    threshold: float = Field(ge=0.0, le=1.0)
+    chosen_by: Annotated[str, StringConstraints(max_length=256)] = "argmax"
+
+
 class Runtime(_Open):
     """How the graph should be run (ONNX Runtime session options chosen by `optimize`)."""
 
@@ -188,6 +197,7 @@ class Manifest(_Strict):
     lineage: Lineage = Field(default_factory=Lineage)
     environment: dict[str, Any] = Field(default_factory=dict)
     runtime: Runtime | None = None
+    decision: DecisionRule | None = None
     files: dict[RelativePath, Sha256]
     model_file: RelativePath = "model.onnx"
     monitoring: Monitoring | None = None
@@ -263,6 +273,10 @@ class Manifest(_Strict):
                 raise ValueError(
                     f"{where} names {rel!r}, which is not one of the listed files ({listed})"
                 )
+        if self.decision is not None and self.decision.positive_label not in (self.labels or []):
+            raise ValueError(
+                f"decision.positive_label {self.decision.positive_label!r} is not among the labels"
+            )
         return self
 
     @property

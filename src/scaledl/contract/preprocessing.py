@@ -181,20 +181,68 @@ class AudioSpec(SpecBase):
         return self.samples / self.sample_rate
 
 
+ColumnName = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class SeriesSpec(SpecBase):
+    """Forecast windows: raw_shape [lookback, inputs] in original units. The scaling (training
+    period statistics) happens inside the graph, which also returns the forecast
+    (N, horizon, targets) in original units; these values rebuild that front-end."""
+
+    kind: Literal["series"] = "series"
+    horizon: Dim
+    stride: int = Field(1, ge=1)
+    timestamp: ColumnName | None = None
+    inputs: list[ColumnName] = Field(min_length=1, max_length=4096)
+    targets: list[ColumnName] = Field(min_length=1, max_length=4096)
+    target_index: list[int] = Field(description="each target's position among the inputs, or -1")
+    mean: list[float]
+    std: list[float]
+    target_mean: list[float]
+    target_std: list[float]
+    step_seconds: float | None = Field(None, gt=0.0, description="time between rows")
+    season: int | None = Field(None, ge=1, description="steps per season (seasonal naive)")
+
+    @model_validator(mode="after")
+    def _check_series(self) -> SeriesSpec:
+        f, t = len(self.inputs), len(self.targets)
+        if len(self.raw_shape) != 2 or self.raw_shape[1] != f:
+            raise ValueError(f"raw_shape must be [lookback, {f} inputs], got {self.raw_shape}")
+        if len(self.mean) != f or len(self.std) != f:
+            raise ValueError(f"{f} inputs need {f} means and stds")
+        if len(self.target_mean) != t or len(self.target_std) != t or len(self.target_index) != t:
+            raise ValueError(f"{t} targets need {t} means, stds and input positions")
+        if any(s <= 0.0 for s in [*self.std, *self.target_std]):
+            raise ValueError("std values must be > 0")
+        if any(not -1 <= i < f for i in self.target_index):
+            raise ValueError(f"target_index values must be -1 or a position among {f} inputs")
+        return self
+
+    @property
+    def lookback(self) -> int:
+        return self.raw_shape[0]
+
+    @property
+    def output_shape(self) -> tuple[int, int]:
+        return (self.horizon, len(self.targets))
+
+
 Preprocessing = Annotated[
-    ImageSpec | TableSpec | SequenceSpec | AudioSpec, Field(discriminator="kind")
+    ImageSpec | TableSpec | SequenceSpec | AudioSpec | SeriesSpec, Field(discriminator="kind")
 ]
-KINDS: tuple[str, ...] = ("image", "table", "sequence", "audio")
+KINDS: tuple[str, ...] = ("image", "table", "sequence", "audio", "series")
 
 
 def preprocessing_kinds() -> tuple[str, ...]:
     return KINDS
 
 
-def parse_preprocessing(raw: Any) -> ImageSpec | TableSpec | SequenceSpec | AudioSpec:
+def parse_preprocessing(raw: Any) -> ImageSpec | TableSpec | SequenceSpec | AudioSpec | SeriesSpec:
     """A spec from its JSON form (raises pydantic's ValidationError)."""
     from pydantic import TypeAdapter
 
     adapter: TypeAdapter[Any] = TypeAdapter(Preprocessing)
-    spec: ImageSpec | TableSpec | SequenceSpec | AudioSpec = adapter.validate_python(raw)
+    spec: ImageSpec | TableSpec | SequenceSpec | AudioSpec | SeriesSpec = adapter.validate_python(
+        raw
+    )
     return spec

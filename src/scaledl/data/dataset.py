@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from scaledl.config.data import DataConfig
 
 log = logging.getLogger(__name__)
-Kind = Literal["image", "table", "sequence", "audio"]
+Kind = Literal["image", "table", "sequence", "audio", "series"]
 MAX_CLASSES = 100_000
 
 

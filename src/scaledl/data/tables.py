@@ -52,6 +52,11 @@ def read_table(path: Path, config: DataConfig, task: str) -> LoadedData:
     )
 
 
+def read_columns(path: Path) -> tuple[list[str], list[list[object]], int]:
+    """(column names, rows of cells, line number of the first data row) of a CSV/TSV/Parquet."""
+    return _read_rows(path)
+
+
 def _read_rows(path: Path) -> tuple[list[str], list[list[object]], int]:
     """(column names, rows of cells, line number of the first data row)."""
     if path.suffix.lower() in (".parquet", ".pq"):

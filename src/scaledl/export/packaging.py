@@ -25,10 +25,13 @@ def load_weights(model: Any, path: Path) -> Any:
     return load(model, path)
 
 
-def signature(sample_shape: tuple[int, ...], num_outputs: int) -> Signature:
+def signature(sample_shape: tuple[int, ...], outputs: int | tuple[int, ...]) -> Signature:
+    """Input (-1, *sample_shape) and output (-1, outputs) or (-1, *outputs), e.g. a forecast's
+    (-1, horizon, targets)."""
+    out_shape = [outputs] if isinstance(outputs, int) else list(outputs)
     return Signature(
         inputs=[TensorSpec(name=INPUT_NAME, datatype="FP32", shape=[-1, *sample_shape])],
-        outputs=[TensorSpec(name=OUTPUT_NAME, datatype="FP32", shape=[-1, num_outputs])],
+        outputs=[TensorSpec(name=OUTPUT_NAME, datatype="FP32", shape=[-1, *out_shape])],
     )
 
 

@@ -41,7 +41,10 @@ def reexport_package(
     sample = read_npz(pkg, SAMPLE, ("raw", "input"))
     raw, x = sample["raw"], sample["input"].astype(np.float32)
     opset = opset or pkg.manifest.export.opset
-    result = export_onnx(model, x, opset, exporter, pkg.manifest.parity.tolerance)
+    from scaledl.modalities.scales import parity_scale
+
+    tolerance = pkg.manifest.parity.tolerance
+    result = export_onnx(model, x, opset, exporter, tolerance, parity_scale(pkg))
     parity = {**pkg.manifest.parity.model_dump(mode="json"), "max_abs_error": result.max_abs_error}
     update_package(
         Path(path),

@@ -78,8 +78,13 @@ def load_new(spec: str, template: DataConfig, split: SplitConfig, task: str) -> 
         raise DataError(f"--new-data {spec}: no such file or folder")
     if path.suffix.lower() == ".npz" and path.is_file():
         _need_labels(path)
+    config = new_config(spec, template, split)
+    if template.series is not None or template.kind == "series":  # a series goes on in time
+        from scaledl.maintain.series_data import new_series_config
+
+        config = new_series_config(spec, template, split)
     try:
-        return load_splits(new_config(spec, template, split), seed=split.seed, task=task)
+        return load_splits(config, seed=split.seed, task=task)
     except DataError as exc:
         raise DataError(f"--new-data {spec}: {exc.message}") from None
 
@@ -126,12 +131,16 @@ def check_compatible(pkg: Package, splits: DataSplits, what: str) -> None:
             f"{what} has classes {splits.labels}; the model was trained on {labels}; "
             "class ids must mean the same classes"
         )
+    if not labels:
+        return
     top = max(int(p.y.max()) for p in (splits.train, splits.val, splits.test) if len(p))
-    if labels and top >= len(labels):
+    if top >= len(labels):
         raise DataError(f"{what} holds class id {top}; the model has {len(labels)} classes")
 
 
 def eval_sets(old: DataSplits, new: DataSplits, new_source: str) -> list[EvalSet]:
+    if new.kind == "series":  # the old test period becomes history the new version learns
+        return [EvalSet("new", new.test.x, new.test.y, f"{new_source} (newest period)")]
     return [
         EvalSet("new", new.test.x, new.test.y, f"{new_source} (held-out split)"),
         EvalSet("reference", old.test.x, old.test.y, f"{old.source} (test split)"),
@@ -143,7 +152,12 @@ def write_union(
 ) -> tuple[DataConfig, int]:
     """Old + new rows as one npz (test rows kept apart); the DataConfig that reads it back and
     how many training rows were dropped as exact copies (same x and y) of a test row — new
-    data that overlaps the old would otherwise train on rows the comparison is made on."""
+    data that overlaps the old would otherwise train on rows the comparison is made on.
+    A time series is appended in time instead (`series_data.write_series_union`)."""
+    if old.kind == "series":
+        from scaledl.maintain.series_data import write_series_union
+
+        return write_series_union(path, old, new, template)
     x, y = _stack([old.train, old.val, new.train, new.val])
     x_test, y_test = _stack([old.test, new.test])
     keep = _not_in(x, y, x_test.astype(x.dtype, copy=False), y_test)
@@ -183,4 +197,10 @@ def _stack(parts: list[ArraySet]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def all_rows(splits: DataSplits) -> tuple[np.ndarray, np.ndarray]:
+    table, layout = getattr(splits, "table", None), getattr(splits, "layout", None)
+    if table is not None and layout is not None:  # a series: every window once, in time order
+        from scaledl.data.series.windows import all_windows
+
+        windows = all_windows(table, layout)
+        return windows.x, windows.y
     return _stack([splits.train, splits.val, splits.test])

@@ -17,6 +17,12 @@ Promote: the new version replaces the live one only if, on every channel it was 
 
 Anything else rolls it back. Rule 2 is what catches a harmful update whose new labels are wrong:
 the held-out rows of such data carry the same wrong labels, so rule 1 alone would reward it.
+
+The rules compare a **task metric**: accuracy for classifiers (differences in points, as above),
+the error for regressors and forecasters (MSE, on the standardised scale when the model has one;
+lower is better, differences relative): the gain is the error's relative reduction, at least
+`min_error_reduction` (default 0.01 = 1 %), and the regression its relative rise, at most
+`max_error_increase` (default 0.02). Classification behaves exactly as before.
 """
 
 from __future__ import annotations
@@ -49,28 +55,38 @@ def plan_retrain(degraded: bool, reasons: list[str], force: bool) -> Trigger:
     return Trigger(False, ["no drift and no accuracy drop on the new data"])
 
 
+Metric = Literal["accuracy", "error"]
+
+
 @dataclass
 class Measured:
-    """Accuracy of the live and the new version on one labelled set, through one channel."""
+    """The task metric of the live and the new version on one labelled set, through one channel:
+    accuracy (higher is better) or error (lower is better)."""
 
     set: Literal["new", "reference"]
     channel: Literal["offline", "server"]
     samples: int
     live: float
     candidate: float
+    metric: Metric = "accuracy"
 
     @property
     def delta(self) -> float:
-        return self.candidate - self.live
+        """How much better the new version is: accuracy points gained, or the error's relative
+        reduction (0.05 = 5 % lower error)."""
+        if self.metric == "accuracy":
+            return self.candidate - self.live
+        return (self.live - self.candidate) / max(abs(self.live), 1e-12)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "set": self.set,
             "channel": self.channel,
             "samples": self.samples,
-            "live_accuracy": round(self.live, 6),
-            "candidate_accuracy": round(self.candidate, 6),
+            f"live_{self.metric}": round(self.live, 6),
+            f"candidate_{self.metric}": round(self.candidate, 6),
             "delta": round(self.delta, 6),
+            **({"metric": self.metric} if self.metric != "accuracy" else {}),
         }
 
 
@@ -137,33 +153,7 @@ def decide(
 ) -> Decision:
     """Apply the promotion rule to every measurement; any failed check rolls back."""
     counted = failures if isinstance(failures, FailureCount) else FailureCount(failures)
-    checks: list[Check] = []
-    for m in measured:
-        where = f"{m.set} rows ({m.samples}, {m.channel})"
-        if m.set == NEW:
-            ok = m.delta >= config.min_gain - 1e-12
-            checks.append(
-                Check(
-                    f"gain:{m.channel}",
-                    ok,
-                    m.delta,
-                    config.min_gain,
-                    f"on the {where}: {m.candidate:.4f} vs live {m.live:.4f} "
-                    f"(gain {m.delta:+.4f}, needed ≥ {config.min_gain:+.4f})",
-                )
-            )
-        else:
-            ok = -m.delta <= config.max_regression + 1e-12
-            checks.append(
-                Check(
-                    f"regression:{m.channel}",
-                    ok,
-                    -m.delta,
-                    config.max_regression,
-                    f"on the {where}: {m.candidate:.4f} vs live {m.live:.4f} "
-                    f"(loss {-m.delta:+.4f}, allowed ≤ {config.max_regression:.4f})",
-                )
-            )
+    checks: list[Check] = [_check(m, config) for m in measured]
     checks.append(_failure_check(counted))
     if not measured:
         checks.append(Check("measured", False, 0.0, 1.0, "no labelled rows were measured"))
@@ -171,6 +161,53 @@ def decide(
         "promote" if all(c.passed for c in checks) else "rollback"
     )
     return Decision(action, checks)
+
+
+def _check(m: Measured, config: DecideConfig) -> Check:
+    where = f"{m.set} rows ({m.samples}, {m.channel})"
+    if m.metric == "error":
+        return _error_check(m, config, where)
+    if m.set == NEW:
+        ok = m.delta >= config.min_gain - 1e-12
+        return Check(
+            f"gain:{m.channel}",
+            ok,
+            m.delta,
+            config.min_gain,
+            f"on the {where}: {m.candidate:.4f} vs live {m.live:.4f} "
+            f"(gain {m.delta:+.4f}, needed ≥ {config.min_gain:+.4f})",
+        )
+    ok = -m.delta <= config.max_regression + 1e-12
+    return Check(
+        f"regression:{m.channel}",
+        ok,
+        -m.delta,
+        config.max_regression,
+        f"on the {where}: {m.candidate:.4f} vs live {m.live:.4f} "
+        f"(loss {-m.delta:+.4f}, allowed ≤ {config.max_regression:.4f})",
+    )
+
+
+def _error_check(m: Measured, config: DecideConfig, where: str) -> Check:
+    """Regressors: relative error reduction on the new rows, relative rise on the reference."""
+    text = f"on the {where}: error {m.candidate:.4g} vs live {m.live:.4g}"
+    if m.set == NEW:
+        need = config.min_error_reduction
+        return Check(
+            f"gain:{m.channel}",
+            m.delta >= need - 1e-12,
+            m.delta,
+            need,
+            f"{text} ({m.delta * 100:+.2f} % lower, needed ≥ {need * 100:+.2f} %)",
+        )
+    allowed = config.max_error_increase
+    return Check(
+        f"regression:{m.channel}",
+        -m.delta <= allowed + 1e-12,
+        -m.delta,
+        allowed,
+        f"{text} ({-m.delta * 100:+.2f} % higher, allowed ≤ {allowed * 100:.2f} %)",
+    )
 
 
 def _failure_check(failures: FailureCount) -> Check:

@@ -45,6 +45,7 @@ def assess(
         profile=profile,
         config=DriftConfig(alpha=config.alpha, seed=config.seed),
         max_accuracy_drop=config.max_accuracy_drop,
+        max_error_increase=config.max_error_increase,
         source=source,
     )
     return assessment, origin

@@ -57,11 +57,6 @@ def prepare(req: MaintainRequest) -> Prepared:
         _same_repository(repo, status["repository_versions"])
     live = repo.open(live_version)
     task = live.manifest.task
-    if task != "classification":
-        raise UsageError(
-            f"model {req.model} is a {task} model; maintain compares accuracy and supports "
-            "classification models"
-        )
     source = training_source(repo, live_version, live)
     old, old_config = datasets.load_old(source.package, task)
     new = datasets.load_new(req.new_data, old_config, req.config.split, task)

@@ -87,8 +87,9 @@ class ModelRepository:
     def log_path(self) -> Path:
         return self.meta / "log.jsonl"
 
-    def data_path(self, version: str) -> Path:
-        return self.meta / "data" / f"{version}.npz"
+    def data_path(self, version: str, kind: str = "") -> Path:
+        """Where a version's training data goes: a time series stays a table (.csv)."""
+        return self.meta / "data" / f"{version}.{'csv' if kind == 'series' else 'npz'}"
 
     def source_path(self, version: str) -> Path:
         return self.meta / "sources" / version

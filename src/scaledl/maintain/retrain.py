@@ -23,9 +23,10 @@ class Retrained:
     seconds: float
     best_epoch: int
     epochs_run: int
-    val_accuracy: float
-    test_accuracy: float
+    val_accuracy: float  # regressors: the validation error (loss)
+    test_accuracy: float  # regressors: the test error
     history: list[dict[str, Any]] = field(default_factory=list)
+    metric: str = "accuracy"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -33,8 +34,8 @@ class Retrained:
             "seconds": round(self.seconds, 3),
             "best_epoch": self.best_epoch,
             "epochs_run": self.epochs_run,
-            "val_accuracy": round(self.val_accuracy, 6),
-            "test_accuracy": round(self.test_accuracy, 6),
+            f"val_{self.metric}": round(self.val_accuracy, 6),
+            f"test_{self.metric}": round(self.test_accuracy, 6),
         }
 
 
@@ -99,17 +100,28 @@ def finetune_package(
             "train_seconds": round(train_seconds, 3),
         },
         extra_files={"history.json": json.dumps(result.history, indent=1).encode()},
+        threshold=_threshold(source),
     )
     metrics = json.loads((package / "manifest.json").read_text())["metrics"]
+    test_key = "accuracy" if task == "classification" else "loss"
     return Retrained(
         package=package,
         seconds=time.monotonic() - started,
         best_epoch=result.best_epoch,
         epochs_run=len(result.history),
         val_accuracy=float(abs(result.best_metric)),
-        test_accuracy=float(metrics.get("accuracy", float("nan"))),
+        test_accuracy=float(metrics.get(test_key, float("nan"))),
         history=result.history,
+        metric="accuracy" if task == "classification" else "error",
     )
+
+
+def _threshold(source: Package) -> str | float:
+    """The source's decision rule, chosen again on the new validation split the same way."""
+    decision = source.manifest.decision
+    if decision is None:
+        return "argmax"
+    return "max_f1" if decision.chosen_by.startswith("max F1") else decision.threshold
 
 
 def _augment(source: Package) -> Any:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from scaledl.config.maintain import DecideConfig, RolloutConfig
+from scaledl.maintain.compare import error_scale, metric_of
 from scaledl.maintain.datasets import EvalSet
 from scaledl.maintain.decision import Decision, Measured, record_decision
 from scaledl.maintain.log import DecisionLog
@@ -134,22 +135,27 @@ class ServerRollout:
             "requests_rows": self.rollout.request_rows,
             "seconds": 0.0,
         }
+        metric = metric_of(c.live)
+        scale = error_scale(c.live) if metric == "error" else None
         for s in c.eval_sets:
             if not len(s):
                 continue
-            live = self._accuracy(c.live_version, c.live, s)
-            cand = self._accuracy(c.version, c.package, s)
+            live = self._measure(c.live_version, c.live, s, metric, scale)
+            cand = self._measure(c.version, c.package, s, metric, scale)
             counts["live_failures"] += live.failures
             counts["candidate_failures"] += cand.failures
             counts["seconds"] += live.seconds + cand.seconds
             samples = min(live.answered, cand.answered)
             set_name: Literal["new", "reference"] = "new" if s.name == "new" else "reference"
-            out.append(Measured(set_name, "server", samples, live.accuracy, cand.accuracy))
+            out.append(Measured(set_name, "server", samples, live.accuracy, cand.accuracy, metric))
         counts["seconds"] = round(float(counts["seconds"]), 3)
         return out, counts
 
-    def _accuracy(self, version: str, package: Package, rows: EvalSet) -> ServedAccuracy:
-        return self.link.accuracy(
+    def _measure(
+        self, version: str, package: Package, rows: EvalSet, metric: str, scale: Any
+    ) -> ServedAccuracy:
+        """The task metric (accuracy, or a regressor's error on `scale`) through the server."""
+        return self.link.measure(
             self.model,
             version,
             rows.x,
@@ -157,6 +163,8 @@ class ServerRollout:
             package.preprocessing,
             self.rollout.request_rows,
             package.manifest.signature.input.name,
+            metric,
+            scale,
         )
 
     def promote(self) -> str:

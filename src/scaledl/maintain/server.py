@@ -147,19 +147,42 @@ class ServerLink:
         rows: int,
         input_name: str = "input",
     ) -> ServedAccuracy:
+        return self.measure(model, version, x_raw, y, preprocessing, rows, input_name)
+
+    def measure(
+        self,
+        model: str,
+        version: str,
+        x_raw: np.ndarray,
+        y: np.ndarray,
+        preprocessing: SpecBase,
+        rows: int,
+        input_name: str = "input",
+        metric: str = "accuracy",
+        error_scale: Any = None,
+    ) -> ServedAccuracy:
+        """The task metric through the server (`accuracy`, or a regressor's `error`), from V2
+        infer requests pinned to `version`; failed or misrouted requests are counted."""
+        from scaledl.maintain.compare import score
+
         started = time.monotonic()
         x = apply_preprocessing(x_raw, preprocessing)
-        correct = answered = failures = 0
+        outputs, answered_y = [], []
+        failures = 0
         for start in range(0, len(x), rows):
             batch, labels = x[start : start + rows], y[start : start + rows]
-            predicted = self._infer(model, version, batch, input_name)
-            if predicted is None:
+            out = self._infer(model, version, batch, input_name)
+            if out is None:
                 failures += 1
                 continue
-            correct += int((predicted == labels).sum())
-            answered += len(labels)
-        accuracy = correct / answered if answered else float("nan")
-        return ServedAccuracy(accuracy, answered, failures, time.monotonic() - started)
+            outputs.append(out)
+            answered_y.append(labels)
+        answered = sum(len(o) for o in outputs)
+        value = float("nan")
+        if answered:
+            stacked, truth = np.concatenate(outputs), np.concatenate(answered_y)
+            value = score(stacked, truth, metric, error_scale)  # type: ignore[arg-type]
+        return ServedAccuracy(value, answered, failures, time.monotonic() - started)
 
     def _infer(
         self, model: str, version: str, batch: np.ndarray, input_name: str
@@ -204,7 +227,7 @@ class ServerLink:
         if str(doc.get("model_version")) != version:
             return None
         out = doc["outputs"][0]
-        return np.asarray(out["data"], dtype=np.float64).reshape(out["shape"]).argmax(axis=1)
+        return np.asarray(out["data"], dtype=np.float64).reshape(out["shape"])
 
 
 def _explain(error: ServerError, model: str) -> str:

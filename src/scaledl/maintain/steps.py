@@ -97,6 +97,7 @@ class Run:
             thresholds={
                 "alpha": self.cfg.detect.alpha,
                 "max_accuracy_drop": self.cfg.detect.max_accuracy_drop,
+                "max_error_increase": self.cfg.detect.max_error_increase,
             },
             server_monitor=server_monitor,
             decision=trigger.to_json(),
@@ -113,7 +114,7 @@ class Run:
         started = time.monotonic()
         p, version = self.p, str(self.version)
         labels = p.live.labels or [str(i) for i in range(p.new.num_classes or 0)]
-        self.union = p.repo.data_path(version)
+        self.union = p.repo.data_path(version, p.old.kind)
         union, dropped = datasets.write_union(self.union, p.old, p.new, labels, p.old_config)
         seed = p.source.package.manifest.lineage.split_seed
         splits = load_splits(union, seed=seed, task=p.task)

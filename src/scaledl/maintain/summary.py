@@ -30,18 +30,21 @@ def _describe(r: dict[str, Any]) -> tuple[str, str] | None:
         )
         verdict = "retrain" if r["decision"]["retrain"] else "no action"
         why = "; ".join(r["decision"]["reasons"])
-        return (
-            f"{verdict}: {why}",
-            f"{a['samples']} rows; accuracy {_pct(a['accuracy'])} vs reference "
-            f"{_pct(a['reference_accuracy'])}; {tests}",
-        )
+        if a.get("error") is not None:
+            measured = f"error {_pct(a['error'])} vs reference {_pct(a.get('reference_error'))}"
+        else:
+            measured = (
+                f"accuracy {_pct(a['accuracy'])} vs reference {_pct(a['reference_accuracy'])}"
+            )
+        return f"{verdict}: {why}", f"{a['samples']} rows; {measured}; {tests}"
     if step == "data":
         rows = r["rows"]
         return "old + new", f"train {rows['train']}, val {rows['val']}, test {rows['test']}"
     if step == "finetune":
         return (
             f"{r['epochs_run']} epochs (best {r['best_epoch']})",
-            f"val {_pct(r['val_accuracy'])}, test {_pct(r['test_accuracy'])}, {r['seconds']:.1f} s",
+            f"val {_pct(r.get('val_accuracy', r.get('val_error')))}, test "
+            f"{_pct(r.get('test_accuracy', r.get('test_error')))}, {r['seconds']:.1f} s",
         )
     if step == "optimize":
         if not r.get("ran"):
@@ -80,9 +83,17 @@ def accuracy_rows(records: list[dict[str, Any]]) -> list[tuple[str, str, str, st
                     m["set"],
                     m["channel"],
                     str(m["samples"]),
-                    _pct(m["live_accuracy"]),
-                    _pct(m["candidate_accuracy"]),
-                    f"{m['delta']:+.4f}" if isinstance(m["delta"], int | float) else "—",
+                    _pct(m.get("live_accuracy", m.get("live_error"))),
+                    _pct(m.get("candidate_accuracy", m.get("candidate_error"))),
+                    _delta(m),
                 )
             )
     return out
+
+
+def _delta(m: dict[str, Any]) -> str:
+    """Accuracy points gained, or (regressors) the error's relative reduction."""
+    delta = m.get("delta")
+    if not isinstance(delta, int | float):
+        return "—"
+    return f"{delta * 100:+.2f} % lower error" if m.get("metric") == "error" else f"{delta:+.4f}"

@@ -85,6 +85,19 @@ class Modality:
     def read(self, path: Path, config: DataConfig, task: str) -> LoadedData:
         raise DataError(f"{self.kind} data cannot be read from {path}")
 
+    def split(self, loaded: LoadedData, config: DataConfig, seed: int, task: str) -> DataSplits:
+        """Train/validation/test splits (default: stratified by class, shuffled with `seed`)."""
+        from scaledl.data.dataset import make_splits
+
+        return make_splits(
+            loaded,
+            config.val_fraction,
+            config.test_fraction,
+            seed,
+            classification=task == "classification",
+            allow_small_classes=config.allow_small_classes,
+        )
+
     # ---- preprocessing ------------------------------------------------------------------
     def fit(self, splits: DataSplits) -> SpecBase:
         """What preprocessing learns from the training split (never validation or test rows)."""
@@ -106,8 +119,24 @@ class Modality:
                 "(the shape the model was trained on)"
             )
 
+    def error_scale(self, spec: Any) -> np.ndarray | None:
+        """Per-target scale regression errors are standardised by, broadcast over the output's
+        last axis (None: errors stay in the targets' own units). Training minimises, and the
+        regression budgets compare, the error on this scale."""
+        return None
+
+    def evaluation_extras(
+        self, spec: Any, x_raw: Any, y: np.ndarray, outputs: np.ndarray
+    ) -> dict[str, Any]:
+        """Figures reported beside a model's test metrics (e.g. naive baselines)."""
+        return {}
+
     # ---- serving ------------------------------------------------------------------------
     body_types: ClassVar[tuple[str, ...]] = ()  # media types /predict decodes besides JSON
+
+    def format_values(self, spec: Any, outputs: np.ndarray) -> list[dict[str, Any]]:
+        """A regressor's `/predict` answer, one entry per row."""
+        return [{"value": row.tolist()} for row in outputs.reshape(len(outputs), -1)]
 
     def served_inputs(self, spec: Any, graph_inputs: list[TensorSpec]) -> list[TensorSpec]:
         """The V2 inputs a client sends (default: the graph's own inputs)."""
@@ -145,8 +174,10 @@ class Modality:
         can be rebuilt from the package alone; it must include `"kind": self.kind`."""
         return None
 
-    def build_frontend(self, config: dict[str, Any]) -> tuple[Any, tuple[int, ...]]:
-        """(front-end nn.Module, the feature shape a family reads) from `frontend`'s config."""
+    def build_frontend(self, config: dict[str, Any]) -> tuple[Any, Any]:
+        """(front-end nn.Module, the feature form a family reads) from `frontend`'s config: a
+        shape tuple, or an object with a `form` name (e.g. a forecast's window geometry) that
+        the model registry dispatches on."""
         raise NotImplementedError(f"the {self.kind} modality has no front-end")
 
     # ---- monitoring ---------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 from scaledl.config.data import DataConfig
 from scaledl.contract import SpecBase
-from scaledl.data.dataset import DataSplits, LoadedData, make_splits
+from scaledl.data.dataset import DataSplits, LoadedData
 from scaledl.errors import DataError
 from scaledl.modalities.base import Modality
 
@@ -22,10 +22,11 @@ _BUILTIN = {
     "image": "scaledl.modalities.image:ImageModality",
     "table": "scaledl.modalities.table:TableModality",
     "sequence": "scaledl.modalities.sequence:SequenceModality",
+    "series": "scaledl.modalities.series:SeriesModality",
 }
 # Which unit reads a source when `data.kind` is `auto`: the first that claims it, in this order
 # (specific readers before the catch-all image folder).
-_CLAIM_ORDER: list[str] = ["table", "audio", "image"]
+_CLAIM_ORDER: list[str] = ["series", "table", "audio", "image"]
 
 
 def register_modality(unit: Modality, claim_first: bool = False) -> Modality:
@@ -86,14 +87,7 @@ def load_data(config: DataConfig, task: str = "classification") -> LoadedData:
 def load_splits(config: DataConfig, seed: int = 0, task: str = "classification") -> DataSplits:
     """Train/validation/test splits of a data source (a predefined test split is kept)."""
     loaded = load_data(config, task)
-    return make_splits(
-        loaded,
-        config.val_fraction,
-        config.test_fraction,
-        seed,
-        classification=task == "classification",
-        allow_small_classes=config.allow_small_classes,
-    )
+    return modality(loaded.kind).split(loaded, config, seed, task)
 
 
 def _read(path: Path, config: DataConfig, task: str) -> LoadedData:

@@ -153,8 +153,15 @@ def create_with_frontend(
     from scaledl.modalities import modality
     from scaledl.models.frontend import WithFrontEnd
 
-    module, feature_shape = modality(str(frontend["kind"])).build_frontend(frontend)
-    return WithFrontEnd(module, create_model(family, feature_shape, num_outputs, **knobs))
+    kind = frontend.get("kind")
+    if not isinstance(kind, str):
+        raise ModelError("a front-end config needs the kind of its modality")
+    module, features = modality(kind).build_frontend(frontend)
+    if getattr(features, "form", None) == "forecast":  # a series: the forecasting bodies
+        from scaledl.models.forecast import build_forecaster
+
+        return build_forecaster(family, module, features, knobs)
+    return WithFrontEnd(module, create_model(family, features, num_outputs, **knobs))
 
 
 def _is_int(value: Any, low: int, high: int) -> bool:

@@ -29,6 +29,9 @@ class Assessment:
     accuracy: float | None = None
     reference_accuracy: float | None = None
     max_accuracy_drop: float = 0.05
+    error: float | None = None  # regressors: MSE (standardised when the model has a scale)
+    reference_error: float | None = None
+    max_error_increase: float = 0.1
     window: Window | None = field(default=None, repr=False)
     outputs: np.ndarray | None = field(default=None, repr=False)
     feature_means: np.ndarray | None = field(default=None, repr=False)  # per drift feature
@@ -45,8 +48,19 @@ class Assessment:
         return drop is not None and drop > self.max_accuracy_drop
 
     @property
+    def error_increase(self) -> float | None:
+        if self.error is None or not self.reference_error:
+            return None
+        return (self.error - self.reference_error) / self.reference_error
+
+    @property
+    def error_rose(self) -> bool:
+        rise = self.error_increase
+        return rise is not None and rise > self.max_error_increase
+
+    @property
     def degraded(self) -> bool:
-        return self.drift.drift or self.accuracy_dropped
+        return self.drift.drift or self.accuracy_dropped or self.error_rose
 
     @property
     def reasons(self) -> list[str]:
@@ -60,6 +74,11 @@ class Assessment:
                 f"accuracy {self.accuracy:.4f} is {self.accuracy_drop:.4f} below the reference "
                 f"{self.reference_accuracy:.4f} (allowed drop {self.max_accuracy_drop})"
             )
+        if self.error_rose:
+            out.append(
+                f"error {self.error:.4g} is {self.error_increase:.1%} above the reference "
+                f"{self.reference_error:.4g} (allowed rise {self.max_error_increase:.0%})"
+            )
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -72,6 +91,10 @@ class Assessment:
             "reference_accuracy": self.reference_accuracy,
             "accuracy_drop": self.accuracy_drop,
             "max_accuracy_drop": self.max_accuracy_drop,
+            "error": self.error,
+            "reference_error": self.reference_error,
+            "error_increase": self.error_increase,
+            "max_error_increase": self.max_error_increase,
             "drift": self.drift.to_json(),
         }
 
@@ -84,6 +107,7 @@ def check_arrays(
     profile: ReferenceProfile | None = None,
     config: DriftConfig | None = None,
     max_accuracy_drop: float = 0.05,
+    max_error_increase: float = 0.1,
     source: str = "arrays",
 ) -> Assessment:
     """Raw inputs (and labels, if known) → Assessment, with the package's own preprocessing."""
@@ -100,10 +124,13 @@ def check_arrays(
     features = input_features(pkg.preprocessing, x)
     window = Window.from_batch(profile, features, outputs)
     result = detect_drift(profile, window, config)
-    accuracy = None
+    accuracy = error = None
     if y is not None and profile.task == "classification" and len(y):
         accuracy = float((outputs.argmax(axis=1) == np.asarray(y)).mean())
+    elif y is not None and len(y):
+        error = _error(pkg, outputs, np.asarray(y))
     reference = reference_accuracy(pkg, profile)
+    reference_error = profile.meta.get("reference_error")
     return Assessment(
         drift=result,
         samples=len(x),
@@ -111,10 +138,22 @@ def check_arrays(
         accuracy=accuracy,
         reference_accuracy=float(reference) if reference is not None else None,
         max_accuracy_drop=max_accuracy_drop,
+        error=error,
+        reference_error=float(reference_error) if reference_error is not None else None,
+        max_error_increase=max_error_increase,
         window=window,
         outputs=outputs,
         feature_means=np.asarray(features, np.float64).reshape(len(features), -1).mean(axis=0),
     )
+
+
+def _error(pkg: Package, outputs: np.ndarray, y: np.ndarray) -> float:
+    """A regressor's error on labelled rows, on its modality's error scale."""
+    from scaledl.metrics import regression_errors, task_error
+    from scaledl.modalities import modality_of
+
+    spec = pkg.preprocessing
+    return task_error(regression_errors(outputs, y, modality_of(spec).error_scale(spec)))
 
 
 def check_package(

@@ -6,7 +6,9 @@ projection with a Bonferroni correction the best detector of image shifts):
 - `mmd`: a multivariate MMD permutation test on the projected features;
 - `confidence`: KS on the top-1 confidence (output drift);
 - `classes`: chi-square on predicted-class counts (label shift);
-- `outputs` (regression): KS per output column, Bonferroni.
+- `outputs` (regression): KS per output column, Bonferroni;
+- `windows` (forecasters): per-feature window means against the reference period's own
+  chunks (`monitor.calibrated`), for overlapping, serially dependent windows.
 The check as a whole is Bonferroni-combined: it flags drift when p = min(1, T·min pᵢ) < alpha,
 so its false-alarm rate stays at alpha.
 """
@@ -46,6 +48,8 @@ class Window:
         if profile.task == "classification":
             summary = summarize_outputs(outputs)
             return cls(features, predicted=summary.predicted, score=summary.score)
+        if profile.output_values is None:  # forecasters keep no per-sample outputs
+            return cls(features)
         return cls(features, values=np.asarray(outputs, np.float32).reshape(len(outputs), -1))
 
 
@@ -92,6 +96,8 @@ class DriftResult:
 
 
 def available_tests(profile: ReferenceProfile) -> list[str]:
+    if profile.meta.get("kind") == "series":
+        return ["windows"]
     if profile.task == "classification":
         return ["ks_pca", "mmd", "confidence", "classes"]
     return ["ks_pca", "mmd", "outputs"]
@@ -196,6 +202,14 @@ def _outputs(profile: ReferenceProfile, window: Window, rng: np.random.Generator
     )
 
 
+def _windows(profile: ReferenceProfile, window: Window) -> TestResult:
+    from scaledl.monitor.calibrated import windows_test
+
+    names = list(profile.meta.get("feature_names") or [])
+    p, score, detail = windows_test(profile.features, window.features, names, profile._cache)
+    return TestResult("windows", p_value=p, score=score, detail=detail)
+
+
 def detect_drift(
     profile: ReferenceProfile, window: Window, config: DriftConfig | None = None
 ) -> DriftResult:
@@ -213,6 +227,7 @@ def detect_drift(
         "confidence": lambda: _confidence(profile, window, rng),
         "classes": lambda: _classes(profile, window, config, rng),
         "outputs": lambda: _outputs(profile, window, rng),
+        "windows": lambda: _windows(profile, window),
     }
     results = [runners[name]() for name in names]
     per_test_alpha = config.alpha / len(results)

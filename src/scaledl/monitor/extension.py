@@ -6,6 +6,8 @@ code: `create_app(settings, extensions=[MonitorExtension(MonitorConfig(...))])`.
 Routes (same API keys as the server):
 - `POST /v2/models/{m}/feedback` (infer): `{"id": REQUEST_ID, "label": 3}` (or `"labels"` for
   a batch request), or `{"inputs": RAW_ROWS, "labels": [...]}`; optional `"version"`.
+  Regressors and forecasters take the values that came true instead: `{"id": REQUEST_ID,
+  "values": [...]}` (one per output, e.g. horizon × targets per sample) → live error.
 - `GET /v2/models/{m}/monitor` (infer): window, last check, live accuracy, alert state.
 - `POST /v2/models/{m}/monitor/check` (admin): run a drift check now.
 - `GET /dashboard` (infer): charts; `GET /dashboard/data` (infer): the same data as JSON.
@@ -86,6 +88,7 @@ class MonitorExtension:
             self.config,
             num_classes=len(labels) if labels else None,
             reference_accuracy=float(reference) if reference is not None else None,
+            error_scale=_error_scale(package),
             listener=self,
         )
         with self._lock:
@@ -124,6 +127,9 @@ class MonitorExtension:
         if self.metrics is not None:
             value, n = monitor.outcomes.accuracy()
             self.metrics.observe_accuracy(monitor.model, monitor.version, value, n)
+            error, samples = monitor.errors.error()
+            if samples:
+                self.metrics.observe_error(monitor.model, monitor.version, error, samples)
 
     def on_alert(self, monitor: ModelMonitor, alert: Alert) -> None:
         if self.metrics is not None:
@@ -158,13 +164,17 @@ class MonitorExtension:
 
     def predict_raw(self, monitor: ModelMonitor, raw: np.ndarray) -> np.ndarray:
         """Classes the version predicts for raw rows (feedback by inputs)."""
+        return np.asarray(self.outputs_raw(monitor, raw)).argmax(axis=1)
+
+    def outputs_raw(self, monitor: ModelMonitor, raw: np.ndarray) -> np.ndarray:
+        """The version's graph outputs for raw rows (a regressor's values, a forecast)."""
         key = (monitor.model, monitor.version)
         with self._lock:
             package = self.packages[key]
             session = self._sessions.get(key)
             if session is None:
                 session = self._sessions[key] = create_session(package.onnx_path, threads=1)
-        return np.asarray(predict_raw(package, raw, session)).argmax(axis=1)
+        return np.asarray(predict_raw(package, raw, session))
 
     def check_all(self, model: str | None = None) -> list[DriftResult | None]:
         with self._lock:
@@ -207,6 +217,16 @@ class MonitorExtension:
         self._wake.set()
         if self.webhook is not None:
             self.webhook.close()
+
+
+def _error_scale(package: Package) -> np.ndarray | None:
+    """The scale a regressor's live errors are standardised by (its modality's), if any."""
+    spec = package.manifest.preprocessing
+    if package.manifest.task != "regression" or spec is None:
+        return None
+    from scaledl.modalities import modality_of
+
+    return modality_of(spec).error_scale(spec)
 
 
 def create_extension(options: dict[str, Any]) -> MonitorExtension:

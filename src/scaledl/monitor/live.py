@@ -18,6 +18,7 @@ from scaledl.config.monitor import MonitorConfig
 from scaledl.errors import NotFoundError, UsageError
 from scaledl.monitor.alerts import Alert, Hysteresis
 from scaledl.monitor.drift import DriftResult, Window, detect_drift, selected_tests
+from scaledl.monitor.errors import LiveErrors, PendingForecasts
 from scaledl.monitor.history import PointSeries, TrafficSeries
 from scaledl.monitor.outputs import summarize_outputs
 from scaledl.monitor.profile import ReferenceProfile
@@ -42,6 +43,7 @@ class ModelMonitor:
         *,
         num_classes: int | None = None,
         reference_accuracy: float | None = None,
+        error_scale: np.ndarray | None = None,
         listener: Listener | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -55,7 +57,17 @@ class ModelMonitor:
         self.tests = selected_tests(profile, config.drift) if profile else []
         k = profile.projection.k if profile else 1
         q = profile.output_values.shape[1] if profile and profile.output_values is not None else 1
+        # forecasters keep no per-sample outputs in the window (a horizon × targets each)
+        self.keep_values = profile is None or profile.output_values is not None
         self.window = SampleWindow(config.window, k, q, config.window_seconds)
+        self.errors = LiveErrors(config.accuracy_window, error_scale)
+        self.pending_values = PendingForecasts(config.pending_requests)
+        reference_error = profile.meta.get("reference_error") if profile else None
+        self.reference_error = float(reference_error) if reference_error is not None else None
+        self.error_threshold = config.error_threshold
+        if self.error_threshold is None and self.reference_error is not None:
+            self.error_threshold = self.reference_error * (1.0 + config.error_increase)
+        self.error_alarm = Hysteresis(config.fire_after, config.clear_after)
         self.outcomes = Outcomes(config.accuracy_window)
         self.pending = PendingPredictions(config.pending_requests)
         self.traffic = TrafficSeries(config.bucket_seconds, config.history, self.num_classes)
@@ -90,7 +102,9 @@ class ModelMonitor:
             predicted, score = summary.predicted, summary.score
             self.pending.add(request_id, predicted)
         else:
-            values = np.asarray(outputs, np.float32).reshape(len(outputs), -1)
+            self.pending_values.add(request_id, outputs)
+            if self.keep_values:
+                values = np.asarray(outputs, np.float32).reshape(len(outputs), -1)
         if self.profile is not None:
             features = self.profile.projection.transform(inputs)
             self.window.add(features, received_at, predicted, score, values)
@@ -211,6 +225,46 @@ class ModelMonitor:
                 {"labels": n, "reference_accuracy": self.reference_accuracy},
             )
 
+    # --- error (regression) ---------------------------------------------------------------
+    def feedback_values_for_request(self, request_id: str, actual: np.ndarray) -> int:
+        """Realised values for an earlier request's forecasts; returns the samples counted."""
+        predicted = self.pending_values.pop(request_id)
+        if predicted is None:
+            raise NotFoundError(
+                f"no pending forecast for request id {request_id!r} on {self.model} version "
+                f"{self.version} (unknown, already scored, or older than the last "
+                f"{self.config.pending_requests} requests)"
+            )
+        try:
+            return self.feedback_values(predicted, actual)
+        except UsageError:
+            self.pending_values.add(request_id, predicted)  # keep it for a corrected retry
+            raise
+
+    def feedback_values(self, predicted: np.ndarray, actual: np.ndarray) -> int:
+        counted = len(self.errors.add(predicted, actual))
+        value, n = self.errors.error()
+        now = self.clock()
+        self.accuracy_points.add({"t": now, "error": value, "samples": n})
+        if self.listener:
+            self.listener.on_accuracy(self)
+        threshold = self.error_threshold
+        if threshold is not None and value is not None and n >= self.config.min_feedback:
+            change = self.error_alarm.update(
+                bad=value > threshold,
+                clean=value <= threshold * (1.0 - self.config.accuracy_margin),
+            )
+            if change:
+                self._alert(
+                    "error",
+                    change,
+                    value,
+                    threshold,
+                    f"live error {value:.4g} over {n} samples (threshold {threshold:.4g})",
+                    {"samples": n, "reference_error": self.reference_error},
+                )
+        return counted
+
     def _alert(
         self,
         kind: str,
@@ -260,7 +314,21 @@ class ModelMonitor:
                 "threshold": self.accuracy_threshold,
                 "reference": self.reference_accuracy,
             },
-            "alerts": {"drift": self.drift_alarm.active, "accuracy": self.accuracy_alarm.active},
+            "error": self._error_status(),
+            "alerts": {
+                "drift": self.drift_alarm.active,
+                "accuracy": self.accuracy_alarm.active,
+                "error": self.error_alarm.active,
+            },
+        }
+
+    def _error_status(self) -> dict[str, Any]:
+        value, n = self.errors.error()
+        return {
+            "value": value,
+            "samples": n,
+            "threshold": self.error_threshold,
+            "reference": self.reference_error,
         }
 
     def chart_data(self) -> dict[str, Any]:

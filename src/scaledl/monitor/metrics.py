@@ -32,6 +32,14 @@ class MonitorMetrics:
             "scaledl_monitor_live_accuracy", "Accuracy over the labelled feedback window."
         )
         self.labels = gauge("scaledl_monitor_feedback_labels", "Labels in the accuracy window.")
+        self.error = gauge(
+            "scaledl_monitor_live_error",
+            "Regressors: mean squared error (standardised when the model has a scale) over "
+            "the feedback window of realised values.",
+        )
+        self.error_samples = gauge(
+            "scaledl_monitor_feedback_values", "Regressors: samples in the error window."
+        )
         self.fill = gauge("scaledl_monitor_window_fill", "Drift window fill (0–1).")
         self.samples = gauge("scaledl_monitor_window_samples", "Samples in the drift window.")
         self.last_check = gauge(
@@ -73,6 +81,11 @@ class MonitorMetrics:
             self.accuracy.labels(model, version).set(value)
         self.labels.labels(model, version).set(n)
 
+    def observe_error(self, model: str, version: str, value: float | None, n: int) -> None:
+        if value is not None:
+            self.error.labels(model, version).set(value)
+        self.error_samples.labels(model, version).set(n)
+
     def observe_alert(self, model: str, version: str, kind: str, status: str) -> None:
         self.alerts.labels(model, version, kind, status).inc()
         self.alert_active.labels(model, version, kind).set(1.0 if status == "firing" else 0.0)
@@ -83,6 +96,8 @@ class MonitorMetrics:
             self.drift,
             self.accuracy,
             self.labels,
+            self.error,
+            self.error_samples,
             self.fill,
             self.samples,
             self.last_check,
@@ -91,7 +106,7 @@ class MonitorMetrics:
         for test in [*tests, "overall"]:
             _remove(self.p_value, model, version, test)
             _remove(self.score, model, version, test)
-        for kind in ("drift", "accuracy"):
+        for kind in ("drift", "accuracy", "error"):
             _remove(self.alert_active, model, version, kind)
 
 

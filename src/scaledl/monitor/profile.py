@@ -266,6 +266,9 @@ def _add_outputs(
         profile.output_values = np.asarray(outputs, np.float32).reshape(len(outputs), -1)
         meta["tests"] = ["ks_pca", "mmd", "outputs"]
         if y is not None and len(y):
-            err = profile.output_values[:, 0] - y
-            meta["reference_rmse"] = round(float(np.sqrt(np.mean(err**2))), 6)
+            from scaledl.metrics import regression_errors
+
+            errors = regression_errors(outputs, np.asarray(y))
+            meta["reference_rmse"] = round(errors["rmse"], 6)
+            meta["reference_error"] = round(errors["mse"], 6)
     _ = labels

@@ -34,6 +34,8 @@ def profile_for_splits(
     """Training split → statistics, PCA (one half) and input reference (other half);
     validation + test splits → the model's output reference."""
     opts = options or ProfileOptions()
+    if preprocessing.kind == "series":
+        return _series_profile(splits, preprocessing, predict, opts)
     train = input_features(preprocessing, apply_preprocessing(splits.train.x, preprocessing))
     fit_x, ref_x = _halves(train, opts.seed)
     heldout = np.concatenate([splits.val.x, splits.test.x])
@@ -50,6 +52,28 @@ def profile_for_splits(
         options=opts,
         sources={"inputs_from": "train", "outputs_from": "val+test", "data": splits.source},
         feature_names=input_feature_names(preprocessing),
+    )
+
+
+def _series_profile(
+    splits: DataSplits, spec: SpecBase, predict: Predict, options: ProfileOptions
+) -> ReferenceProfile:
+    """Forecasters: the validation period's windows, in time order (see series_profile)."""
+    from scaledl.monitor.series_profile import series_profile
+
+    table, layout = getattr(splits, "table", None), getattr(splits, "layout", None)
+    train_rows = None
+    if table is not None and layout is not None:
+        period = splits.period("train")  # type: ignore[attr-defined]
+        train_rows = table.values[period.start : period.end][:, layout.inputs]
+    return series_profile(
+        splits.val.x,
+        splits.val.y,
+        spec,  # type: ignore[arg-type]
+        predict,
+        train_rows=train_rows,
+        options=options,
+        sources={"inputs_from": "val", "outputs_from": "val", "data": splits.source},
     )
 
 
@@ -123,6 +147,20 @@ def add_profile(
         seed = pkg.manifest.lineage.split_seed
         splits = load_splits(config, seed=seed, task=task)
         profile = profile_for_splits(splits, preprocessing, predict, task, options)
+    elif preprocessing.kind == "series":  # another period of the series: its windows, in order
+        from scaledl.monitor.series_profile import series_profile
+
+        raw = load_raw(config, task, pkg)
+        if raw.y is None:
+            raise PackageError(f"data {config.source}: a series profile needs its targets")
+        profile = series_profile(
+            raw.x,
+            raw.y,
+            preprocessing,  # type: ignore[arg-type]
+            predict,
+            options=options,
+            sources={"inputs_from": "data", "outputs_from": "data", "data": config.source},
+        )
     else:
         raw = load_raw(config, task, pkg)
         x = apply_preprocessing(raw.x, preprocessing)

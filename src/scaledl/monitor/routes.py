@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from scaledl.serve.extensions import ServerContext
 
 MAX_FEEDBACK_ROWS = 10_000
+MAX_FEEDBACK_VALUES = 4_000_000
 PARSE_INLINE_BYTES = 64 * 1024  # bigger feedback bodies are parsed in a parser process
 INTEGER = re.compile(r"-?[0-9]{1,18}")
 
@@ -41,6 +42,9 @@ class Feedback(BaseModel):
     inputs: list[Any] | None = Field(None, description="raw rows, as for /predict")
     label: int | str | None = None
     labels: list[int | str] | None = None
+    values: list[Any] | None = Field(
+        None, description="regressors: the values that came true (one per output)"
+    )
     version: str | None = None
 
 
@@ -95,6 +99,10 @@ def dashboard_payload(ext: MonitorExtension) -> dict[str, Any]:
 
 
 def _labels(monitor: ModelMonitor, body: Feedback) -> np.ndarray:
+    if not monitor.classification:
+        raise UsageError(
+            f"{monitor.model} is a regressor: send the values that came true as `values`"
+        )
     given = (
         body.labels if body.labels is not None else [body.label] if body.label is not None else []
     )
@@ -140,6 +148,10 @@ def _feedback(
 ) -> dict[str, Any]:
     if (body.id is None) == (rows is None):
         raise UsageError("feedback needs exactly one of `id` (a request id) or `inputs` (raw rows)")
+    if body.values is not None:
+        return _value_feedback(ext, model, body, rows)
+    if not ext.versions(model)[-1].classification:
+        raise UsageError(f"{model} is a regressor: send the values that came true as `values`")
     if body.id is not None:
         counted = []
         candidates = ext.versions(model)
@@ -171,6 +183,43 @@ def _feedback(
             for m in counted
         ],
     }
+
+
+def _value_feedback(
+    ext: MonitorExtension, model: str, body: Feedback, rows: np.ndarray | None
+) -> dict[str, Any]:
+    """Realised values for a regressor's or forecaster's earlier answers → live error."""
+    actual = _values(body.values or [])
+    if body.id is not None:
+        candidates = ext.versions(model)
+        if body.version is not None:
+            candidates = [ext.monitor_for(model, body.version)]
+        matched = [m for m in candidates if body.id in m.pending_values] or candidates[-1:]
+        for monitor in matched:
+            monitor.feedback_values_for_request(body.id, actual)
+    else:
+        monitor = ext.monitor_for(model, body.version)
+        assert rows is not None
+        raw = _raw_rows(monitor, ext, rows)
+        monitor.feedback_values(ext.outputs_raw(monitor, raw), actual)
+        matched = [monitor]
+    return {
+        "model": model,
+        "versions": [
+            {"version": m.version, "error": m.errors.error()[0], "samples": m.errors.error()[1]}
+            for m in matched
+        ],
+    }
+
+
+def _values(values: list[Any]) -> np.ndarray:
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise UsageError("`values` must be numbers (nested lists of one shape)") from None
+    if array.size == 0 or array.size > MAX_FEEDBACK_VALUES:
+        raise UsageError(f"`values` must hold 1–{MAX_FEEDBACK_VALUES} numbers")
+    return array
 
 
 def _raw_rows(monitor: ModelMonitor, ext: MonitorExtension, raw: np.ndarray) -> np.ndarray:

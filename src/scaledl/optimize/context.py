@@ -68,6 +68,15 @@ class SearchContext:
     def opset(self) -> int:
         return self.parent.manifest.export.opset
 
+    @property
+    def error_scale(self) -> Any:
+        """Regressors: the per-target scale errors are measured on (None: the target's units)."""
+        if self.task != "regression":
+            return None
+        from scaledl.modalities import modality_of
+
+        return modality_of(self.preprocessing).error_scale(self.preprocessing)
+
     def calibration_index(self, count: int) -> np.ndarray:
         """Up to `count` training rows spread over the split (calibration never sees val/test)."""
         n = len(self.splits.train.x)

@@ -41,20 +41,27 @@ class DistillConfig(BaseModel):
 LossFn = Callable[["torch.Tensor", "torch.Tensor", "torch.Tensor"], "torch.Tensor"]
 
 
-def distillation_loss(teacher: torch.nn.Module, config: DistillConfig, task: str) -> LossFn:
-    """loss(out, y, x) mixing the teacher's soft targets (on the same normalized x) and y."""
+def distillation_loss(
+    teacher: torch.nn.Module, config: DistillConfig, task: str, error_scale: Any = None
+) -> LossFn:
+    """loss(out, y, x) mixing the teacher's soft targets (on the same normalized x) and y.
+
+    Regression: both terms are the training loss (MSE, on the `error_scale` when the model has
+    one), against the teacher's output and against y."""
     import torch
     from torch.nn import functional
 
+    from scaledl.train.tensors import loss_fn
+
     teacher.eval()
     t, alpha = config.temperature, config.alpha
+    mse = loss_fn("regression", error_scale=error_scale)
 
     def loss(out: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             target = teacher(x)
         if task == "regression":
-            hard = functional.mse_loss(out.squeeze(-1), y)
-            return alpha * functional.mse_loss(out, target) + (1 - alpha) * hard
+            return alpha * mse(out, target.reshape(out.shape)) + (1 - alpha) * mse(out, y)
         soft = functional.kl_div(
             functional.log_softmax(out / t, dim=1),
             functional.log_softmax(target / t, dim=1),
@@ -110,8 +117,20 @@ def finetune(
         task=task,
         seed=seed,
         augmenter=augmenter,
-        loss_override=distillation_loss(teacher, config, task) if teacher is not None else None,
+        loss_override=(
+            distillation_loss(teacher, config, task, _error_scale(preprocessing, task))
+            if teacher is not None
+            else None
+        ),
     )
     result = trainer.fit()
     result.extra["distill"] = {**config.model_dump(), "teacher": teacher is not None}
     return result
+
+
+def _error_scale(preprocessing: SpecBase, task: str) -> Any:
+    if task != "regression":
+        return None
+    from scaledl.modalities import modality_of
+
+    return modality_of(preprocessing).error_scale(preprocessing)

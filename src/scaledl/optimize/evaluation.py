@@ -35,17 +35,31 @@ def run(session: Any, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
 
 
 def quality_of(metrics: dict[str, float], task: str) -> float:
-    """The number the accuracy budget applies to: accuracy, or R² for regression."""
-    return float(metrics["accuracy"] if task == "classification" else metrics["r2"])
+    """Higher is better: accuracy (the accuracy budget's), or −error for regression (the error
+    budget's: MSE, on the standardised scale when the model has one)."""
+    from scaledl.metrics import task_error
+
+    if task == "classification":
+        return float(metrics["accuracy"])
+    return -task_error(metrics)
 
 
-def split_metrics(session: Any, x: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
+def headline_metric(task: str, metrics: dict[str, float] | None = None) -> str:
+    """The metric people read for a task: accuracy, or the regression error the budget uses."""
+    if task == "classification":
+        return "accuracy"
+    return "mse_standardized" if metrics is None or "mse_standardized" in metrics else "mse"
+
+
+def split_metrics(
+    session: Any, x: np.ndarray, y: np.ndarray, task: str, error_scale: Any = None
+) -> dict[str, float]:
     from scaledl.metrics import evaluate_outputs
 
     outputs = run(session, x)
     if not np.all(np.isfinite(outputs)):
         raise ValueError("the graph produces non-finite outputs")
-    return evaluate_outputs(outputs, y, task)
+    return evaluate_outputs(outputs, y, task, error_scale)
 
 
 def ensure_onnx(candidate: Candidate, ctx: SearchContext, exporter: str | None = None) -> Candidate:
@@ -56,9 +70,18 @@ def ensure_onnx(candidate: Candidate, ctx: SearchContext, exporter: str | None =
 
     if candidate.module is None:
         raise ValueError(f"candidate {candidate.label} has neither a graph nor a model")
+    from scaledl.modalities.scales import parity_scale
+
     tolerance = ctx.parent.manifest.parity.tolerance
     module = copy.deepcopy(candidate.module).eval()
-    result = export_onnx(module, ctx.example, ctx.opset, exporter or ctx.exporter, tolerance)
+    result = export_onnx(
+        module,
+        ctx.example,
+        ctx.opset,
+        exporter or ctx.exporter,
+        tolerance,
+        parity_scale(ctx.parent),
+    )
     candidate.onnx = result.onnx_bytes
     candidate.export = {"exporter": result.exporter, "opset": result.opset}
     candidate.parity = {
@@ -66,6 +89,7 @@ def ensure_onnx(candidate: Candidate, ctx: SearchContext, exporter: str | None =
         "max_abs_error": result.max_abs_error,
         "tolerance": tolerance,
         "outputs": result.parity_outputs,
+        **({"scale": "error_scale"} if parity_scale(ctx.parent) is not None else {}),
     }
     return candidate
 
@@ -73,7 +97,7 @@ def ensure_onnx(candidate: Candidate, ctx: SearchContext, exporter: str | None =
 def score(candidate: Candidate, ctx: SearchContext) -> Candidate:
     """Validation metrics and latency of the candidate's graph; marks it ok."""
     session = make_session(candidate, ctx.config.threads)
-    candidate.val = split_metrics(session, ctx.x_val, ctx.splits.val.y, ctx.task)
+    candidate.val = split_metrics(session, ctx.x_val, ctx.splits.val.y, ctx.task, ctx.error_scale)
     x = ctx.latency_input()
     name = session.get_inputs()[0].name
 
@@ -96,7 +120,9 @@ def score(candidate: Candidate, ctx: SearchContext) -> Candidate:
 
 def score_test(candidate: Candidate, ctx: SearchContext) -> None:
     session = make_session(candidate, ctx.config.threads)
-    candidate.test = split_metrics(session, ctx.x_test, ctx.splits.test.y, ctx.task)
+    candidate.test = split_metrics(
+        session, ctx.x_test, ctx.splits.test.y, ctx.task, ctx.error_scale
+    )
 
 
 def zipped_size(data: bytes) -> int:

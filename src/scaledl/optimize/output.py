@@ -15,6 +15,7 @@ from typing import Any
 from scaledl.errors import UsageError
 from scaledl.fsio import atomic_directory
 from scaledl.optimize.candidate import Candidate
+from scaledl.optimize.evaluation import headline_metric
 from scaledl.optimize.finalize import SearchResult
 
 FRONTIER = "frontier.json"
@@ -85,13 +86,18 @@ def candidate_json(c: Candidate, result: SearchResult) -> dict[str, Any]:
     }
     if not c.ok or c.latency is None:
         return entry
-    metric = "accuracy" if result.ctx.task == "classification" else "r2"
+    metric = headline_metric(result.ctx.task, c.val)
     entry.update(
         {
             "metric": metric,
             f"val_{metric}": c.val.get(metric),
             f"test_{metric}": c.test.get(metric),
             "accuracy_drop": round(cons.drop(c), 6),
+            **(
+                {"error_increase": round(cons.error_increase(c), 6)}
+                if cons.budget == "error"
+                else {}
+            ),
             "val": c.val,
             "test": c.test,
             "meets": cons.checks(c),
@@ -138,6 +144,8 @@ def frontier_json(result: SearchResult) -> dict[str, Any]:
         "target": {"name": config.target, "cpu": ctx.cpu.to_json(), "threads": config.threads},
         "constraints": {
             "max_accuracy_drop": config.max_accuracy_drop,
+            "max_error_increase": config.max_error_increase,
+            "budget": result.constraints.budget,
             "latency_ms_p95": config.latency_ms,
             "max_size_mb": config.max_size_mb,
             "batch_size": config.batch_size,

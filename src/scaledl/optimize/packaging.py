@@ -33,13 +33,17 @@ def parity_for(candidate: Candidate, result: SearchResult) -> tuple[np.ndarray, 
     own = run(session, ctx.example)
     parity = candidate.parity
     if candidate.precision == "fp32" and parity.get("reference") == "pytorch-fp32":
+        from scaledl.export.onnx_export import parity_error
+        from scaledl.modalities.scales import parity_scale
+
         reference = np.asarray(parity["outputs"], dtype=np.float32)
-        error = float(np.max(np.abs(own.astype(np.float64) - reference)))
+        scale = parity_scale(ctx.parent) if parity.get("scale") else None
         return reference, {
             "reference": "pytorch-fp32",
-            "max_abs_error": error,
+            "max_abs_error": parity_error(own, reference, scale),
             "tolerance": float(parity["tolerance"]),
             "samples": len(reference),
+            **({"scale": parity["scale"]} if scale is not None else {}),
         }
     span = float(own.max() - own.min()) if own.size else 0.0
     tolerance = max(1e-4, QUANT_STEPS * span / 255.0)
@@ -71,10 +75,17 @@ def write_candidate_package(result: SearchResult, candidate: Candidate, dest: Pa
         files[WEIGHTS] = weights_bytes(candidate.module)
         files[MODEL_JSON] = json.dumps(spec.to_json(), indent=2).encode()
     metrics = _metrics(candidate, result)
+    decision = parent.manifest.decision
     if ctx.task == "classification" and parent.labels:
         outputs = run(make_session(candidate, ctx.config.threads), ctx.x_test)
+        predicted = outputs.argmax(axis=1)
+        if decision is not None:  # the parent's threshold, kept (chosen on validation)
+            from scaledl.metrics import apply_decision
+
+            predicted, at = apply_decision(outputs, ctx.splits.test.y, decision.model_dump())
+            metrics.update(at)
         metrics["confusion_matrix"] = confusion_matrix(
-            ctx.splits.test.y, outputs.argmax(axis=1), len(parent.labels)
+            ctx.splits.test.y, predicted, len(parent.labels)
         )
     lineage = parent.manifest.lineage.model_dump(mode="json")
     lineage.update(
@@ -112,6 +123,8 @@ def write_candidate_package(result: SearchResult, candidate: Candidate, dest: Pa
     }
     if candidate.session_config:
         manifest["runtime"] = {"session_config": dict(candidate.session_config)}
+    if decision is not None:
+        manifest["decision"] = decision.model_dump()
     if PROFILE in parent.manifest.files:  # monitoring compares live traffic with this graph
         files[PROFILE], manifest["monitoring"] = _profile(candidate, result)
     return write_package(dest, manifest, files)
@@ -133,6 +146,8 @@ def _metrics(c: Candidate, result: SearchResult) -> dict[str, Any]:
     metrics: dict[str, Any] = dict(c.test)
     metrics.update({f"val_{k}": v for k, v in c.val.items()})
     metrics["accuracy_drop_val"] = result.constraints.drop(c)
+    if result.constraints.budget == "error":
+        metrics["error_increase_val"] = result.constraints.error_increase(c)
     metrics["latency"] = {
         "target": cfg.target,
         "cpu": result.ctx.cpu.model,

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from scaledl.optimize.candidate import Candidate
+from scaledl.optimize.evaluation import headline_metric
 from scaledl.optimize.finalize import SearchResult
 from scaledl.report import HtmlReport
 
@@ -67,11 +68,11 @@ def _summary(result: SearchResult) -> str:
     word = "Chosen" if result.met else "Nothing met the budget; best effort"
     speed = parent.rank_ms / winner.rank_ms if winner.rank_ms else 0.0
     smaller = parent.size_bytes / winner.size_bytes if winner.size_bytes else 0.0
-    metric = "accuracy" if result.ctx.task == "classification" else "r2"
+    metric = headline_metric(result.ctx.task, parent.val)
     test_w, test_p = _test(winner, result), _test(parent, result)
     return head + (
         f"{word}: {winner.id} ({winner.label}): validation {metric} "
-        f"{cons.quality(winner):.4f} vs parent {cons.quality(parent):.4f}, test {metric} "
+        f"{_shown(cons, winner):.4f} vs parent {_shown(cons, parent):.4f}, test {metric} "
         f"{test_w:.4f} vs {test_p:.4f}; p25/p50 {winner.latency.p25_ms:.4f}/"
         f"{winner.latency.p50_ms:.4f} ms vs {parent.latency.p25_ms:.4f}/"
         f"{parent.latency.p50_ms:.4f} ms ({speed:.1f}× faster); {winner.size_bytes / 1e3:.1f} kB "
@@ -93,8 +94,12 @@ def _row(c: Candidate, result: SearchResult) -> dict[str, Any]:
         row.update(
             {
                 "precision": c.precision,
-                "val": round(cons.quality(c), 4),
-                "drop pt": round(cons.drop(c) * 100, 2),
+                "val": round(_shown(cons, c), 4),
+                **(
+                    {"drop pt": round(cons.drop(c) * 100, 2)}
+                    if cons.budget == "accuracy"
+                    else {"error +%": round(cons.error_increase(c) * 100, 2)}
+                ),
                 "test": round(_test(c, result), 4),
                 "p25 ms": round(c.latency.p25_ms, 4),
                 "p50 ms": round(c.latency.p50_ms, 4),
@@ -110,8 +115,14 @@ def _row(c: Candidate, result: SearchResult) -> dict[str, Any]:
 
 
 def _test(c: Candidate, result: SearchResult) -> float:
-    metric = "accuracy" if result.ctx.task == "classification" else "r2"
+    metric = headline_metric(result.ctx.task, c.test or None)
     return float(c.test.get(metric, float("nan")))
+
+
+def _shown(cons: Any, c: Candidate) -> float:
+    """What the report shows: accuracy, or the error itself (the budget's −quality)."""
+    quality = float(cons.quality(c))
+    return quality if cons.budget == "accuracy" else -quality
 
 
 def _setup(result: SearchResult) -> list[dict[str, Any]]:
@@ -122,7 +133,7 @@ def _setup(result: SearchResult) -> list[dict[str, Any]]:
         f"val {len(ctx.splits.val)}, test {len(ctx.splits.test)} rows)",
         "target": f"{cfg.target}: ONNX Runtime on {ctx.cpu.summary()}",
         "threads / batch": f"{cfg.threads} / {cfg.batch_size}",
-        "max accuracy drop": f"{cfg.max_accuracy_drop * 100:g} pt",
+        "quality budget": cfg.budget_label(ctx.task),
         "latency limit (p95)": f"{cfg.latency_ms} ms" if cfg.latency_ms else "none",
         "size limit": f"{cfg.max_size_mb} MB" if cfg.max_size_mb else "none",
         "methods": ", ".join(cfg.methods or ["defaults"]),
@@ -158,7 +169,7 @@ def pareto_figure(result: SearchResult) -> Any:
     biggest = max((c.size_bytes for c in ok), default=1) or 1
     for c in ok:
         assert c.latency is not None
-        x, y = c.latency.p95_ms, cons.quality(c)
+        x, y = c.latency.p95_ms, _shown(cons, c)
         size = 30 + 400 * (c.size_bytes / biggest)
         style: dict[str, Any]
         if result.choice.chosen is c:
@@ -171,13 +182,22 @@ def pareto_figure(result: SearchResult) -> Any:
         ax.annotate(c.id, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
     front = frontier_2d(ok, cons.quality)
     if len(front[0]) > 1:
-        ax.step(front[0], front[1], "--", where="post", color="#555555", linewidth=1)
-    ax.axhline(cons.parent_quality - cons.max_drop, color="#c0392b", linestyle=":", linewidth=1)
+        ys = front[1] if cons.budget == "accuracy" else [-y for y in front[1]]
+        ax.step(front[0], ys, "--", where="post", color="#555555", linewidth=1)
+    if cons.budget == "accuracy":
+        limit = cons.parent_quality - cons.max_drop
+    else:
+        limit = -cons.parent_quality * (1.0 + cons.max_error_increase)
+    ax.axhline(limit, color="#c0392b", linestyle=":", linewidth=1)
     if cons.latency_ms is not None:
         ax.axvline(cons.latency_ms, color="#c0392b", linestyle=":", linewidth=1)
     ax.set_xscale("log")
     ax.set_xlabel(f"p95 latency (ms, batch {result.ctx.config.batch_size}, log scale)")
-    ax.set_ylabel("validation accuracy" if result.ctx.task == "classification" else "validation R²")
+    ax.set_ylabel(
+        "validation accuracy"
+        if cons.budget == "accuracy"
+        else f"validation error ({headline_metric(result.ctx.task, result.parent.val)})"
+    )
     ax.set_title("candidates: red star = chosen, blue square = parent, green = meets budget")
     ax.grid(True, alpha=0.3)
     return fig

@@ -81,6 +81,7 @@ def constraints_for(parent: Candidate, ctx: SearchContext) -> Constraints:
         parent_quality=quality_of(parent.val, ctx.task),
         max_drop=ctx.config.max_accuracy_drop,
         task=ctx.task,
+        max_error_increase=ctx.config.max_error_increase,
         latency_ms=ctx.config.latency_ms,
         max_size_mb=ctx.config.max_size_mb,
         val_count=len(ctx.x_val),
@@ -287,7 +288,7 @@ class Search:
         """Run every graph config on the parent; the ones that kept accuracy, fastest first."""
         results = self.graph_variants(parent, graph)
         kept = sorted(
-            (c for c in results if c.ok and cons.checks(c)["accuracy"]),
+            (c for c in results if c.ok and cons.within_budget(c)),
             key=lambda c: c.rank_ms,
         )
         for c in results:
@@ -318,14 +319,14 @@ class Search:
                 if child is None or not child.ok:  # out of time, or broken
                     ladder.stop()
                     continue
-                passed = cons.checks(child)["accuracy"]
+                passed = cons.within_budget(child)
                 ladder.report(passed)
                 if passed:
                     self.graph_variants(child, follow)
                 else:
                     self.skip(
                         f"quantization of {child.id}",
-                        f"its fp32 accuracy already drops {cons.drop(child) * 100:.2f} pt",
+                        f"its fp32 graph is already over budget ({cons.describe(child)} fails)",
                     )
 
     def _second_chance(
@@ -345,7 +346,7 @@ class Search:
             config = self.made[pick.id][0]
             retried.add(config.tag())
             child = self.structure_variant(parent, config, scale=RETRY_SCALE)
-            if child is not None and child.ok and cons.checks(child)["accuracy"]:
+            if child is not None and child.ok and cons.within_budget(child):
                 self.graph_variants(child, follow)
 
     def _retry_pick(self, cons: Constraints, retried: set[str]) -> Candidate | None:
@@ -359,14 +360,14 @@ class Search:
         ]
         best = min((c.rank_ms for c in self.candidates if c.ok and cons.meets(c)), default=None)
         misses = [
-            c
-            for c in fresh
-            if not cons.checks(c)["accuracy"] and (best is None or c.rank_ms < best)
+            c for c in fresh if not cons.within_budget(c) and (best is None or c.rank_ms < best)
         ]
         if misses:
-            return min(misses, key=cons.drop)
+            return min(misses, key=cons.degradation)
         # Only a candidate that could be chosen (as fast as the fastest, within the tie) is
         # worth polishing.
         near = (best or 0.0) * (1.0 + self.ctx.config.tie_tolerance)
-        lossy = [c for c in fresh if cons.meets(c) and cons.drop(c) > 0 and c.rank_ms <= near]
+        lossy = [
+            c for c in fresh if cons.meets(c) and cons.degradation(c) > 0 and c.rank_ms <= near
+        ]
         return min(lossy, key=lambda c: c.rank_ms) if lossy else None

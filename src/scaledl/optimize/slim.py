@@ -93,7 +93,13 @@ def slim_spec(
         "rnn": _rnn,
         "transformer": _transformer,
     }
-    if spec.family == "cnn":
+    if _is_forecaster(spec):
+        from scaledl.optimize.slim_forecast import forecast_knobs
+
+        if kernel_size is not None:
+            raise UsageError("kernel_size slimming does not apply to forecasters")
+        knobs = forecast_knobs(spec.family, spec.knobs, width, depth)
+    elif spec.family == "cnn":
         knobs = _cnn(spec.knobs, width, depth, kernel_size)
     elif spec.family in slimmers:
         knobs = slimmers[spec.family](spec.knobs, width, depth)
@@ -107,6 +113,16 @@ def slim_spec(
     )
     _check_smaller(spec, slim)
     return slim
+
+
+def _is_forecaster(spec: ModelSpec) -> bool:
+    """A model whose modality front-end hands the family a forecast (a time series)."""
+    if spec.frontend is None:
+        return False
+    from scaledl.modalities import modality
+
+    _, features = modality(str(spec.frontend.get("kind"))).build_frontend(spec.frontend)
+    return getattr(features, "form", None) == "forecast"
 
 
 def _check_smaller(spec: ModelSpec, slim: ModelSpec) -> None:

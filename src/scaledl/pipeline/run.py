@@ -44,6 +44,7 @@ def run_recipe(
     atomic_write_text(report_copy, html)
     metrics = {
         **{k: v for k, v in evaluation.metrics.items()},
+        **evaluation.extra,
         "samples": evaluation.samples,
         "best_epoch": trained.best_epoch,
         "train_seconds": round(trained.seconds, 2),

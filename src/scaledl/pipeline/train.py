@@ -206,6 +206,7 @@ def _package(
             "train_processes": result.extra.get("world_size", 1),
         },
         extra_files={HISTORY: history_json.encode()},
+        threshold=recipe.train.threshold,
     )
 
 

@@ -9,7 +9,9 @@ resized to its height × width; its 0–255 pixels are mapped to the training ra
 for scikit-learn digits).
 
 Output: classifiers give `label`, `probability` and the `top` classes (softmax of the outputs,
-unless they already are probabilities); regressors give `value`.
+unless they already are probabilities; a binary classifier with a decision threshold in its
+package labels a row positive when that class's probability reaches the threshold);
+regressors give `value`, forecasters a `forecast` per target in original units.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ def is_json(content_type: str | None) -> bool:
 
 
 def parse_rows(body: bytes, limits: Limits) -> np.ndarray | list[Any]:
-    """JSON raw rows (`[[…], …]` or `{"instances": […]}`) as a float64 array, shape (N, …).
+    """JSON raw rows (`[[…], …]`, `{"instances": […]}` or `{"rows": […]}`) as a float64 array,
+    shape (N, …), or the list itself when it holds more than numbers (e.g. named rows).
 
     Version-independent, so a big body is parsed once, in a parser process.
     """
@@ -58,9 +61,12 @@ def parse_rows(body: bytes, limits: Limits) -> np.ndarray | list[Any]:
             "(--max-json-mb); send fewer rows per request"
         )
     doc = parse_json(body)
-    rows = doc.get("instances") if isinstance(doc, dict) else doc
+    # {"rows": […]}: named observations (a forecaster's look-back), read by the modality alike
+    rows = doc.get("instances", doc.get("rows")) if isinstance(doc, dict) else doc
     if not isinstance(rows, list) or not rows:
-        raise BadRequest('send a JSON list of raw rows, or {"instances": [row, …]}')
+        raise BadRequest(
+            'send a JSON list of raw rows, {"instances": [row, …]} or {"rows": [row, …]}'
+        )
     try:
         return to_array(rows, np.float64)
     except (ValueError, TypeError, OverflowError):
@@ -109,15 +115,25 @@ def preprocessing_of(mv: ModelVersion) -> SpecBase:
 def predictions(mv: ModelVersion, output: np.ndarray, top: int) -> list[dict[str, Any]]:
     task = mv.manifest.task
     if task != "classification" or output.ndim != 2:
+        spec = mv.manifest.preprocessing
+        if spec is not None:  # the modality's own answer (e.g. a forecast per target)
+            return modality_of(spec).format_values(spec, output)
         return [{"value": row.tolist()} for row in output.reshape(len(output), -1)]
     probs = _probabilities(output.astype(np.float64))
     labels = mv.package.labels or [str(i) for i in range(probs.shape[1])]
     k = max(1, min(top, probs.shape[1]))
+    decision = mv.manifest.decision
     out = []
     for row in probs:
         order = np.argsort(-row)[:k]
         ranked = [{"label": labels[i], "probability": float(row[i])} for i in order]
-        out.append({**ranked[0], "top": ranked})
+        answer = {**ranked[0], "top": ranked}
+        if decision is not None and len(labels) == 2:  # the package's threshold decides
+            positive = labels.index(decision.positive_label)
+            chosen = positive if row[positive] >= decision.threshold else 1 - positive
+            answer.update(label=labels[chosen], probability=float(row[chosen]))
+            answer["threshold"] = decision.threshold
+        out.append(answer)
     return out
 
 

@@ -40,7 +40,7 @@ from scaledl.train.optim import cpu_state, make_optimizer, uses_channels_last
 from scaledl.train.schedule import lr_factor
 from scaledl.train.sharding import epoch_order, step_seed
 from scaledl.train.syncbn import sync_batchnorm, unsync_batchnorm
-from scaledl.train.tensors import loss_fn, soft_target_loss
+from scaledl.train.tensors import class_weights, loss_fn, soft_target_loss
 from scaledl.ui import progress
 
 log = logging.getLogger(__name__)
@@ -95,14 +95,17 @@ class Trainer:
         self.dist = dist or DistContext(device=resolve_device(device or "cpu"))
         self.device = self.dist.device
         self.amp_dtype = autocast_dtype(self.device, precision)
-        self.transform = modality_of(preprocessing).batch_transform(preprocessing).to(self.device)
+        unit = modality_of(preprocessing)
+        self.transform = unit.batch_transform(preprocessing).to(self.device)
+        self.error_scale = unit.error_scale(preprocessing) if task == "regression" else None
         self.checkpoint_dir = checkpoint_dir
         self.fingerprint = fingerprint
         self.callbacks = callbacks or []
         self.step_callbacks = step_callbacks or []
         self.loss_override = loss_override
         self.checkpoint_every = checkpoint_every
-        self.criterion = loss_fn(task, config.label_smoothing)
+        weights = class_weights(config.class_weights, splits) if task == "classification" else None
+        self.criterion = loss_fn(task, config.label_smoothing, self.error_scale, weights)
         problem = sharding.check_world_size(
             len(splits.train), config.batch_size, self.dist.world_size
         )
@@ -260,7 +263,7 @@ class Trainer:
         x, y, soft = self._batch(train.x[index], train.y[index], epoch, index)
         features = self._feature_augment(epoch, index)
         global_step = epoch * self.steps_per_epoch + step
-        factor = lr_factor(self.cfg.schedule, global_step, self.total_steps, self.warmup_steps)
+        factor = self._lr_factor(global_step)
         for group in optimizer.param_groups:
             group["lr"] = self.cfg.lr * factor
         with torch.autocast(
@@ -317,6 +320,17 @@ class Trainer:
             return soft_target_loss(out.float(), soft)
         return self.criterion(out.float(), y)
 
+    def _lr_factor(self, step: int) -> float:
+        cfg = self.cfg
+        return lr_factor(
+            cfg.schedule,
+            step,
+            self.total_steps,
+            self.warmup_steps,
+            self.steps_per_epoch,
+            cfg.lr_decay,
+        )
+
     @torch.no_grad()
     def _predict(self, model: torch.nn.Module, x_raw: np.ndarray) -> torch.Tensor:
         model.eval()
@@ -349,7 +363,9 @@ class Trainer:
         seconds: float,
         state: dict[str, Any],
     ) -> dict[str, Any]:
-        val_stats = evaluate_outputs(self._validate(model), self.splits.val.y, self.task)
+        val_stats = evaluate_outputs(
+            self._validate(model), self.splits.val.y, self.task, self.error_scale
+        )
         metric = val_stats["accuracy"] if self.task == "classification" else -val_stats["loss"]
         last_step = (epoch + 1) * self.steps_per_epoch - 1
         record: dict[str, Any] = {
@@ -357,8 +373,7 @@ class Trainer:
             **train_stats,
             **{f"val_{k}": v for k, v in val_stats.items()},
             "seconds": seconds,
-            "lr": self.cfg.lr
-            * lr_factor(self.cfg.schedule, last_step, self.total_steps, self.warmup_steps),
+            "lr": self.cfg.lr * self._lr_factor(last_step),
         }
         state["history"].append(record)
         state["epoch"] = epoch + 1

@@ -5,12 +5,19 @@ from __future__ import annotations
 import math
 
 
-def lr_factor(schedule: str, step: int, total: int, warmup: int) -> float:
-    """Multiplier on the base learning rate at optimizer step `step` (0-based) of `total`."""
+def lr_factor(
+    schedule: str, step: int, total: int, warmup: int, epoch_steps: int = 1, decay: float = 0.5
+) -> float:
+    """Multiplier on the base learning rate at optimizer step `step` (0-based) of `total`.
+
+    `exponential` multiplies it by `decay` at every epoch end (`epoch_steps` steps): the
+    schedule long-horizon forecasting baselines are trained with (DLinear, Autoformer)."""
     if warmup and step < warmup:
         return (step + 1) / warmup
     if schedule == "constant":
         return 1.0
+    if schedule == "exponential":
+        return float(decay ** ((step - warmup) // max(1, epoch_steps)))
     progress = (step - warmup) / max(1, total - warmup)
     progress = min(max(progress, 0.0), 1.0)
     if schedule == "cosine":

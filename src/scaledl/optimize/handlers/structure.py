@@ -56,6 +56,15 @@ class PruneSpace(MethodSpace):
             raise ValueError("ratios must be a non-empty list of values in (0, 1)")
         return sorted(set(value))
 
+    def unavailable(self, ctx: SearchContext) -> str | None:
+        spec = ctx.spec
+        if spec is not None and spec.frontend is not None and _is_forecaster(spec.frontend):
+            return (
+                "structured pruning rebuilds a family's own layers; a forecaster is built "
+                "around its family by the series front-end (slimming and quantization apply)"
+            )
+        return None
+
     def configs(self, ctx: SearchContext) -> list[MethodConfig]:
         return [
             PruneConfig(
@@ -68,6 +77,15 @@ class PruneSpace(MethodSpace):
             )
             for r in self.ratios
         ]
+
+
+def _is_forecaster(frontend: dict[str, Any]) -> bool:
+    """A front-end whose features are a forecast form: the model is a forecaster, not a
+    front-end followed by a bare family (whose body pruning handles, e.g. audio)."""
+    from scaledl.modalities import modality
+
+    _, features = modality(str(frontend.get("kind"))).build_frontend(frontend)
+    return getattr(features, "form", None) == "forecast"
 
 
 @register_method("prune", config=PruneConfig, space=PruneSpace, kind="structure")

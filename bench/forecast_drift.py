@@ -1,0 +1,168 @@
+"""Drift on ETTh1 windows: false alarms on normal traffic, detection of three sensor faults.
+
+    python bench/forecast_drift.py [--package runs/bench-forecast/linear-96/package]
+
+The monitor's own test (`windows`: per-variable window features, calibrated on chunks of the
+reference period, see scaledl.monitor.calibrated) runs through `detect_drift` exactly as the
+live monitor and `scaledl monitor report` run it, on windows of n = 200 consecutive forecasts
+(one an hour: the traffic of an hourly forecaster). The reference is the package's profile: the
+validation period's windows.
+
+- **false alarms**: 300 windows of 200 forecasts starting at random hours of the validation
+  period (the reference period, so this measures calibration) and of the test period (four
+  months later, out of sample: real drift there counts as an alarm);
+- **detection**: a fault starts at a random hour of the validation period on one sensor; the
+  monitor sees the 200 forecasts after the fault has filled the look-back (an established
+  fault) and, separately, the first 200 forecasts after its onset. Faults:
+  level shift (+3 training standard deviations), scale change (deviations from the sensor's
+  mean over the last look-back ×2), stuck sensor (the last value repeated).
+
+Writes the "drift" section of bench/results/forecast.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import REPO, RESULTS, machine
+
+ETTH1 = REPO.parent / "shared" / "datasets" / "etth1" / "ETTh1.csv"
+N = 200
+FAULTS = {"level": 3.0, "scale": 2.0, "stuck": 0.0}
+
+
+def package(path: Path | None, out: Path) -> Path:
+    if path is not None:
+        return path
+    from scaledl.pipeline.train import train_recipe
+    from scaledl.recipe import load_recipe
+
+    recipe = load_recipe(REPO / "examples" / "etth1-linear.yaml", [f"data.source={ETTH1}"])
+    return train_recipe(recipe, out / "linear-96").package
+
+
+class Bench:
+    def __init__(self, pkg_path: Path, alpha: float) -> None:
+        from scaledl.config.monitor import DriftConfig
+        from scaledl.data import DataConfig
+        from scaledl.modalities import load_splits
+        from scaledl.monitor.reference import package_profile
+        from scaledl.package import open_package
+
+        self.pkg = open_package(pkg_path)
+        self.spec: Any = self.pkg.preprocessing
+        self.profile = package_profile(self.pkg)
+        config = DataConfig.model_validate(self.pkg.manifest.lineage.data)
+        splits = load_splits(config, task="regression")
+        self.values = np.asarray(splits.table.values, np.float64)  # type: ignore[attr-defined]
+        self.periods = {p.name: p for p in splits.periods}  # type: ignore[attr-defined]
+        self.lookback = self.spec.lookback
+        self.config = DriftConfig(alpha=alpha, tests=["windows"], min_samples=20)
+        self.rng = np.random.default_rng(0)
+
+    def flagged(self, values: np.ndarray, last_row: int) -> bool:
+        """Drift in the N windows whose last observed rows are last_row … last_row + N − 1."""
+        from scaledl.modalities import modality_of
+        from scaledl.monitor.drift import Window, detect_drift
+
+        rows = values[last_row - self.lookback + 1 : last_row + N]
+        windows = sliding_window_view(rows, self.lookback, axis=0).transpose(0, 2, 1)
+        features = modality_of(self.spec).drift_features(self.spec, windows)
+        return detect_drift(self.profile, Window(features), self.config).drift
+
+    def false_alarms(self, period: str, trials: int) -> dict[str, Any]:
+        p = self.periods[period]
+        first = max(p.start, self.lookback)
+        ends = self.rng.integers(first, p.end - N, trials)
+        flags = [self.flagged(self.values, int(t)) for t in ends]
+        rate = float(np.mean(flags))
+        return {"trials": trials, "rate": round(rate, 4), "se": round(_se(rate, trials), 4)}
+
+    def inject(self, kind: str, column: int, onset: int) -> np.ndarray:
+        v = self.values.copy()
+        if kind == "level":
+            v[onset:, column] += FAULTS["level"] * self.spec.std[column]
+        elif kind == "scale":
+            local = v[onset - self.lookback : onset, column].mean()
+            v[onset:, column] = local + FAULTS["scale"] * (v[onset:, column] - local)
+        else:
+            v[onset:, column] = v[onset - 1, column]
+        return v
+
+    def detection(self, kind: str, trials: int, established: bool) -> dict[str, Any]:
+        p = self.periods["val"]
+        lag = self.lookback if established else 0
+        per_variable = {}
+        for column, name in enumerate(self.spec.inputs):
+            onsets = self.rng.integers(p.start + self.lookback, p.end - N - lag, trials)
+            hits = [self.flagged(self.inject(kind, column, int(t)), int(t) + lag) for t in onsets]
+            per_variable[name] = round(float(np.mean(hits)), 4)
+        mean = float(np.mean(list(per_variable.values())))
+        return {"trials_per_variable": trials, "mean": round(mean, 4), "per_variable": per_variable}
+
+
+def _se(rate: float, n: int) -> float:
+    return float(np.sqrt(max(rate * (1 - rate), 1e-12) / n))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--package", type=Path, default=None, help="a trained ETTh1 package")
+    parser.add_argument("--trials", type=int, default=300, help="false-alarm windows per period")
+    parser.add_argument("--fault-trials", type=int, default=30, help="per fault and variable")
+    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--out", type=Path, default=Path("runs/bench-forecast"))
+    args = parser.parse_args()
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    bench = Bench(package(args.package, args.out), args.alpha)
+    result: dict[str, Any] = {
+        "command": "python " + " ".join(sys.argv),
+        "package": str(bench.pkg.source),
+        "lookback": bench.lookback,
+        "window": N,
+        "alpha": args.alpha,
+        "reference": "validation period windows, in time order (the package profile)",
+        "false_alarms": {
+            "validation": bench.false_alarms("val", args.trials),
+            "test": bench.false_alarms("test", args.trials),
+        },
+        "faults": {
+            "level": f"+{FAULTS['level']:g} training standard deviations on one sensor",
+            "scale": f"deviations from the sensor's recent mean ×{FAULTS['scale']:g}",
+            "stuck": "the sensor repeats its last value",
+        },
+        "detection_established": {},
+        "detection_onset": {},
+    }
+    for kind in FAULTS:
+        result["detection_established"][kind] = bench.detection(kind, args.fault_trials, True)
+        result["detection_onset"][kind] = bench.detection(kind, args.fault_trials, False)
+        print(kind, json.dumps(result["detection_established"][kind]), flush=True)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    result["machine_load"] = {
+        "loadavg_before": [round(v, 2) for v in load_before],
+        "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+    }
+    path = RESULTS / "forecast.json"
+    doc = json.loads(path.read_text()) if path.is_file() else {"machine": machine()}
+    doc["drift"] = result
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=str))
+    os.replace(tmp, path)
+    print(json.dumps(result["false_alarms"]), f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

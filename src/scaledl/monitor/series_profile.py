@@ -1,0 +1,113 @@
+"""The reference profile of a forecaster: what normal windows and normal errors look like.
+
+Differences from the other modalities' profiles, and why:
+
+- **features** are the readable per-variable window features of `modalities.series.drift`
+  (level, spread, step, roughness, stillness), kept as they are (an identity projection): a
+  drift report names "OT.level", not a principal component;
+- the **reference is the validation period, in time order** — the most recent period before
+  deployment that the model never trained on. Consecutive windows overlap, so the drift test
+  is calibrated on chunks of this sequence (`monitor.calibrated`), not on textbook p-values;
+- the **output reference** is the held-out error (MSE on the standardised scale) that live
+  errors from feedback are compared with, and the forecasts' mean per target.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scaledl.contract import SeriesSpec
+from scaledl.metrics import regression_errors
+from scaledl.monitor.profile import FORMAT, Predict, ProfileOptions, ReferenceProfile
+from scaledl.monitor.projection import Projection
+
+SERIES_TESTS = ["windows"]
+
+
+def identity_projection(k: int) -> Projection:
+    return Projection(
+        mean=np.zeros(k, np.float32),
+        components=np.eye(k, dtype=np.float32),
+        explained_variance=np.ones(k),
+    )
+
+
+def series_profile(
+    sequence_raw: np.ndarray,
+    y: np.ndarray,
+    spec: SeriesSpec,
+    predict: Predict,
+    *,
+    train_rows: np.ndarray | None = None,
+    options: ProfileOptions | None = None,
+    sources: dict[str, str] | None = None,
+) -> ReferenceProfile:
+    """A profile from the reference period's windows (time order) and their targets."""
+    from scaledl.modalities.series.drift import feature_names, window_features
+
+    opts = options or ProfileOptions()
+    features = window_features(spec, sequence_raw)
+    if len(features) > opts.max_reference:  # keep the newest, in order
+        features = features[-opts.max_reference :]
+    outputs = _predict_chunks(predict, sequence_raw)
+    errors = regression_errors(outputs, np.asarray(y), np.asarray(spec.target_std))
+    names = feature_names(spec)
+    stats_rows = train_rows if train_rows is not None else np.asarray(sequence_raw[:, -1, :])
+    meta: dict[str, Any] = {
+        "format": FORMAT,
+        "task": "regression",
+        "kind": "series",
+        "labels": None,
+        "tests": list(SERIES_TESTS),
+        "feature_names": names,
+        "mmd_bandwidth": 1.0,
+        "explained_variance_ratio": 1.0,
+        "reference_error": round(errors["mse_standardized"], 6),
+        "reference_mae": round(errors["mae_standardized"], 6),
+        "reference_rmse": round(errors["rmse"], 6),
+        "forecast_mean": [round(float(v), 6) for v in outputs.mean(axis=(0, 1))],
+        "reference": {
+            "inputs": len(features),
+            "outputs": len(outputs),
+            "order": "time",
+            **(sources or {}),
+        },
+    }
+    return ReferenceProfile(
+        projection=identity_projection(features.shape[1]),
+        features=features.astype(np.float32),
+        task="regression",
+        output_predicted=None,
+        output_score=None,
+        output_confidence=None,
+        output_values=None,
+        num_classes=None,
+        channel_stats=_row_statistics(stats_rows),
+        meta=meta,
+    )
+
+
+def _predict_chunks(predict: Predict, x: np.ndarray, size: int = 1024) -> np.ndarray:
+    parts = [
+        np.asarray(predict(np.ascontiguousarray(x[i : i + size], np.float32)))
+        for i in range(0, len(x), size)
+    ]
+    return np.concatenate(parts)
+
+
+def _row_statistics(rows: np.ndarray) -> dict[str, np.ndarray]:
+    r = np.asarray(rows, np.float64)
+    return {
+        "mean": r.mean(axis=0).astype(np.float32),
+        "std": r.std(axis=0).astype(np.float32),
+        "min": r.min(axis=0).astype(np.float32),
+        "max": r.max(axis=0).astype(np.float32),
+        "p01": np.percentile(r, 1, axis=0).astype(np.float32),
+        "p99": np.percentile(r, 99, axis=0).astype(np.float32),
+    }
+
+
+def is_series(profile: ReferenceProfile) -> bool:
+    return profile.meta.get("kind") == "series"
