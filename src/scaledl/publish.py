@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from scaledl.contract import SpecBase
+from scaledl.contract import Signature, SpecBase
 from scaledl.data.dataset import DataSplits
 from scaledl.export.config import ExportConfig
 from scaledl.export.onnx_export import export_onnx
@@ -52,14 +52,24 @@ def package_model(
     from scaledl.evaluate import confusion_matrix, run_session
     from scaledl.export.runtime import create_session
     from scaledl.metrics import evaluate_outputs
+    from scaledl.modalities import modality_of
 
     export = export or ExportConfig()
     model = model.eval()
+    unit = modality_of(preprocessing)
+    preprocessing = unit.finish(preprocessing, model)
     held_out = splits.test.x[: export.sample_size]
     if len(held_out) < 2:
         held_out = np.concatenate([splits.test.x, splits.val.x])[: max(2, export.sample_size)]
     example = apply_preprocessing(held_out, preprocessing)
-    result = export_onnx(model, example, export.opset, export.exporter, export.parity_tolerance)
+    result = export_onnx(
+        model,
+        example,
+        export.opset,
+        export.exporter,
+        export.parity_tolerance,
+        dynamic_axes=unit.dynamic_axes(),
+    )
 
     session = create_session(result.onnx_bytes)
     test_out = run_session(session, apply_preprocessing(splits.test.x, preprocessing))
@@ -94,7 +104,7 @@ def package_model(
         "task": task,
         "family": family,
         "knobs": (model_spec or {}).get("knobs", {}),
-        "signature": signature(splits.sample_shape, num_outputs).model_dump(),
+        **_signatures(unit, preprocessing, splits.sample_shape, num_outputs),
         "labels": splits.labels,
         "preprocessing": preprocessing.model_dump(mode="json"),
         "metrics": all_metrics,
@@ -119,6 +129,19 @@ def package_model(
     path = write_package(out, manifest, files)
     log.info("wrote package %s (test %s)", path, {k: round(v, 4) for k, v in test_metrics.items()})
     return path
+
+
+def _signatures(
+    unit: Any, preprocessing: SpecBase, sample_shape: tuple[int, ...], num_outputs: int
+) -> dict[str, Any]:
+    """The manifest's `signature` (what clients send) and, when the graph reads something else
+    (text: token ids for BYTES strings), its `graph_signature`."""
+    graph = unit.graph_signature(preprocessing, num_outputs) or signature(sample_shape, num_outputs)
+    served = unit.served_inputs(preprocessing, list(graph.inputs))
+    if served == list(graph.inputs):
+        return {"signature": graph.model_dump()}
+    client = Signature(inputs=served, outputs=graph.outputs)
+    return {"signature": client.model_dump(), "graph_signature": graph.model_dump()}
 
 
 def _environment() -> dict[str, str]:

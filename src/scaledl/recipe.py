@@ -33,7 +33,7 @@ class ModelConfig(BaseModel):
 
         if self.family != "custom":
             try:
-                validate_knobs(self.family, self.knobs())
+                validate_knobs(self.family, self.knobs(), any_form=True)
             except ModelError as exc:
                 raise ValueError(str(exc)) from None
         return self

@@ -44,6 +44,10 @@ def verify_package(path: Path | str, key: bytes | None = None) -> VerifyReport:
     if pkg.has_file(SAMPLE):
         with np.load(pkg.file(SAMPLE), allow_pickle=False) as sample:
             x, expected = sample["input"], sample["output"]
+            raw = sample["raw"] if "raw" in sample.files else None
+        if raw is not None and pkg.manifest.preprocessing is not None:
+            x = _from_raw(pkg, raw, x, path)
+            checks.append(f"preprocessing reproduces the graph inputs of {len(x)} raw sample(s)")
         actual = session.run(None, {session.get_inputs()[0].name: x})[0]
         tolerance = pkg.manifest.parity.tolerance
         err = float(np.max(np.abs(actual.astype(np.float64) - expected)))
@@ -56,3 +60,22 @@ def verify_package(path: Path | str, key: bytes | None = None) -> VerifyReport:
     else:
         checks.append("no sample.npz: parity not checked")
     return VerifyReport(str(path), len(pkg.manifest.files), signed, err, tolerance, checks)
+
+
+def _from_raw(pkg: Any, raw: np.ndarray, recorded: np.ndarray, path: Path | str) -> np.ndarray:
+    """The graph inputs rebuilt from the sample's raw inputs with the package's preprocessing
+    (its tokenizer, for text); they must equal the recorded ones."""
+    from scaledl.preprocess import apply_preprocessing
+
+    rebuilt = np.asarray(apply_preprocessing(raw, pkg.preprocessing))
+    same = rebuilt.shape == recorded.shape and (
+        np.array_equal(rebuilt, recorded)
+        if rebuilt.dtype.kind in "iub"
+        else np.allclose(rebuilt, recorded, rtol=1e-5, atol=1e-6)
+    )
+    if not same:
+        raise PackageError(
+            f"package {path}: the package's preprocessing turns sample.npz's raw inputs into "
+            "other graph inputs than the recorded ones; preprocessing and graph disagree"
+        )
+    return rebuilt.astype(recorded.dtype, copy=False)

@@ -26,6 +26,8 @@ from scaledl.contract.preprocessing import (
     SequenceSpec,
     SpecBase,
     TableSpec,
+    TextSpec,
+    TokenizerInfo,
     parse_preprocessing,
 )
 
@@ -47,6 +49,8 @@ __all__ = [
     "SpecBase",
     "TableSpec",
     "TensorSpec",
+    "TextSpec",
+    "TokenizerInfo",
     "migrate",
     "parse_preprocessing",
 ]

@@ -169,6 +169,9 @@ class Manifest(_Strict):
     family: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "custom"
     knobs: dict[str, Any] = Field(default_factory=dict)
     signature: Signature
+    # The ONNX graph's own tensors when they differ from what clients send (text: BYTES in,
+    # INT64 token ids into the graph); None: the graph takes the signature as it is.
+    graph_signature: Signature | None = None
     labels: list[Annotated[str, StringConstraints(max_length=256)]] | None = Field(
         None, max_length=1_000_000
     )

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from scaledl.data.text_config import TextConfig
+
 
 class DataConfig(BaseModel):
     """Where the data comes from and how it is split.
@@ -30,9 +32,14 @@ class DataConfig(BaseModel):
     limit_per_class: int | None = Field(
         None, gt=0, description="image folders: read only the first N files of each class (by name)"
     )
-    kind: Literal["auto", "image", "table", "sequence"] = Field(
-        "auto", description=".npz arrays: how to read x (auto: 2-D table, 3/4-D images)"
+    kind: Literal["auto", "image", "table", "sequence", "text"] = Field(
+        "auto",
+        description=".npz arrays: how to read x (auto: 2-D table, 3/4-D images); "
+        "text: a column of texts (also implied by a `text` section)",
     )
     cache_dir: str | None = Field(
         None, description="decoded-image cache (default ~/.cache/scaledl)"
+    )
+    text: TextConfig | None = Field(
+        None, description="text data: columns, file format, tokenizer (see TextConfig)"
     )

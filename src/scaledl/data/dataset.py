@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from scaledl.errors import DataError
 
-Kind = Literal["image", "table", "sequence"]
+Kind = Literal["image", "table", "sequence", "text"]
 
 
 @dataclass
@@ -44,6 +44,8 @@ class LoadedData:
     test: ArraySet | None = None
     feature_names: list[str] | None = None
     max_value: float | None = None
+    # the modality's recipe section the source was read with (text: data.text), for `fit`
+    modality_config: Any = None
 
 
 @dataclass
@@ -60,6 +62,7 @@ class DataSplits:
     max_value: float | None = None
     split_seed: int = 0
     sizes: dict[str, int] = field(default_factory=dict)
+    modality_config: Any = None
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -75,7 +78,12 @@ def fingerprint_arrays(*arrays: np.ndarray) -> str:
     for arr in arrays:
         arr = np.ascontiguousarray(arr)
         digest.update(str((arr.dtype.str, arr.shape)).encode())
-        digest.update(arr.tobytes())
+        if arr.dtype == object:  # texts: hash their UTF-8 (the array itself holds pointers)
+            for item in arr.ravel():
+                encoded = str(item).encode("utf-8", "surrogatepass")
+                digest.update(len(encoded).to_bytes(8, "little") + encoded)
+        else:
+            digest.update(arr.tobytes())
     return digest.hexdigest()[:16]
 
 
@@ -133,4 +141,5 @@ def make_splits(
         max_value=loaded.max_value,
         split_seed=seed,
         sizes={"train": len(train), "val": len(val), "test": len(test)},
+        modality_config=loaded.modality_config,
     )

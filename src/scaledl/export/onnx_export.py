@@ -42,11 +42,14 @@ def export_onnx(
     opset: int = 18,
     exporter: str = "auto",
     tolerance: float = 1e-4,
+    dynamic_axes: dict[int, str] | None = None,
 ) -> ExportResult:
     """Export `model` (eval mode) to ONNX bytes and check parity on `example` (batch ≥ 2).
 
     A batch-1 example can silently freeze the batch dimension, so the example must hold at
     least two samples and the exported input's first dimension must come out symbolic.
+    `dynamic_axes` names other input axes that stay symbolic (text: {1: "sequence"}); integer
+    examples (token ids) keep their dtype, anything else is fed as float32.
     """
     import torch
 
@@ -58,19 +61,21 @@ def export_onnx(
     choice = exporter
     if choice == "auto":
         choice = "legacy" if has_recurrent_layers(model) else "dynamo"
-    x = torch.from_numpy(np.ascontiguousarray(example, dtype=np.float32))
+    example = graph_array(example)
+    x = torch.from_numpy(example)
+    axes = {0: BATCH_DIM, **(dynamic_axes or {})}
     try:
-        data = _export_bytes(model, x, opset, choice)
+        data = _export_bytes(model, x, opset, choice, axes)
     except ExportError:
         raise
     except Exception as exc:
         if choice == "dynamo" and exporter == "auto":
             log.warning("dynamo export failed (%s); retrying with the legacy exporter", exc)
             choice = "legacy"
-            data = _export_bytes(model, x, opset, choice)
+            data = _export_bytes(model, x, opset, choice, axes)
         else:
             raise ExportError(f"ONNX export ({choice}) failed: {exc}") from exc
-    check_symbolic_batch(data)
+    check_symbolic_batch(data, sorted(axes))
     with torch.no_grad():
         expected = model(x).numpy()
     actual = run_onnx(data, example)
@@ -80,12 +85,22 @@ def export_onnx(
             f"ONNX output differs from PyTorch by {err:.3g} (tolerance {tolerance:g}); "
             "the exported graph is not faithful"
         )
-    return ExportResult(data, choice, opset, err, np.asarray(example, np.float32), expected)
+    return ExportResult(data, choice, opset, err, example, expected)
 
 
-def _export_bytes(model: Any, x: Any, opset: int, choice: str) -> bytes:
+def graph_array(x: np.ndarray) -> np.ndarray:
+    """A batch as the graph takes it: integer arrays (token ids) as int64, others float32."""
+    array = np.asarray(x)
+    dtype = np.int64 if array.dtype.kind in "iu" else np.float32
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _export_bytes(
+    model: Any, x: Any, opset: int, choice: str, axes: dict[int, str] | None = None
+) -> bytes:
     import torch
 
+    axes = axes or {0: BATCH_DIM}
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -97,7 +112,7 @@ def _export_bytes(model: Any, x: Any, opset: int, choice: str) -> bytes:
                 opset_version=opset,
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
-                dynamic_shapes={"x": {0: torch.export.Dim(BATCH_DIM)}},
+                dynamic_shapes=({i: torch.export.Dim(name) for i, name in axes.items()},),
                 external_data=False,
                 verbose=False,
             )
@@ -113,7 +128,7 @@ def _export_bytes(model: Any, x: Any, opset: int, choice: str) -> bytes:
             opset_version=opset,
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: BATCH_DIM}, OUTPUT_NAME: {0: BATCH_DIM}},
+            dynamic_axes={INPUT_NAME: dict(axes), OUTPUT_NAME: {0: BATCH_DIM}},
         )
     return buffer.getvalue()
 
@@ -125,7 +140,9 @@ def _model_bytes(proto: Any) -> bytes:
     return bytes(data)
 
 
-def check_symbolic_batch(onnx_bytes: bytes) -> None:
+def check_symbolic_batch(onnx_bytes: bytes, input_axes: list[int] | None = None) -> None:
+    """The batch dimension of every graph input and output (and `input_axes` of the inputs)
+    must be symbolic."""
     import onnx
 
     model = onnx.load_from_string(onnx_bytes)
@@ -136,6 +153,14 @@ def check_symbolic_batch(onnx_bytes: bytes) -> None:
             raise ExportError(
                 f"exported {tensor.name!r} has a fixed batch dimension ({fixed}); expected symbolic"
             )
+    for tensor in model.graph.input:
+        dims = tensor.type.tensor_type.shape.dim
+        for axis in input_axes or []:
+            if axis < len(dims) and dims[axis].HasField("dim_value"):
+                raise ExportError(
+                    f"exported {tensor.name!r} has a fixed dimension {axis} "
+                    f"({dims[axis].dim_value}); expected symbolic"
+                )
 
 
 def run_onnx(onnx_bytes: bytes, x: np.ndarray) -> np.ndarray:
@@ -143,4 +168,4 @@ def run_onnx(onnx_bytes: bytes, x: np.ndarray) -> np.ndarray:
 
     session = create_session(onnx_bytes, threads=1)
     name = session.get_inputs()[0].name
-    return np.asarray(session.run(None, {name: np.ascontiguousarray(x, np.float32)})[0])
+    return np.asarray(session.run(None, {name: graph_array(x)})[0])

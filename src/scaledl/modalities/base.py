@@ -21,12 +21,13 @@ call (see docs/architecture.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from scaledl.contract import SpecBase, TensorSpec
+from scaledl.contract import Signature, SpecBase, TensorSpec
 from scaledl.errors import DataError, UnsupportedMediaTypeError
 
 if TYPE_CHECKING:
@@ -57,6 +58,23 @@ class BatchTransform:
 
     def __call__(self, raw: Any) -> Any:
         return self.finish(self.load(raw))
+
+
+class ServingAdapter:
+    """For a package whose clients send other tensors than its graph reads (text: BYTES strings
+    in, int64 token ids into the graph): the server checks the served inputs on the event loop
+    (`check`: cheap, raises a 4xx `ScaledlError` naming the input) and converts and runs them in
+    the batch runner thread (`run`), off the event loop. `served` turns `/predict` raw rows into
+    the served inputs."""
+
+    def check(self, inputs: dict[str, np.ndarray]) -> None:
+        return None
+
+    def run(self, session: Any, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def served(self, raw: Any) -> dict[str, np.ndarray]:
+        raise NotImplementedError
 
 
 class Modality:
@@ -99,10 +117,37 @@ class Modality:
                 "(the shape the model was trained on)"
             )
 
+    def finish(self, spec: Any, model: Any) -> SpecBase:
+        """The spec as packaged, once the model is trained (default: unchanged). Text adds a
+        table from the model's embedding that the monitor watches."""
+        return spec
+
+    # ---- package files ------------------------------------------------------------------
+    def package_files(self, spec: Any) -> dict[str, bytes]:
+        """Files the package must carry for `to_graph` to work (text: the tokenizer)."""
+        return {}
+
+    def bind_package(self, spec: Any, read: Callable[[str], bytes]) -> None:
+        """Load what `package_files` wrote, when a package is opened (`read(name)` → bytes)."""
+        return None
+
+    # ---- the exported graph -------------------------------------------------------------
+    def graph_signature(self, spec: Any, num_outputs: int) -> Signature | None:
+        """The graph's own inputs/outputs (None: float32 (N, *sample_shape) → (N, outputs))."""
+        return None
+
+    def dynamic_axes(self) -> dict[int, str]:
+        """Graph-input axes besides the batch that stay symbolic in ONNX (text: the length)."""
+        return {}
+
     # ---- serving ------------------------------------------------------------------------
     def served_inputs(self, spec: Any, graph_inputs: list[TensorSpec]) -> list[TensorSpec]:
         """The V2 inputs a client sends (default: the graph's own inputs)."""
         return graph_inputs
+
+    def serving_adapter(self, spec: Any) -> ServingAdapter | None:
+        """How served inputs reach the graph when they differ from its own (None: as sent)."""
+        return None
 
     def decode_predict(self, spec: Any, body: bytes, content_type: str) -> np.ndarray:
         """A `/predict` body → raw rows (N, *raw_shape). JSON rows by default."""
@@ -143,6 +188,13 @@ class Modality:
         can be rebuilt from the package alone; it must include `"kind": self.kind`."""
         return None
 
+    def build_model(
+        self, config: dict[str, Any], family: str, num_outputs: int, knobs: dict[str, Any]
+    ) -> Any | None:
+        """The whole model for `family`, when the modality builds its own form of the family
+        from its front-end config (text); None: the front-end followed by the plain family."""
+        return None
+
     def build_frontend(self, config: dict[str, Any]) -> tuple[Any, tuple[int, ...]]:
         """(front-end nn.Module, the feature shape a family reads) from `frontend`'s config."""
         raise NotImplementedError(f"the {self.kind} modality has no front-end")
@@ -156,6 +208,11 @@ class Modality:
         """What the drift tests project and compare: by default the graph input itself."""
         return graph_x
 
+    def drift_feature_names(self, spec: Any) -> list[str] | None:
+        """Names of readable drift features: the monitor then tests each one as it is
+        (standardized) instead of PCA components. None: PCA of the features."""
+        return None
+
 
 def _parse_json(body: bytes) -> Any:
     import orjson
@@ -168,4 +225,4 @@ def _parse_json(body: bytes) -> Any:
         raise DataError(f"the body is not valid JSON ({exc})") from None
 
 
-__all__ = ["JSON_TYPES", "BatchTransform", "Modality"]
+__all__ = ["JSON_TYPES", "BatchTransform", "Modality", "ServingAdapter"]

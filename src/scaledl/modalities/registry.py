@@ -21,10 +21,11 @@ _BUILTIN = {
     "image": "scaledl.modalities.image:ImageModality",
     "table": "scaledl.modalities.table:TableModality",
     "sequence": "scaledl.modalities.sequence:SequenceModality",
+    "text": "scaledl.modalities.text:TextModality",
 }
 # Which unit reads a source when `data.kind` is `auto`: the first that claims it, in this order
 # (specific readers before the catch-all image folder).
-_CLAIM_ORDER: list[str] = ["table", "image"]
+_CLAIM_ORDER: list[str] = ["text", "table", "image"]
 
 
 def register_modality(unit: Modality, claim_first: bool = False) -> Modality:
@@ -83,6 +84,11 @@ def load_data(config: DataConfig, task: str = "classification") -> LoadedData:
 def load_splits(config: DataConfig, seed: int = 0, task: str = "classification") -> DataSplits:
     """Train/validation/test splits of a data source (a predefined test split is kept)."""
     loaded = load_data(config, task)
+    if task == "classification" and loaded.labels is None:
+        raise DataError(
+            f"data source {config.source!r} has no labels; training and evaluation need a "
+            "label column"
+        )
     return make_splits(
         loaded,
         config.val_fraction,
@@ -108,7 +114,8 @@ def _read(path: Path, config: DataConfig, task: str) -> LoadedData:
             return unit.read(path, config, task)
     raise DataError(
         f"data source {path} has an unknown type {path.suffix or '(no suffix)'}; valid: "
-        "`digits`, an image folder, an IDX folder/file (*-ubyte[.gz]), .csv, .tsv, .parquet, .npz"
+        "`digits`, an image folder, an IDX folder/file (*-ubyte[.gz]), .csv, .tsv, .parquet, "
+        ".npz, and for text .jsonl or .txt"
     )
 
 

@@ -47,11 +47,27 @@ def knobs_class(family: str) -> type[BaseModel]:
     return _lookup(family)[0]
 
 
-def validate_knobs(family: str, knobs: dict[str, Any]) -> BaseModel:
+# Families that also read another form of input, with their own knobs under the same name
+# (text models: token ids). A recipe's knobs are valid when they fit any form; the modality's
+# front-end decides which one is built.
+_OTHER_FORMS = {"tokens": "scaledl.models.text:validate_text_knobs"}
+
+
+def validate_knobs(family: str, knobs: dict[str, Any], any_form: bool = False) -> BaseModel:
     cls = _lookup(family)[0]
     try:
         return cls.model_validate(knobs)
     except ValidationError as exc:
+        if any_form:
+            for target in _OTHER_FORMS.values():
+                module, _, attr = target.partition(":")
+                try:
+                    validated: BaseModel = getattr(importlib.import_module(module), attr)(
+                        family, knobs
+                    )
+                    return validated
+                except ModelError:
+                    pass
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or family}: {e['msg']}" for e in exc.errors()
         )
@@ -104,7 +120,11 @@ def create_with_frontend(
     kind = frontend.get("kind")
     if not isinstance(kind, str):
         raise ModelError("a front-end config needs the kind of its modality")
-    module, feature_shape = modality(kind).build_frontend(frontend)
+    unit = modality(kind)
+    built = unit.build_model(frontend, family, num_outputs, knobs)
+    if built is not None:  # the modality builds its own form of the family (text)
+        return built
+    module, feature_shape = unit.build_frontend(frontend)
     return WithFrontEnd(module, create_model(family, feature_shape, num_outputs, **knobs))
 
 

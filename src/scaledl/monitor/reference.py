@@ -18,6 +18,7 @@ from scaledl.monitor.profile import (
     load_profile,
 )
 from scaledl.package import PROFILE, Package, open_package, update_package
+from scaledl.export.onnx_export import graph_array
 from scaledl.preprocess import apply_preprocessing
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def session_predict(pkg: Package) -> Predict:
     from scaledl.export.runtime import create_session
 
     session = create_session(pkg.onnx_path)
-    return lambda x: run_session(session, np.ascontiguousarray(x, dtype=np.float32))
+    return lambda x: run_session(session, graph_array(x))
 
 
 def add_profile(

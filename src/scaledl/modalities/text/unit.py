@@ -1,0 +1,248 @@
+"""Text: one string per sample; the graph reads int64 token ids (N, L), L the longest text of
+the batch.
+
+- data: CSV/TSV/Parquet/JSON-lines with a text and a label column, `.txt` with one unlabelled
+  text per line (`scaledl.data.text`);
+- preprocessing: a Hugging Face tokenizer trained on the training split, saved in the package
+  (`tokenizer.json`, its sha256 in the spec) and applied by `to_graph` in every stage;
+- models: the four families on token ids (`scaledl.models.text`);
+- serving: V2 BYTES strings; tokenized in the batch runner, bucketed by length;
+- monitoring: length, unknown-token share, frequency bands and the model's pooled
+  representation (`features`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from scaledl.contract import Signature, SpecBase, TensorSpec, TextSpec
+from scaledl.contract.preprocessing import TextRepresentation
+from scaledl.data.config import DataConfig
+from scaledl.data.dataset import DataSplits, LoadedData
+from scaledl.data.text_config import TextConfig
+from scaledl.errors import DataError, PackageError, UnsupportedMediaTypeError
+from scaledl.modalities.base import JSON_TYPES, BatchTransform, Modality, ServingAdapter
+from scaledl.modalities.text import features, store
+from scaledl.modalities.text.serving import SERVED_INPUT, TextServing, check_texts
+from scaledl.modalities.text.tokenizer import (
+    register_tokenizer,
+    tokenizer_for,
+    tokenizer_info,
+    train_tokenizer,
+)
+
+TEXT_TYPES = ("text/plain",)
+OWN_SUFFIXES = {".jsonl", ".ndjson", ".txt"}  # no other modality reads these
+MAX_PREDICT_TEXTS = 4096
+
+
+class TextModality(Modality):
+    kind: ClassVar[str] = "text"
+    spec_type: ClassVar[type[TextSpec]] = TextSpec
+
+    # ---- data ---------------------------------------------------------------------------
+    def claims(self, path: Path, config: DataConfig) -> bool:
+        from scaledl.data.text import TEXT_SUFFIXES
+
+        if not path.is_file() or path.suffix.lower() not in TEXT_SUFFIXES:
+            return False
+        asked = config.kind == "text" or config.text is not None
+        return asked or path.suffix.lower() in OWN_SUFFIXES
+
+    def read(self, path: Path, config: DataConfig, task: str) -> LoadedData:
+        from scaledl.data.text import read_text_data
+
+        return read_text_data(path, config, task)
+
+    # ---- preprocessing ------------------------------------------------------------------
+    def fit(self, splits: DataSplits) -> TextSpec:
+        config = splits.modality_config
+        if not isinstance(config, TextConfig):
+            config = TextConfig()
+        data = train_tokenizer(as_texts(splits.train.x, "training texts"), config)
+        return TextSpec(
+            raw_shape=[],
+            tokenizer=tokenizer_info(data, config),
+            max_length=config.max_length,
+            truncation=config.truncation,
+            max_chars=config.max_chars,
+        )
+
+    def to_graph(self, spec: TextSpec, raw: Any) -> np.ndarray:
+        return tokenizer_for(spec).encode(as_texts(raw, "raw input"))
+
+    def check_raw(self, spec: SpecBase, raw: Any) -> None:
+        as_texts(raw, "raw input")
+
+    def batch_transform(self, spec: TextSpec) -> TokenBatch:
+        return TokenBatch(spec)
+
+    def finish(self, spec: TextSpec, model: Any) -> TextSpec:
+        data = features.representation_bytes(model, spec.tokenizer.vocab_size)
+        if not data:
+            return spec
+        digest = store.register(data)
+        info = TextRepresentation(
+            file=features.REPRESENTATION_FILE, sha256=digest, dims=features.table_dims(data)
+        )
+        return spec.model_copy(update={"representation": info})
+
+    # ---- package files ------------------------------------------------------------------
+    def package_files(self, spec: TextSpec) -> dict[str, bytes]:
+        files = {spec.tokenizer.file: _stored(spec.tokenizer.sha256, "tokenizer")}
+        if spec.representation is not None:
+            info = spec.representation
+            files[info.file] = _stored(info.sha256, "token table")
+        return files
+
+    def bind_package(self, spec: TextSpec, read: Callable[[str], bytes]) -> None:
+        register_tokenizer(read(spec.tokenizer.file), spec.tokenizer.sha256)
+        if spec.representation is not None:
+            info = spec.representation
+            store.register(read(info.file), info.sha256, info.file)
+
+    # ---- the exported graph -------------------------------------------------------------
+    def graph_signature(self, spec: TextSpec, num_outputs: int) -> Signature:
+        from scaledl.export.onnx_export import INPUT_NAME, OUTPUT_NAME
+
+        return Signature(
+            inputs=[TensorSpec(name=INPUT_NAME, datatype="INT64", shape=[-1, -1])],
+            outputs=[TensorSpec(name=OUTPUT_NAME, datatype="FP32", shape=[-1, num_outputs])],
+        )
+
+    def dynamic_axes(self) -> dict[int, str]:
+        return {1: "sequence"}
+
+    # ---- serving ------------------------------------------------------------------------
+    def served_inputs(self, spec: TextSpec, graph_inputs: list[TensorSpec]) -> list[TensorSpec]:
+        return [TensorSpec(name=SERVED_INPUT, datatype="BYTES", shape=[-1])]
+
+    def serving_adapter(self, spec: TextSpec) -> ServingAdapter:
+        from scaledl.export.onnx_export import INPUT_NAME
+
+        return TextServing(spec, INPUT_NAME)
+
+    def decode_predict(self, spec: TextSpec, body: bytes, content_type: str) -> np.ndarray:
+        if content_type in TEXT_TYPES:
+            try:
+                texts = [body.decode("utf-8")]
+            except UnicodeDecodeError:
+                raise DataError("the body is not UTF-8 text") from None
+        elif content_type in JSON_TYPES:
+            texts = texts_from_json(_json(body))
+        else:
+            raise UnsupportedMediaTypeError(
+                f"Content-Type {content_type!r} is not accepted by /predict for text models; "
+                'send application/json {"instances": ["a text", …]} or text/plain'
+            )
+        out = np.empty(len(texts), dtype=object)
+        out[:] = texts
+        check_texts(out, spec.max_chars, "/predict")
+        return out
+
+    # ---- model --------------------------------------------------------------------------
+    def frontend(self, spec: TextSpec, family: str) -> dict[str, Any]:
+        info = spec.tokenizer
+        return {
+            "kind": self.kind,
+            "vocab_size": info.vocab_size,
+            "pad_id": info.pad_id,
+            "max_length": spec.max_length,
+        }
+
+    def build_model(
+        self, config: dict[str, Any], family: str, num_outputs: int, knobs: dict[str, Any]
+    ) -> Any:
+        from scaledl.models.text import create_text_model
+
+        try:
+            vocab, pad = int(config["vocab_size"]), int(config["pad_id"])
+            max_length = int(config["max_length"])
+        except (KeyError, TypeError, ValueError):
+            raise PackageError(
+                "model.json: a text front-end needs vocab_size, pad_id and max_length"
+            ) from None
+        return create_text_model(family, vocab, pad, max_length, num_outputs, knobs)
+
+    # ---- monitoring ---------------------------------------------------------------------
+    def drift_features(self, spec: TextSpec, graph_x: np.ndarray) -> np.ndarray:
+        x = np.asarray(graph_x)
+        if x.dtype.kind in "OUS":  # served strings (the live monitor sees what clients sent)
+            x = self.to_graph(spec, x)
+        return features.text_features(spec, x)
+
+    def drift_feature_names(self, spec: TextSpec) -> list[str]:
+        return features.feature_names(spec)
+
+
+class TokenBatch(BatchTransform):
+    """Training's `to_graph`: texts → token ids (int64), which augmentation edits."""
+
+    def __init__(self, spec: TextSpec) -> None:
+        import torch
+
+        self.spec = spec
+        self.device = torch.device("cpu")
+
+    def to(self, device: Any) -> TokenBatch:
+        import torch
+
+        self.device = torch.device(device)
+        return self
+
+    def load(self, raw: Any) -> Any:
+        import torch
+
+        ids = torch.from_numpy(tokenizer_for(self.spec).encode(as_texts(raw, "training texts")))
+        return ids if self.device.type == "cpu" else ids.to(self.device, non_blocking=True)
+
+
+def as_texts(raw: Any, what: str) -> list[str]:
+    """A 1-D batch of strings (list, or numpy array of str/object) as a list of str."""
+    array = np.asarray(raw, dtype=object) if not isinstance(raw, np.ndarray) else raw
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise DataError(
+            f"{what}: a text batch is one string per sample (shape [N]); got shape "
+            f"{list(array.shape)}"
+        )
+    items = array.tolist()
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise DataError(f"{what}: sample {i} is {type(item).__name__}, not text")
+    return items
+
+
+def texts_from_json(doc: Any) -> list[str]:
+    rows = doc.get("instances") if isinstance(doc, dict) else doc
+    if isinstance(rows, str):
+        rows = [rows]
+    if not isinstance(rows, list) or not rows:
+        raise DataError('send {"instances": ["a text", …]} or a JSON list of strings')
+    if len(rows) > MAX_PREDICT_TEXTS:
+        raise DataError(f"{len(rows)} texts in one request; at most {MAX_PREDICT_TEXTS}")
+    for i, row in enumerate(rows):
+        if not isinstance(row, str):
+            raise DataError(f"instance {i} is {type(row).__name__}; each instance is a string")
+    return rows
+
+
+def _json(body: bytes) -> Any:
+    import orjson
+
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise DataError(f"the body is not valid JSON ({exc})") from None
+
+
+def _stored(sha256: str, what: str) -> bytes:
+    data = store.data_of(sha256)
+    if data is None:
+        raise PackageError(f"the {what} (sha256 {sha256[:12]}…) is not loaded; cannot package it")
+    return data
