@@ -34,6 +34,8 @@ def graph_inputs(mv: ModelVersion, raw: np.ndarray) -> dict[str, np.ndarray]:
     spec = preprocessing_of(mv)
     if len(mv.signature.inputs) != 1:
         raise BadRequest("/predict serves single-input models; use /infer for this one")
+    if mv.adapter is not None:  # the batch runner converts them (text: tokenizes, off the loop)
+        return mv.adapter.served(raw)
     return {mv.signature.inputs[0].name: modality_of(spec).to_graph(spec, raw)}
 
 

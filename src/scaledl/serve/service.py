@@ -76,6 +76,7 @@ class InferenceService:
         chosen, shadow = self.select(model, version)
         inputs = prepare(chosen)
         n = validate_inputs(chosen.signature, inputs, self.settings.allow_nonfinite)
+        chosen.check_inputs(inputs)
         limit = chosen.batching.request_timeout_s
         timeout = min(timeout_s, limit) if timeout_s else limit
         future = chosen.submit(inputs, n, timeout)
@@ -108,6 +109,7 @@ class InferenceService:
         try:
             inputs = prepare(shadow)
             n = validate_inputs(shadow.signature, inputs, self.settings.allow_nonfinite)
+            shadow.check_inputs(inputs)
             return shadow.submit(inputs, n, timeout), inputs
         except ScaledlError:
             self.metrics.shadow_dropped.labels(shadow.model, shadow.version).inc()
