@@ -50,6 +50,7 @@ def profile_for_splits(
         labels=splits.labels,
         options=opts,
         sources={"inputs_from": "train", "outputs_from": "val+test", "data": splits.source},
+        feature_names=feature_names(preprocessing),
     )
 
 
@@ -58,6 +59,13 @@ def input_features(preprocessing: SpecBase, graph_x: np.ndarray) -> np.ndarray:
     from scaledl.modalities import modality_of
 
     return modality_of(preprocessing).drift_features(preprocessing, graph_x)
+
+
+def feature_names(preprocessing: SpecBase) -> list[str] | None:
+    """Names of the modality's readable drift features (None: PCA components)."""
+    from scaledl.modalities import modality_of
+
+    return modality_of(preprocessing).drift_feature_names(preprocessing)
 
 
 def _halves(x: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -133,6 +141,7 @@ def add_profile(
             labels=pkg.labels,
             options=options,
             sources={"inputs_from": "data", "outputs_from": "data", "data": config.source},
+            feature_names=feature_names(preprocessing),
         )
     update_package(
         pkg.path,

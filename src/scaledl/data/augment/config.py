@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 # importing the op modules registers them
-from scaledl.data.augment import color, geometry, mixing, policies, series  # noqa: F401
+from scaledl.data.augment import color, geometry, mixing, policies, series, text  # noqa: F401
 from scaledl.data.augment.base import OPS, AugmentOp
 
 
