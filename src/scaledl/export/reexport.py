@@ -24,6 +24,15 @@ def load_module(pkg: Any) -> Any:
     return load_weights(spec.build(), pkg.file(WEIGHTS))
 
 
+def _dynamic_axes(pkg: Any) -> dict[int, str]:
+    spec = pkg.manifest.preprocessing
+    if spec is None:
+        return {}
+    from scaledl.modalities import modality_of
+
+    return modality_of(spec).dynamic_axes()
+
+
 def reexport_package(
     path: Path | str, opset: int | None = None, exporter: str = "auto"
 ) -> dict[str, Any]:
@@ -45,7 +54,8 @@ def reexport_package(
         raw, x = sample["raw"], sample["input"]
     opset = opset or pkg.manifest.export.opset
     tolerance = pkg.manifest.parity.tolerance
-    result = export_onnx(model, x, opset, exporter, tolerance)
+    axes = _dynamic_axes(pkg)
+    result = export_onnx(model, x, opset, exporter, tolerance, dynamic_axes=axes)
     parity = {**pkg.manifest.parity.model_dump(mode="json"), "max_abs_error": result.max_abs_error}
     update_package(
         Path(path),

@@ -58,7 +58,14 @@ def ensure_onnx(candidate: Candidate, ctx: SearchContext, exporter: str | None =
         raise ValueError(f"candidate {candidate.label} has neither a graph nor a model")
     tolerance = ctx.parent.manifest.parity.tolerance
     module = copy.deepcopy(candidate.module).eval()
-    result = export_onnx(module, ctx.example, ctx.opset, exporter or ctx.exporter, tolerance)
+    result = export_onnx(
+        module,
+        ctx.example,
+        ctx.opset,
+        exporter or ctx.exporter,
+        tolerance,
+        dynamic_axes=ctx.dynamic_axes,
+    )
     candidate.onnx = result.onnx_bytes
     candidate.export = {"exporter": result.exporter, "opset": result.opset}
     candidate.parity = {

@@ -124,14 +124,24 @@ class DynamicInt8Config(MethodConfig):
     per_channel: bool = False
     reduce_range: bool = False
     unroll_gru: bool = False
+    embeddings: bool = False
 
     def tag(self) -> str:
-        return "int8:dynamic" + (":gru-unrolled" if self.unroll_gru else "")
+        return (
+            "int8:dynamic"
+            + (":gru-unrolled" if self.unroll_gru else "")
+            + (":embeddings" if self.embeddings else "")
+        )
 
 
 class DynamicInt8Space(MethodSpace):
     per_channel: bool = False
     reduce_range: bool = False
+    embeddings: bool | Literal["auto"] = Field(
+        "auto",
+        description="also int8 token-embedding tables (Gather): 4× smaller; auto: tried when "
+        "looked-up tables hold ≥ 20% of the weights",
+    )
     min_weight_share: float = Field(
         0.5, ge=0.0, le=1.0, description="skip unless MatMul/Gemm/LSTM/GRU hold this share"
     )
@@ -155,12 +165,18 @@ class DynamicInt8Space(MethodSpace):
 
     def configs(self, ctx: SearchContext) -> list[MethodConfig]:
         _, has_gru = self._shares(ctx)
+        tables = self.embeddings
+        if tables == "auto":
+            share = quantize.embedding_share(ctx.parent.onnx_path.read_bytes())
+            tables = share >= 0.2
         return [
             DynamicInt8Config(
                 per_channel=self.per_channel,
                 reduce_range=self.reduce_range,
                 unroll_gru=has_gru and ctx.has_weights,
+                embeddings=e,
             )
+            for e in ([False, True] if tables else [False])
         ]
 
 
@@ -187,7 +203,10 @@ def dynamic_int8(candidate: Candidate, config: DynamicInt8Config, ctx: SearchCon
             notes.append("ONNX Runtime has no dynamic int8 GRU: the GRU layers stay fp32")
     assert base.onnx is not None
     graph = quantize.quantize_dynamic_int8(
-        base.onnx, per_channel=config.per_channel, reduce_range=config.reduce_range
+        base.onnx,
+        per_channel=config.per_channel,
+        reduce_range=config.reduce_range,
+        embeddings=config.embeddings,
     )
     if not quantize.is_quantized(graph):
         raise MethodSkipped("no MatMul/Gemm/LSTM/Attention with constant weights to quantize")

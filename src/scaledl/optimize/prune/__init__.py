@@ -57,7 +57,8 @@ def _as_calibration(calibration: Any) -> tuple[torch.Tensor, torch.Tensor] | Non
     if calibration is None:
         return None
     x, y = calibration
-    return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y)
+    x = torch.as_tensor(x)  # token ids (text) stay integers
+    return (x if not torch.is_floating_point(x) else x.float()), torch.as_tensor(y)
 
 
 def _check_args(ratio: float, round_to: int, steps: int, head_ratio: float | None) -> None:
@@ -108,13 +109,16 @@ def prune_structured(
         ratio, importance, round_to, steps, _as_calibration(calibration), global_ranking, head_ratio
     )
     check_importance(importance, options.calibration)
-    handler = handler_for(spec.family)
+    handler = handler_for(pruner_key(spec))
     work = copy.deepcopy(model).float().eval()
-    params_before, macs_before = count_params(work), count_macs(work, spec.input_shape)
+    params_before = count_params(work)
+    macs_before = count_macs(work, spec.input_shape, spec.frontend)
     outcome = handler(work, spec, options)
     if recalibrate_bn and options.calibration is not None and has_batch_norm(work):
         recalibrate_batch_norm(work, options.calibration[0])
-    new_spec = ModelSpec(spec.family, list(spec.input_shape), spec.num_outputs, outcome.knobs)
+    new_spec = ModelSpec(
+        spec.family, list(spec.input_shape), spec.num_outputs, outcome.knobs, spec.frontend
+    )
     rebuilt = new_spec.build()
     try:
         rebuilt.load_state_dict(work.state_dict())
@@ -129,8 +133,16 @@ def prune_structured(
         params_before=params_before,
         params_after=count_params(rebuilt),
         macs_before=macs_before,
-        macs_after=count_macs(rebuilt, new_spec.input_shape),
+        macs_after=count_macs(rebuilt, new_spec.input_shape, new_spec.frontend),
     )
+
+
+def pruner_key(spec: ModelSpec) -> str:
+    """The handler of a model: its family, or `<kind>:<family>` behind a modality front-end
+    (text models are other modules than the image/table families of the same name)."""
+    frontend = spec.frontend or {}
+    kind = frontend.get("kind")
+    return f"{kind}:{spec.family}" if isinstance(kind, str) else spec.family
 
 
 def pruned_families() -> list[str]:

@@ -64,6 +64,7 @@ def handler_for(family: str) -> Handler:
     import scaledl.optimize.prune.attention
     import scaledl.optimize.prune.recurrent
     import scaledl.optimize.prune.structured  # noqa: F401  (registers cnn and mlp)
+    import scaledl.optimize.prune.text  # noqa: F401  (registers text:mlp/cnn/rnn/transformer)
 
     if family not in _HANDLERS:
         raise ModelError(
