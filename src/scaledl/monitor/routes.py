@@ -125,7 +125,15 @@ def _feedback(ext: MonitorExtension, model: str, body: Feedback) -> dict[str, An
 
 
 def _raw_rows(monitor: ModelMonitor, ext: MonitorExtension, rows: list[Any]) -> np.ndarray:
-    shape = ext.packages[(monitor.model, monitor.version)].preprocessing.sample_shape
+    from scaledl.modalities import Modality, modality_of
+
+    spec = ext.packages[(monitor.model, monitor.version)].preprocessing
+    unit = modality_of(spec)
+    if type(unit).rows_from_json is not Modality.rows_from_json:  # its own raw rows (texts)
+        if len(rows) > MAX_FEEDBACK_ROWS:
+            raise UsageError(f"`inputs` must hold 1–{MAX_FEEDBACK_ROWS} raw rows")
+        return np.asarray(unit.rows_from_json(spec, {"instances": rows}))
+    shape = spec.sample_shape
     try:
         raw = np.asarray(rows, dtype=np.float32)
     except (TypeError, ValueError):

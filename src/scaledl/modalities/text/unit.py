@@ -133,12 +133,21 @@ class TextModality(Modality):
             except UnicodeDecodeError:
                 raise DataError("the body is not UTF-8 text") from None
         elif content_type in JSON_TYPES:
-            texts = texts_from_json(_json(body))
+            return self.rows_from_json(spec, _json(body))
         else:
             raise UnsupportedMediaTypeError(
                 f"Content-Type {content_type!r} is not accepted by /predict for text models; "
                 'send application/json {"instances": ["a text", …]} or text/plain'
             )
+        out = np.empty(len(texts), dtype=object)
+        out[:] = texts
+        check_texts(out, spec.max_chars, "/predict")
+        return out
+
+    def rows_from_json(self, spec: SpecBase, doc: Any) -> np.ndarray:
+        """`{"instances": ["a text", …]}` or a JSON list of strings → raw texts."""
+        assert isinstance(spec, TextSpec)
+        texts = texts_from_json(doc)
         out = np.empty(len(texts), dtype=object)
         out[:] = texts
         check_texts(out, spec.max_chars, "/predict")

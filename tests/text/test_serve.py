@@ -1,0 +1,106 @@
+"""A text package served: BYTES strings through an unmodified tritonclient, /predict, bad
+inputs answered 4xx (the server unharmed), and the live monitor fed with the served texts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from scaledl.evaluate import predict_raw
+from scaledl.monitor.config import DriftConfig, MonitorConfig
+from scaledl.package import open_package
+from tests.monitor.server import Running, monitored_server, wait_for
+
+MODEL = "sst2-cnn"
+TEXTS = ["a gripping , funny and moving film", "dull", "the acting is wooden but the music works"]
+
+
+@pytest.fixture(scope="module")
+def live(text_package: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    config = MonitorConfig(window=60, check_interval_s=3600, drift=DriftConfig(seed=0))
+    with monitored_server(text_package, tmp_path_factory.mktemp("srv"), config) as running:
+        yield running
+
+
+def test_unmodified_tritonclient_sends_bytes(live: Running, text_package: Path) -> None:
+    import tritonclient.http as httpclient
+
+    client = httpclient.InferenceServerClient(live.url.removeprefix("http://"))
+    meta = client.get_model_metadata(MODEL, headers=live.headers())
+    assert meta["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+    expected = predict_raw(open_package(text_package), np.array(TEXTS, dtype=object))
+    for binary in (True, False):
+        x = httpclient.InferInput("text", [len(TEXTS)], "BYTES")
+        x.set_data_from_numpy(np.array(TEXTS, dtype=object), binary_data=binary)
+        result = client.infer(MODEL, [x], headers=live.headers())  # it adds to the dict
+        np.testing.assert_allclose(result.as_numpy("output"), expected, atol=1e-5)
+
+
+def test_predict_takes_json_instances_and_plain_text(live: Running) -> None:
+    url = f"{live.url}/v2/models/{MODEL}/predict"
+    body = httpx.post(url, json={"instances": TEXTS}, headers=live.headers()).json()
+    assert len(body["predictions"]) == 3 and body["predictions"][0]["label"] in ("0", "1")
+    headers = {**live.headers(), "Content-Type": "text/plain; charset=utf-8"}
+    one = httpx.post(url, content=TEXTS[0].encode(), headers=headers).json()
+    assert one["predictions"][0] == body["predictions"][0]
+
+
+def test_bad_text_inputs_get_4xx_and_the_server_keeps_serving(live: Running) -> None:
+    infer = f"{live.url}/v2/models/{MODEL}/infer"
+
+    def send(data: list[object], datatype: str = "BYTES", shape: list[int] | None = None) -> httpx.Response:
+        tensor = {"name": "text", "datatype": datatype, "shape": shape or [len(data)], "data": data}
+        return httpx.post(infer, json={"inputs": [tensor]}, headers=live.headers(), timeout=30)
+
+    cases = [
+        (send(["fine", " "]), 400, "text 1 is empty"),
+        (send(["x" * (1 << 20)]), 413, "at most 65,536"),
+        (send([1.5], "FP32"), 400, "expects BYTES"),
+        (send([3], "BYTES"), 400, "strings"),
+        (send(["a", "b"], shape=[2, 1]), 400, "shape [2, 1]"),
+    ]
+    head = json.dumps(
+        {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1],
+                     "parameters": {"binary_data_size": 7}}]}
+    ).encode()
+    raw = head + (3).to_bytes(4, "little") + b"\xff\xfe\xfd"
+    headers = {**live.headers(), "Inference-Header-Content-Length": str(len(head))}
+    cases.append((httpx.post(infer, content=raw, headers=headers), 400, "not UTF-8"))
+    predict = f"{live.url}/v2/models/{MODEL}/predict"
+    cases.append((httpx.post(predict, json={"instances": [["nested"]]}, headers=live.headers()),
+                  400, "instance 0"))
+    cases.append((httpx.post(predict, content=b"\xff", headers={
+        **live.headers(), "Content-Type": "text/plain"}), 400, "not UTF-8"))
+    for response, status, words in cases:
+        assert response.status_code == status, response.text
+        assert words in response.json()["error"], response.text
+    assert send(["still works"]).status_code == 200
+
+
+def test_live_monitor_sees_served_texts_and_feedback(live: Running, sst2_small: Path) -> None:
+    lines = (sst2_small.parent / "dev.tsv").read_text(encoding="utf-8").splitlines()[1:61]
+    labels = [int(line.split("\t")[0]) for line in lines]
+    texts = [line.split("\t")[1] for line in lines]
+    url = f"{live.url}/v2/models/{MODEL}/predict"
+    for i in range(0, 60, 10):
+        assert httpx.post(url, json={"instances": texts[i : i + 10]}, headers=live.headers()).status_code == 200
+    monitor = live.extension.monitor_for(MODEL, None)
+    wait_for(lambda: len(monitor.window) >= 60)
+    result = monitor.check()
+    assert result is not None and result.samples == 60
+    names = {t.name for t in result.tests}
+    assert {"ks_pca", "confidence", "classes"} <= names
+    ks = result.test("ks_pca")
+    assert ks.detail["worst_feature"] in live.extension.packages[(MODEL, "1")].raw[
+        "preprocessing"
+    ] or ks.detail["worst_feature"].startswith(("tokens", "unknown", "band", "repr"))
+    feedback = f"{live.url}/v2/models/{MODEL}/feedback"
+    response = httpx.post(feedback, json={"inputs": texts[:20], "labels": labels[:20]},
+                          headers=live.headers())
+    assert response.status_code == 200, response.text
+    assert response.json()["versions"][0]["labels"] == 20
