@@ -153,7 +153,12 @@ def write_union(
     x_test, y_test = _stack([old.test, new.test])
     keep = _not_in(x, y, x_test.astype(x.dtype, copy=False), y_test)
     x, y = x[keep], y[keep]
-    arrays: dict[str, Any] = {"x": x, "y": y, "x_test": x_test, "y_test": y_test}
+    arrays: dict[str, Any] = {
+        "x": _storable(x),
+        "y": y,
+        "x_test": _storable(x_test),
+        "y_test": y_test,
+    }
     arrays["labels"] = np.asarray(labels, dtype=str)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
@@ -172,11 +177,19 @@ def _not_in(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray
     """Mask of the rows of (x, y) that are not exact copies of a row of (x_test, y_test)."""
     import hashlib
 
-    def key(row: np.ndarray, label: Any) -> bytes:
-        return hashlib.blake2b(row.tobytes() + np.asarray(label).tobytes(), digest_size=16).digest()
+    def key(row: Any, label: Any) -> bytes:
+        data = row.encode("utf-8", "surrogatepass") if isinstance(row, str) else row.tobytes()
+        return hashlib.blake2b(data + np.asarray(label).tobytes(), digest_size=16).digest()
 
     seen = {key(a, b) for a, b in zip(x_test, y_test, strict=True)}
     return np.array([key(a, b) not in seen for a, b in zip(x, y, strict=True)], dtype=bool)
+
+
+def _storable(x: np.ndarray) -> np.ndarray:
+    """Texts (object arrays of str) as a fixed-width unicode array: readable without pickle."""
+    if x.dtype != object:
+        return x
+    return np.asarray([str(v) for v in x], dtype=np.str_)
 
 
 def _stack(parts: list[ArraySet]) -> tuple[np.ndarray, np.ndarray]:
