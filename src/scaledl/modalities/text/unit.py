@@ -153,6 +153,17 @@ class TextModality(Modality):
         check_texts(out, spec.max_chars, "/predict")
         return out
 
+    def token_strings(self, spec: TextSpec) -> Callable[[Any], str]:
+        """ids (one text) → its tokens, space-separated ([CLS] and padding left out): what a
+        model sees, for previews."""
+        tokenizer = tokenizer_for(spec).tokenizer
+
+        def decode(ids: Any) -> str:
+            values = [int(v) for v in np.asarray(ids).ravel() if int(v) > 2 or int(v) == 1]
+            return " ".join(tokenizer.id_to_token(v) or "?" for v in values)
+
+        return decode
+
     # ---- model --------------------------------------------------------------------------
     def frontend(self, spec: TextSpec, family: str) -> dict[str, Any]:
         info = spec.tokenizer
