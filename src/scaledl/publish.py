@@ -136,7 +136,7 @@ def _signatures(
 ) -> dict[str, Any]:
     """The manifest's `signature` (what clients send) and, when the graph reads something else
     (text: token ids for BYTES strings), its `graph_signature`."""
-    graph = unit.graph_signature(preprocessing, num_outputs) or signature(sample_shape, num_outputs)
+    graph = unit.graph_signature(preprocessing, signature(sample_shape, num_outputs))
     served = unit.served_inputs(preprocessing, list(graph.inputs))
     if served == list(graph.inputs):
         return {"signature": graph.model_dump()}

@@ -43,9 +43,7 @@ def test_a_text_is_augmented_the_same_in_any_batch_and_padding() -> None:
 
 
 def test_cls_stays_first_and_every_text_keeps_a_token() -> None:
-    heavy = build_augmenter(
-        AugmentConfig(policy=[{"op": "token_dropout", "rate": 0.95}]), "text"
-    )
+    heavy = build_augmenter(AugmentConfig(policy=[{"op": "token_dropout", "rate": 0.95}]), "text")
     assert heavy is not None
     out, _ = heavy(BATCH, None, seed=1, epoch=0, index=np.arange(4))
     assert out[:, 0].eq(2).all()

@@ -112,5 +112,5 @@ def test_test_source_beside_the_training_file(sst2_small: Path) -> None:
     again = load_splits(config, seed=0)
     assert splits.fingerprint == again.fingerprint
     assert np.array_equal(splits.val.x, again.val.x)
-    with pytest.raises(DataError, match="test_source 'nope.tsv' does not exist"):
+    with pytest.raises(DataError, match=r"test_source 'nope\.tsv' does not exist"):
         load_data(DataConfig(source=str(sst2_small), text={"test_source": "nope.tsv"}))

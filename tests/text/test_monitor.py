@@ -54,8 +54,17 @@ def test_monitor_report_cli_on_a_file_of_texts(text_package: Path, tmp_path: Pat
     )
     out, summary = tmp_path / "drift.html", tmp_path / "drift.json"
     result = run_cli(
-        "monitor", "report", str(text_package), "--data", str(texts), "--out", str(out),
-        "--json", str(summary), "--seed", "0",
+        "monitor",
+        "report",
+        str(text_package),
+        "--data",
+        str(texts),
+        "--out",
+        str(out),
+        "--json",
+        str(summary),
+        "--seed",
+        "0",
     )
     assert result.returncode == 1, result.stderr + result.stdout
     doc = json.loads(summary.read_text())

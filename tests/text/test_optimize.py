@@ -62,4 +62,6 @@ def test_slim_text_model_exports_with_symbolic_length(family: str, tmp_path: Pat
     from scaledl.export.onnx_export import run_onnx
 
     longer = np.concatenate([ids.numpy(), np.zeros((24, 5), np.int64)], axis=1)
-    np.testing.assert_allclose(run_onnx(result.onnx_bytes, longer), result.parity_outputs, atol=1e-5)
+    np.testing.assert_allclose(
+        run_onnx(result.onnx_bytes, longer), result.parity_outputs, atol=1e-5
+    )

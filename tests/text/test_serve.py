@@ -53,7 +53,9 @@ def test_predict_takes_json_instances_and_plain_text(live: Running) -> None:
 def test_bad_text_inputs_get_4xx_and_the_server_keeps_serving(live: Running) -> None:
     infer = f"{live.url}/v2/models/{MODEL}/infer"
 
-    def send(data: list[object], datatype: str = "BYTES", shape: list[int] | None = None) -> httpx.Response:
+    def send(
+        data: list[object], datatype: str = "BYTES", shape: list[int] | None = None
+    ) -> httpx.Response:
         tensor = {"name": "text", "datatype": datatype, "shape": shape or [len(data)], "data": data}
         return httpx.post(infer, json={"inputs": [tensor]}, headers=live.headers(), timeout=30)
 
@@ -65,17 +67,37 @@ def test_bad_text_inputs_get_4xx_and_the_server_keeps_serving(live: Running) -> 
         (send(["a", "b"], shape=[2, 1]), 400, "shape [2, 1]"),
     ]
     head = json.dumps(
-        {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1],
-                     "parameters": {"binary_data_size": 7}}]}
+        {
+            "inputs": [
+                {
+                    "name": "text",
+                    "datatype": "BYTES",
+                    "shape": [1],
+                    "parameters": {"binary_data_size": 7},
+                }
+            ]
+        }
     ).encode()
     raw = head + (3).to_bytes(4, "little") + b"\xff\xfe\xfd"
     headers = {**live.headers(), "Inference-Header-Content-Length": str(len(head))}
     cases.append((httpx.post(infer, content=raw, headers=headers), 400, "not UTF-8"))
     predict = f"{live.url}/v2/models/{MODEL}/predict"
-    cases.append((httpx.post(predict, json={"instances": [["nested"]]}, headers=live.headers()),
-                  400, "instance 0"))
-    cases.append((httpx.post(predict, content=b"\xff", headers={
-        **live.headers(), "Content-Type": "text/plain"}), 400, "not UTF-8"))
+    cases.append(
+        (
+            httpx.post(predict, json={"instances": [["nested"]]}, headers=live.headers()),
+            400,
+            "instance 0",
+        )
+    )
+    cases.append(
+        (
+            httpx.post(
+                predict, content=b"\xff", headers={**live.headers(), "Content-Type": "text/plain"}
+            ),
+            400,
+            "not UTF-8",
+        )
+    )
     for response, status, words in cases:
         assert response.status_code == status, response.text
         assert words in response.json()["error"], response.text
@@ -88,7 +110,12 @@ def test_live_monitor_sees_served_texts_and_feedback(live: Running, sst2_small: 
     texts = [line.split("\t")[1] for line in lines]
     url = f"{live.url}/v2/models/{MODEL}/predict"
     for i in range(0, 60, 10):
-        assert httpx.post(url, json={"instances": texts[i : i + 10]}, headers=live.headers()).status_code == 200
+        assert (
+            httpx.post(
+                url, json={"instances": texts[i : i + 10]}, headers=live.headers()
+            ).status_code
+            == 200
+        )
     monitor = live.extension.monitor_for(MODEL, None)
     wait_for(lambda: len(monitor.window) >= 60)
     result = monitor.check()
@@ -100,7 +127,8 @@ def test_live_monitor_sees_served_texts_and_feedback(live: Running, sst2_small: 
         "preprocessing"
     ] or ks.detail["worst_feature"].startswith(("tokens", "unknown", "band", "repr"))
     feedback = f"{live.url}/v2/models/{MODEL}/feedback"
-    response = httpx.post(feedback, json={"inputs": texts[:20], "labels": labels[:20]},
-                          headers=live.headers())
+    response = httpx.post(
+        feedback, json={"inputs": texts[:20], "labels": labels[:20]}, headers=live.headers()
+    )
     assert response.status_code == 200, response.text
     assert response.json()["versions"][0]["labels"] == 20

@@ -80,7 +80,7 @@ def test_a_changed_tokenizer_is_refused(text_package: Path, tmp_path: Path) -> N
     doc = json.loads(path.read_text(encoding="utf-8"))
     doc["model"]["vocab"]["[UNK]"], doc["model"]["vocab"]["[PAD]"] = 0, 1
     path.write_text(json.dumps(doc), encoding="utf-8")
-    with pytest.raises(PackageError, match="tokenizer.json fails its checksum"):
+    with pytest.raises(PackageError, match=r"tokenizer\.json fails its checksum"):
         open_package(copy)
     manifest = json.loads((copy / "manifest.json").read_text())
     from scaledl.fsio import sha256_file

@@ -128,9 +128,12 @@ def _csv_rows(
     quoting = config.quoting
     if quoting == "auto":
         quoting = "none" if fmt == "tsv" else "csv"
-    mode = csv.QUOTE_NONE if quoting == "none" else csv.QUOTE_MINIMAL
     csv.field_size_limit(FIELD_LIMIT)
-    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter, quoting=mode)
+    reader = csv.reader(
+        io.StringIO(content, newline=""),
+        delimiter=delimiter,
+        quoting=csv.QUOTE_NONE if quoting == "none" else csv.QUOTE_MINIMAL,
+    )
     try:
         header = next(reader, None)
         if not header:
@@ -200,7 +203,9 @@ def _jsonl_rows(content: str, path: Path, config: TextConfig, label_column: str)
         try:
             doc = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"text file {path}, line {number}: not valid JSON ({exc.msg})") from None
+            raise DataError(
+                f"text file {path}, line {number}: not valid JSON ({exc.msg})"
+            ) from None
         if not isinstance(doc, dict):
             raise DataError(f"text file {path}, line {number}: expected a JSON object")
         text = doc.get(text_key)

@@ -132,9 +132,10 @@ class Modality:
         return None
 
     # ---- the exported graph -------------------------------------------------------------
-    def graph_signature(self, spec: Any, num_outputs: int) -> Signature | None:
-        """The graph's own inputs/outputs (None: float32 (N, *sample_shape) → (N, outputs))."""
-        return None
+    def graph_signature(self, spec: Any, default: Signature) -> Signature:
+        """The graph's own inputs/outputs; `default` is float32 (N, *sample_shape) → outputs
+        with the exporter's names (text: int64 token ids (N, L) instead)."""
+        return default
 
     def dynamic_axes(self) -> dict[int, str]:
         """Graph-input axes besides the batch that stay symbolic in ONNX (text: the length)."""
@@ -186,13 +187,6 @@ class Modality:
         """The JSON config of the torch front-end between the graph input and `family` (None:
         the family reads the graph input as it is). It is stored in `model.json`, so the model
         can be rebuilt from the package alone; it must include `"kind": self.kind`."""
-        return None
-
-    def build_model(
-        self, config: dict[str, Any], family: str, num_outputs: int, knobs: dict[str, Any]
-    ) -> Any | None:
-        """The whole model for `family`, when the modality builds its own form of the family
-        from its front-end config (text); None: the front-end followed by the plain family."""
         return None
 
     def build_frontend(self, config: dict[str, Any]) -> tuple[Any, tuple[int, ...]]:

@@ -51,6 +51,9 @@ def knobs_class(family: str) -> type[BaseModel]:
 # (text models: token ids). A recipe's knobs are valid when they fit any form; the modality's
 # front-end decides which one is built.
 _OTHER_FORMS = {"tokens": "scaledl.models.text:validate_text_knobs"}
+# Front-ends whose models are their own form of each family rather than a front-end module
+# followed by the plain family: front-end kind → builder(frontend, family, outputs, knobs).
+_FRONTEND_FORMS = {"text": "scaledl.models.text:build_from_frontend"}
 
 
 def validate_knobs(family: str, knobs: dict[str, Any], any_form: bool = False) -> BaseModel:
@@ -120,11 +123,12 @@ def create_with_frontend(
     kind = frontend.get("kind")
     if not isinstance(kind, str):
         raise ModelError("a front-end config needs the kind of its modality")
-    unit = modality(kind)
-    built = unit.build_model(frontend, family, num_outputs, knobs)
-    if built is not None:  # the modality builds its own form of the family (text)
-        return built
-    module, feature_shape = unit.build_frontend(frontend)
+    if kind in _FRONTEND_FORMS:  # the family's own form for this input (text: token ids)
+        module_name, _, attr = _FRONTEND_FORMS[kind].partition(":")
+        return getattr(importlib.import_module(module_name), attr)(
+            frontend, family, num_outputs, knobs
+        )
+    module, feature_shape = modality(kind).build_frontend(frontend)
     return WithFrontEnd(module, create_model(family, feature_shape, num_outputs, **knobs))
 
 

@@ -60,8 +60,10 @@ class TextCNNKnobs(_Knobs):
         return self
 
     def per_width(self) -> list[int]:
-        return list(self.widths) if self.widths is not None else [self.channels] * len(
-            self.kernel_sizes
+        return (
+            list(self.widths)
+            if self.widths is not None
+            else [self.channels] * len(self.kernel_sizes)
         )
 
 
@@ -328,3 +330,21 @@ def create_text_model(
         return TextRNN(vocab, pad_id, outputs, validated)
     assert isinstance(validated, TextTransformerKnobs)
     return TextTransformer(vocab, pad_id, outputs, validated, max_length)
+
+
+def build_from_frontend(
+    frontend: dict[str, Any], family: str, outputs: int, knobs: dict[str, Any]
+) -> nn.Module:
+    """The text model a package's `model.json` describes (its text front-end config)."""
+    from scaledl.errors import ModelError
+
+    try:
+        vocab, pad = int(frontend["vocab_size"]), int(frontend["pad_id"])
+        max_length = int(frontend["max_length"])
+    except (KeyError, TypeError, ValueError):
+        raise ModelError(
+            "model.json: a text front-end needs vocab_size, pad_id and max_length"
+        ) from None
+    if not (1 <= vocab <= 1 << 22 and 0 <= pad < vocab and 2 <= max_length <= 1 << 16):
+        raise ModelError(f"model.json: text front-end values out of range ({frontend})")
+    return create_text_model(family, vocab, pad, max_length, outputs, knobs)

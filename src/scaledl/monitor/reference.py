@@ -10,6 +10,7 @@ import numpy as np
 from scaledl.contract import SpecBase
 from scaledl.data.dataset import DataSplits
 from scaledl.errors import PackageError
+from scaledl.export.onnx_export import graph_array
 from scaledl.monitor.profile import (
     Predict,
     ProfileOptions,
@@ -18,7 +19,6 @@ from scaledl.monitor.profile import (
     load_profile,
 )
 from scaledl.package import PROFILE, Package, open_package, update_package
-from scaledl.export.onnx_export import graph_array
 from scaledl.preprocess import apply_preprocessing
 
 log = logging.getLogger(__name__)

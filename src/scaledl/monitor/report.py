@@ -166,10 +166,16 @@ def _named_feature_figures(
     scale = 1.0 / float(profile.projection.components[worst, worst])
     mean = float(profile.projection.mean[worst])
     fig, ax = plt.subplots(figsize=(6, 3))
-    ax.hist(profile.features[:, worst] * scale + mean, bins=40, density=True, alpha=0.6,
-            label="reference")
-    ax.hist(window.features[:, worst] * scale + mean, bins=40, density=True, alpha=0.6,
-            label="new data")
+    ax.hist(
+        profile.features[:, worst] * scale + mean,
+        bins=40,
+        density=True,
+        alpha=0.6,
+        label="reference",
+    )
+    ax.hist(
+        window.features[:, worst] * scale + mean, bins=40, density=True, alpha=0.6, label="new data"
+    )
     ax.set(title=f"{names[worst]} (most shifted)", xlabel=names[worst])
     ax.legend()
     figures.append((fig, f"Distribution of {names[worst]}"))

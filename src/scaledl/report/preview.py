@@ -52,8 +52,10 @@ def _preview_text(recipe: Any, splits: Any, index: np.ndarray, out: Path, views:
     of its augmented views, one line each."""
     from scaledl.data.augment import build_augmenter
     from scaledl.modalities import modality
+    from scaledl.modalities.text import TextModality
 
     unit = modality("text")
+    assert isinstance(unit, TextModality)
     spec = unit.fit(splits)
     x = unit.batch_transform(spec).load(splits.train.x[index])
     augmenter = build_augmenter(recipe.augment, unit.augmentation_kind())
@@ -64,12 +66,16 @@ def _preview_text(recipe: Any, splits: Any, index: np.ndarray, out: Path, views:
         lines.append(f"[{label}] original: {decode(x[r])}")
         if augmenter is not None:
             for epoch in range(views):
-                ax, _ = augmenter(x[r : r + 1], None, seed=recipe.seed, epoch=epoch, index=index[r : r + 1])
+                ax, _ = augmenter(
+                    x[r : r + 1], None, seed=recipe.seed, epoch=epoch, index=index[r : r + 1]
+                )
                 lines.append(f"      epoch {epoch + 1}: {decode(ax[0])}")
         lines.append("")
     png = _render_lines(lines)
     atomic_write_bytes(Path(out), png)
-    return Preview(Path(out), len(index), views if augmenter else 0, "text", recipe.augment.describe())
+    return Preview(
+        Path(out), len(index), views if augmenter else 0, "text", recipe.augment.describe()
+    )
 
 
 def _render_lines(lines: list[str]) -> bytes:

@@ -14,6 +14,7 @@ Samples, not tokens, are the unit every test counts, so a long text cannot weigh
 from __future__ import annotations
 
 import io
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ REPRESENTATION_FILE = "text_representation.npy"
 def feature_names(spec: TextSpec) -> list[str]:
     bounds = spec.frequency_bands
     bands = [f"band_top{bounds[0]}"]
-    bands += [f"band_{lo}_{hi}" for lo, hi in zip(bounds[:-1], bounds[1:])]
+    bands += [f"band_{lo}_{hi}" for lo, hi in pairwise(bounds)]
     bands.append(f"band_after{bounds[-1]}")
     dims = spec.representation.dims if spec.representation is not None else 0
     return ["tokens_log2", "unknown_share", *bands, *(f"repr_{i + 1}" for i in range(dims))]
@@ -46,10 +47,7 @@ def text_features(spec: TextSpec, ids: np.ndarray) -> np.ndarray:
     known = real & (ids != info.unk_id)
     rank = ids - 3  # ids after the three special tokens are frequency ranks
     edges = [0, *spec.frequency_bands, np.iinfo(np.int64).max]
-    bands = [
-        (known & (rank >= lo) & (rank < hi)).sum(axis=1) / per
-        for lo, hi in zip(edges[:-1], edges[1:])
-    ]
+    bands = [(known & (rank >= lo) & (rank < hi)).sum(axis=1) / per for lo, hi in pairwise(edges)]
     columns = [np.log2(1.0 + count), unknown, *bands]
     out = np.stack(columns, axis=1)
     if spec.representation is not None:

@@ -23,9 +23,8 @@ BUCKET_SLACK = 8
 
 
 class TextServing(ServingAdapter):
-    def __init__(self, spec: TextSpec, graph_input: str, served_input: str = SERVED_INPUT) -> None:
+    def __init__(self, spec: TextSpec, served_input: str = SERVED_INPUT) -> None:
         self.spec = spec
-        self.graph_input = graph_input
         self.served_input = served_input
 
     def check(self, inputs: dict[str, np.ndarray]) -> None:
@@ -42,16 +41,17 @@ class TextServing(ServingAdapter):
         from scaledl.modalities.text.tokenizer import tokenizer_for
 
         texts = inputs[self.served_input].ravel()
+        graph_input = session.get_inputs()[0].name
         ids = tokenizer_for(self.spec).encode(texts)
         lengths = (ids != self.spec.tokenizer.pad_id).sum(axis=1)
         buckets = length_buckets(lengths)
         if len(buckets) == 1:
-            return list(session.run(None, {self.graph_input: ids}))
+            return list(session.run(None, {graph_input: ids}))
         results: list[list[np.ndarray]] = []
         for rows in buckets:
             width = int(lengths[rows].max())
             feed = np.ascontiguousarray(ids[rows, :width])
-            results.append(list(session.run(None, {self.graph_input: feed})))
+            results.append(list(session.run(None, {graph_input: feed})))
         order = np.concatenate(buckets)
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))

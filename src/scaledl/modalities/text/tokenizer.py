@@ -77,7 +77,10 @@ def train_tokenizer(texts: Sequence[str], config: TextConfig) -> bytes:
     doc = renumber_by_frequency(doc, counts)
     doc["post_processor"] = {
         "type": "TemplateProcessing",
-        "single": [{"SpecialToken": {"id": CLS, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+        "single": [
+            {"SpecialToken": {"id": CLS, "type_id": 0}},
+            {"Sequence": {"id": "A", "type_id": 0}},
+        ],
         "pair": [
             {"SpecialToken": {"id": CLS, "type_id": 0}},
             {"Sequence": {"id": "A", "type_id": 0}},

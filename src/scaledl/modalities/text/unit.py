@@ -106,13 +106,9 @@ class TextModality(Modality):
             store.register(read(info.file), info.sha256, info.file)
 
     # ---- the exported graph -------------------------------------------------------------
-    def graph_signature(self, spec: TextSpec, num_outputs: int) -> Signature:
-        from scaledl.export.onnx_export import INPUT_NAME, OUTPUT_NAME
-
-        return Signature(
-            inputs=[TensorSpec(name=INPUT_NAME, datatype="INT64", shape=[-1, -1])],
-            outputs=[TensorSpec(name=OUTPUT_NAME, datatype="FP32", shape=[-1, num_outputs])],
-        )
+    def graph_signature(self, spec: TextSpec, default: Signature) -> Signature:
+        ids = [TensorSpec(name=t.name, datatype="INT64", shape=[-1, -1]) for t in default.inputs]
+        return Signature(inputs=ids, outputs=default.outputs)
 
     def dynamic_axes(self) -> dict[int, str]:
         return {1: "sequence"}
@@ -122,9 +118,7 @@ class TextModality(Modality):
         return [TensorSpec(name=SERVED_INPUT, datatype="BYTES", shape=[-1])]
 
     def serving_adapter(self, spec: TextSpec) -> ServingAdapter:
-        from scaledl.export.onnx_export import INPUT_NAME
-
-        return TextServing(spec, INPUT_NAME)
+        return TextServing(spec)
 
     def decode_predict(self, spec: TextSpec, body: bytes, content_type: str) -> np.ndarray:
         if content_type in TEXT_TYPES:
@@ -173,20 +167,6 @@ class TextModality(Modality):
             "pad_id": info.pad_id,
             "max_length": spec.max_length,
         }
-
-    def build_model(
-        self, config: dict[str, Any], family: str, num_outputs: int, knobs: dict[str, Any]
-    ) -> Any:
-        from scaledl.models.text import create_text_model
-
-        try:
-            vocab, pad = int(config["vocab_size"]), int(config["pad_id"])
-            max_length = int(config["max_length"])
-        except (KeyError, TypeError, ValueError):
-            raise PackageError(
-                "model.json: a text front-end needs vocab_size, pad_id and max_length"
-            ) from None
-        return create_text_model(family, vocab, pad, max_length, num_outputs, knobs)
 
     # ---- monitoring ---------------------------------------------------------------------
     def drift_features(self, spec: TextSpec, graph_x: np.ndarray) -> np.ndarray:

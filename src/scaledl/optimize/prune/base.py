@@ -63,7 +63,7 @@ def register_pruner(family: str) -> Callable[[Handler], Handler]:
 def handler_for(family: str) -> Handler:
     import scaledl.optimize.prune.attention
     import scaledl.optimize.prune.recurrent
-    import scaledl.optimize.prune.structured  # noqa: F401  (registers cnn and mlp)
+    import scaledl.optimize.prune.structured
     import scaledl.optimize.prune.text  # noqa: F401  (registers text:mlp/cnn/rnn/transformer)
 
     if family not in _HANDLERS:

@@ -74,7 +74,9 @@ def count_macs(
     handles = [
         m.register_forward_hook(hook)
         for m in model.modules()
-        if isinstance(m, nn.Conv2d | nn.Conv1d | nn.Linear | nn.RNNBase | Attention | MaskedAttention)
+        if isinstance(
+            m, nn.Conv2d | nn.Conv1d | nn.Linear | nn.RNNBase | Attention | MaskedAttention
+        )
     ]
     was_training = model.training
     try:

@@ -106,7 +106,8 @@ def _conv(conv: nn.Conv1d, out: torch.Tensor | None = None, in_channels: Any = N
         bias = bias[out] if bias is not None else None
     if in_channels is not None:
         weight = weight[:, in_channels]
-    new = nn.Conv1d(weight.shape[1], weight.shape[0], conv.kernel_size[0], padding=conv.padding)
+    pad = int(conv.padding[0]) if isinstance(conv.padding, tuple) else conv.padding
+    new = nn.Conv1d(weight.shape[1], weight.shape[0], conv.kernel_size[0], padding=pad)
     with torch.no_grad():
         new.weight.copy_(weight)
         if bias is not None and new.bias is not None:
@@ -124,12 +125,13 @@ def prune_text_cnn(model: Any, spec: Any, options: PruneOptions) -> Outcome:
         for i, conv in enumerate(model.convs):
             count = conv.out_channels
             scores = unit_scores(conv.weight, _cols(count), options.importance)
-            head_cols = (torch.arange(count) + offset)[:, None]
-            scores = scores + unit_scores(model.head.weight, head_cols, options.importance, dim=1)
+            reads = (torch.arange(count) + offset)[:, None]
+            scores = scores + unit_scores(model.head.weight, reads, options.importance, dim=1)
             groups.append(Group(f"convs.{i}", scores, before[i], options.round_to))
             offset += count
         keeps = allocate(groups, options.keep_fraction(step), options.global_ranking)
-        head_cols, offset = [], 0
+        head_cols: list[torch.Tensor] = []
+        offset = 0
         for i, (group, keep) in enumerate(zip(groups, keeps, strict=True)):
             kept = torch.tensor(highest(group.scores, keep))
             if keep < group.current:
@@ -266,7 +268,7 @@ def prune_text_rnn(model: Any, spec: Any, options: PruneOptions) -> Outcome:
 def prune_text_transformer(model: Any, spec: Any, options: PruneOptions) -> Outcome:
     outcome = prune_transformer(model, spec, options)
     outcome.skipped = [
-        "tokens, pos, norms, head: the residual width embed_dim is shared by every block; kept"
-    ] + outcome.skipped[1:]
+        "tokens, pos, norms, head: the residual width embed_dim is shared by every block; kept",
+        *outcome.skipped[1:],
+    ]
     return outcome
-
