@@ -69,7 +69,8 @@ def handler_for(family: str) -> Handler:
     if family not in _HANDLERS:
         raise ModelError(
             f"structured pruning does not handle the {family!r} family; "
-            f"valid: {', '.join(sorted(_HANDLERS))} (the pruned model must be rebuilt "
+            f"valid: {', '.join(sorted(k for k in _HANDLERS if ':' not in k))}, each also on "
+            "text (the pruned model must be rebuilt "
             "from model.json, which a custom class cannot express)"
         )
     return _HANDLERS[family]
