@@ -43,6 +43,11 @@ class TextConfig(BaseModel):
         1, ge=1, description="a word/piece seen fewer times in training is not added"
     )
     lowercase: bool = Field(True, description="lower-case (and NFKC-normalize) before tokenizing")
+    split_punctuation: bool = Field(
+        True,
+        description="split punctuation off words before tokenizing (\"great!\" → great !); "
+        "off for text that is already tokenized (GLUE's \"does n't\" stays n't)",
+    )
     max_length: int = Field(
         128, ge=2, le=1 << 16, description="tokens per text including [CLS]; longer are truncated"
     )

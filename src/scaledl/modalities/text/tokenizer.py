@@ -64,13 +64,12 @@ def train_tokenizer(texts: Sequence[str], config: TextConfig) -> bytes:
     tokenizer = Tokenizer(model)
     steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if config.lowercase else [])
     tokenizer.normalizer = normalizers.Sequence(steps)
-    tokenizer.pre_tokenizer = (
-        pre_tokenizers.Metaspace()
-        if config.tokenizer == "unigram"
-        else pre_tokenizers.Sequence(
-            [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
-        )
-    )
+    steps = [pre_tokenizers.WhitespaceSplit()]
+    if config.split_punctuation:
+        steps.append(pre_tokenizers.Punctuation())
+    if config.tokenizer == "unigram":  # SentencePiece-style: word starts marked with ▁
+        steps.append(pre_tokenizers.Metaspace())
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(steps)
     tokenizer.train_from_iterator(list(texts), trainer, length=len(texts))
     doc = json.loads(tokenizer.to_str())
     counts = _token_counts(tokenizer, texts)
