@@ -58,7 +58,7 @@ def test_slim_text_model_exports_with_symbolic_length(family: str, tmp_path: Pat
     assert slim.frontend == FRONTEND and slim.knobs["embed_dim"] == 16
     model = slim.build().eval()
     ids, _ = batch()
-    result = export_onnx(model, ids.numpy(), dynamic_axes={1: "sequence"})
+    result = export_onnx(model, ids.numpy(), exporter="legacy", dynamic_axes={1: "sequence"})
     from scaledl.export.onnx_export import run_onnx
 
     longer = np.concatenate([ids.numpy(), np.zeros((24, 5), np.int64)], axis=1)

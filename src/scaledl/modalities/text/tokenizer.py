@@ -62,14 +62,16 @@ def train_tokenizer(texts: Sequence[str], config: TextConfig) -> bytes:
 
     model, trainer = _model_and_trainer(config)
     tokenizer = Tokenizer(model)
-    steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if config.lowercase else [])
-    tokenizer.normalizer = normalizers.Sequence(steps)
-    steps = [pre_tokenizers.WhitespaceSplit()]
+    norms: list[Any] = [normalizers.NFKC()]
+    if config.lowercase:
+        norms.append(normalizers.Lowercase())
+    tokenizer.normalizer = normalizers.Sequence(norms)
+    splits: list[Any] = [pre_tokenizers.WhitespaceSplit()]
     if config.split_punctuation:
-        steps.append(pre_tokenizers.Punctuation())
+        splits.append(pre_tokenizers.Punctuation())
     if config.tokenizer == "unigram":  # SentencePiece-style: word starts marked with ▁
-        steps.append(pre_tokenizers.Metaspace())
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(steps)
+        splits.append(pre_tokenizers.Metaspace())
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(splits)
     tokenizer.train_from_iterator(list(texts), trainer, length=len(texts))
     doc = json.loads(tokenizer.to_str())
     counts = _token_counts(tokenizer, texts)

@@ -148,15 +148,21 @@ class DynamicInt8Space(MethodSpace):
 
     def _shares(self, ctx: SearchContext) -> tuple[float, bool]:
         graph = ctx.parent.onnx_path.read_bytes()
-        has_gru = "GRU" in quantize.op_counts(graph)
+        # unrolling writes out a fixed number of steps: not for inputs of free length (text)
+        has_gru = "GRU" in quantize.op_counts(graph) and not ctx.dynamic_axes
         ops = (
             (*quantize.DYNAMIC_OPS, "GRU") if has_gru and ctx.has_weights else quantize.DYNAMIC_OPS
         )
         return quantize.weight_share(graph, ops), has_gru
 
+    def _tables(self, ctx: SearchContext) -> bool:
+        if self.embeddings != "auto":
+            return bool(self.embeddings)
+        return quantize.embedding_share(ctx.parent.onnx_path.read_bytes()) >= 0.2
+
     def unavailable(self, ctx: SearchContext) -> str | None:
         share, _ = self._shares(ctx)
-        if share < self.min_weight_share:
+        if share < self.min_weight_share and not self._tables(ctx):
             return (
                 f"only {share:.0%} of the weights are in MatMul/Gemm/LSTM/Attention; dynamic int8 "
                 "never quantizes Conv (ConvInteger runs 6-8x slower than fp32)"
@@ -164,11 +170,11 @@ class DynamicInt8Space(MethodSpace):
         return None
 
     def configs(self, ctx: SearchContext) -> list[MethodConfig]:
-        _, has_gru = self._shares(ctx)
-        tables = self.embeddings
-        if tables == "auto":
-            share = quantize.embedding_share(ctx.parent.onnx_path.read_bytes())
-            tables = share >= 0.2
+        share, has_gru = self._shares(ctx)
+        # the arithmetic's int8 only where it holds the weights; embedding tables for size
+        variants = ([False] if share >= self.min_weight_share else []) + (
+            [True] if self._tables(ctx) else []
+        )
         return [
             DynamicInt8Config(
                 per_channel=self.per_channel,
@@ -176,7 +182,7 @@ class DynamicInt8Space(MethodSpace):
                 unroll_gru=has_gru and ctx.has_weights,
                 embeddings=e,
             )
-            for e in ([False, True] if tables else [False])
+            for e in variants
         ]
 
 
