@@ -90,7 +90,7 @@ def evaluate_package(path: Path | str, data: Any | None = None, split: str = "te
     if data is None:
         config = own
     elif isinstance(data, str):
-        config = own.model_copy(update={"source": data})
+        config = own.with_source(data)
     else:
         config = data
     if config.source == own.source:

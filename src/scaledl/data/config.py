@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,3 +43,11 @@ class DataConfig(BaseModel):
     text: TextConfig | None = Field(
         None, description="text data: columns, file format, tokenizer (see TextConfig)"
     )
+
+    def with_source(self, source: str, **update: Any) -> DataConfig:
+        """This config reading another source (new data for a check, a fine-tune): the
+        original source's separate test file (`text.test_source`) does not come along."""
+        changes: dict[str, Any] = {"source": source, **update}
+        if self.text is not None and self.text.test_source:
+            changes["text"] = self.text.model_copy(update={"test_source": None})
+        return self.model_copy(update=changes)

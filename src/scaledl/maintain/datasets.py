@@ -63,13 +63,11 @@ def load_old(pkg: Package, task: str) -> tuple[DataSplits, DataConfig]:
 def new_config(spec: str, template: DataConfig, split: SplitConfig) -> DataConfig:
     if not spec.strip():
         raise UsageError("--new-data is empty; give a data source (an .npz, folder, table…)")
-    return template.model_copy(
-        update={
-            "source": spec.strip(),
-            "val_fraction": split.val_fraction,
-            "test_fraction": split.test_fraction,
-            "limit_per_class": None,
-        }
+    return template.with_source(
+        spec.strip(),
+        val_fraction=split.val_fraction,
+        test_fraction=split.test_fraction,
+        limit_per_class=None,
     )
 
 
@@ -95,7 +93,7 @@ def load_eval(spec: str, template: DataConfig, task: str) -> EvalSet:
     if spec.strip() != "digits" and not path.exists():
         raise DataError(f"--eval-data {spec}: no such file or folder")
     try:
-        loaded = load_data(template.model_copy(update={"source": spec.strip()}), task)
+        loaded = load_data(template.with_source(spec.strip()), task)
     except DataError as exc:
         raise DataError(f"--eval-data {spec}: {exc.message}") from None
     parts = [loaded.data] + ([loaded.test] if loaded.test is not None else [])

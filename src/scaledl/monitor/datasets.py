@@ -35,10 +35,7 @@ def resolve_data(pkg: Package, data: str | None) -> tuple[DataConfig, bool]:
     own = own_data_config(pkg)
     if data is None or data.strip() == own.source:
         return own, True
-    update: dict[str, object] = {"source": data.strip()}
-    if own.text is not None and own.text.test_source:  # the new file is read as it is
-        update["text"] = own.text.model_copy(update={"test_source": None})
-    return own.model_copy(update=update), False
+    return own.with_source(data.strip()), False
 
 
 def load_raw(config: DataConfig, task: str, pkg: Package) -> RawData:

@@ -185,7 +185,7 @@ def _load_data(parent: Package, config: OptimizeConfig, task: str) -> tuple[Data
             "pass --data SOURCE (digits, an image folder, a .csv/.parquet/.npz file)"
         )
     base = DataConfig.model_validate(own or {})
-    data = base if config.data is None else base.model_copy(update={"source": config.data})
+    data = base if config.data is None else base.with_source(config.data)
     splits = load_splits(data, seed=lineage.split_seed, task=task)
     if len(splits.val) == 0:
         raise UsageError(
