@@ -43,13 +43,23 @@ def load_average() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def scaledl(*args: str, threads: int) -> tuple[float, str]:
+def cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def scaledl(*args: str, threads: int, cpu: dict[str, float] | None = None) -> tuple[float, str]:
+    """Run the CLI; `cpu["seconds"]` gets its CPU time (user + system, all threads)."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), cpu_seconds()
     proc = subprocess.run(
         [sys.executable, "-m", "scaledl", *args], capture_output=True, text=True, env=env
     )
     seconds = time.perf_counter() - start
+    if cpu is not None:
+        cpu["seconds"] = cpu_seconds() - cpu_start
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"scaledl {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
     return seconds, proc.stdout
