@@ -71,6 +71,7 @@ def train_section(threads: int) -> dict[str, Any]:
     rows = {}
     for recipe in (BEST, FAST):
         out = WORK / recipe.stem
+        cpu: dict[str, float] = {}
         wall, _ = scaledl(
             "train",
             str(recipe),
@@ -79,6 +80,7 @@ def train_section(threads: int) -> dict[str, Any]:
             "--set",
             f"train.threads={threads}",
             threads=threads,
+            cpu=cpu,
         )
         pkg = open_package(out / "package")
         m = pkg.manifest.metrics
@@ -89,6 +91,8 @@ def train_section(threads: int) -> dict[str, Any]:
             "val_accuracy": m.val_accuracy,
             "train_seconds": m.get("train_seconds"),
             "wall_seconds_with_packaging": round(wall, 1),
+            "cpu_seconds_with_packaging": round(cpu["seconds"], 1),
+            "threads": threads,
             "epochs_run": m.epochs_run,
             "package": str(out / "package"),
         }
