@@ -114,3 +114,12 @@ def test_test_source_beside_the_training_file(sst2_small: Path) -> None:
     assert np.array_equal(splits.val.x, again.val.x)
     with pytest.raises(DataError, match=r"test_source 'nope\.tsv' does not exist"):
         load_data(DataConfig(source=str(sst2_small), text={"test_source": "nope.tsv"}))
+
+
+def test_new_data_does_not_inherit_the_original_test_file(sst2_small: Path) -> None:
+    own = DataConfig(source=str(sst2_small), text={"test_source": "dev.tsv"})
+    new = own.with_source(str(sst2_small.parent / "dev.tsv"))
+    assert new.text is not None and new.text.test_source is None
+    assert new.text.vocab_size == own.text.vocab_size  # type: ignore[union-attr]
+    loaded = load_data(new)
+    assert loaded.test is None and len(loaded.data) == 120

@@ -45,7 +45,7 @@ class TextConfig(BaseModel):
     lowercase: bool = Field(True, description="lower-case (and NFKC-normalize) before tokenizing")
     split_punctuation: bool = Field(
         True,
-        description="split punctuation off words before tokenizing (\"great!\" → great !); "
+        description='split punctuation off words before tokenizing ("great!" → great !); '
         "off for text that is already tokenized (GLUE's \"does n't\" stays n't)",
     )
     max_length: int = Field(
