@@ -132,3 +132,19 @@ def test_live_monitor_sees_served_texts_and_feedback(live: Running, sst2_small: 
     )
     assert response.status_code == 200, response.text
     assert response.json()["versions"][0]["labels"] == 20
+
+
+def test_batches_are_cut_into_length_buckets_and_answers_keep_their_order(
+    text_package: Path,
+) -> None:
+    from scaledl.export.runtime import create_session
+    from scaledl.modalities.text.serving import TextServing, length_buckets
+
+    assert [b.tolist() for b in length_buckets(np.array([5, 60, 6, 4, 7]))] == [[3, 0, 2, 4], [1]]
+    assert len(length_buckets(np.array([5, 9, 12]))) == 1  # close lengths: one run
+    pkg = open_package(text_package)
+    session = create_session(pkg.onnx_path, threads=1)
+    long_text = " ".join(["an endless , meandering but lovely film"] * 8)
+    texts = np.array([TEXTS[1], long_text, TEXTS[0], "fine"], dtype=object)
+    (served,) = TextServing(pkg.preprocessing).run(session, {"text": texts})  # type: ignore[arg-type]
+    np.testing.assert_allclose(served, predict_raw(pkg, texts), atol=1e-5)
