@@ -8,7 +8,7 @@ TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-fast lint format bench bench-train bench-serve bench-monitor bench-optimize bench-scale chromium clean
+.PHONY: install demo test test-fast lint format proto bench bench-train bench-serve bench-monitor bench-optimize bench-scale chromium clean
 
 install: $(STAMP)
 
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/scaledl run --out runs/demo
+	$(BIN)/scaledl run   # the built-in digits CNN recipe → runs/digits-cnn/
 
 test: install chromium
 	$(BIN)/python -m pytest -q tests
@@ -35,13 +35,22 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow and not e2e" tests
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench scripts
+	$(BIN)/ruff check --fix src tests bench scripts
+
+# Regenerate the committed gRPC stubs (src/scaledl/serve/grpc/protos/*_pb2*) from the .proto
+# files. grpcio-tools lives in its own venv: installs never need it. Raising GRPCIO_TOOLS means
+# raising the grpcio/protobuf floors in pyproject.toml too (the stubs refuse older runtimes).
+GRPCIO_TOOLS := grpcio-tools==1.81.1
+proto:
+	test -x .venv-proto/bin/python || $(PYTHON) -m venv .venv-proto
+	.venv-proto/bin/python -m pip install -q $(GRPCIO_TOOLS)
+	.venv-proto/bin/python scripts/gen_grpc_stubs.py
 
 bench: install bench-train bench-monitor bench-optimize bench-serve bench-scale
 
@@ -49,9 +58,11 @@ bench: install bench-train bench-monitor bench-optimize bench-serve bench-scale
 bench-train: install
 	$(BIN)/python bench/train.py
 
-# The serving benchmark drives HTTP load with wrk (a Debian package).
+# The serving benchmark drives HTTP load with wrk and gRPC load with h2load (Debian packages);
+# it installs its peers (MLServer, KServe, LitServe) into their own cached venvs itself.
 bench-serve: install
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	command -v h2load >/dev/null || (apt-get update && apt-get install -y nghttp2-client)
 	$(BIN)/python bench/serve.py
 
 # Drift detection: false alarms and detection per window size, Evidently's preset beside it.
@@ -70,4 +81,4 @@ bench-scale: install
 	$(BIN)/python bench/scale.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-proto runs .pytest_cache .mypy_cache .ruff_cache

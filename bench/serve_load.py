@@ -1,6 +1,14 @@
-"""Load drivers for bench/serve.py: wrk runs and the in-process ONNX Runtime batch-1 loop.
+"""Load drivers for bench/serve.py: wrk (HTTP), h2load (gRPC) and the in-process ORT loop.
 
 python bench/serve_load.py PACKAGE THREADS SECONDS   # the in-process loop, prints JSON
+
+gRPC load comes from h2load (nghttp2's HTTP/2 load generator, C, Debian package
+nghttp2-client): a gRPC call is an HTTP/2 POST of a length-prefixed protobuf message, so
+h2load replays one serialized ModelInferRequest, like wrk replays one HTTP body, with one
+connection per concurrent call (as wrk). h2load counts HTTP statuses only, and a failed gRPC
+call is an HTTP 200 whose grpc-status trailer says so, with no message: successes are counted
+from the response bytes (every answer of a server has the same length, measured by a real
+gRPC call first), the rest reported as `non2xx`.
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) ->
         if proc.poll() is not None:
             raise RuntimeError(f"server {url} exited with {proc.returncode}")
         try:
-            if httpx.get(url, timeout=2).status_code < 500:
+            if httpx.get(url, timeout=2).status_code == 200:  # readiness: 400/503 until ready
                 return
         except httpx.HTTPError:
             pass
@@ -72,6 +80,69 @@ def wrk(
     stats = json.loads(out.stdout.strip().splitlines()[-1])
     stats["rps"] = stats["requests"] / (stats["duration_us"] / 1e6)
     return stats
+
+
+def grpc_frame(message: bytes) -> bytes:
+    """A gRPC length-prefixed message: not compressed (0), 4-byte big-endian length, bytes."""
+    return b"\0" + len(message).to_bytes(4, "big") + message
+
+
+def h2load(
+    target: str,
+    method: str,
+    body: Path,
+    headers: dict[str, str],
+    connections: int,
+    seconds: float,
+    answer_bytes: int,
+    work: Path,
+) -> dict[str, Any]:
+    """`connections` concurrent unary calls of `method` on HOST:PORT for `seconds`.
+
+    `answer_bytes` is the framed length of one successful answer (see the module docstring).
+    """
+    log = work / "h2load.log"
+    log.unlink(missing_ok=True)  # h2load appends to its log file
+    cmd = ["h2load", "-t1", f"-c{connections}", "-m1", f"-D{max(1, round(seconds))}"]
+    cmd += ["-d", str(body), f"--log-file={log}", "-H", "content-type: application/grpc"]
+    cmd += ["-H", "te: trailers"]
+    for key, value in headers.items():
+        cmd += ["-H", f"{key.lower()}: {value}"]
+    cmd.append(f"http://{target}{method}")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    done = _h2load_number(out.stdout, r"requests: \d+ total, \d+ started, (\d+) done")
+    data = _h2load_number(out.stdout, r"\((\d+)\) data")
+    elapsed = _h2load_seconds(out.stdout)
+    times = sorted(int(line.split("\t")[2]) for line in log.read_text().splitlines() if line)
+    answered = data // answer_bytes if answer_bytes else 0
+    return {
+        "requests": answered,
+        "rps": answered / elapsed,
+        "duration_us": int(elapsed * 1e6),
+        "non2xx": max(0, done - answered),
+        "socket_errors": _h2load_number(out.stdout, r"(\d+) errored"),
+        "p50_us": times[len(times) // 2] if times else 0,
+        "p99_us": times[min(len(times) - 1, int(0.99 * len(times)))] if times else 0,
+    }
+
+
+def _h2load_number(text: str, pattern: str) -> int:
+    import re
+
+    found = re.search(pattern, text)
+    if found is None:
+        raise RuntimeError(f"h2load output has no {pattern!r}:\n{text[-2000:]}")
+    return int(found.group(1))
+
+
+def _h2load_seconds(text: str) -> float:
+    import re
+
+    found = re.search(r"finished in ([\d.]+)(ms|s),", text)
+    if found is None:
+        raise RuntimeError(f"h2load output has no duration:\n{text[-2000:]}")
+    value = float(found.group(1))
+    return value / 1000 if found.group(2) == "ms" else value
 
 
 def inprocess_loop(package: Path, threads: int, seconds: float) -> None:

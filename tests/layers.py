@@ -16,7 +16,17 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("scaledl", "scaledl.errors", "scaledl.fsio", "scaledl.ui", "scaledl.validation")),
     ("contract", ("scaledl.contract",)),
     ("data", ("scaledl.data", "scaledl.metrics")),
-    ("modalities", ("scaledl.modalities", "scaledl.preprocess", "scaledl.package")),
+    (
+        "modalities",
+        (
+            "scaledl.modalities",
+            "scaledl.preprocess",
+            "scaledl.package",
+            "scaledl.package_manifest",
+            "scaledl.package_zip",
+            "scaledl.package_files",
+        ),
+    ),
     ("models", ("scaledl.models",)),
     ("engines", ("scaledl.export", "scaledl.train")),
     (

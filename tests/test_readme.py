@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+import yaml
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -43,3 +44,62 @@ def test_readme_command_uses_real_verbs_and_flags(line: str) -> None:
 def test_readme_shows_the_two_setup_commands() -> None:
     text = README.read_text()
     assert "make demo" in text and "make test" in text
+
+
+def _builtin_name() -> str:
+    from scaledl.recipe import load_recipe
+
+    return load_recipe(None).name
+
+
+def _demo_out() -> str:
+    """Where `make demo` writes: its `scaledl run` line's --out, else run's default."""
+    makefile = (README.parent / "Makefile").read_text()
+    match = re.search(r"^demo:.*\n\t(.*scaledl run.*)$", makefile, re.M)
+    assert match, "Makefile: no demo target running `scaledl run`"
+    words = shlex.split(match.group(1).split("#")[0])
+    if "--out" in words:
+        return words[words.index("--out") + 1].rstrip("/")
+    return f"runs/{_builtin_name()}"  # `scaledl run`'s default: runs/<recipe name>
+
+
+def test_readme_paths_are_where_the_tool_writes() -> None:
+    """Every `runs/…/package` is what `make demo`/`scaledl run` writes (or what a README command
+    wrote with `--out`); every `runs/…-optimized` is `scaledl optimize`'s default output for that
+    package."""
+    text = README.read_text()
+    demo = _demo_out()
+    assert demo == f"runs/{_builtin_name()}", "make demo and `scaledl run` disagree"
+    written = {demo} | set(re.findall(r"--out (runs/[\w.-]+)", text))
+    packages = set(re.findall(r"(runs/[\w.-]+)/package(?!s)", text))
+    assert demo in packages and packages <= written, (
+        f"README package paths {packages}; the tool writes {demo}/package (or --out's)"
+    )
+    optimized = set(re.findall(r"runs/([\w.-]+)-optimized", text))
+    assert optimized <= {_builtin_name()}, optimized
+
+
+def test_readme_model_names_are_what_the_tool_serves() -> None:
+    """The models the README talks to are the ones its packages are served as: the demo's, or an
+    example recipe's name."""
+    text = README.read_text()
+    name = _builtin_name()
+    examples = {
+        str(yaml.safe_load(p.read_text()).get("name"))
+        for p in (README.parent / "examples").glob("*.yaml")
+    }
+    used = set(
+        re.findall(
+            r"scaledl models (?:load|policy|canary|shadow|status|promote|rollback) "
+            r"([\w.-]+)",
+            text,
+        )
+    )
+    used |= set(re.findall(r"--model ([\w.-]+)", text))
+    used |= set(re.findall(r'client\.infer\("([\w.-]+)"', text))
+    used |= set(re.findall(r"`\{([\w.-]+): \{max_batch_size", text))
+    used |= set(re.findall(r'"model": "([\w.-]+)", "step"', text))
+    assert name in used and used <= {name} | examples, (
+        f"README uses model name(s) {used}; `scaledl run` packages {name!r}, the examples "
+        f"{sorted(examples)}"
+    )

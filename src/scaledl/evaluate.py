@@ -42,11 +42,11 @@ def predict_raw(
     pkg: Package, x_raw: np.ndarray, session: Any = None, batch_size: int = 512
 ) -> np.ndarray:
     """Graph outputs for raw inputs (preprocessing applied as the package says)."""
-    from scaledl.export.runtime import create_session
+    from scaledl.export.runtime import package_session, run_checked
 
-    session = session or create_session(pkg.onnx_path)
+    session = session or package_session(pkg)
     x = apply_preprocessing(x_raw, pkg.preprocessing)
-    return run_session(session, x, batch_size)
+    return run_checked(session, x, pkg.source, batch_size)
 
 
 def confusion_matrix(y: np.ndarray, pred: np.ndarray, classes: int) -> list[list[int]]:
@@ -86,7 +86,7 @@ def evaluate_package(path: Path | str, data: Any | None = None, split: str = "te
     pkg = open_package(path)
     lineage = pkg.manifest.lineage
     task = pkg.manifest.task
-    own = DataConfig.model_validate(lineage.data or {"source": "digits"})
+    own = DataConfig.from_lineage(lineage.data or {"source": "digits"}, pkg.source)
     if data is None:
         config = own
     elif isinstance(data, str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
@@ -30,9 +31,16 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _refuse_folder(path: Path) -> None:
+    """A folder where a file was asked for fails with the folder's name, before any temp file."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder; expected a file name", str(path))
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temp file in the same folder and an atomic rename."""
     path = Path(path)
+    _refuse_folder(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -59,6 +67,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     For writers that insist on a file name (torch.save, onnx.save, np.savez).
     """
     path = Path(path)
+    _refuse_folder(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
         prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent

@@ -3,6 +3,10 @@
 A package is a folder (or a .zip of one) holding `manifest.json` plus the files it lists with
 their sha256. An optional HMAC-SHA256 over the canonical manifest (key from
 `SCALEDL_SIGNING_KEY`) proves who made it. Nothing here unpickles anything.
+
+A package is data from anyone: its manifest is validated field by field
+(`scaledl.package_manifest`), a zip is checked before it is extracted (`scaledl.package_zip`),
+and every file a package uses must be a listed, checksummed, regular file inside it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import hmac
 import json
 import os
 import shutil
+import stat
 import tempfile
 import zipfile
 from collections.abc import Mapping
@@ -20,20 +25,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scaledl.contract import FORMAT, Manifest, SpecBase, migrate
+from scaledl.contract import FORMAT, Manifest, SpecBase
 from scaledl.errors import PackageError
 from scaledl.fsio import atomic_directory, sha256_file
-from scaledl.validation import validate
+from scaledl.package_manifest import MANIFEST, MAX_FILES, check_file_name
+from scaledl.package_manifest import MODEL_ONNX as MODEL_ONNX  # re-exported
+from scaledl.package_manifest import PROFILE as PROFILE  # re-exported: the package's names
+from scaledl.package_manifest import validate_manifest as validate_manifest
+from scaledl.package_zip import MAX_MANIFEST_BYTES, extract_package_zip, parse_manifest_bytes
 
-MANIFEST = "manifest.json"
-MODEL_ONNX = "model.onnx"
 WEIGHTS = "weights.safetensors"
 MODEL_JSON = "model.json"
 SAMPLE = "sample.npz"
-PROFILE = "profile.npz"
 REPORT = "report.html"
 RECIPE = "recipe.yaml"
 SIGNING_KEY_ENV = "SCALEDL_SIGNING_KEY"
+MAX_JSON_FILE_BYTES = 16 << 20  # model.json and friends are a few kB
 
 
 def signing_key_from_env() -> bytes | None:
@@ -113,7 +120,18 @@ class Package:
         return self.path / relative
 
     def read_json(self, relative: str) -> Any:
-        return json.loads(self.file(relative).read_text())
+        """A listed JSON file, parsed; a malformed or oversized one is a PackageError naming it."""
+        path = self.file(relative)
+        if path.stat().st_size > MAX_JSON_FILE_BYTES:
+            raise PackageError(
+                f"package {self.source}: {relative} is over {MAX_JSON_FILE_BYTES >> 20} MB"
+            )
+        try:
+            return json.loads(path.read_bytes().decode("utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise PackageError(
+                f"package {self.source}: {relative} is not valid JSON ({str(exc)[:200]})"
+            ) from None
 
 
 def write_package(
@@ -139,7 +157,7 @@ def write_package(
     with atomic_directory(dest) as tmp:
         digests: dict[str, str] = {}
         for rel, content in sorted(files.items()):
-            _check_relative(rel)
+            check_file_name(rel)
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(content, bytes | bytearray):
@@ -148,7 +166,7 @@ def write_package(
                 shutil.copyfile(content, target)
             digests[rel] = sha256_file(target)
         body["files"] = digests
-        body = validate_manifest(body, str(dest)).to_json()
+        body = validate_manifest(body, dest).to_json()
         if key:
             body["hmac"] = sign_manifest(body, key)
         (tmp / MANIFEST).write_text(json.dumps(body, indent=2, sort_keys=False, allow_nan=False))
@@ -179,43 +197,36 @@ def update_package(
     return open_package(pkg.path, key=key)
 
 
-def validate_manifest(raw: Any, source: str) -> Manifest:
-    """The typed manifest from its JSON (any earlier format is migrated first).
-
-    One PackageError names the field and what is wrong, for a manifest that is not a scaledl
-    manifest, was written by a newer version, or was edited into something invalid.
-    """
-    if not isinstance(raw, dict):
-        raise PackageError(f"package {source}: {MANIFEST} must hold a JSON object")
-    try:
-        body = migrate(raw)
-    except ValueError as exc:
-        raise PackageError(f"package {source}: {MANIFEST}: {exc}") from None
-    return validate(Manifest, body, f"package {source}: {MANIFEST}", PackageError)
-
-
 def open_package(
     path: Path | str,
     verify: bool = True,
     key: bytes | None = None,
     require_signature: bool | None = None,
+    max_bytes: int | None = None,
 ) -> Package:
     """Open a package folder or .zip; validate its manifest; by default check every checksum
     and the signature.
 
     The signature is checked when a key is given (or set in `SCALEDL_SIGNING_KEY`); with a key,
-    unsigned packages are refused unless `require_signature=False`.
+    unsigned packages are refused unless `require_signature=False`. A .zip may unpack to at
+    most `max_bytes` (default `SCALEDL_MAX_PACKAGE_MB`, 4096 MB).
     """
     source = Path(path)
     if not source.exists():
         raise PackageError(f"package {source} does not exist (expected a package folder or .zip)")
+    if not source.is_dir() and not source.is_file():
+        raise PackageError(f"package {source} is neither a folder nor a file")
     tmp: tempfile.TemporaryDirectory[str] | None = None
     root = source
     if source.is_file():
         if not zipfile.is_zipfile(source):
             raise PackageError(f"{source} is neither a package folder nor a .zip of one")
         tmp = tempfile.TemporaryDirectory(prefix="scaledl-pkg-")
-        root = _extract_zip(source, Path(tmp.name))
+        try:
+            root = extract_package_zip(source, Path(tmp.name), max_bytes)
+        except BaseException:
+            tmp.cleanup()
+            raise
     manifest, raw = _read_manifest(root, source)
     pkg = Package(path=root, manifest=manifest, source=source, raw=raw, _tmp=tmp)
     if verify:
@@ -264,26 +275,74 @@ def bind_modality(pkg: Package) -> None:
 
 
 def check_integrity(pkg: Package) -> None:
-    """Every listed file exists and matches its sha256; no unlisted file sits in the package."""
+    """Every listed file is a regular file inside the package matching its sha256; nothing else
+    (no unlisted file, no symlink, device or pipe) sits in the package."""
     listed: dict[str, str] = pkg.manifest.files
+    present = _walk_regular_files(pkg.path, pkg.source)
+    extra = sorted(present - set(listed) - {MANIFEST})
+    if extra:
+        raise PackageError(
+            f"package {pkg.source}: unlisted file(s) {', '.join(extra[:10])}; "
+            "only files listed in manifest.json may be in a package"
+        )
     for rel, expected in sorted(listed.items()):
-        _check_relative(rel)
-        target = pkg.path / rel
-        if not target.is_file():
+        if rel not in present:
             raise PackageError(f"package {pkg.source}: file {rel} is listed but missing")
-        actual = sha256_file(target)
+        actual = _sha256_no_follow(pkg.path / rel, pkg.source, rel)
         if actual != expected:
             raise PackageError(
                 f"package {pkg.source}: file {rel} fails its checksum "
                 f"(sha256 {actual[:12]}…, manifest says {expected[:12]}…); it was changed"
             )
-    present = {p.relative_to(pkg.path).as_posix() for p in pkg.path.rglob("*") if p.is_file()}
-    extra = sorted(present - set(listed) - {MANIFEST})
-    if extra:
+
+
+def _walk_regular_files(root: Path, source: Path) -> set[str]:
+    """Relative names of the regular files under `root`; anything else is refused by name.
+
+    Symlinks are never followed (a link to a file or folder outside would pass its checksum
+    and then be served), and devices or pipes could block or feed endless bytes.
+    """
+    found: set[str] = set()
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                rel = Path(entry.path).relative_to(root).as_posix()
+                if entry.is_symlink():
+                    raise PackageError(
+                        f"package {source}: {rel} is a symbolic link; packages hold regular "
+                        "files only (copy the file in)"
+                    )
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    found.add(rel)
+                else:
+                    raise PackageError(
+                        f"package {source}: {rel} is not a regular file (a device, pipe or "
+                        "socket); packages hold regular files only"
+                    )
+                if len(found) > MAX_FILES:
+                    raise PackageError(f"package {source} holds over {MAX_FILES} files")
+    return found
+
+
+def _sha256_no_follow(path: Path, source: Path, rel: str) -> str:
+    """sha256 of a regular file, opened without following a symlink put there after the walk."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
         raise PackageError(
-            f"package {pkg.source}: unlisted file(s) {', '.join(extra)}; "
-            "only files listed in manifest.json may be in a package"
-        )
+            f"package {source}: file {rel} cannot be read ({exc.strerror})"
+        ) from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise PackageError(f"package {source}: {rel} is not a regular file")
+        digest = hashlib.sha256()
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def check_signature(pkg: Package, key: bytes | None = None, require: bool | None = None) -> bool:
@@ -310,33 +369,15 @@ def check_signature(pkg: Package, key: bytes | None = None, require: bool | None
 
 def _read_manifest(root: Path, source: Path) -> tuple[Manifest, dict[str, Any]]:
     manifest_path = root / MANIFEST
-    if not manifest_path.is_file():
-        raise PackageError(f"{source} is not a model package: it has no {MANIFEST}")
     try:
-        raw = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PackageError(f"package {source}: {MANIFEST} is not valid JSON ({exc})") from None
-    return validate_manifest(raw, str(source)), raw
-
-
-def _check_relative(rel: str) -> None:
-    parts = Path(rel).parts
-    if not rel or Path(rel).is_absolute() or ".." in parts:
-        raise PackageError(f"package file name {rel!r} must be a relative path inside the package")
-
-
-def _extract_zip(archive: Path, into: Path) -> Path:
-    """Extract safely (no absolute paths or `..`); accept a zip of the folder or of its files."""
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                _check_relative(info.filename.rstrip("/"))
-            zf.extractall(into)
-    except zipfile.BadZipFile as exc:
-        raise PackageError(f"{archive} is a corrupt .zip ({exc})") from None
-    if (into / MANIFEST).is_file():
-        return into
-    children = [p for p in into.iterdir() if p.is_dir()]
-    if len(children) == 1 and (children[0] / MANIFEST).is_file():
-        return children[0]
-    raise PackageError(f"{archive} holds no {MANIFEST} at its top level")
+        info = manifest_path.lstat()
+    except FileNotFoundError:
+        raise PackageError(f"{source} is not a model package: it has no {MANIFEST}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise PackageError(f"package {source}: {MANIFEST} is not a regular file (a symlink?)")
+    if info.st_size > MAX_MANIFEST_BYTES:
+        raise PackageError(
+            f"package {source}: {MANIFEST} is {info.st_size:,} bytes "
+            f"(at most {MAX_MANIFEST_BYTES >> 20} MB)"
+        )
+    return parse_manifest_bytes(manifest_path.read_bytes(), source)

@@ -46,16 +46,29 @@ def validate(
 
 def _one(error: Any, model: type[BaseModel] | None) -> str:
     loc = tuple(error.get("loc", ()))
-    path = ".".join(str(p) for p in loc)
+    path = dotted(loc)
     if error.get("type") == "extra_forbidden":
         parent = _section(model, loc[:-1]) if model is not None else None
-        where = ".".join(str(p) for p in loc[:-1]) or "top level"
+        where = dotted(loc[:-1]) or "top level"
         valid = f" (valid keys in {where}: {', '.join(parent.model_fields)})" if parent else ""
         return f"unknown key {path!r}{valid}"
-    message = str(error.get("msg", "invalid value"))
-    message = message.removeprefix("Value error, ")
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if error.get("type") == "literal_error":
+        expected = str((error.get("ctx") or {}).get("expected", ""))
+        message = "must be one of " + expected.replace("'", "").replace(" or ", ", ")
     shown = _shown(error.get("input"))
-    return f"{path or 'value'}: {message}{shown}"
+    return f"field {path!r}: {message}{shown}" if path else f"{message}{shown}"
+
+
+def dotted(loc: tuple[Any, ...]) -> str:
+    """`('signature', 'inputs', 0, 'shape')` → `signature.inputs[0].shape`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
 
 
 def _shown(value: Any) -> str:
@@ -64,7 +77,7 @@ def _shown(value: Any) -> str:
     text = repr(value)
     if len(text) > MAX_INPUT_SHOWN:
         text = text[: MAX_INPUT_SHOWN - 1] + "…"
-    return f" (got {text})"
+    return f" (got {type(value).__name__} {text})"
 
 
 def _section(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:

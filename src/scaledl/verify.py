@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 
 from scaledl.errors import PackageError
+from scaledl.export.rebuild import check_weights
 from scaledl.package import SAMPLE, check_signature, open_package
+from scaledl.package_files import read_npz
 
 
 @dataclass
@@ -26,39 +28,33 @@ class VerifyReport:
 
 
 def verify_package(path: Path | str, key: bytes | None = None) -> VerifyReport:
-    """Raise PackageError naming the first problem; otherwise report what was checked."""
+    """Raise PackageError naming the first problem; otherwise report what was checked.
+
+    Nothing named by the package is imported: a model.json naming a custom class is reported,
+    never built (verify checks the ONNX graph, which is what is served).
+    """
     from scaledl.export.runtime import create_session
 
     pkg = open_package(path, verify=True, key=key)
-    checks = [f"sha256 of {len(pkg.manifest.files)} file(s)"]
+    checks = [f"sha256 of {len(pkg.manifest.files)} regular file(s), none outside the package"]
     signed = check_signature(pkg, key=key)
     checks.append("HMAC signature" if signed else "signature not checked (no SCALEDL_SIGNING_KEY)")
+    model_file = pkg.onnx_path.name
     try:
         session = create_session(pkg.onnx_path, threads=1)
     except Exception as exc:
         raise PackageError(
-            f"package {path}: {pkg.onnx_path.name} does not load in ONNX Runtime ({exc})"
+            f"package {path}: {model_file} does not load in ONNX Runtime ({str(exc)[:300]})"
         ) from None
     err: float | None = None
     tolerance: float | None = None
-    if pkg.has_file(SAMPLE):
-        with np.load(pkg.file(SAMPLE), allow_pickle=False) as sample:
-            x, expected = sample["input"], sample["output"]
-            raw = sample["raw"] if "raw" in sample.files else None
-        if raw is not None and pkg.manifest.preprocessing is not None:
-            x = _from_raw(pkg, raw, x, path)
-            checks.append(f"preprocessing reproduces the graph inputs of {len(x)} raw sample(s)")
-        actual = session.run(None, {session.get_inputs()[0].name: x})[0]
-        tolerance = pkg.manifest.parity.tolerance
-        err = float(np.max(np.abs(actual.astype(np.float64) - expected)))
-        if not np.isfinite(err) or err > tolerance:
-            raise PackageError(
-                f"package {path}: ONNX outputs differ from the recorded sample by {err:.3g} "
-                f"(tolerance {tolerance:g}); this runtime does not reproduce the model"
-            )
-        checks.append(f"ONNX parity on {len(x)} sample(s): max abs error {err:.2e} ≤ {tolerance:g}")
+    if SAMPLE in pkg.manifest.files:
+        err, tolerance, line = _check_parity(pkg, session, path)
+        checks.append(line)
     else:
         checks.append("no sample.npz: parity not checked")
+    if pkg.has_weights:
+        checks.append(check_weights(pkg))
     return VerifyReport(str(path), len(pkg.manifest.files), signed, err, tolerance, checks)
 
 
@@ -79,3 +75,37 @@ def _from_raw(pkg: Any, raw: np.ndarray, recorded: np.ndarray, path: Path | str)
             "other graph inputs than the recorded ones; preprocessing and graph disagree"
         )
     return rebuilt.astype(recorded.dtype, copy=False)
+
+
+def _check_parity(pkg: Any, session: Any, path: Path | str) -> tuple[float, float, str]:
+    """Run the kept sample through ONNX Runtime and compare with the recorded outputs."""
+    sample = read_npz(pkg, SAMPLE, ("input", "output"), optional=("raw",))
+    x, expected = sample["input"], sample["output"].astype(np.float64)
+    tolerance = pkg.manifest.parity.tolerance
+    rebuilt = ""
+    if "raw" in sample and pkg.manifest.preprocessing is not None:
+        x = _from_raw(pkg, sample["raw"], x, path)
+        rebuilt = f"preprocessing reproduces the graph inputs of {len(x)} raw sample(s); "
+    try:
+        actual = session.run(None, {session.get_inputs()[0].name: x})[0]
+    except Exception as exc:  # ONNX Runtime raises its own types for shape/type mismatches
+        raise PackageError(
+            f"package {path}: {SAMPLE} input {x.dtype}{list(x.shape)} does not run through "
+            f"{pkg.onnx_path.name} ({str(exc)[:200]})"
+        ) from None
+    if np.shape(actual) != expected.shape:
+        raise PackageError(
+            f"package {path}: {SAMPLE} records outputs of shape {list(expected.shape)}, the "
+            f"graph answers {list(np.shape(actual))}"
+        )
+    err = float(np.max(np.abs(actual.astype(np.float64) - expected))) if expected.size else 0.0
+    if not np.isfinite(err) or err > tolerance:
+        raise PackageError(
+            f"package {path}: ONNX outputs differ from the recorded sample by {err:.3g} "
+            f"(tolerance {tolerance:g}); this runtime does not reproduce the model"
+        )
+    return (
+        err,
+        tolerance,
+        f"{rebuilt}ONNX parity on {len(x)} sample(s): max abs error {err:.2e} ≤ {tolerance:g}",
+    )

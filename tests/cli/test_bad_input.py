@@ -123,3 +123,89 @@ def test_evaluate_on_another_data_set_with_json(digits_package: Path, tmp_path: 
     assert_usage_error(
         run_cli("evaluate", str(digits_package), "--split", "holdout"), "train, val, test"
     )
+
+
+def test_empty_class_folder_and_stray_label_are_named(tmp_path: Path) -> None:
+    root = make_image_folder(tmp_path / "imgs")
+    (root / "class3").mkdir()  # a third… fourth class folder with nothing in it
+    recipe = write_recipe(tmp_path / "r.yaml", data={"source": str(root)})
+    assert_usage_error(
+        run_cli("train", str(recipe), "--out", str(tmp_path / "o")), "'class3' holds no images"
+    )
+    rows = ["a,b,label"] + [f"{i},{i % 3},{i % 2}" for i in range(40)] + ["7,7,11"]
+    (tmp_path / "t.csv").write_text("\n".join(rows))
+    recipe = write_recipe(
+        tmp_path / "t.yaml",
+        data={"source": str(tmp_path / "t.csv")},
+        model={"family": "mlp", "hidden": [8]},
+        train={"epochs": 1},
+    )
+    result = run_cli("train", str(recipe), "--out", str(tmp_path / "t"))
+    assert_usage_error(result, "class '11' has 1 row", "--set data.allow_small_classes=true")
+    allowed = run_cli(
+        "train", str(recipe), "--out", str(tmp_path / "t"), "--set", "data.allow_small_classes=true"
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    assert "'11' has 1 row" in allowed.stderr  # still said, as a warning
+
+
+def test_resume_without_a_checkpoint_names_the_path(tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path / "r.yaml")
+    expected = str(tmp_path / "out" / "checkpoints" / "last.ckpt")
+    for verb, *extra in (("train",), ("run",), ("train", "--nproc", "2")):
+        result = run_cli(verb, str(recipe), "--out", str(tmp_path / "out"), "--resume", *extra)
+        assert_usage_error(result, "--resume", expected)
+    assert not (tmp_path / "out" / "package").exists()
+
+
+def test_a_restarted_group_without_a_checkpoint_still_starts(tmp_path: Path) -> None:
+    """torchrun restarts a group with --resume semantics; with no checkpoint yet it starts."""
+    recipe = write_recipe(tmp_path / "r.yaml", train={"epochs": 1, "batch_size": 64})
+    restarted = {"TORCHELASTIC_RESTART_COUNT": "1"}
+    result = run_cli("train", str(recipe), "--out", str(tmp_path / "o"), env=restarted)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "o" / "package" / "manifest.json").is_file()
+
+
+def test_custom_class_in_a_recipe_needs_trust_code(tmp_path: Path) -> None:
+    marker = tmp_path / "code-ran"
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        model={
+            "family": "custom",
+            "class_path": "subprocess:Popen",
+            "kwargs": {"args": ["touch", str(marker)]},
+        },
+    )
+    result = run_cli("train", str(recipe), "--out", str(tmp_path / "o"))
+    assert_usage_error(result, "subprocess:Popen", "--trust-code")
+    assert not marker.exists()
+
+
+def test_files_that_are_not_what_they_say(digits_package: Path, tmp_path: Path) -> None:
+    import hashlib
+    import json
+
+    import numpy as np
+
+    pkg = Path(shutil.copytree(digits_package, tmp_path / "pkg"))
+    (pkg / "model.onnx").write_bytes(b"not a graph")  # checksum updated: a consistent liar
+    manifest = json.loads((pkg / "manifest.json").read_text())
+    manifest["files"]["model.onnx"] = hashlib.sha256(b"not a graph").hexdigest()
+    (pkg / "manifest.json").write_text(json.dumps(manifest))
+    for verb in ("evaluate", "verify", "bench"):
+        assert_usage_error(run_cli(verb, str(pkg)), "model.onnx", "ONNX Runtime")
+    np.savez(tmp_path / "ids.npz", x=np.zeros((12, 4)), y=np.array([0, 1] * 5 + [10**12, 1]))
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        data={"source": str(tmp_path / "ids.npz")},
+        model={"family": "mlp", "hidden": [8]},
+    )
+    assert_usage_error(run_cli("train", str(recipe)), "class id 1000000000000")
+    (tmp_path / "broken.yaml").write_text("train: {epochs: [1,\n")
+    result = run_cli("train", str(tmp_path / "broken.yaml"))
+    assert_usage_error(result, "not valid YAML", "line")
+    assert len(result.stderr.strip().splitlines()) == 1  # one message, one line
+    assert_usage_error(
+        run_cli("verify", str(digits_package), "--json", str(tmp_path)), str(tmp_path), "folder"
+    )

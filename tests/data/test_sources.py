@@ -200,3 +200,50 @@ def test_missing_and_unknown_sources(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no images"):
         load_data(DataConfig(source=str(tmp_path / "empty")))
+
+
+def test_an_empty_class_folder_is_an_error_naming_it(tmp_path: Path) -> None:
+    """Dropping it silently would train a 2-class model from 3 class folders."""
+    root = make_image_folder(tmp_path / "imgs")
+    (root / "zebra").mkdir()
+    (root / "zebra" / "notes.txt").write_text("not an image")
+    cfg = DataConfig(source=str(root), cache_dir=str(tmp_path / "c"))
+    with pytest.raises(DataError, match=r"class folder 'zebra' holds no images"):
+        load_data(cfg)
+    (root / "zebra" / "notes.txt").unlink()
+    (root / "zebra").rmdir()
+    (root / ".ipynb_checkpoints").mkdir()  # hidden folders are not classes
+    assert load_data(cfg).labels == ["class0", "class1", "class2"]
+
+
+def test_a_stray_label_is_an_error_naming_the_class_and_the_flag(tmp_path: Path) -> None:
+    rows = ["a,b,label"] + [f"{i},{i % 3},{'cat' if i % 2 else 'dog'}" for i in range(40)]
+    (tmp_path / "t.csv").write_text("\n".join([*rows, "5,5,cta"]))  # one mistyped label
+    cfg = DataConfig(source=str(tmp_path / "t.csv"))
+    with pytest.raises(DataError) as refused:
+        load_splits(cfg)
+    message = refused.value.message
+    assert "class 'cta' has 1 row" in message and "data.allow_small_classes" in message
+    assert "at least 6 rows" in message
+    allowed = load_splits(cfg.model_copy(update={"allow_small_classes": True}))
+    assert allowed.labels == ["cat", "cta", "dog"]  # the user chose to keep it
+
+
+def test_small_classes_need_rows_for_every_split() -> None:
+    from scaledl.data.dataset import min_rows_per_class, stratified_split
+
+    for fractions in [(0.2, 0.1), (0.1,), (0.3, 0.05), (0.25,)]:
+        need = min_rows_per_class(fractions)
+        y = np.zeros(need, dtype=np.int64)
+        assert all(len(p) >= 1 for p in stratified_split(y, fractions, seed=0))
+        y = np.zeros(need - 1, dtype=np.int64)
+        assert any(len(p) == 0 for p in stratified_split(y, fractions, seed=0))
+
+
+def test_an_absurd_class_id_is_refused_not_allocated(tmp_path: Path) -> None:
+    np.savez(tmp_path / "d.npz", x=np.zeros((12, 4)), y=np.array([0, 1] * 5 + [10**12, 1]))
+    with pytest.raises(DataError, match=r"class id 1000000000000.*task: regression"):
+        load_data(DataConfig(source=str(tmp_path / "d.npz")))
+    np.savez(tmp_path / "e.npz", x=np.zeros((0, 4)), y=np.zeros(0, dtype=np.int64))
+    with pytest.raises(DataError, match="holds no samples"):
+        load_data(DataConfig(source=str(tmp_path / "e.npz")))

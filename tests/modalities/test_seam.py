@@ -13,6 +13,7 @@ from scaledl.contract import parse_preprocessing
 from scaledl.data import DataConfig
 from scaledl.errors import DataError, UnsupportedMediaTypeError
 from scaledl.modalities import (
+    BodyLimits,
     load_splits,
     modality,
     modality_kinds,
@@ -52,12 +53,15 @@ def test_predict_bodies_are_decoded_by_the_modality() -> None:
         {"kind": "table", "raw_shape": [2], "scale": 1.0, "mean": [0, 0], "std": [1, 1]}
     )
     unit = modality_of(table)
-    rows = unit.decode_predict(table, b'{"instances": [[1, 2], [3, 4]]}', "application/json")
+    rows = unit.rows_from_json(table, [[1, 2], [3, 4]])
     assert rows.shape == (2, 2)
+    assert unit.body_types == () and "image/png" in modality("image").body_types
     with pytest.raises(UnsupportedMediaTypeError, match="image/png"):
-        unit.decode_predict(table, b"\x89PNG", "image/png")
+        unit.rows_from_body(table, b"\x89PNG", "image/png", BodyLimits())
     with pytest.raises(DataError, match="2 numbers"):
-        unit.decode_predict(table, b"[[1, 2, 3]]", "application/json")
+        unit.rows_from_json(table, [[1, 2, 3]])
+    with pytest.raises(DataError, match="numbers"):
+        unit.rows_from_json(table, ["not", "numbers"])
 
 
 class _Doubled(SequenceModality):

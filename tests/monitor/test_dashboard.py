@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from scaledl.monitor.config import DriftConfig, MonitorConfig
+from scaledl.monitor.dashboard import render_dashboard
+from scaledl.monitor.routes import dashboard_payload
 from scaledl.package import open_package
 from scaledl.preprocess import apply_preprocessing
 from tests.monitor.conftest import noisy
@@ -109,6 +111,19 @@ def test_dashboard_renders_charts_in_chromium(busy_server: Running) -> None:
         assert card.locator("[data-chart='Live accuracy'] polyline").count() == 1
         assert "firing" in card.locator("table").inner_text()
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+        # Labels come from package files: ones that open an HTML comment and a script, or
+        # close the script element, must neither break the page nor run.
+        payload = dashboard_payload(srv.extension)
+        hostile = ["<!--<script>", "</script><img src=x onerror=alert(1)>", "a&b<!--"]
+        payload["models"][0]["labels"] = hostile + [str(i) for i in range(3, 10)]
+        dialogs: list[str] = []
+        other = context.new_page()
+        other.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        other.set_content(render_dashboard(payload))
+        other.wait_for_selector("body[data-rendered='1']", timeout=10_000)
+        mix = other.locator("[data-chart='Predicted-class mix']").inner_text()
+        assert all(label in mix for label in hostile), mix
+        assert other.locator("img").count() == 0 and not dialogs
         # The page refreshes itself from /dashboard/data with the same key.
         with page.expect_response(lambda r: r.url.endswith("/dashboard/data")) as info:
             page.wait_for_timeout(5500)

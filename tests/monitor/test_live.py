@@ -163,3 +163,42 @@ def test_accuracy_alert_fires_once_below_threshold(
         monitor.feedback(wrong, wrong)  # all right again
     assert [a.status for a in recorder.alerts] == ["firing", "resolved"]  # type: ignore[attr-defined]
     assert recorder.accuracy == 12
+
+
+def test_timed_checks_test_independent_windows_after_a_pause(
+    digits_package: Path,
+    digits_profile: ReferenceProfile,
+    digits_raw: tuple[np.ndarray, np.ndarray],
+    digits_heldout: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """A drifting window, a pause longer than the check interval, then clean traffic: the
+    clean traffic is tested on its own, never together with the drifting samples."""
+    raw, _ = digits_raw
+    clock = [0.0]
+    # alpha 0.001: a clean window is very unlikely to alarm by chance; the overlap this
+    # guards against gave p ≈ 1e-132 (drifting samples re-tested with the clean ones).
+    drift = DriftConfig(seed=0, permutations=99, alpha=0.001)
+    config = MonitorConfig(window=100, check_interval_s=30.0, drift=drift, clear_p=0.01)
+    monitor = ModelMonitor("digits", "1", digits_profile, config, clock=lambda: clock[0])
+    shift_x, shift_out = _predict(digits_package, noisy(raw[:100]))
+    clean_x, clean_out = _predict(digits_package, digits_heldout[0][:300])
+    monitor.record(shift_x, shift_out, "inverted", clock[0], 0.001)
+    assert monitor.due()
+    first = monitor.check()
+    assert first is not None and first.drift and first.samples == 100
+    clock[0] += 120.0  # a pause: the 30 s timer has long expired
+    results = []
+    for i in range(0, 300, 10):  # clean traffic, a request every second
+        monitor.record(clean_x[i : i + 10], clean_out[i : i + 10], f"c{i}", clock[0], 0.001)
+        if monitor.due():
+            results.append(monitor.check())
+        clock[0] += 1.0
+    assert results, "no check ran on the clean traffic"
+    for result in results:
+        assert result is not None and not result.drift, result
+    assert sum(r.samples for r in results if r is not None) <= 300  # no sample tested twice
+    # and a timed check does run once the window's first sample is 30 s old
+    monitor.record(clean_x[:25], clean_out[:25], "late", clock[0], 0.001)
+    assert not monitor.due()
+    clock[0] += 31.0
+    assert monitor.due() and monitor.check().samples == 25  # type: ignore[union-attr]

@@ -76,6 +76,8 @@ def server(
             "2",
             "--model-config",
             str(config),
+            "--grpc-port",
+            "0",
         ]
     )
     try:
@@ -97,3 +99,35 @@ def admin(server: ServerProcess, api_keys: dict[str, str]) -> Iterator[httpx.Cli
         base_url=server.url, headers={"X-API-Key": api_keys["admin"]}, timeout=60
     ) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def hardened(
+    digits_package: Path, api_keys: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One server for the attacks of the hardening suite: short timeouts, a small descriptor
+    budget (256, so the connection cap comes out at 192), the monitor for feedback, and
+    batches of 8 so big requests are split into many chunks."""
+    repo = tmp_path_factory.mktemp("hardened-repo")
+    copy_package(digits_package, repo / "digits" / "1")
+    corrupt_package(copy_package(digits_package, repo / "digits" / "2"))  # refused, with a reason
+    proc = ServerProcess(
+        [
+            str(repo),
+            "--api-keys",
+            api_keys["file"],
+            "--monitor",
+            "--header-timeout",
+            "1",
+            "--body-timeout",
+            "2",
+            "--max-batch-size",
+            "8",
+            "--no-batch-tuning",
+        ],
+        max_open_files=256,
+    )
+    try:
+        yield proc.wait_ready()
+    finally:
+        proc.stop()

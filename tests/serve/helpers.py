@@ -24,8 +24,16 @@ INFER_PATH = "/v2/models/{}/infer"
 class ServerProcess:
     """`python -m scaledl serve …` on 127.0.0.1 with a free port; logs kept for assertions."""
 
-    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str] | None = None, max_open_files: int = 0
+    ) -> None:
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+
+        def limit_files() -> None:  # runs in the child: a small descriptor budget
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
+
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "scaledl", "serve", *args, "--port", "0"],
             stdout=subprocess.PIPE,
@@ -33,6 +41,7 @@ class ServerProcess:
             text=True,
             env=full_env,
             cwd=REPO,
+            preexec_fn=limit_files if max_open_files else None,
         )
         self.lines: list[str] = []
         self.url = ""
@@ -66,6 +75,11 @@ class ServerProcess:
                 pass
             time.sleep(0.1)
         raise RuntimeError("server never became ready:\n" + self.log_text())
+
+    @property
+    def grpc_target(self) -> str:
+        """HOST:PORT of the gRPC listener (`--grpc-port`), from its start-up log line."""
+        return str(self.wait_log(lambda line: "grpc_url" in line, timeout=30)["grpc_url"])
 
     def log_text(self) -> str:
         return "\n".join(self.lines)

@@ -55,6 +55,24 @@ def test_full_queue_is_429_and_late_answers_are_504(digits_package: Path) -> Non
     asyncio.run(scenario())
 
 
+def test_a_cancelled_request_is_no_longer_pending(digits_package: Path) -> None:
+    """A caller that gives up (a gRPC deadline, a client gone) frees its queue slot at once."""
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        batcher = make_batcher(digits_package, loop, max_queue=1, max_queue_delay_ms=300)
+        x = np.zeros((1, 1, 8, 8), np.float32)
+        waiting = asyncio.ensure_future(batcher.submit({"input": x}, 1, 10))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        await asyncio.sleep(0)
+        assert batcher.pending == 0
+        assert (await batcher.submit({"input": x}, 1, 10)).outputs[0].shape == (1, 10)
+        await asyncio.wait_for(batcher.drain(), 10)
+
+    asyncio.run(scenario())
+
+
 def test_several_instances_answer_correctly(digits_package: Path) -> None:
     async def scenario() -> None:
         loop = asyncio.get_running_loop()

@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scaledl.errors import PayloadTooLargeError, ScaledlError
 from scaledl.serve import codec, encoding
@@ -146,3 +148,42 @@ def test_validation_against_the_signature() -> None:
     with pytest.raises(ScaledlError, match="NaN"):
         validate_inputs(sig, {**good, "x": nan}, False)
     assert validate_inputs(sig, {**good, "x": nan}, allow_nonfinite=True) == 4
+
+
+nested = st.recursive(
+    st.lists(
+        st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.booleans(), max_size=600
+    ),
+    lambda inner: st.lists(inner, max_size=300),
+    max_leaves=1500,
+)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(data=nested)
+def test_to_array_converts_like_numpy_in_slices(data: list[object]) -> None:
+    from scaledl.serve.codec import to_array
+
+    try:
+        expected = np.asarray(data)
+    except ValueError:
+        with pytest.raises(ValueError):
+            to_array(data)
+        return
+    if expected.dtype == object:
+        return  # mixed nesting: both refuse it as a tensor later
+    got = to_array(data)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(request_id=st.text(max_size=40))
+def test_request_id_header_is_always_valid_and_reversible(request_id: str) -> None:
+    import urllib.parse
+
+    from scaledl.serve.asgi import id_header
+
+    value = id_header(request_id)
+    assert all(0x20 <= b < 0x7F for b in value)  # never a byte that breaks a header
+    assert urllib.parse.unquote(value.decode()) == request_id or value.decode() == request_id

@@ -19,6 +19,7 @@ from tests.serve.helpers import ServerProcess, copy_package, json_request
 
 pytestmark = pytest.mark.e2e
 X = np.zeros((1, 1, 8, 8), np.float32)
+GRPC_ANY = ["--grpc-port", "0"]
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -96,6 +97,66 @@ def test_sigterm_drains_every_request_over_tls(digits_package: Path, tmp_path: P
     assert any("every accepted request was answered" in line.get("msg", "") for line in proc.logs())
 
 
+def test_sigterm_drains_every_grpc_call_over_tls(digits_package: Path, tmp_path: Path) -> None:
+    """gRPC: readiness false at SIGTERM; after the grace new calls are refused, queued ones
+    are still answered, and the server exits 0."""
+    import grpc
+    import tritonclient.grpc.aio as aioclient
+    from tritonclient.utils import InferenceServerException
+
+    cert, key = self_signed(tmp_path)
+    args = ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key), "--grpc-port", "0"]
+    args += ["--max-queue-delay-ms", "4000", "--max-batch-size", "64", "--shutdown-grace", "1"]
+    proc = ServerProcess([str(digits_package), "--no-auth", *args])
+    proc.wait_ready(verify=ssl.create_default_context(cafile=str(cert)))
+    target = proc.grpc_target
+    tls = {"ssl": True, "root_certificates": str(cert)}
+
+    async def refused_after_grace() -> tuple[bool, bool]:
+        """Poll with fresh clients until a call is refused; was it UNAVAILABLE, in time?"""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            fresh = aioclient.InferenceServerClient(target, **tls)
+            try:
+                await fresh.is_server_live()
+            except InferenceServerException as exc:
+                return exc.status() == str(grpc.StatusCode.UNAVAILABLE), True
+            finally:
+                await fresh.close()
+            await asyncio.sleep(0.05)
+        return False, False
+
+    async def scenario() -> tuple[list[str], bool, bool, bool, int]:
+        client = aioclient.InferenceServerClient(target, **tls)
+        item = aioclient.InferInput("input", [1, 1, 8, 8], "FP32")
+        item.set_data_from_numpy(X)
+        calls = [
+            asyncio.ensure_future(client.infer("digits-quick", [item], client_timeout=60))
+            for _ in range(24)
+        ]
+        await asyncio.sleep(0.6)  # all 24 are queued, waiting for the 4 s batch window
+        proc.proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.2)
+        ready = await client.is_server_ready()
+        live = await client.is_server_live()
+        unavailable, _ = await refused_after_grace()
+        answered_before_refusal = sum(c.done() for c in calls)
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        await client.close()
+        shapes = [
+            str(r.as_numpy("output").shape) if not isinstance(r, BaseException) else repr(r)
+            for r in results
+        ]
+        return shapes, ready, live, unavailable, answered_before_refusal
+
+    shapes, ready, live, unavailable, early = asyncio.run(scenario())
+    assert shapes == ["(1, 10)"] * 24, shapes
+    assert not ready and live  # readiness turned false at once, liveness did not
+    assert unavailable and early == 0  # refused new calls while the queued ones were in flight
+    assert proc.proc.wait(60) == 0
+    assert any("every accepted request was answered" in line.get("msg", "") for line in proc.logs())
+
+
 def test_workers_share_signed_state(digits_package: Path, tmp_path: Path) -> None:
     from scaledl.package import update_package
 
@@ -110,7 +171,7 @@ def test_workers_share_signed_state(digits_package: Path, tmp_path: Path) -> Non
     assert created.returncode == 0, created.stderr
     admin_key = created.stdout.strip()
     proc = ServerProcess(
-        [str(repo), "--api-keys", str(keys), "--workers", "2", "--pin", "signed=1"],
+        [str(repo), "--api-keys", str(keys), "--workers", "2", "--pin", "signed=1", *GRPC_ANY],
         env={"SCALEDL_SIGNING_KEY": secret},
     )
     try:
@@ -143,6 +204,19 @@ def test_workers_share_signed_state(digits_package: Path, tmp_path: Path) -> Non
         assert 'scaledl_requests_total{endpoint="infer",model="signed",version="2"}' in text
         pids = {line["pid"] for line in proc.logs() if line.get("msg", "").startswith("serving")}
         assert len(pids) == 2
+        # gRPC: both workers listen on the one port the supervisor reserved
+        grpc_lines = [line for line in proc.logs() if "grpc_url" in line]
+        assert len({line["pid"] for line in grpc_lines}) == 2
+        assert len({line["grpc_url"] for line in grpc_lines}) == 1
+        import tritonclient.grpc as grpcclient
+
+        for _ in range(6):  # new connections, spread over both workers
+            client = grpcclient.InferenceServerClient(proc.grpc_target)
+            item = grpcclient.InferInput("input", [1, 1, 8, 8], "FP32")
+            item.set_data_from_numpy(X)
+            result = client.infer("signed", [item], headers={"x-api-key": admin_key})
+            assert result.get_response().model_version == "2"
+            client.close()
     finally:
         assert proc.stop() == 0
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scaledl.data.config import DataConfig
 from scaledl.data.text_config import TextConfig
 from scaledl.errors import DataError, PackageError
 from scaledl.modalities import modality, to_graph
@@ -43,7 +44,9 @@ def test_every_algorithm_encodes_with_cls_padding_and_truncation(algorithm: str)
         scale=1.0,
         fingerprint="x",
         source="memory",
-        modality_config=TextConfig(tokenizer=algorithm, vocab_size=60, max_length=4),
+        config=DataConfig(
+            source="memory", text=TextConfig(tokenizer=algorithm, vocab_size=60, max_length=4)
+        ),
     )
     spec = modality("text").fit(splits)
     ids = to_graph(spec, np.array(["good", "the film is good and bad", "zzz"], dtype=object))
@@ -87,5 +90,9 @@ def test_a_changed_tokenizer_is_refused(text_package: Path, tmp_path: Path) -> N
 
     manifest["files"]["tokenizer.json"] = sha256_file(path)  # re-listed, but not the spec's
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(PackageError, match="does not belong to this model"):
+    with pytest.raises(PackageError, match="preprocessing.tokenizer names 'tokenizer.json', which has"):
+        open_package(copy)
+    del manifest["files"]["tokenizer.json"]  # and a tokenizer the manifest does not list at all
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(PackageError, match="which is not listed in files"):
         open_package(copy)

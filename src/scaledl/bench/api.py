@@ -20,7 +20,7 @@ import numpy as np
 from scaledl.bench.cpu import cpu_info
 from scaledl.bench.latency import LatencyStats, interleaved_rounds
 from scaledl.bench.probe import probe_memory
-from scaledl.errors import UsageError
+from scaledl.errors import PackageError, ScaledlError, UsageError
 from scaledl.package import SAMPLE, Package, open_package
 
 log = logging.getLogger(__name__)
@@ -82,10 +82,15 @@ class PackageBench:
 
 def sample_inputs(pkg: Package) -> np.ndarray:
     """The package's own normalized sample inputs (every package written by scaledl has one)."""
+    from scaledl.package_files import read_npz
+
     if SAMPLE not in pkg.manifest.files:
         raise UsageError(f"package {pkg.source} has no {SAMPLE}; cannot build benchmark inputs")
-    with np.load(pkg.file(SAMPLE), allow_pickle=False) as sample:
-        return np.ascontiguousarray(sample["input"], dtype=np.float32)
+    x = read_npz(pkg, SAMPLE, ("input",))["input"]
+    if len(x) == 0:
+        raise UsageError(f"package {pkg.source}: {SAMPLE} holds no inputs to benchmark with")
+    dtype = np.int64 if x.dtype.kind in "iu" else np.float32  # token ids (text) stay integers
+    return np.ascontiguousarray(x, dtype=dtype)
 
 
 def tile_batch(x: np.ndarray, batch_size: int) -> np.ndarray:
@@ -102,13 +107,13 @@ def ort_runner(onnx: bytes | Path, threads: int) -> Runner:
     return lambda x: session.run(outputs, {name: x})
 
 
-def eager_runner(pkg: Package, threads: int) -> Runner:
+def eager_runner(pkg: Package, threads: int, trust_code: bool = False) -> Runner:
     import torch
 
-    from scaledl.export.reexport import load_module
+    from scaledl.export.rebuild import load_module
 
     torch.set_num_threads(threads)
-    module = load_module(pkg).eval()
+    module = load_module(pkg, trust_code=trust_code).eval()
 
     def run(x: np.ndarray) -> Any:
         with torch.inference_mode():
@@ -128,8 +133,14 @@ def bench_packages(
     rounds: int = 5,
     seconds_per_round: float = 0.2,
     eager: bool = True,
+    trust_code: bool = False,
 ) -> list[PackageBench]:
-    """Benchmark every package at every batch size, all contenders interleaved per batch size."""
+    """Benchmark every package at every batch size, all contenders interleaved per batch size.
+
+    A package whose model.json names a custom class gets no eager row unless `trust_code`.
+    """
+    from scaledl.export.rebuild import custom_class
+
     if threads < 1:
         raise UsageError(f"--threads {threads}: expected a positive integer")
     if eager:
@@ -146,11 +157,30 @@ def bench_packages(
             ORT: functools.partial(ort_runner, pkg.onnx_path, threads)
         }
         if eager and pkg.has_weights:
-            makers[EAGER] = functools.partial(eager_runner, pkg, threads)
+            code = custom_class(pkg)
+            if code is None or trust_code:
+                makers[EAGER] = functools.partial(eager_runner, pkg, threads, trust_code)
+            else:
+                log.warning(
+                    "%s: no PyTorch eager timing: its model.json names a custom class (%s) "
+                    "that only --trust-code imports",
+                    pkg.source,
+                    code,
+                )
         runtimes = []
         for runtime, make in makers.items():
-            memory = probe_memory(runtime, pkg.path, max(batch_sizes), threads)
-            runner = make()
+            try:
+                runner = make()
+            except ScaledlError:
+                raise
+            except Exception as exc:  # ONNX Runtime's own types for a graph it refuses
+                engine = "ONNX Runtime" if runtime == ORT else "PyTorch"
+                raise PackageError(
+                    f"package {pkg.source}: {pkg.onnx_path.name} does not load in {engine} "
+                    f"({str(exc)[:300]})"
+                ) from None
+            # a fresh process per model: the peak memory of this model alone
+            memory = probe_memory(runtime, pkg.path, max(batch_sizes), threads, trust_code)
             bench = RuntimeBench(runtime, memory=memory)
             runtimes.append(bench)
             contenders[f"{index}/{runtime}"] = (runner, x, bench)

@@ -14,19 +14,22 @@ from pathlib import Path
 from typing import Any
 
 
-def probe_memory(runtime: str, package: Path | str, batch: int, threads: int) -> dict[str, Any]:
+def probe_memory(
+    runtime: str, package: Path | str, batch: int, threads: int, trust_code: bool = False
+) -> dict[str, Any]:
     """Run the probe in a subprocess; {peak_rss_mb, extra_peak_mb} (None values if it fails)."""
     cmd = [sys.executable, "-m", "scaledl.bench.probe", runtime, str(package), str(batch)]
+    cmd += [str(threads), "trust-code" if trust_code else "no-trust-code"]
     try:
-        done = subprocess.run(
-            [*cmd, str(threads)], capture_output=True, text=True, timeout=300, check=True
-        )
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True)
         return dict(json.loads(done.stdout.strip().splitlines()[-1]))
     except (subprocess.SubprocessError, ValueError, IndexError):
         return {"peak_rss_mb": None, "extra_peak_mb": None}
 
 
-def _main(runtime: str, package: str, batch: int, threads: int) -> dict[str, Any]:
+def _main(
+    runtime: str, package: str, batch: int, threads: int, trust_code: bool = False
+) -> dict[str, Any]:
     from scaledl.bench.api import eager_runner, ort_runner, sample_inputs, tile_batch
     from scaledl.bench.memory import measure_peak
     from scaledl.package import open_package
@@ -42,12 +45,12 @@ def _main(runtime: str, package: str, batch: int, threads: int) -> dict[str, Any
         import torch  # noqa: F401
 
         def work() -> Any:
-            return eager_runner(pkg, threads)(x)
+            return eager_runner(pkg, threads, trust_code)(x)
 
     _, memory = measure_peak(work)
     return memory
 
 
 if __name__ == "__main__":
-    name, path, size, count = sys.argv[1:5]
-    print(json.dumps(_main(name, path, int(size), int(count))))
+    name, path, size, count, trust = sys.argv[1:6]
+    print(json.dumps(_main(name, path, int(size), int(count), trust == "trust-code")))

@@ -84,6 +84,18 @@ def main() -> None:
             f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True
         )
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        # the file system refused a path the user gave (a folder where a file is expected, no
+        # permission, a full disk): say which, without a traceback
+        from rich.markup import escape
+
+        target = " → ".join(str(f) for f in (exc.filename, exc.filename2) if f) or "a file"
+        err_console.print(
+            f"[bold red]error:[/] {escape(target)}: {escape(exc.strerror or str(exc))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         sys.exit(130)

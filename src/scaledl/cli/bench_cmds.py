@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from scaledl.cli.common import console, parse_int_list, write_json
+from scaledl.cli.common import console, parse_int_list, trust_code_option, write_json
 
 
 def bench(
@@ -28,6 +28,7 @@ def bench(
         True, "--eager/--no-eager", help="Also time PyTorch eager fp32 when a package has weights."
     ),
     json_out: Path | None = typer.Option(None, "--json", help="Write all results to this file."),
+    trust_code: bool = trust_code_option(),
 ) -> None:
     """p50/p95/p99 latency and throughput per batch size, peak memory and file size."""
     from scaledl.bench.api import bench_packages
@@ -38,7 +39,13 @@ def bench(
     if rounds < 1 or seconds <= 0:
         raise UsageError("--rounds must be ≥ 1 and --seconds > 0")
     results = bench_packages(
-        packages, sizes, threads=threads, rounds=rounds, seconds_per_round=seconds, eager=eager
+        packages,
+        sizes,
+        threads=threads,
+        rounds=rounds,
+        seconds_per_round=seconds,
+        eager=eager,
+        trust_code=trust_code,
     )
     for result in results:
         console.print(_table(result))

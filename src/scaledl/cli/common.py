@@ -1,4 +1,10 @@
-"""Shared CLI helpers: consoles, option types, JSON output."""
+"""Shared CLI helpers: consoles, option types, JSON output.
+
+The one console set-up: output is often a pipe or a log file, where a wrapped path or metric
+line cannot be copied or parsed, so lines never wrap (tables still fit the width), `:name:`
+is never turned into an emoji, and paths or other user text go through `shown()` so that
+`[brackets]` in them print as they are instead of being read as console markup.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +13,42 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from scaledl.errors import UsageError
 from scaledl.fsio import atomic_write_text
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True, emoji=False)
+err_console = Console(stderr=True, soft_wrap=True, emoji=False)
+
+
+def shown(value: object) -> str:
+    """A path or user text inside a console markup string, printed verbatim."""
+    return escape(str(value))
+
+
+TRUST_CODE_HELP = (
+    "Allow importing and running the Python class a custom model names (model.family custom, "
+    "class_path); off by default: a package or recipe is data. Only for files you trust."
+)
+
+
+def trust_code_option() -> Any:
+    """`--trust-code`, as Hugging Face's `trust_remote_code`: off unless given for this run."""
+    import typer
+
+    return typer.Option(False, "--trust-code", help=TRUST_CODE_HELP)
 
 
 def write_json(path: Path | None, data: Any) -> None:
-    if path is not None:
-        atomic_write_text(path, json.dumps(data, indent=2, default=str))
+    if path is None:
+        return
+    if Path(path).is_dir():
+        raise UsageError(
+            f"--json {path}: is a folder; give a file name, e.g. {Path(path) / 'out.json'}"
+        )
+    atomic_write_text(path, json.dumps(data, indent=2, default=str))
 
 
 def metrics_table(title: str, rows: dict[str, Any]) -> Table:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from scaledl.cli.common import console
+from scaledl.cli.common import console, shown
 
 data_app = typer.Typer(help="Look at data sets and augmentation policies.", no_args_is_help=True)
 
@@ -34,7 +34,7 @@ def preview(
     result = preview_policy(parsed, out, samples=samples, views=views)
     policy = ", ".join(result.ops) or "empty policy (no augmentation)"
     console.print(f"policy: {policy}")
-    console.print(f"wrote {result.path} ({result.samples} samples × {result.views} views)")
+    console.print(f"wrote {shown(result.path)} ({result.samples} samples × {result.views} views)")
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from scaledl.cli.common import console, write_json
+from scaledl.cli.common import console, shown, trust_code_option, write_json
 
 
 def maintain(
@@ -89,6 +89,7 @@ def maintain(
     json_out: Path | None = typer.Option(
         None, "--json", help="Also write this run's records and outcome as JSON."
     ),
+    trust_code: bool = trust_code_option(),
 ) -> None:
     """Retrain on old + new data when the model degrades; canary, measure, promote or roll back."""
     from scaledl.maintain.config import build_config
@@ -116,6 +117,7 @@ def maintain(
         live_version=live_version,
         log_path=log_file,
         work_dir=out,
+        trust_code=trust_code,
     )
     result = run_maintain(request)
     _print(result)
@@ -160,7 +162,7 @@ def _print(result: Any) -> None:
         "nothing-to-do": "[bold]nothing to do[/]",
     }[result.outcome]
     version = f" version {result.new_version}" if result.new_version else ""
-    console.print(f"{verdict}{version}; log: {result.log_path}", highlight=False)
+    console.print(f"{verdict}{version}; log: {shown(result.log_path)}", highlight=False)
     for line in result.next_steps:
         console.print(line, highlight=False, soft_wrap=True)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from scaledl.cli.common import console, write_json
+from scaledl.cli.common import console, shown, write_json
 
 monitor_app = typer.Typer(
     help="Reference profiles and offline drift reports for model packages.",
@@ -36,7 +36,7 @@ def profile(
     built = add_profile(package, data, ProfileOptions(components=components))
     ref = built.meta["reference"]
     console.print(
-        f"profile added to {package}: {built.projection.k} PCA components "
+        f"profile added to {shown(package)}: {built.projection.k} PCA components "
         f"({100 * built.meta['explained_variance_ratio']:.0f}% of the variance), "
         f"{ref['inputs']} input and {ref['outputs']} output reference rows"
     )
@@ -82,7 +82,7 @@ def report(
     if out is not None:
         page = build_report(assessment, package_profile(pkg), pkg.name)
         atomic_write_text(out, page.render())
-        console.print(f"report: {out}")
+        console.print(f"report: {shown(out)}")
     write_json(json_out, assessment.to_json())
     if assessment.degraded:
         raise typer.Exit(1)

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from scaledl.cli.common import console
+from scaledl.cli.common import console, shown, trust_code_option
 
 FLAGS = {
     "max_accuracy_drop": "--max-accuracy-drop",
@@ -60,6 +60,7 @@ def optimize(
     list_methods: bool = typer.Option(
         False, "--list-methods", help="List the registered methods and their settings, then exit."
     ),
+    trust_code: bool = trust_code_option(),
 ) -> None:
     """Find the fastest variant within the accuracy budget; latency measured on this machine."""
     from scaledl.errors import GoalNotMetError, UsageError
@@ -90,20 +91,20 @@ def optimize(
         exporter=exporter,
     )
     out = out or Path("runs") / f"{open_package(package).name}-optimized"
-    result = optimize_package(package, config, out)
+    result = optimize_package(package, config, out, trust_code=trust_code)
     console.print(_table(result))
     for c in result.candidates:
         if c.status == "failed":
             console.print(f"  [red]{c.id} failed[/]: {'; '.join(c.notes)}", highlight=False)
     for item in result.skipped:
         console.print(f"  [dim]skipped {item['method']}: {item['reason']}[/]", highlight=False)
-    console.print(f"frontier: {out / 'frontier.json'}")
-    console.print(f"report:   {out / 'report.html'}")
+    console.print(f"frontier: {shown(out / 'frontier.json')}")
+    console.print(f"report:   {shown(out / 'report.html')}")
     winner = result.winner
     if result.met and winner is not None:
         metric = "accuracy" if result.ctx.task == "classification" else "r2"
         console.print(
-            f"[bold green]chosen {winner.id}[/] → {out / str(winner.package or '')}\n"
+            f"[bold green]chosen {winner.id}[/] → {shown(out / str(winner.package or ''))}\n"
             f"test {metric} {winner.test.get(metric, float('nan')):.4f} "
             f"(parent {result.parent.test.get(metric, float('nan')):.4f})",
             highlight=False,

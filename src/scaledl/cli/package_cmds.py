@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from scaledl.cli.common import console, write_json
+from scaledl.cli.common import console, shown, trust_code_option, write_json
 
 
 def verify(
@@ -20,8 +20,8 @@ def verify(
 
     report = verify_package(package)
     for check in report.checks:
-        console.print(f"[green]✓[/] {check}")
-    console.print(f"[bold green]{package}: OK[/]")
+        console.print(f"[green]✓[/] {shown(check)}")
+    console.print(f"[bold green]{shown(package)}: OK[/]")
     write_json(json_out, report.to_json())
 
 
@@ -31,11 +31,12 @@ def export(
         None, "--opset", help="ONNX opset (13–23; default: the package's)."
     ),
     exporter: str = typer.Option("auto", "--exporter", help="auto | dynamo | legacy."),
+    trust_code: bool = trust_code_option(),
 ) -> None:
     """Re-export the package's ONNX graph from its weights and re-check parity."""
     from scaledl.export.reexport import reexport_package
 
-    result = reexport_package(package, opset=opset, exporter=exporter)
+    result = reexport_package(package, opset=opset, exporter=exporter, trust_code=trust_code)
     console.print(
         f"exported with {result['exporter']} (opset {result['opset']}); "
         f"parity max abs error {result['max_abs_error']:.2e}"
@@ -52,7 +53,7 @@ def sign(package: Path = typer.Argument(..., help="Model package folder to (re-)
         raise UsageError("SCALEDL_SIGNING_KEY is not set; export it to sign packages")
     open_package(package, key=key, require_signature=False)
     update_package(package, key=key)
-    console.print(f"signed {package}")
+    console.print(f"signed {shown(package)}")
 
 
 def register(app: typer.Typer) -> None:

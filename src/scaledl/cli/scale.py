@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scaledl.cli.common import console
+from scaledl.cli.common import console, shown
 
 
 @dataclass
@@ -28,6 +28,7 @@ class TrainArgs:
     checkpoint_every: int = 50
     dist_timeout: float = 60.0
     sample_log: Path | None = None
+    trust_code: bool = False
 
 
 def train_command(args: TrainArgs) -> None:
@@ -71,6 +72,7 @@ def _options(args: TrainArgs) -> object:
         checkpoint_every=args.checkpoint_every or None,
         dist_timeout=args.dist_timeout,
         sample_log=args.sample_log.resolve() if args.sample_log else None,
+        trust_code=args.trust_code,
     )
 
 
@@ -92,7 +94,7 @@ def _run_worker(args: TrainArgs, recipe: object, out: Path) -> None:
         f"({output.samples_per_second:.0f} samples/s); best epoch {output.best_epoch}"
         + (f", val accuracy {final.get('val_accuracy', 0):.4f}" if "val_accuracy" in final else "")
     )
-    console.print(f"package: {output.package}")
+    console.print(f"package: {shown(output.package)}")
 
 
 def _launch(args: TrainArgs, recipe: object, out: Path) -> None:
@@ -101,6 +103,10 @@ def _launch(args: TrainArgs, recipe: object, out: Path) -> None:
     from scaledl.train.sharding import check_world_size
 
     nproc = args.nproc or 1
+    if args.resume and max_nodes(args.nnodes) == 1:
+        from scaledl.train.checkpoint import check_resumable
+
+        check_resumable(out)  # on several machines another one may hold it: the group decides
     check_nproc(nproc, args.device)
     world = nproc * max_nodes(args.nnodes)
     batch = recipe.train.batch_size  # type: ignore[attr-defined]
@@ -140,4 +146,6 @@ def worker_args(args: TrainArgs, out: Path) -> list[str]:
         argv += ["--sample-log", str(args.sample_log.resolve())]
     if args.resume:
         argv.append("--resume")
+    if args.trust_code:
+        argv.append("--trust-code")
     return argv

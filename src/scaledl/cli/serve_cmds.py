@@ -30,6 +30,11 @@ def serve(
     port: int = typer.Option(
         8000, "--port", help="TCP port (0: any free port; the log says which)."
     ),
+    grpc_port: int | None = typer.Option(
+        None,
+        "--grpc-port",
+        help="Also serve V2 over gRPC on this port (0: any free port; default: no gRPC).",
+    ),
     api_keys: Path | None = typer.Option(
         None, "--api-keys", help="Key file from `scaledl keys create`."
     ),
@@ -113,6 +118,46 @@ def serve(
     drain_timeout: float = typer.Option(
         30.0, "--drain-timeout", help="Most seconds to finish in-flight requests at shutdown."
     ),
+    header_timeout: float = typer.Option(
+        10.0,
+        "--header-timeout",
+        help="Seconds a client has to send a request's headers (slowloris guard; else 408).",
+    ),
+    body_timeout: float = typer.Option(
+        60.0,
+        "--body-timeout",
+        help="Seconds to receive a request body, and for a client to take a response (else 408).",
+    ),
+    idle_timeout: float = typer.Option(
+        30.0, "--idle-timeout", help="Close a keep-alive connection idle this many seconds."
+    ),
+    max_connections: int | None = typer.Option(
+        None,
+        "--max-connections",
+        help="Open connections per worker; at the cap the longest-idle one is closed "
+        "(default: the open-file limit minus 64, at most 10,000).",
+    ),
+    max_header_kb: int = typer.Option(
+        64, "--max-header-kb", help="Largest request line + headers in KiB (bigger: 431)."
+    ),
+    max_json_mb: float = typer.Option(
+        2.0,
+        "--max-json-mb",
+        help="Largest JSON document parsed, in MiB (bigger: 413; send big tensors as binary).",
+    ),
+    max_samples_per_request: int = typer.Option(
+        4096,
+        "--max-samples-per-request",
+        help="Most samples in one request (bigger: 413); large ones run batch by batch.",
+    ),
+    max_image_pixels: int = typer.Option(
+        16_000_000, "--max-image-pixels", help="Largest /predict image in pixels (bigger: 413)."
+    ),
+    cpu_threads: int | None = typer.Option(
+        None,
+        "--cpu-threads",
+        help="Threads decoding big bodies and images off the event loop (default: cores, 2–8).",
+    ),
     extension: list[str] | None = typer.Option(
         None,
         "--extension",
@@ -166,6 +211,8 @@ def build_settings(**opts: Any) -> Any:
         from scaledl.serve.keys import read_keys
 
         read_keys(opts["api_keys"])
+    if opts.get("grpc_port") is not None and opts["grpc_port"] == opts["port"] != 0:
+        raise UsageError(f"--grpc-port {opts['port']} is also --port; give gRPC its own port")
     if (opts["ssl_certfile"] is None) != (opts["ssl_keyfile"] is None):
         raise UsageError("TLS needs both --ssl-certfile and --ssl-keyfile")
     for flag in ("ssl_certfile", "ssl_keyfile"):
@@ -195,6 +242,7 @@ def build_settings(**opts: Any) -> Any:
             source=opts["source"],
             host=opts["host"],
             port=opts["port"],
+            grpc_port=opts.get("grpc_port"),
             workers=opts["workers"],
             api_keys=opts["api_keys"],
             no_auth=opts["no_auth"],
@@ -215,13 +263,35 @@ def build_settings(**opts: Any) -> Any:
             log_level=opts["log_level"],
             shutdown_grace_s=opts["shutdown_grace"],
             drain_timeout_s=opts["drain_timeout"],
+            header_timeout_s=opts["header_timeout"],
+            body_timeout_s=opts["body_timeout"],
+            idle_timeout_s=opts["idle_timeout"],
+            max_connections=opts["max_connections"],
+            max_header_bytes=int(opts["max_header_kb"] * 1024),
+            max_json_bytes=int(opts["max_json_mb"] * (1 << 20)),
+            max_samples_per_request=opts["max_samples_per_request"],
+            max_image_pixels=opts["max_image_pixels"],
+            cpu_threads=opts["cpu_threads"],
             extensions=[ExtensionSpec(name=n) for n in opts["extension"] or []]
             + _monitor_extension(opts, ExtensionSpec),
         )
     except ValidationError as exc:
         first = exc.errors()[0]
-        flag = "--" + str(first["loc"][-1]).replace("_", "-") if first.get("loc") else "a flag"
+        field = str(first["loc"][-1]) if first.get("loc") else ""
+        flag = FLAGS.get(field, "--" + field.replace("_", "-")) if field else "a flag"
         raise UsageError(f"{flag}: {first['msg']}") from None
+
+
+FLAGS = {  # settings fields whose flag is spelled differently
+    "max_body_bytes": "--max-body-mb",
+    "max_json_bytes": "--max-json-mb",
+    "max_header_bytes": "--max-header-kb",
+    "header_timeout_s": "--header-timeout",
+    "body_timeout_s": "--body-timeout",
+    "idle_timeout_s": "--idle-timeout",
+    "shutdown_grace_s": "--shutdown-grace",
+    "drain_timeout_s": "--drain-timeout",
+}
 
 
 def _monitor_extension(opts: dict[str, Any], spec: Any) -> list[Any]:

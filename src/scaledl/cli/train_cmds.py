@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from scaledl.cli.common import console, metrics_table, write_json
+from scaledl.cli.common import console, metrics_table, shown, trust_code_option, write_json
 
 SET_HELP = "Override a recipe value, e.g. --set train.epochs=3 (repeatable)."
 
@@ -26,18 +26,21 @@ def run(
     resume: bool = typer.Option(
         False, "--resume", help="Continue from the last checkpoint in --out."
     ),
+    trust_code: bool = trust_code_option(),
 ) -> None:
     """Train, export, verify, evaluate and report: the whole job for one recipe."""
     from scaledl.pipeline.run import run_recipe
     from scaledl.recipe import load_recipe
 
     parsed = load_recipe(recipe, set_)
-    output = run_recipe(parsed, out or _default_out(parsed.name), resume=resume)
+    output = run_recipe(
+        parsed, out or _default_out(parsed.name), resume=resume, trust_code=trust_code
+    )
     console.print(metrics_table(f"{parsed.name}: test split (ONNX Runtime)", output.metrics))
     for check in output.checks:
-        console.print(f"  [green]✓[/] {check}")
-    console.print(f"package: {output.package}")
-    console.print(f"report:  {output.report}")
+        console.print(f"  [green]✓[/] {shown(check)}")
+    console.print(f"package: {shown(output.package)}")
+    console.print(f"report:  {shown(output.report)}")
     console.print(f"done in {output.seconds:.1f} s")
 
 
@@ -84,6 +87,7 @@ def train(
     sample_log: Path | None = typer.Option(
         None, "--sample-log", help="Record the sample indices each rank trains on (JSON lines)."
     ),
+    trust_code: bool = trust_code_option(),
 ) -> None:
     """Train a recipe and write its model package; on N processes or M machines with --nproc."""
     from scaledl.cli import scale
@@ -105,6 +109,7 @@ def train(
             checkpoint_every=checkpoint_every,
             dist_timeout=dist_timeout,
             sample_log=sample_log,
+            trust_code=trust_code,
         )
     )
 
@@ -129,7 +134,9 @@ def evaluate(
         raise UsageError(f"--split {split!r}: valid values are train, val, test")
     result = evaluate_package(package, data, split=split)
     console.print(
-        metrics_table(f"{package} on {data or 'its own ' + split + ' split'}", result.metrics)
+        metrics_table(
+            f"{shown(package)} on {shown(data or 'its own ' + split + ' split')}", result.metrics
+        )
     )
     console.print(f"{result.samples} samples")
     write_json(json_out, result.to_json())

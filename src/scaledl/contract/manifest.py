@@ -14,16 +14,19 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     SerializeAsAny,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from scaledl.contract.preprocessing import MAX_RANK, Preprocessing
+from scaledl.contract.files import MANIFEST, MAX_FILES, check_file_name
+from scaledl.contract.preprocessing import MAX_RANK, NormalizedSpec, Preprocessing
 
 FORMAT_PREFIX = "scaledl.package/"
 FORMAT_VERSION = 2
@@ -32,10 +35,7 @@ FORMAT = f"{FORMAT_PREFIX}{FORMAT_VERSION}"
 # Names end up in URLs, metric labels, folder names and log lines: keep them plain.
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-RelativePath = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._-][A-Za-z0-9._/-]*$"),
-]
+RelativePath = Annotated[str, AfterValidator(check_file_name)]
 Datatype = Literal[
     "BOOL",
     "UINT8",
@@ -55,13 +55,14 @@ Task = Literal["classification", "regression"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a manifest is JSON, so a value of the wrong JSON type is an error, never coerced
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class _Open(BaseModel):
     """A section whose other keys are kept as they are (written by other tools or versions)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     def get(self, key: str, default: Any = None) -> Any:
         """A key of this section, typed or not (for keys only some packages carry)."""
@@ -140,6 +141,13 @@ class Lineage(_Open):
     optimize: dict[str, Any] | None = None
     maintain: dict[str, Any] | None = None
 
+    @field_validator("data")
+    @classmethod
+    def _source_is_text(cls, data: dict[str, Any] | None) -> dict[str, Any] | None:
+        if data is not None and "source" in data and not isinstance(data["source"], str):
+            raise ValueError("data.source must be a string (a path, or digits)")
+        return data
+
     @property
     def optimized(self) -> bool:
         return bool(self.transforms)
@@ -172,7 +180,7 @@ class Manifest(_Strict):
     # The ONNX graph's own tensors when they differ from what clients send (text: BYTES in,
     # INT64 token ids into the graph); None: the graph takes the signature as it is.
     graph_signature: Signature | None = None
-    labels: list[Annotated[str, StringConstraints(max_length=256)]] | None = Field(
+    labels: list[Annotated[str, StringConstraints(max_length=1024)]] | None = Field(
         None, max_length=1_000_000
     )
     preprocessing: SerializeAsAny[Preprocessing] | None = None
@@ -182,18 +190,69 @@ class Manifest(_Strict):
     export: ExportInfo = Field(default_factory=ExportInfo)
     lineage: Lineage = Field(default_factory=Lineage)
     environment: dict[str, Any] = Field(default_factory=dict)
-    monitoring: Monitoring | None = None
     runtime: Runtime | None = None
+    files: dict[RelativePath, Sha256]
     model_file: RelativePath = "model.onnx"
-    files: dict[RelativePath, Sha256] = Field(max_length=10_000)
+    monitoring: Monitoring | None = None
     hmac: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
 
-    @field_validator("files")
+    @field_validator("version", mode="before")
     @classmethod
-    def _no_parent_paths(cls, files: dict[str, str]) -> dict[str, str]:
-        for rel in files:
-            if ".." in rel.split("/") or "//" in rel or rel.endswith("/"):
-                raise ValueError(f"file name {rel!r} must be a plain path inside the package")
+    def _version_number(cls, value: Any) -> Any:
+        """A version may be written as a JSON number (1, 2): it is the same name."""
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**18:
+            return str(value)
+        return value
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _numeric_labels(cls, value: Any) -> Any:
+        """Class names written as numbers (0, 1, …) name the same classes."""
+        if isinstance(value, list):
+            return [
+                str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+                for v in value
+            ]
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _one_label_per_output(cls, labels: list[str] | None, info: ValidationInfo) -> Any:
+        signature = info.data.get("signature")
+        if labels is None or signature is None or info.data.get("task") != "classification":
+            return labels
+        output = signature.output
+        width = output.shape[-1] if output.shape else -1
+        if width > 0 and width != len(labels):
+            raise ValueError(
+                f"names {len(labels)} classes but the model's output {output.name!r} has {width}"
+            )
+        return labels
+
+    @field_validator("preprocessing")
+    @classmethod
+    def _preprocessing_fits_the_input(cls, spec: Any, info: ValidationInfo) -> Any:
+        signature = info.data.get("signature")
+        if not isinstance(spec, NormalizedSpec) or signature is None:
+            return spec
+        shape = signature.input.shape[1:]
+        fixed = all(d >= 0 for d in shape)
+        if fixed and list(shape) != list(spec.raw_shape):
+            raise ValueError(
+                f"raw_shape {spec.raw_shape} disagrees with the input "
+                f"{signature.input.name!r} of shape {signature.input.shape}"
+            )
+        return spec
+
+    @field_validator("files", mode="before")
+    @classmethod
+    def _files_map(cls, files: Any) -> Any:
+        if not isinstance(files, dict):
+            raise ValueError("must map file names to sha256 hex digests")
+        if len(files) > MAX_FILES:
+            raise ValueError(f"lists {len(files)} files; a package holds at most {MAX_FILES}")
+        if MANIFEST in files:
+            raise ValueError(f"must not list {MANIFEST} itself")
         return files
 
     @model_validator(mode="after")
@@ -203,9 +262,15 @@ class Manifest(_Strict):
             used["monitoring.profile"] = self.monitoring.profile
         for where, rel in used.items():
             if rel not in self.files:
-                raise ValueError(f"{where} names {rel!r}, which is not among the listed files")
-        if self.task == "classification" and self.labels is not None and len(self.labels) < 1:
-            raise ValueError("a classifier needs at least one label")
+                listed = ", ".join(sorted(self.files)) or "none"
+                raise ValueError(
+                    f"{where} names {rel!r}, which is not one of the listed files ({listed})"
+                )
+        named = self.preprocessing.package_files() if self.preprocessing is not None else {}
+        for field, (rel, sha256) in named.items():
+            if self.files.get(rel) != sha256:
+                state = "is not listed in files" if rel not in self.files else "has another sha256"
+                raise ValueError(f"preprocessing.{field} names {rel!r}, which {state}")
         return self
 
     @property
@@ -217,4 +282,7 @@ class Manifest(_Strict):
         is always there, null for regressors)."""
         body = self.model_dump(mode="json", exclude_none=True)
         body["labels"] = self.labels
+        for key in ("files", "hmac"):  # the checksums and signature close the document
+            if key in body:
+                body[key] = body.pop(key)
         return body

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from scaledl.data.config import DataConfig
-from scaledl.data.dataset import ArraySet, Kind, LoadedData, fingerprint_arrays
+from scaledl.data.dataset import ArraySet, Kind, LoadedData, class_count, fingerprint_arrays
 from scaledl.errors import DataError
 
 
@@ -31,16 +31,19 @@ def read_npz(path: Path, config: DataConfig, task: str) -> LoadedData:
     labels: list[str] | None = None
     if task == "classification":
         ys = np.concatenate([data.y] + ([test.y] if test is not None else []))
+        if len(ys) == 0:
+            raise DataError(f"npz file {path} holds no samples (x and y are empty)")
         if ys.min() < 0:
             raise DataError(f"npz file {path}: class ids in y must be non-negative integers")
+        count = class_count(ys, str(path))
         if "labels" in arrays:
             labels = [str(v) for v in arrays["labels"]]
-            if int(ys.max()) >= len(labels):
+            if count > len(labels):
                 raise DataError(
                     f"npz file {path}: y holds class {int(ys.max())} but labels has {len(labels)}"
                 )
         else:
-            labels = [str(i) for i in range(int(ys.max()) + 1)]
+            labels = [str(i) for i in range(count)]
     x = data.x
     scale = 1.0 / 255.0 if x.dtype == np.uint8 else 1.0
     parts = [data.x, data.y] + ([test.x, test.y] if test is not None else [])
@@ -94,6 +97,8 @@ def _arrayset(
             )
     elif kind == "sequence" and x.ndim != 3:
         raise DataError(f"npz file {path}: sequences must be (N, T, F); got {x.shape}")
+    elif kind == "audio" and x.ndim != 2:
+        raise DataError(f"npz file {path}: audio must be waveforms (N, samples); got {x.shape}")
     elif kind == "table" and x.ndim != 2:
         raise DataError(f"npz file {path}: tables must be (N, F); got {x.shape}")
     if x.dtype != np.uint8:

@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from scaledl.errors import DataError
 
-Kind = Literal["image", "table", "sequence", "text"]
+if TYPE_CHECKING:
+    from scaledl.data.config import DataConfig
+
+log = logging.getLogger(__name__)
+Kind = Literal["image", "table", "sequence", "audio", "text"]
+MAX_CLASSES = 100_000
+
+
+def class_count(y: np.ndarray, source: str) -> int:
+    """Classes 0..max(y) for integer class ids; an absurd id (a value, not a class) is an error
+    instead of a list of a trillion labels."""
+    top = int(y.max()) if len(y) else -1
+    if top >= MAX_CLASSES:
+        raise DataError(
+            f"data {source}: class id {top} in the labels; at most {MAX_CLASSES:,} classes "
+            "(ids 0, 1, 2, …). If the labels are values to predict, set task: regression"
+        )
+    return top + 1
 
 
 @dataclass
@@ -44,8 +62,7 @@ class LoadedData:
     test: ArraySet | None = None
     feature_names: list[str] | None = None
     max_value: float | None = None
-    # the modality's recipe section the source was read with (text: data.text), for `fit`
-    modality_config: Any = None
+    config: DataConfig | None = None  # how the source was read (a modality's nested knobs)
 
 
 @dataclass
@@ -62,7 +79,7 @@ class DataSplits:
     max_value: float | None = None
     split_seed: int = 0
     sizes: dict[str, int] = field(default_factory=dict)
-    modality_config: Any = None
+    config: DataConfig | None = None  # how the source was read (a modality's nested knobs)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -109,11 +126,62 @@ def stratified_split(
     return [np.sort(np.concatenate(p)) if p else np.array([], dtype=np.int64) for p in parts]
 
 
+def min_rows_per_class(fractions: tuple[float, ...]) -> int:
+    """The fewest rows a class needs for `stratified_split` to put one in every part."""
+    for n in range(1, 100_000):
+        counts = [round(f * n) for f in fractions if f > 0]  # a 0 share is meant to be empty
+        if min(counts, default=1) >= 1 and n - sum(counts) >= 1:
+            return n
+    return 100_000
+
+
+def check_class_sizes(
+    loaded: LoadedData, fractions: tuple[float, ...], what: str, allow_small: bool
+) -> None:
+    """A class too small to reach every split is an error naming it: it is usually a stray or
+    mistyped label, and would otherwise become a class the model can never learn or be scored
+    on. `data.allow_small_classes: true` turns the error into a warning."""
+    if loaded.labels is None or len(loaded.data) == 0:
+        return
+    need = min_rows_per_class(fractions)
+    counts = np.bincount(loaded.data.y, minlength=len(loaded.labels))
+    small = [(loaded.labels[c], int(n)) for c, n in enumerate(counts) if 0 < n < need]
+    empty = [loaded.labels[c] for c, n in enumerate(counts) if n == 0]
+    if empty:
+        log.warning("data %s: class(es) %s have no training rows", loaded.source, empty[:10])
+    if not small:
+        return
+    named = ", ".join(f"{label!r} has {n} row{'s' if n > 1 else ''}" for label, n in small[:5])
+    more = f" (and {len(small) - 5} more)" if len(small) > 5 else ""
+    if len(small) > len(counts) // 2:
+        more += "; most classes are that small: if the labels are values, set task: regression"
+    message = (
+        f"data {loaded.source}: class {named}{more}; a stratified split with {what} needs at "
+        f"least {need} rows per class so that every split gets one. It is usually a stray or "
+        "mistyped label: fix the data, or set data.allow_small_classes: true "
+        "(--set data.allow_small_classes=true) to train with it anyway"
+    )
+    if not allow_small:
+        raise DataError(message)
+    log.warning("%s", message.split("; ")[0] + " (allowed by data.allow_small_classes)")
+
+
 def make_splits(
-    loaded: LoadedData, val_fraction: float, test_fraction: float, seed: int, classification: bool
+    loaded: LoadedData,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    classification: bool,
+    allow_small_classes: bool = False,
 ) -> DataSplits:
     """Train/validation/test splits. A predefined test split is kept as is."""
     data = loaded.data
+    if classification:
+        fractions = (val_fraction,) if loaded.test is not None else (test_fraction, val_fraction)
+        what = f"val_fraction={val_fraction}" + (
+            "" if loaded.test is not None else f", test_fraction={test_fraction}"
+        )
+        check_class_sizes(loaded, fractions, what, allow_small_classes)
     if loaded.test is not None:
         val_idx, train_idx = stratified_split(data.y, (val_fraction,), seed, classification)
         train, val, test = data.take(train_idx), data.take(val_idx), loaded.test
@@ -141,5 +209,5 @@ def make_splits(
         max_value=loaded.max_value,
         split_seed=seed,
         sizes={"train": len(train), "val": len(val), "test": len(test)},
-        modality_config=loaded.modality_config,
+        config=loaded.config,
     )

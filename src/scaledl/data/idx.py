@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from scaledl.data.config import DataConfig
-from scaledl.data.dataset import ArraySet, LoadedData, fingerprint_arrays
+from scaledl.data.dataset import ArraySet, LoadedData, class_count, fingerprint_arrays
 from scaledl.errors import DataError
 
 _DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -102,7 +102,7 @@ def _loaded(source: str, data: ArraySet, test: ArraySet | None) -> LoadedData:
     classes = np.unique(np.concatenate([data.y] + ([test.y] if test is not None else [])))
     if classes.min() < 0:
         raise DataError(f"IDX data {source}: labels must be non-negative class ids")
-    n = int(classes.max()) + 1
+    n = class_count(classes, source)
     scale = 1.0 / 255.0 if data.x.dtype == np.uint8 else 1.0
     arrays = [data.x, data.y] + ([test.x, test.y] if test is not None else [])
     return LoadedData(

@@ -79,13 +79,23 @@ def _layout(root: Path) -> dict[str, list[Path]]:
 
 
 def _class_files(folder: Path) -> list[Path]:
+    """Every image, class folder by class folder. A class folder without images is an error
+    (silently dropping it would train a model with one class fewer than the folders say);
+    hidden folders (`.ipynb_checkpoints`, `.git`) are not classes and are skipped."""
     files: list[Path] = []
     for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-        files.extend(
-            sorted(
-                p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-            )
+        if class_dir.name.startswith("."):
+            log.info("image folder %s: skipping hidden folder %s", folder, class_dir.name)
+            continue
+        images = sorted(
+            p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
         )
+        if not images:
+            raise DataError(
+                f"image folder {folder}: class folder {class_dir.name!r} holds no images "
+                f"({', '.join(sorted(IMAGE_SUFFIXES))}); add its images or remove the folder"
+            )
+        files.extend(images)
     return files
 
 

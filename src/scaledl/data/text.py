@@ -66,7 +66,7 @@ def read_text_data(path: Path, config: DataConfig, task: str) -> LoadedData:
         test = None
         if test_rows is not None:
             test = ArraySet(_object_array(test_rows.texts), np.full(len(test_rows.texts), -1))
-        return _loaded(path, ArraySet(data_x, fill), test, None, text)
+        return _loaded(path, ArraySet(data_x, fill), test, None, config)
     raw = rows.labels + (test_rows.labels or [] if test_rows is not None else [])
     lines = rows.lines + (test_rows.lines if test_rows else [])
     y, labels = _targets(raw, lines, task, path, config.label_column)
@@ -74,7 +74,7 @@ def read_text_data(path: Path, config: DataConfig, task: str) -> LoadedData:
     test = None
     if test_rows is not None:
         test = ArraySet(_object_array(test_rows.texts), y[len(rows.texts) :])
-    return _loaded(path, data, test, labels, text)
+    return _loaded(path, data, test, labels, config)
 
 
 def resolve_beside(name: str, anchor: Path) -> Path:
@@ -298,7 +298,7 @@ def _loaded(
     data: ArraySet,
     test: ArraySet | None,
     labels: list[str] | None,
-    config: TextConfig,
+    config: DataConfig,
 ) -> LoadedData:
     parts = [data.x, data.y] + ([test.x, test.y] if test is not None else [])
     return LoadedData(
@@ -309,5 +309,5 @@ def _loaded(
         scale=1.0,
         fingerprint=fingerprint_arrays(*parts),
         source=str(path),
-        modality_config=config,
+        config=config,
     )

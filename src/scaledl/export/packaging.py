@@ -20,10 +20,9 @@ def weights_bytes(model: Any) -> bytes:
 
 
 def load_weights(model: Any, path: Path) -> Any:
-    from safetensors.torch import load_file
+    from scaledl.export.rebuild import load_weights as load
 
-    model.load_state_dict(load_file(str(path)))
-    return model.eval()
+    return load(model, path)
 
 
 def signature(sample_shape: tuple[int, ...], num_outputs: int) -> Signature:

@@ -7,21 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from scaledl.errors import PackageError, UsageError
-from scaledl.package import MODEL_JSON, MODEL_ONNX, SAMPLE, WEIGHTS, open_package, update_package
+from scaledl.errors import UsageError
+from scaledl.export.rebuild import load_module
+from scaledl.package import SAMPLE, open_package, update_package
+from scaledl.package_files import read_npz
 
-
-def load_module(pkg: Any) -> Any:
-    """Rebuild the package's nn.Module from model.json + weights.safetensors."""
-    from scaledl.export.packaging import load_weights
-    from scaledl.models import ModelSpec
-
-    if not pkg.has_weights:
-        raise PackageError(
-            f"package {pkg.source} has no PyTorch weights ({WEIGHTS} + {MODEL_JSON})"
-        )
-    spec = ModelSpec.from_json(pkg.read_json(MODEL_JSON))
-    return load_weights(spec.build(), pkg.file(WEIGHTS))
+__all__ = ["load_module", "reexport_package"]
 
 
 def _dynamic_axes(pkg: Any) -> dict[int, str]:
@@ -34,8 +25,12 @@ def _dynamic_axes(pkg: Any) -> dict[int, str]:
 
 
 def reexport_package(
-    path: Path | str, opset: int | None = None, exporter: str = "auto"
+    path: Path | str, opset: int | None = None, exporter: str = "auto", trust_code: bool = False
 ) -> dict[str, Any]:
+    """Rebuild the module from the package's weights and replace its ONNX graph (parity-checked).
+
+    A custom model class named in model.json is only imported with `trust_code`.
+    """
     from scaledl.export.onnx_export import export_onnx
     from scaledl.export.packaging import sample_npz
 
@@ -44,14 +39,18 @@ def reexport_package(
     if opset is not None and not 13 <= opset <= 23:
         raise UsageError(f"--opset {opset}: valid opsets are 13 to 23")
     pkg = open_package(path)
-    if pkg.manifest.lineage.transforms:
+    if pkg.path != Path(path):
+        raise UsageError(f"{path} is a .zip; unpack it to a folder to re-export it in place")
+    transforms = pkg.manifest.lineage.transforms
+    if transforms:
         raise UsageError(
-            f"package {path} was optimized ({pkg.manifest.lineage.transforms}); "
-            "re-export its parent instead"
+            f"package {path} was optimized ({transforms}); re-export its parent instead"
         )
-    model = load_module(pkg)
-    with np.load(pkg.file(SAMPLE), allow_pickle=False) as sample:
-        raw, x = sample["raw"], sample["input"]
+    model = load_module(pkg, trust_code=trust_code)
+    sample = read_npz(pkg, SAMPLE, ("raw", "input"))
+    raw, x = sample["raw"], sample["input"]
+    if x.dtype.kind == "f":  # token ids (text) stay integers
+        x = x.astype(np.float32)
     opset = opset or pkg.manifest.export.opset
     tolerance = pkg.manifest.parity.tolerance
     axes = _dynamic_axes(pkg)
@@ -60,7 +59,7 @@ def reexport_package(
     update_package(
         Path(path),
         add_files={
-            MODEL_ONNX: result.onnx_bytes,
+            pkg.manifest.model_file: result.onnx_bytes,
             SAMPLE: sample_npz(raw, x, result.parity_outputs),
         },
         manifest_updates={

@@ -55,6 +55,41 @@ def create_session(
     )
 
 
+def package_session(pkg: Any, threads: int | None = None) -> Any:
+    """A session on a package's graph; a graph ONNX Runtime refuses is a PackageError naming it
+    (a checksum only proves the file is the one listed, not that it is a model)."""
+    from scaledl.errors import PackageError
+
+    try:
+        return create_session(pkg.onnx_path, threads=threads)
+    except Exception as exc:  # ONNX Runtime raises its own exception types
+        raise PackageError(
+            f"package {pkg.source}: {pkg.onnx_path.name} does not load in ONNX Runtime "
+            f"({str(exc)[:300]})"
+        ) from None
+
+
+def run_checked(session: Any, x: Any, source: object, batch_size: int = 512) -> Any:
+    """Run a batch through the first input/output, in chunks; an input the graph does not accept
+    (a manifest whose preprocessing does not match its graph) is a PackageError."""
+    import numpy as np
+
+    from scaledl.errors import PackageError
+
+    name = session.get_inputs()[0].name
+    try:
+        outs = [
+            session.run(None, {name: x[i : i + batch_size]})[0]
+            for i in range(0, len(x), batch_size)
+        ]
+    except Exception as exc:  # ONNX Runtime raises its own exception types
+        raise PackageError(
+            f"package {source}: the graph does not accept inputs of shape {list(x.shape[1:])} "
+            f"that its manifest's preprocessing produces ({str(exc)[:200]})"
+        ) from None
+    return np.concatenate(outs) if outs else np.empty((0,), np.float32)
+
+
 def signature_of(session: Any) -> dict[str, list[dict[str, Any]]]:
     """V2-style signature {inputs, outputs}: name, datatype, shape with -1 for symbolic dims."""
 

@@ -38,13 +38,13 @@ class EvalSet:
 
 def lineage_data(pkg: Package) -> tuple[DataConfig, int]:
     lineage = pkg.manifest.lineage
-    data = lineage.get("data")
+    data = lineage.data
     if not data:
         raise UsageError(
             f"package {pkg.source} records no data set in its lineage (lineage.data); maintain "
             "fine-tunes on the old data + the new — package the model with `scaledl train`"
         )
-    return DataConfig.model_validate(data), int(lineage.get("split_seed", 0))
+    return DataConfig.from_lineage(data, pkg.source), lineage.split_seed
 
 
 def load_old(pkg: Package, task: str) -> tuple[DataSplits, DataConfig]:

@@ -66,10 +66,10 @@ def _transforms(pkg: Package) -> str:
 def recorded_budget(live: Package) -> tuple[dict[str, Any] | None, str]:
     """(the OptimizeConfig the live version was chosen under, or None; why)."""
     lineage = live.manifest.lineage
-    optimize = lineage.get("optimize")
-    if not optimize and not lineage.get("transforms"):
+    optimize = lineage.optimize
+    if not optimize and not lineage.transforms:
         return None, "the live version did not come out of `scaledl optimize`"
-    config = optimize.get("config") if isinstance(optimize, dict) else None
+    config = optimize.get("config") if optimize else None
     if not isinstance(config, dict):
         return None, (
             "the live version was optimized but its lineage records no optimize budget "

@@ -50,6 +50,7 @@ class MaintainRequest:
     live_version: str | None = None
     log_path: Path | None = None
     work_dir: Path | None = None
+    trust_code: bool = False  # import a custom model class named in model.json (--trust-code)
 
 
 @dataclass

@@ -49,13 +49,13 @@ def budget_config(recorded: dict[str, Any], overrides: dict[str, Any]) -> Any:
         raise UsageError(f"optimize budget {where}: {first.get('msg')}") from None
 
 
-def reoptimize(finetuned: Path, config: Any, out: Path) -> Reoptimized:
+def reoptimize(finetuned: Path, config: Any, out: Path, trust_code: bool = False) -> Reoptimized:
     """Search like `scaledl optimize`; GoalNotMetError (exit 1) when nothing meets the budget."""
     from scaledl.optimize.api import optimize_package
     from scaledl.optimize.output import FRONTIER
 
     started = time.monotonic()
-    result = optimize_package(finetuned, config, out)
+    result = optimize_package(finetuned, config, out, trust_code=trust_code)
     chosen = result.choice.chosen
     if chosen is None:
         raise GoalNotMetError(

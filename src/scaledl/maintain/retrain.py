@@ -43,6 +43,7 @@ def finetune_package(
     config: FinetuneConfig,
     out: Path,
     lineage: dict[str, Any],
+    trust_code: bool = False,
 ) -> Retrained:
     """Start from `source`'s weights, train on `splits`, export and package into `out`."""
     from scaledl.export.config import ExportConfig
@@ -53,7 +54,7 @@ def finetune_package(
     started = time.monotonic()
     task = source.manifest.task
     preprocessing = source.preprocessing
-    student = load_module(source)
+    student = load_module(source, trust_code=trust_code)
     result = finetune(
         student,
         splits,

@@ -127,10 +127,15 @@ class Run:
         source_lineage = p.source.package.manifest.lineage
         lineage = {
             "data": union.model_dump(mode="json"),
-            "recipe_hash": source_lineage.get("recipe_hash"),
+            "recipe_hash": source_lineage.recipe_hash,
         }
         retrained = finetune_package(
-            p.source.package, splits, self.cfg.finetune, self.work / "finetune", lineage
+            p.source.package,
+            splits,
+            self.cfg.finetune,
+            self.work / "finetune",
+            lineage,
+            trust_code=self.req.trust_code,
         )
         self.log.write(
             "finetune",
@@ -149,7 +154,7 @@ class Run:
             self.log.write("optimize", ran=False, reason=why)
             return finetuned, {"parent": str(Path(parent).resolve()), "transforms": []}
         config = budget_config(recorded, self.cfg.optimize)
-        result = reoptimize(finetuned, config, self.work / "optimize")
+        result = reoptimize(finetuned, config, self.work / "optimize", self.req.trust_code)
         self.log.write("optimize", **result.to_json())
         if result.package == finetuned:  # nothing beat the fine-tuned model: keep its budget
             optimize = {"candidate": result.candidate, "chosen": True, "config": result.config}

@@ -11,7 +11,7 @@ one.
 
 from __future__ import annotations
 
-from scaledl.modalities.base import BatchTransform, Modality
+from scaledl.modalities.base import BatchTransform, BodyLimits, Modality
 from scaledl.modalities.registry import (
     fit_preprocessing,
     load_data,
@@ -25,6 +25,7 @@ from scaledl.modalities.registry import (
 
 __all__ = [
     "BatchTransform",
+    "BodyLimits",
     "Modality",
     "fit_preprocessing",
     "load_data",

@@ -8,7 +8,8 @@ A modality says, for its kind of input (image, table, sequence, …):
   the graph's input (`to_graph`). Training, `evaluate`, the server and the monitor all call the
   same `to_graph`; training splits it around augmentation (`batch_transform`);
 - **serving** — what raw input a served package accepts: the V2 tensors (`served_inputs`) and
-  the human-facing `/predict` bodies (`decode_predict`);
+  the human-facing `/predict` rows (`rows_from_json`) and bodies (`body_types`,
+  `rows_from_body`, e.g. images);
 - **model** — the torch front-end (if any) that turns the graph input into features one of the
   four families reads (`frontend`);
 - **augmentation** — which ops of `scaledl.data.augment` apply (`augment_kind`);
@@ -22,6 +23,7 @@ call (see docs/architecture.md).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -34,7 +36,12 @@ if TYPE_CHECKING:
     from scaledl.data.config import DataConfig
     from scaledl.data.dataset import DataSplits, LoadedData
 
-JSON_TYPES = ("application/json", "text/json")
+
+@dataclass(frozen=True)
+class BodyLimits:
+    """Limits on a decoded `/predict` body (from the server's settings)."""
+
+    max_pixels: int = 16_000_000  # images: refused from the header, before decoding
 
 
 class BatchTransform:
@@ -142,6 +149,8 @@ class Modality:
         return {}
 
     # ---- serving ------------------------------------------------------------------------
+    body_types: ClassVar[tuple[str, ...]] = ()  # media types /predict decodes besides JSON
+
     def served_inputs(self, spec: Any, graph_inputs: list[TensorSpec]) -> list[TensorSpec]:
         """The V2 inputs a client sends (default: the graph's own inputs)."""
         return graph_inputs
@@ -150,37 +159,30 @@ class Modality:
         """How served inputs reach the graph when they differ from its own (None: as sent)."""
         return None
 
-    def decode_predict(self, spec: Any, body: bytes, content_type: str) -> np.ndarray:
-        """A `/predict` body → raw rows (N, *raw_shape). JSON rows by default."""
-        if content_type not in JSON_TYPES:
-            raise UnsupportedMediaTypeError(
-                f"Content-Type {content_type!r} is not accepted by /predict for {self.kind} "
-                f"models; send application/json raw rows{self.predict_types_hint()}"
-            )
-        return self.rows_from_json(spec, _parse_json(body))
-
-    def predict_types_hint(self) -> str:
-        return ""
-
-    def rows_from_json(self, spec: SpecBase, doc: Any) -> np.ndarray:
-        """`[[…], …]` or `{"instances": […]}` raw rows, in the units the model was trained on."""
-        rows = doc.get("instances") if isinstance(doc, dict) else doc
-        if not isinstance(rows, list) or not rows:
-            raise DataError('send a JSON list of raw rows, or {"instances": [row, …]}')
-        per_row = int(np.prod(spec.sample_shape))
+    def rows_from_json(self, spec: SpecBase, rows: Any) -> np.ndarray:
+        """`/predict` JSON rows (the server parsed `[[…], …]` or `{"instances": […]}` into a
+        float64 array when they are numbers, else the list) → raw rows (N, *raw_shape)."""
         try:
             array = np.asarray(rows, dtype=np.float64)
         except (ValueError, TypeError, OverflowError):
             raise DataError("rows must be lists of numbers of the same length") from None
-        if array.ndim < 1 or array.size != len(rows) * per_row:
+        per_row = int(np.prod(spec.sample_shape))
+        count = len(array) if array.ndim else 0
+        if array.ndim < 1 or count == 0 or array.size != count * per_row:
             raise DataError(
                 f"each row must hold {per_row} numbers (raw shape {list(spec.sample_shape)}); "
-                f"got {array.size} number(s) for {len(rows)} row(s)"
+                f"got {array.size} number(s) for {count} row(s)"
             )
-        out = array.reshape(len(rows), *spec.sample_shape).astype(np.float32)
+        out = array.reshape(count, *spec.sample_shape).astype(np.float32)
         if not np.isfinite(out).all():
             raise DataError("rows contain NaN or Inf values (or numbers too large for float32)")
         return out
+
+    def rows_from_body(
+        self, spec: SpecBase, body: bytes, media_type: str, limits: BodyLimits
+    ) -> np.ndarray:
+        """A `/predict` body of one of `body_types` (an image, a sound file) → raw rows."""
+        raise UnsupportedMediaTypeError(f"{self.kind} models read no {media_type} bodies")
 
     # ---- model --------------------------------------------------------------------------
     def frontend(self, spec: Any, family: str) -> dict[str, Any] | None:
@@ -204,19 +206,9 @@ class Modality:
 
     def drift_feature_names(self, spec: Any) -> list[str] | None:
         """Names of readable drift features: the monitor then tests each one as it is
-        (standardized) instead of PCA components. None: PCA of the features."""
+        (standardized) instead of PCA components, and reports name them (None: PCA of the
+        features, numbered channels)."""
         return None
 
 
-def _parse_json(body: bytes) -> Any:
-    import orjson
-
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise DataError(f"the body is not valid JSON ({exc})") from None
-    except (TypeError, ValueError) as exc:  # pragma: no cover - orjson raises the above
-        raise DataError(f"the body is not valid JSON ({exc})") from None
-
-
-__all__ = ["JSON_TYPES", "BatchTransform", "Modality", "ServingAdapter"]
+__all__ = ["BatchTransform", "BodyLimits", "Modality", "ServingAdapter"]

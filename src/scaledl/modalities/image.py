@@ -12,15 +12,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from scaledl.contract import ImageSpec
+from scaledl.contract import ImageSpec, SpecBase
 from scaledl.data.config import DataConfig
 from scaledl.data.dataset import DataSplits, LoadedData
-from scaledl.errors import DataError, PayloadTooLargeError, UnsupportedMediaTypeError
-from scaledl.modalities.base import JSON_TYPES
+from scaledl.errors import DataError, PayloadTooLargeError
+from scaledl.modalities.base import BodyLimits
 from scaledl.modalities.normalized import NormalizedModality
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/jpg")
-MAX_PIXELS = 40_000_000  # refuse decompression bombs long before Pillow's own limit
 
 
 class ImageModality(NormalizedModality):
@@ -54,41 +53,44 @@ class ImageModality(NormalizedModality):
         return 1
 
     # ---- serving ------------------------------------------------------------------------
-    def decode_predict(self, spec: ImageSpec, body: bytes, content_type: str) -> np.ndarray:
-        if content_type in IMAGE_TYPES:
-            return decode_image(body, spec)
-        if content_type in JSON_TYPES:
-            return super().decode_predict(spec, body, content_type)
-        raise UnsupportedMediaTypeError(
-            f"Content-Type {content_type!r} is not accepted by /predict; send image/png, "
-            "image/jpeg, or application/json raw rows"
-        )
+    body_types: ClassVar[tuple[str, ...]] = IMAGE_TYPES
 
-    def predict_types_hint(self) -> str:
-        return ", image/png or image/jpeg"
+    def rows_from_body(
+        self, spec: SpecBase, body: bytes, media_type: str, limits: BodyLimits
+    ) -> np.ndarray:
+        assert isinstance(spec, ImageSpec)
+        return decode_image(body, spec, limits.max_pixels)
 
 
-def decode_image(body: bytes, spec: ImageSpec) -> np.ndarray:
-    """A PNG/JPEG → one raw row: the model's channels, resized to its size, in its pixel range."""
+def decode_image(body: bytes, spec: ImageSpec, max_pixels: int) -> np.ndarray:
+    """A PNG/JPEG → one raw row: the model's channels, resized to its size, in its pixel range.
+
+    Slow for big images: the server runs it off its event loop.
+    """
     from PIL import Image, UnidentifiedImageError
 
     geometry = spec.image
+    channels, height, width = geometry.channels, geometry.height, geometry.width
+    if channels not in (1, 3):
+        raise DataError(f"the model reads {channels}-channel images; send JSON raw rows")
     try:
         image: Image.Image = Image.open(io.BytesIO(body))
-        if image.width * image.height > MAX_PIXELS:
+        if image.width * image.height > max_pixels:
             raise PayloadTooLargeError(
-                f"image of {image.width}×{image.height} pixels is too large "
-                f"(at most {MAX_PIXELS:,} pixels)"
+                f"image of {image.width}×{image.height} pixels is larger than the "
+                f"{max_pixels}-pixel limit (--max-image-pixels)"
             )
-        image = image.convert("L" if geometry.channels == 1 else "RGB")
-        if image.size != (geometry.width, geometry.height):
-            image = image.resize((geometry.width, geometry.height), Image.Resampling.BILINEAR)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        raise DataError("the body is not a readable PNG or JPEG image") from None
+        if image.format == "JPEG":  # decode at a reduced scale when the model is smaller
+            image.draft("L" if channels == 1 else "RGB", (width, height))
+        image = image.convert("L" if channels == 1 else "RGB")
+        if image.size != (width, height):
+            image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    except UnidentifiedImageError:
+        raise DataError("the body is not a PNG or JPEG image") from None
+    except PayloadTooLargeError:
+        raise
+    except Exception:  # decoders raise many types on hostile bytes; none is worth a 500
+        raise DataError("the body is not a readable PNG or JPEG image (corrupt data)") from None
     pixels = np.asarray(image, dtype=np.float32)
     pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
-    if pixels.shape[0] != geometry.channels:
-        raise DataError(
-            f"the image has {pixels.shape[0]} channels; the model reads {geometry.channels}"
-        )
     return (pixels * (geometry.max_value / 255.0))[None]

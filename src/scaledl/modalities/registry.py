@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 _UNITS: dict[str, Modality] = {}
 # Built-in units are imported on first use, so `import scaledl` stays light.
 _BUILTIN = {
+    "audio": "scaledl.modalities.audio:AudioModality",
     "image": "scaledl.modalities.image:ImageModality",
     "table": "scaledl.modalities.table:TableModality",
     "sequence": "scaledl.modalities.sequence:SequenceModality",
@@ -25,7 +26,7 @@ _BUILTIN = {
 }
 # Which unit reads a source when `data.kind` is `auto`: the first that claims it, in this order
 # (specific readers before the catch-all image folder).
-_CLAIM_ORDER: list[str] = ["text", "table", "image"]
+_CLAIM_ORDER: list[str] = ["text", "table", "audio", "image"]
 
 
 def register_modality(unit: Modality, claim_first: bool = False) -> Modality:
@@ -73,6 +74,8 @@ def load_data(config: DataConfig, task: str = "classification") -> LoadedData:
                 "an IDX folder/file, or a .csv/.parquet/.npz file"
             )
         loaded = _read(path, config, task)
+    if loaded.config is None:
+        loaded.config = config
     if len(loaded.data) == 0:
         raise DataError(f"data source {spec!r} holds no samples")
     if task == "classification" and loaded.labels is not None and len(loaded.labels) < 2:
@@ -95,6 +98,7 @@ def load_splits(config: DataConfig, seed: int = 0, task: str = "classification")
         config.test_fraction,
         seed,
         classification=task == "classification",
+        allow_small_classes=config.allow_small_classes,
     )
 
 
@@ -114,8 +118,8 @@ def _read(path: Path, config: DataConfig, task: str) -> LoadedData:
             return unit.read(path, config, task)
     raise DataError(
         f"data source {path} has an unknown type {path.suffix or '(no suffix)'}; valid: "
-        "`digits`, an image folder, an IDX folder/file (*-ubyte[.gz]), .csv, .tsv, .parquet, "
-        ".npz, and for text .jsonl or .txt"
+        "`digits`, an image or audio folder, an IDX folder/file (*-ubyte[.gz]), .csv, .tsv, "
+        ".parquet, .npz, and for text .jsonl or .txt"
     )
 
 

@@ -3,7 +3,8 @@
 Stage s has `depth` (or `depth[s]`) convolutions of `channels[s]` filters (or the exact
 per-conv counts in `widths`, which structured pruning writes). With `residual`, the
 convolutions after a stage's first are paired into blocks with an identity shortcut. Stages
-after the first start with a 2×2 max-pool while the feature map is at least 2×2.
+after the first start with a 2×2 max-pool while the feature map is at least 2×2. Inputs of
+shape (steps, features) get the same network in 1-D (`models.temporal`).
 """
 
 from __future__ import annotations
@@ -113,4 +114,8 @@ class CNN(nn.Module):
 
 @register_family("cnn", CNNKnobs)
 def build_cnn(input_shape: tuple[int, ...], num_outputs: int, knobs: CNNKnobs) -> nn.Module:
+    if len(input_shape) == 2:  # (steps, features): a spectrogram's frames, a sequence
+        from scaledl.models.temporal import TemporalCNN
+
+        return TemporalCNN(input_shape, num_outputs, knobs)
     return CNN(input_shape, num_outputs, knobs)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -56,6 +58,12 @@ _OTHER_FORMS = {"tokens": "scaledl.models.text:validate_text_knobs"}
 _FRONTEND_FORMS = {"text": "scaledl.models.text:build_from_frontend"}
 
 
+def has_own_form(frontend: dict[str, Any]) -> bool:
+    """True when the families are built in their own form for this front-end's input (text:
+    token ids), not as a front-end module followed by a plain family."""
+    return frontend.get("kind") in _FRONTEND_FORMS
+
+
 def validate_knobs(family: str, knobs: dict[str, Any], any_form: bool = False) -> BaseModel:
     cls = _lookup(family)[0]
     try:
@@ -78,9 +86,22 @@ def validate_knobs(family: str, knobs: dict[str, Any], any_form: bool = False) -
         raise ModelError(f"model knobs for {family!r}: {problems} (valid knobs: {valid})") from None
 
 
+TRUST_CODE_FLAG = "--trust-code"
+MAX_INPUT_DIM = 1 << 20
+MAX_KNOBS_JSON = 16 << 10  # a family's knobs are a few lists of layer widths
+
+
+class UntrustedCodeError(ModelError):
+    """A package or recipe names Python code to import, and the user did not allow it."""
+
+
 @dataclass
 class ModelSpec:
-    """What `model.json` holds: enough to rebuild the module without pickle."""
+    """What `model.json` holds: enough to rebuild the module without pickle.
+
+    A spec read from a package is untrusted: `from_json` checks every field, and a `custom`
+    family (a class named by import path) is only imported with `build(trust_code=True)`.
+    """
 
     family: str
     input_shape: list[int]
@@ -95,22 +116,58 @@ class ModelSpec:
         return body
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ModelSpec:
-        try:
-            return cls(
-                family=str(data["family"]),
-                input_shape=[int(v) for v in data["input_shape"]],
-                num_outputs=int(data["num_outputs"]),
-                knobs=dict(data.get("knobs", {})),
-                frontend=dict(data["frontend"]) if data.get("frontend") is not None else None,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"model.json is malformed ({exc!r})") from None
+    def from_json(cls, data: Any, source: str = "model.json") -> ModelSpec:
+        def bad(what: str, value: Any) -> ModelError:
+            shown = repr(value)[:80]
+            return ModelError(f"{source}: {what} (got {shown})")
 
-    def build(self) -> Any:
+        if not isinstance(data, dict):
+            raise bad("must hold a JSON object with family, input_shape, num_outputs", data)
+        family, shape, outputs = (
+            data.get("family"),
+            data.get("input_shape"),
+            data.get("num_outputs"),
+        )
+        knobs, frontend = data.get("knobs", {}), data.get("frontend")
+        if not isinstance(family, str) or not 0 < len(family) <= 64:
+            raise bad("'family' must be a family name, e.g. cnn", family)
+        free_length = isinstance(frontend, dict) and has_own_form(frontend)  # text: ids (N, L)
+        if (
+            not isinstance(shape, list)
+            or not (0 if free_length else 1) <= len(shape) <= 4
+            or not all(_is_int(d, 1, MAX_INPUT_DIM) for d in shape)
+        ):
+            raise bad("'input_shape' must be a list of 1 to 4 positive integers", shape)
+        if not _is_int(outputs, 1, MAX_INPUT_DIM):
+            raise bad("'num_outputs' must be a positive integer", outputs)
+        if not isinstance(knobs, dict) or len(json.dumps(knobs)) > MAX_KNOBS_JSON:
+            raise bad(f"'knobs' must be a JSON object of at most {MAX_KNOBS_JSON} bytes", knobs)
+        if frontend is not None and (
+            not isinstance(frontend, dict)
+            or not isinstance(frontend.get("kind"), str)
+            or len(json.dumps(frontend)) > MAX_KNOBS_JSON
+        ):
+            raise bad(
+                f"'frontend' must be a JSON object with a 'kind' ({MAX_KNOBS_JSON} bytes)", frontend
+            )
+        return cls(
+            family=family,
+            input_shape=list(shape),
+            num_outputs=int(outputs or 0),
+            knobs=knobs,
+            frontend=frontend,
+        )
+
+    def build(self, trust_code: bool = False) -> Any:
         if self.frontend is not None:
             return create_with_frontend(self.frontend, self.family, self.num_outputs, self.knobs)
-        return create_model(self.family, tuple(self.input_shape), self.num_outputs, **self.knobs)
+        return create_model(
+            self.family,
+            tuple(self.input_shape),
+            self.num_outputs,
+            trust_code=trust_code,
+            **self.knobs,
+        )
 
 
 def create_with_frontend(
@@ -132,10 +189,26 @@ def create_with_frontend(
     return WithFrontEnd(module, create_model(family, feature_shape, num_outputs, **knobs))
 
 
-def create_model(family: str, input_shape: tuple[int, ...], num_outputs: int, **knobs: Any) -> Any:
-    """Build an `nn.Module` of `family` for inputs of `input_shape` (batch excluded)."""
+def _is_int(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def create_model(
+    family: str,
+    input_shape: tuple[int, ...],
+    num_outputs: int,
+    *,
+    trust_code: bool = False,
+    **knobs: Any,
+) -> Any:
+    """Build an `nn.Module` of `family` for inputs of `input_shape` (batch excluded).
+
+    The `custom` family imports and calls the class `knobs["class_path"]` names; that runs code,
+    so it needs `trust_code=True` (`--trust-code` on the command line), following Hugging Face's
+    `trust_remote_code`.
+    """
     if family == "custom":
-        return _import_custom(knobs)
+        return _import_custom(knobs, trust_code)
     builder = _lookup(family)[1]
     validated = validate_knobs(family, knobs)
     if num_outputs < 1:
@@ -143,11 +216,32 @@ def create_model(family: str, input_shape: tuple[int, ...], num_outputs: int, **
     return builder(tuple(int(d) for d in input_shape), int(num_outputs), validated)
 
 
-def _import_custom(knobs: dict[str, Any]) -> Any:
-    """`custom` models name an importable class (`module:Class`) and its keyword arguments."""
+def check_custom_target(knobs: dict[str, Any]) -> str:
+    """The `module:Class` a custom model names (checked for its form, never imported here)."""
     target = knobs.get("class_path")
-    if not isinstance(target, str) or ":" not in target:
-        raise ModelError("a custom model needs knobs.class_path = 'package.module:ClassName'")
+    if not isinstance(target, str) or not re.fullmatch(_CLASS_PATH, target):
+        raise ModelError(
+            "a custom model needs knobs.class_path = 'package.module:ClassName' "
+            f"(got {str(target)[:80]!r})"
+        )
+    kwargs = knobs.get("kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise ModelError(f"custom model {target!r}: knobs.kwargs must be a mapping")
+    return target
+
+
+_CLASS_PATH = r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*"
+
+
+def _import_custom(knobs: dict[str, Any], trust_code: bool) -> Any:
+    """`custom` models name an importable class (`module:Class`) and its keyword arguments."""
+    target = check_custom_target(knobs)
+    if not trust_code:
+        raise UntrustedCodeError(
+            f"model.class_path names a custom class, {target!r}: building the model would "
+            f"import and run that code. scaledl never runs code named by a package or recipe "
+            f"unless you pass {TRUST_CODE_FLAG} (only do so for files from someone you trust)"
+        )
     module_name, _, attr = target.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), attr)

@@ -31,6 +31,7 @@ class Assessment:
     max_accuracy_drop: float = 0.05
     window: Window | None = field(default=None, repr=False)
     outputs: np.ndarray | None = field(default=None, repr=False)
+    feature_means: np.ndarray | None = field(default=None, repr=False)  # per drift feature
 
     @property
     def accuracy_drop(self) -> float | None:
@@ -96,7 +97,8 @@ def check_arrays(
     profile = profile or package_profile(pkg)
     x = apply_preprocessing(x_raw, pkg.preprocessing)
     outputs = np.asarray(session_predict(pkg)(x))
-    window = Window.from_batch(profile, input_features(pkg.preprocessing, x), outputs)
+    features = input_features(pkg.preprocessing, x)
+    window = Window.from_batch(profile, features, outputs)
     result = detect_drift(profile, window, config)
     accuracy = None
     if y is not None and profile.task == "classification" and len(y):
@@ -111,6 +113,7 @@ def check_arrays(
         max_accuracy_drop=max_accuracy_drop,
         window=window,
         outputs=outputs,
+        feature_means=np.asarray(features, np.float64).reshape(len(features), -1).mean(axis=0),
     )
 
 

@@ -26,7 +26,26 @@ def finite(value: Any) -> Any:
     return value
 
 
+# Inside <script>, "</script" would close the element and "<!--" followed by "<script" would
+# switch the HTML parser into a state where "</script>" no longer closes it; "&" and the JS
+# line separators are escaped too. "\u003c" is the same character to the JSON parser, so the
+# data read back by the page is unchanged whatever a package's labels hold.
+SCRIPT_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+
+
+def script_json(value: Any) -> str:
+    """JSON text that is safe to place inside an HTML <script> element."""
+    data = json.dumps(finite(value), allow_nan=False, default=float)
+    for char, escaped in SCRIPT_ESCAPES.items():
+        data = data.replace(char, escaped)
+    return data
+
+
 def render_dashboard(payload: dict[str, Any]) -> str:
-    data = json.dumps(finite(payload), allow_nan=False, default=float)
-    # Inside <script>, "</" could close the tag early; "<\/" is the same string to JSON.
-    return _template().replace("/*PAYLOAD*/", data.replace("</", "<\\/"))
+    return _template().replace("/*PAYLOAD*/", script_json(payload))

@@ -27,7 +27,7 @@ class RawData:
 
 def own_data_config(pkg: Package) -> DataConfig:
     data = pkg.manifest.lineage.data or {"source": "digits"}
-    return DataConfig.model_validate(data)
+    return DataConfig.from_lineage(data, pkg.source)
 
 
 def resolve_data(pkg: Package, data: str | None) -> tuple[DataConfig, bool]:

@@ -169,7 +169,7 @@ class MonitorExtension:
     def check_all(self, model: str | None = None) -> list[DriftResult | None]:
         with self._lock:
             monitors = [m for (name, _), m in self.monitors.items() if model in (None, name)]
-        return [m.check() for m in monitors]
+        return [m.check(current=True) for m in monitors]
 
     def _observe_window(self, monitor: ModelMonitor) -> None:
         if self.metrics is not None:

@@ -71,7 +71,7 @@ class ModelMonitor:
         self.last_result: DriftResult | None = None
         self.last_check_at: float | None = None
         self.samples_seen = 0
-        self._since_check = 0
+        self._checked_upto = 0  # window sample index where the next check's window starts
         self._check_lock = threading.Lock()
 
     # --- traffic -------------------------------------------------------------------------
@@ -96,32 +96,40 @@ class ModelMonitor:
             self.window.add(features, received_at, predicted, score, values)
         self.traffic.add(received_at, latency_s, len(outputs), predicted)
         self.samples_seen += len(outputs)
-        self._since_check += len(outputs)
 
     def due(self, now: float | None = None) -> bool:
-        """A check is due after `check_every` new samples, or `check_interval_s` with some."""
-        if self.profile is None or self._since_check == 0:
+        """A check is due when the open window holds `check_every` new samples, or when its
+        first sample is `check_interval_s` old and it holds at least `min_samples`.
+
+        A window opens with the first sample after the previous check and holds only samples
+        no earlier check saw, so checks are independent tests (a pause in traffic does not
+        make the next check re-test old samples).
+        """
+        if self.profile is None:
             return False
         now = self.clock() if now is None else now
-        if len(self.window) < self.config.drift.min_samples:
+        new, live, opened = self.window.since(self._checked_upto, now)
+        if live < self.config.drift.min_samples:
             return False
-        if self._since_check >= self.config.every:
+        if new >= self.config.every:
             return True
-        return self.last_check_at is not None and now - self.last_check_at >= (
-            self.config.check_interval_s
-        )
+        return opened is not None and now - opened >= self.config.check_interval_s
 
     # --- drift ---------------------------------------------------------------------------
-    def check(self, now: float | None = None) -> DriftResult | None:
-        """Test the current window now (None when there is no profile or too few samples)."""
+    def check(self, now: float | None = None, current: bool = False) -> DriftResult | None:
+        """Test the samples recorded since the last check now (None when there is no profile
+        or fewer than `min_samples` of them). `current` (a manual check) tests the whole
+        current window instead; later checks still start after it."""
         if self.profile is None:
             return None
         now = self.clock() if now is None else now
         with self._check_lock:
-            window: Window = self.window.snapshot(now, self.classification)
+            window: Window
+            start = 0 if current else self._checked_upto
+            window, upto = self.window.snapshot_since(start, now, self.classification)
             if len(window) < self.config.drift.min_samples:
                 return None
-            self._since_check = 0
+            self._checked_upto = upto
             result = detect_drift(self.profile, window, self.config.drift)
             self.last_result, self.last_check_at = result, now
             self.checks.add(

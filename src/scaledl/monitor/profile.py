@@ -224,6 +224,8 @@ def build_profile(
             **(sources or {}),
         },
     }
+    if feature_names is not None:
+        meta["feature_names"] = list(feature_names)
     outputs = np.asarray(predict(heldout_x))
     profile = ReferenceProfile(
         projection=projection,

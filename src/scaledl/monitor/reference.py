@@ -50,7 +50,7 @@ def profile_for_splits(
         labels=splits.labels,
         options=opts,
         sources={"inputs_from": "train", "outputs_from": "val+test", "data": splits.source},
-        feature_names=feature_names(preprocessing),
+        feature_names=input_feature_names(preprocessing),
     )
 
 
@@ -61,7 +61,7 @@ def input_features(preprocessing: SpecBase, graph_x: np.ndarray) -> np.ndarray:
     return modality_of(preprocessing).drift_features(preprocessing, graph_x)
 
 
-def feature_names(preprocessing: SpecBase) -> list[str] | None:
+def input_feature_names(preprocessing: SpecBase) -> list[str] | None:
     """Names of the modality's readable drift features (None: PCA components)."""
     from scaledl.modalities import modality_of
 
@@ -99,11 +99,10 @@ def package_profile(pkg: Package) -> ReferenceProfile:
 
 def session_predict(pkg: Package) -> Predict:
     """Outputs of the package's ONNX graph for preprocessed inputs."""
-    from scaledl.evaluate import run_session
-    from scaledl.export.runtime import create_session
+    from scaledl.export.runtime import package_session, run_checked
 
-    session = create_session(pkg.onnx_path)
-    return lambda x: run_session(session, graph_array(x))
+    session = package_session(pkg)
+    return lambda x: run_checked(session, graph_array(x), pkg.source)
 
 
 def add_profile(
@@ -141,7 +140,7 @@ def add_profile(
             labels=pkg.labels,
             options=options,
             sources={"inputs_from": "data", "outputs_from": "data", "data": config.source},
-            feature_names=feature_names(preprocessing),
+            feature_names=input_feature_names(preprocessing),
         )
     update_package(
         pkg.path,

@@ -57,6 +57,10 @@ def build_report(
                 }
             ]
         )
+    names = profile.meta.get("feature_names")
+    if names and assessment.feature_means is not None:
+        report.heading("Input features: reference vs new data")
+        report.table(_feature_shift(names, profile, assessment.feature_means))
     report.heading("Plots")
     report.figures(_figures(assessment, profile))
     means = feature_means(profile, assessment.window)
@@ -65,14 +69,40 @@ def build_report(
         report.table(means)
     report.heading("Per-channel statistics of the reference (preprocessed inputs)")
     stats = profile.channel_stats
+    names = profile.meta.get("feature_names") or []
     report.table(
         [
-            {"channel": i, **{k: float(v[i]) for k, v in stats.items()}}
+            {
+                "channel": names[i] if i < len(names) else i,
+                **{k: float(v[i]) for k, v in stats.items()},
+            }
             for i in range(len(next(iter(stats.values()))))
         ][:64]
     )
     report.code(_json_summary(assessment))
     return report
+
+
+def _feature_shift(
+    names: list[str], profile: ReferenceProfile, means: np.ndarray
+) -> list[dict[str, Any]]:
+    """Each named input feature's reference mean and std, the new data's mean and the shift in
+    reference standard deviations, largest shifts first."""
+    stats = profile.channel_stats
+    rows: list[dict[str, Any]] = []
+    for i, name in enumerate(names[: len(means)]):
+        std = float(stats["std"][i]) or 1.0
+        shift = (float(means[i]) - float(stats["mean"][i])) / std
+        rows.append(
+            {
+                "feature": name,
+                "reference mean": float(stats["mean"][i]),
+                "reference std": float(stats["std"][i]),
+                "new mean": float(means[i]),
+                "shift (std)": shift,
+            }
+        )
+    return sorted(rows, key=lambda r: -abs(r["shift (std)"]))[:24]
 
 
 def _figures(assessment: Assessment, profile: ReferenceProfile) -> list[tuple[Any, str]]:

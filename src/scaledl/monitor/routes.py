@@ -1,22 +1,32 @@
-"""HTTP routes of the monitor extension: feedback, status, manual checks, dashboard."""
+"""HTTP routes of the monitor extension: feedback, status, manual checks, dashboard.
+
+Everything whose cost grows with the request — parsing and scoring a feedback batch, a drift
+check, building the dashboard — runs on the server's CPU pool (`server.offload`), never on
+the event loop.
+"""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from fastapi import FastAPI
+import orjson
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scaledl.errors import UsageError
+from scaledl.serve.codec import to_array
 
 if TYPE_CHECKING:
     from scaledl.monitor.extension import MonitorExtension
     from scaledl.monitor.live import ModelMonitor
 
 MAX_FEEDBACK_ROWS = 10_000
+PARSE_INLINE_BYTES = 64 * 1024  # bigger feedback bodies are parsed in a parser process
+INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 class Feedback(BaseModel):
@@ -35,9 +45,23 @@ def install_routes(app: FastAPI, server: Any, ext: MonitorExtension) -> None:
     infer = [server.require_scope("infer")]
     admin = [server.require_scope("admin")]
 
-    @app.post("/v2/models/{model}/feedback", dependencies=infer)
-    async def feedback(model: str, body: Feedback) -> dict[str, Any]:
-        return _feedback(ext, model, body)
+    feedback_body = {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": Feedback.model_json_schema()}},
+        }
+    }
+
+    @app.post("/v2/models/{model}/feedback", dependencies=infer, openapi_extra=feedback_body)
+    async def feedback(model: str, request: Request) -> dict[str, Any]:
+        raw = await request.body()  # already read (and size-capped) by the front door
+        offload = server.offload
+        if len(raw) > PARSE_INLINE_BYTES:  # parsing big JSON would hold the GIL: a process
+            body, rows = await offload.run_process(parse_feedback, raw)
+        else:
+            body, rows = parse_feedback(raw)
+        result: dict[str, Any] = await offload.run(_feedback, ext, model, body, rows)
+        return result
 
     @app.get("/v2/models/{model}/monitor", dependencies=infer)
     async def status(model: str) -> dict[str, Any]:
@@ -46,18 +70,22 @@ def install_routes(app: FastAPI, server: Any, ext: MonitorExtension) -> None:
     @app.post("/v2/models/{model}/monitor/check", dependencies=admin)
     async def check(model: str) -> dict[str, Any]:
         ext.versions(model)  # 404 for an unknown model
-        results = ext.check_all(model)
+        results = await server.offload.run(ext.check_all, model)
         return {"model": model, "checks": [r.to_json() if r else None for r in results]}
 
     @app.get("/dashboard/data", dependencies=infer)
     async def dashboard_data() -> dict[str, Any]:
-        return dashboard_payload(ext)
+        payload: dict[str, Any] = await server.offload.run(dashboard_payload, ext)
+        return payload
 
     @app.get("/dashboard", dependencies=infer, response_class=HTMLResponse)
     async def dashboard() -> HTMLResponse:
         from scaledl.monitor.dashboard import render_dashboard
 
-        return HTMLResponse(render_dashboard(dashboard_payload(ext)))
+        def page() -> str:
+            return render_dashboard(dashboard_payload(ext))
+
+        return HTMLResponse(await server.offload.run(page))
 
 
 def dashboard_payload(ext: MonitorExtension) -> dict[str, Any]:
@@ -77,9 +105,10 @@ def _labels(monitor: ModelMonitor, body: Feedback) -> np.ndarray:
     k = monitor.num_classes
     out = []
     for value in given:
-        if isinstance(value, str) and not value.lstrip("-").isdigit():
+        if isinstance(value, str) and not INTEGER.fullmatch(value):
             if value not in names:
-                raise UsageError(f"label {value!r} is not a class of {monitor.model}: {names}")
+                shown = value if len(value) <= 40 else value[:40] + "…"
+                raise UsageError(f"label {shown!r} is not a class of {monitor.model}: {names}")
             out.append(names.index(value))
             continue
         idx = int(value)
@@ -89,8 +118,37 @@ def _labels(monitor: ModelMonitor, body: Feedback) -> np.ndarray:
     return np.asarray(out, np.int64)
 
 
-def _feedback(ext: MonitorExtension, model: str, body: Feedback) -> dict[str, Any]:
-    if (body.id is None) == (body.inputs is None):
+def parse_feedback(raw: bytes) -> tuple[Feedback, np.ndarray | None]:
+    """The feedback request, its raw `inputs` rows split off as a float32 array."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise UsageError(f"feedback body is not valid JSON ({exc})") from None
+    try:
+        body = Feedback.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        raise UsageError(f"invalid feedback: {where}: {first.get('msg', 'invalid')}") from None
+    if body.inputs is None:
+        return body, None
+    if len(body.inputs) > MAX_FEEDBACK_ROWS:
+        raise UsageError(f"`inputs` must hold at most {MAX_FEEDBACK_ROWS} raw rows per request")
+    if body.inputs and all(isinstance(row, str) for row in body.inputs):  # texts
+        texts = np.empty(len(body.inputs), dtype=object)
+        texts[:] = body.inputs
+        return body.model_copy(update={"inputs": []}), texts
+    try:
+        rows = to_array(body.inputs, np.float32)
+    except (TypeError, ValueError):
+        raise UsageError("`inputs` must be numeric raw rows (nested lists)") from None
+    return body.model_copy(update={"inputs": []}), rows
+
+
+def _feedback(
+    ext: MonitorExtension, model: str, body: Feedback, rows: np.ndarray | None
+) -> dict[str, Any]:
+    if (body.id is None) == (rows is None):
         raise UsageError("feedback needs exactly one of `id` (a request id) or `inputs` (raw rows)")
     if body.id is not None:
         counted = []
@@ -107,7 +165,8 @@ def _feedback(ext: MonitorExtension, model: str, body: Feedback) -> dict[str, An
             counted.append(monitor)
     else:
         monitor = ext.monitor_for(model, body.version)
-        raw = _raw_rows(monitor, ext, body.inputs or [])
+        assert rows is not None
+        raw = _raw_rows(monitor, ext, rows)
         labels = _labels(monitor, body)
         monitor.feedback(ext.predict_raw(monitor, raw), labels)
         counted = [monitor]
@@ -124,21 +183,21 @@ def _feedback(ext: MonitorExtension, model: str, body: Feedback) -> dict[str, An
     }
 
 
-def _raw_rows(monitor: ModelMonitor, ext: MonitorExtension, rows: list[Any]) -> np.ndarray:
-    from scaledl.modalities import Modality, modality_of
+def _raw_rows(monitor: ModelMonitor, ext: MonitorExtension, raw: np.ndarray) -> np.ndarray:
+    spec = ext.packages[(monitor.model, monitor.version)].manifest.preprocessing
+    if spec is None:
+        raise UsageError(
+            f"{monitor.model} version {monitor.version} has no preprocessing in its manifest, "
+            "so raw `inputs` cannot be scored; give feedback by request `id`"
+        )
+    if raw.dtype == object or not spec.sample_shape:  # texts: the modality reads its own rows
+        from scaledl.modalities import modality_of
 
-    spec = ext.packages[(monitor.model, monitor.version)].preprocessing
-    unit = modality_of(spec)
-    if type(unit).rows_from_json is not Modality.rows_from_json:  # its own raw rows (texts)
-        if len(rows) > MAX_FEEDBACK_ROWS:
-            raise UsageError(f"`inputs` must hold 1–{MAX_FEEDBACK_ROWS} raw rows")
-        return np.asarray(unit.rows_from_json(spec, {"instances": rows}))
+        rows = raw.tolist() if raw.dtype == object else raw
+        return np.asarray(modality_of(spec).rows_from_json(spec, rows))
     shape = spec.sample_shape
-    try:
-        raw = np.asarray(rows, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise UsageError("`inputs` must be numeric raw rows (nested lists)") from None
-    if raw.size == 0 or raw.size % int(np.prod(shape)) or len(raw) > MAX_FEEDBACK_ROWS:
+    per_row = max(1, int(np.prod(shape)))
+    if raw.size == 0 or raw.size % per_row or raw.size // per_row > MAX_FEEDBACK_ROWS:
         raise UsageError(
             f"`inputs` must hold 1–{MAX_FEEDBACK_ROWS} raw rows of shape {list(shape)}; "
             f"got an array of shape {list(raw.shape)}"

@@ -29,6 +29,7 @@ class SampleWindow:
         self._times = np.zeros(capacity, np.float64)
         self._next = 0  # write position
         self._size = 0
+        self.added = 0  # samples ever added: sample i (0-based) is the i-th one recorded
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -48,6 +49,7 @@ class SampleWindow:
         values: np.ndarray | None = None,
     ) -> None:
         count = len(features)
+        added = count
         if count > self.capacity:  # only the newest rows can stay
             cut = slice(count - self.capacity, count)
             features = features[cut]
@@ -67,6 +69,7 @@ class SampleWindow:
                 self._values[idx] = np.asarray(values).reshape(count, -1)
             self._next = int((self._next + count) % self.capacity)
             self._size = min(self.capacity, self._size + count)
+            self.added += added
 
     def _order(self, now: float) -> np.ndarray:
         """Indices of the live samples, oldest first (expired ones dropped)."""
@@ -79,16 +82,36 @@ class SampleWindow:
 
     def snapshot(self, now: float, classification: bool = True) -> Window:
         """A copy of the live samples as a drift-test window."""
+        return self.snapshot_since(0, now, classification)[0]
+
+    def snapshot_since(
+        self, start: int, now: float, classification: bool = True
+    ) -> tuple[Window, int]:
+        """The live samples recorded since sample `start` (so successive windows never share
+        a sample), and the index to start the next one from."""
         with self._lock:
-            idx = self._order(now)
+            idx = self._order(now)  # the newest live samples, oldest first
+            idx = idx[max(0, len(idx) - max(0, self.added - start)) :]
             features = self._features[idx].copy()
             if classification:
-                return Window(
+                window = Window(
                     features,
                     predicted=self._predicted[idx].astype(np.int64),
                     score=self._score[idx].copy(),
                 )
-            return Window(features, values=self._values[idx].copy())
+            else:
+                window = Window(features, values=self._values[idx].copy())
+            return window, self.added
+
+    def since(self, start: int, now: float) -> tuple[int, int, float | None]:
+        """Samples recorded since sample `start`: how many, how many are still live, and
+        when the oldest live one arrived."""
+        with self._lock:
+            idx = self._order(now)
+            new = max(0, self.added - start)
+            idx = idx[max(0, len(idx) - new) :]
+            oldest = float(self._times[idx[0]]) if len(idx) else None
+            return new, len(idx), oldest
 
     def fill(self, now: float) -> float:
         with self._lock:

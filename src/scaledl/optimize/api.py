@@ -3,8 +3,8 @@
 from scaledl.optimize.api import optimize_package
 from scaledl.optimize.config import OptimizeConfig
 
-result = optimize_package("runs/demo/package", OptimizeConfig(max_accuracy_drop=0.01),
-                          out="runs/demo-optimized")
+result = optimize_package("runs/digits-cnn/package", OptimizeConfig(max_accuracy_drop=0.01),
+                          out="runs/digits-cnn-optimized")
 result.choice.chosen   # the Candidate chosen (None when nothing met the budget)
 """
 
@@ -21,12 +21,16 @@ log = logging.getLogger(__name__)
 
 
 def optimize_package(
-    path: Path | str, config: OptimizeConfig | None = None, out: Path | str | None = None
+    path: Path | str,
+    config: OptimizeConfig | None = None,
+    out: Path | str | None = None,
+    trust_code: bool = False,
 ) -> SearchResult:
     """Search for the fastest variant within the budget; write packages and reports to `out`.
 
     Returns the result whether or not the budget was met (`result.met`); the CLI turns an unmet
-    budget into exit code 1.
+    budget into exit code 1. `trust_code` allows importing the class a custom model.json names
+    (it is a run option, never part of the config a lineage records).
     """
     from scaledl.optimize.context import build_context
     from scaledl.optimize.output import check_out_dir, write_outputs
@@ -36,7 +40,7 @@ def optimize_package(
     config = config or OptimizeConfig()
     if out is not None:
         check_out_dir(Path(out))
-    ctx = build_context(path, config, started=started)
+    ctx = build_context(path, config, started=started, trust_code=trust_code)
     search = Search(ctx)
     parent, constraints = search.run()
     result = finalize(search, parent, constraints)

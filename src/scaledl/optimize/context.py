@@ -15,8 +15,10 @@ from scaledl.bench.cpu import CpuInfo, cpu_info
 from scaledl.contract import SpecBase
 from scaledl.data.dataset import DataSplits
 from scaledl.errors import UsageError
+from scaledl.export.runtime import package_session
 from scaledl.optimize.config import OptimizeConfig
 from scaledl.package import RECIPE, SAMPLE, Package, open_package
+from scaledl.package_files import read_npz
 from scaledl.preprocess import apply_preprocessing
 
 log = logging.getLogger(__name__)
@@ -130,7 +132,10 @@ def check_target(target: str) -> None:
 
 
 def build_context(
-    path: Path | str, config: OptimizeConfig, started: float | None = None
+    path: Path | str,
+    config: OptimizeConfig,
+    started: float | None = None,
+    trust_code: bool = False,
 ) -> SearchContext:
     """Open the parent, load its data (lineage or --data) and its PyTorch model if it has one.
 
@@ -139,12 +144,12 @@ def build_context(
     started = time.monotonic() if started is None else started
     check_target(config.target)
     parent = open_package(path)
+    package_session(parent)  # a graph ONNX Runtime cannot load is refused here, by name
     task = parent.manifest.task
     splits, label = _load_data(parent, config, task)
     preprocessing = parent.preprocessing
     if SAMPLE in parent.manifest.files:
-        with np.load(parent.file(SAMPLE), allow_pickle=False) as sample:
-            example_raw = np.asarray(sample["raw"])
+        example_raw = read_npz(parent, SAMPLE, ("raw",))["raw"]
     else:
         example_raw = splits.test.x[:16]
     if len(example_raw) < 2:
@@ -168,7 +173,7 @@ def build_context(
         from scaledl.package import MODEL_JSON
 
         ctx.spec = ModelSpec.from_json(parent.read_json(MODEL_JSON))
-        ctx.teacher = load_module(parent)
+        ctx.teacher = load_module(parent, trust_code=trust_code)
         ctx.augment = _parent_augment(parent)
     return ctx
 
@@ -184,7 +189,7 @@ def _load_data(parent: Package, config: OptimizeConfig, task: str) -> tuple[Data
             f"package {parent.source} records no data set in its lineage; "
             "pass --data SOURCE (digits, an image folder, a .csv/.parquet/.npz file)"
         )
-    base = DataConfig.model_validate(own or {})
+    base = DataConfig.from_lineage(own or {}, parent.source)
     data = base if config.data is None else base.with_source(config.data)
     splits = load_splits(data, seed=lineage.split_seed, task=task)
     if len(splits.val) == 0:

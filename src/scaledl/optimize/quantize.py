@@ -7,6 +7,9 @@
   ORT would quantize their 1-D weights per channel on a missing axis).
 - Dynamic: only MatMul/Gemm/LSTM/Attention with constant weights. Conv is never quantized
   dynamically: ConvInteger runs 6–8× slower than fp32 Conv. ORT has no dynamic GRU.
+- A modality front-end inside the graph (its constants are named `frontend.…`, e.g. an audio
+  model's DFT basis and mel filterbank) stays fp32: its fixed weights are not learned, and an
+  8-bit waveform would drown quiet sounds in quantization noise.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 STATIC_EXCLUDED = frozenset({"LayerNormalization", "InstanceNormalization", "BatchNormalization"})
 DYNAMIC_OPS = ("MatMul", "Gemm", "LSTM", "Attention")
 STATIC_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")  # where static QDQ puts the weights
+FRONTEND_PREFIX = "frontend."  # constants of a modality front-end (models.frontend.WithFrontEnd)
 INT8_MARKERS = frozenset(
     {
         "QuantizeLinear",
@@ -110,6 +114,15 @@ def preprocess(onnx_bytes: bytes, workdir: Path) -> Path:
     return source
 
 
+def frontend_nodes(path: Path) -> list[str]:
+    """Nodes that read a front-end constant: kept out of quantization."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    constants = {t.name for t in graph.initializer if t.name.startswith(FRONTEND_PREFIX)}
+    return [n.name for n in graph.node if constants & set(n.input)]
+
+
 def _reader(x: np.ndarray, input_name: str, batch_size: int = 32) -> Any:
     """An ORT CalibrationDataReader over normalized rows."""
     from onnxruntime.quantization import CalibrationDataReader
@@ -171,6 +184,7 @@ def quantize_static_int8(
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=methods[calibration],
+                nodes_to_exclude=frontend_nodes(source),
                 extra_options={"CalibPercentile": percentile},
             )
         return target.read_bytes()
@@ -209,6 +223,7 @@ def quantize_dynamic_int8(
                 per_channel=per_channel,
                 reduce_range=reduce_range,
                 weight_type=QuantType.QInt8,
+                nodes_to_exclude=frontend_nodes(source),
                 extra_options={
                     "MatMulConstBOnly": True,
                     "DefaultTensorType": onnx.TensorProto.FLOAT,

@@ -39,7 +39,11 @@ Kind = Literal["structure", "finetune", "graph"]
 Finetune = Literal["after", "scratch", "none"]
 # Modules whose import registers the built-in methods (imported on first use: they are light,
 # the heavy libraries they call are imported inside the handlers).
-BUILTIN_MODULES = ("scaledl.optimize.handlers.structure", "scaledl.optimize.handlers.quantization")
+BUILTIN_MODULES = (
+    "scaledl.optimize.handlers.structure",
+    "scaledl.optimize.handlers.quantization",
+    "scaledl.optimize.handlers.frontend",
+)
 
 
 class MethodSkipped(Exception):

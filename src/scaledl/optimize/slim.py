@@ -141,7 +141,9 @@ def slim_spec(
             f"cannot slim a {spec.family!r} model; slimming handles cnn, mlp, rnn, transformer"
         )
     knobs = {k: v for k, v in knobs.items() if v is not None or k in spec.knobs}
-    slim = ModelSpec(spec.family, list(spec.input_shape), spec.num_outputs, knobs)
+    slim = ModelSpec(
+        spec.family, list(spec.input_shape), spec.num_outputs, knobs, frontend=spec.frontend
+    )
     _check_smaller(spec, slim)
     return slim
 

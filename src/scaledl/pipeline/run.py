@@ -21,16 +21,20 @@ class RunOutput:
     seconds: float
 
 
-def run_recipe(recipe: Recipe, out_dir: Path, resume: bool = False) -> RunOutput:
+def run_recipe(
+    recipe: Recipe, out_dir: Path, resume: bool = False, trust_code: bool = False
+) -> RunOutput:
     import time
 
     from scaledl.evaluate import evaluate_package
-    from scaledl.pipeline.train import train_recipe
+    from scaledl.pipeline.train import ScaleOptions, train_recipe
     from scaledl.report.training import training_report
     from scaledl.verify import verify_package
 
     start = time.perf_counter()
-    trained = train_recipe(recipe, out_dir, resume=resume)
+    trained = train_recipe(
+        recipe, out_dir, resume=resume, options=ScaleOptions(trust_code=trust_code)
+    )
     verified = verify_package(trained.package)
     evaluation = evaluate_package(trained.package, split="test")
     pkg = open_package(trained.package)

@@ -17,10 +17,10 @@ from scaledl.errors import ModelError
 from scaledl.fsio import atomic_write_text
 from scaledl.models import ModelSpec
 from scaledl.recipe import Recipe
+from scaledl.train.checkpoint import CHECKPOINT_DIR, check_resumable
 
 log = logging.getLogger(__name__)
 PACKAGE_DIR = "package"
-CHECKPOINT_DIR = "checkpoints"
 HISTORY = "history.json"
 
 
@@ -51,6 +51,7 @@ class ScaleOptions:
     checkpoint_every: int | None = None
     dist_timeout: float = 60.0
     sample_log: Path | None = None
+    trust_code: bool = False  # import the class a `custom` recipe names (--trust-code)
 
 
 def model_spec_for(recipe: Recipe, preprocessing: SpecBase, num_outputs: int) -> ModelSpec:
@@ -63,13 +64,13 @@ def model_spec_for(recipe: Recipe, preprocessing: SpecBase, num_outputs: int) ->
     return ModelSpec(family, shape, num_outputs, recipe.model.knobs(), frontend=frontend)
 
 
-def build_model_for(recipe: Recipe, spec: ModelSpec) -> Any:
+def build_model_for(recipe: Recipe, spec: ModelSpec, trust_code: bool = False) -> Any:
     import torch
 
     torch.manual_seed(recipe.seed)
     sample_shape = tuple(spec.input_shape)
     try:
-        return spec.build()
+        return spec.build(trust_code=trust_code)
     except ValueError as exc:
         raise ModelError(
             f"model family {recipe.model.family!r} does not fit the data "
@@ -96,7 +97,8 @@ def train_recipe(
     options = options or ScaleOptions()
     ctx = init_distributed(options.device, options.dist_timeout)
     try:
-        resume = resume or ctx.restart > 0  # a restarted group continues from its checkpoint
+        if resume and not ctx.distributed:
+            check_resumable(Path(out_dir))  # before minutes of data loading
         return _train(recipe, Path(out_dir), resume, callbacks, model, options, ctx)
     finally:
         ctx.close()
@@ -124,7 +126,7 @@ def _train(
     spec: ModelSpec | None = None
     if model is None:
         spec = model_spec_for(recipe, preprocessing, num_outputs)
-        model = build_model_for(recipe, spec)
+        model = build_model_for(recipe, spec, options.trust_code)
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out_dir / "recipe.yaml", recipe.to_yaml())
@@ -148,7 +150,8 @@ def _train(
         step_callbacks=[sample_log] if sample_log else None,
     )
     try:
-        result = trainer.fit(resume=resume)
+        # a group torchrun restarted continues from its checkpoint, or starts if it has none yet
+        result = trainer.fit(resume=resume or ctx.restart > 0, require_checkpoint=resume)
     finally:
         if sample_log:
             sample_log.close()

@@ -1,4 +1,8 @@
-"""A picture of what a policy does: original samples beside augmented views (one per epoch)."""
+"""A picture of what a policy does: original samples beside augmented views (one per epoch).
+
+Audio is shown as the model sees it: the normalized log-mel spectrogram its front-end computes,
+after the policy's waveform ops and, in the augmented views, its feature ops (SpecAugment).
+"""
 
 from __future__ import annotations
 
@@ -37,11 +41,17 @@ def preview_policy(recipe: Any, out: Path, samples: int = 8, views: int = 5) -> 
     y = torch.from_numpy(train.y[index])
     augmenter = build_augmenter(recipe.augment, splits.kind)
     columns: list[tuple[str, Any, Any]] = [("original", x, None)]
+    front = _audio_frontend(splits) if splits.kind == "audio" else None
     if augmenter is not None:
         augmenter.bind(train.x, train.y, splits.scale, splits.num_classes)
         for epoch in range(views):
             ax, soft = augmenter(x, y, seed=recipe.seed, epoch=epoch, index=index)
+            if front is not None:
+                features = augmenter.feature_augment(seed=recipe.seed, epoch=epoch, index=index)
+                ax = _spectrograms(front, ax, features)
             columns.append((f"epoch {epoch + 1}", ax, soft))
+    if front is not None:
+        columns[0] = ("original", _spectrograms(front, x, None), None)
     png = _render(columns, splits.kind, y.numpy(), splits.labels)
     atomic_write_bytes(Path(out), png)
     return Preview(Path(out), len(index), len(columns) - 1, splits.kind, recipe.augment.describe())
@@ -95,6 +105,26 @@ def _render_lines(lines: list[str]) -> bytes:
     return buffer.getvalue()
 
 
+def _audio_frontend(splits: Any) -> Any:
+    """The front-end a model trained on these splits would have."""
+    from scaledl.modalities import modality
+
+    unit = modality("audio")
+    spec = unit.fit(splits)
+    config = unit.frontend(spec, "cnn")
+    assert config is not None
+    return unit.build_frontend(config)[0]
+
+
+def _spectrograms(front: Any, waves: Any, feature_augment: Any) -> Any:
+    """Waveforms → the normalized log-mel the model's front-end computes (and augments)."""
+    import torch
+
+    with torch.no_grad():
+        features = front.logmel(waves)
+        return feature_augment(features) if feature_augment is not None else features
+
+
 def _render(
     columns: list[tuple[str, Any, Any]], kind: str, y: np.ndarray, labels: list[str] | None
 ) -> bytes:
@@ -104,7 +134,7 @@ def _render(
     import matplotlib.pyplot as plt
 
     rows, cols = len(y), len(columns)
-    size = 1.6 if kind == "image" else 2.4
+    size = {"image": 1.6, "audio": 2.2}.get(kind, 2.4)
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
     for c, (title, batch, soft) in enumerate(columns):
         for r in range(rows):
@@ -122,6 +152,11 @@ def _draw(ax: Any, sample: np.ndarray, kind: str, original: np.ndarray, augmente
     if kind == "image":
         img = np.clip(sample.transpose(1, 2, 0), 0.0, 1.0)
         ax.imshow(img[:, :, 0] if img.shape[2] == 1 else img, cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
+    if kind == "audio":  # (mel bands, frames), low frequencies at the bottom
+        ax.imshow(sample, origin="lower", aspect="auto", cmap="magma", vmin=-2.5, vmax=2.5)
         ax.set_xticks([])
         ax.set_yticks([])
         return

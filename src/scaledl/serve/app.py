@@ -5,14 +5,18 @@
 
 `server.app` is the FastAPI app (extensions add routes to it), `server.metrics_registry` the
 Prometheus registry behind `/metrics`, `server.require_scope("infer"|"admin")` a FastAPI
-dependency that enforces the API keys, and `server.request_id(client_id)` the request-id rule:
+dependency that enforces the API keys (checked before any request body is read),
+`server.offload.run(fn, *args)` runs CPU-heavy work off the event loop on a bounded pool, and
+`server.request_id(client_id)` the request-id rule:
 the V2 `id` the client sent, else a new unique id (32 hex digits); it is echoed in the
 response `id` and in the `X-Request-ID` header.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -25,6 +29,7 @@ from scaledl.serve.extensions import ExtensionDispatcher, ServerExtension
 from scaledl.serve.fastpath import FrontDoor
 from scaledl.serve.manager import ModelManager
 from scaledl.serve.metrics import ServerMetrics
+from scaledl.serve.offload import Offloader
 from scaledl.serve.routes import build_router, install_error_handlers
 from scaledl.serve.service import InferenceService
 from scaledl.serve.settings import ServeSettings
@@ -43,10 +48,14 @@ class ModelServer:
         self.dispatcher = ExtensionDispatcher(
             list(extensions or []), on_drop=self.metrics.records_dropped.inc
         )
+        self.offload = Offloader(settings.offload_threads())
         self.manager = ModelManager(settings, self.metrics, self.dispatcher)
-        self.service = InferenceService(settings, self.manager, self.metrics, self.dispatcher)
+        self.service = InferenceService(
+            settings, self.manager, self.metrics, self.dispatcher, self.offload
+        )
         self.draining = False
         self.started = False
+        self.grpc: Any = None  # the gRPC listener, with --grpc-port (scaledl.serve.grpc)
         self.app = FastAPI(
             title="scaledl model server",
             lifespan=self._lifespan,
@@ -85,6 +94,7 @@ class ModelServer:
             headers = request.headers
             self.auth.check(headers.get("authorization"), headers.get("x-api-key"), scope)
 
+        check.scaledl_scope = scope  # type: ignore[attr-defined]  # read by the front door
         return Depends(check)
 
     def begin_drain(self) -> None:
@@ -104,14 +114,27 @@ class ModelServer:
     async def startup(self) -> None:
         self.dispatcher.start()
         await self.manager.startup()
+        await asyncio.to_thread(self.offload.warm)  # parser processes start before traffic
+        # Objects alive now (modules, models) live as long as the server: keep them out of
+        # the cyclic collector, whose full passes would otherwise stall the loop for tens of ms.
+        gc.collect()
+        gc.freeze()
         self.started = True
+        if self.settings.grpc_port is not None:
+            from scaledl.serve.grpc.server import GrpcFrontEnd
+
+            self.grpc = GrpcFrontEnd(self)
+            await self.grpc.start()
         served = {m: r.primary.version for m, r in self.manager.routes.items()}
         log.info("serving %d model(s): %s", len(served), served or "none")
 
     async def shutdown(self) -> None:
         self.draining = True
+        if self.grpc is not None:  # gRPC calls in flight are answered before models unload
+            await self.grpc.stop(self.settings.drain_timeout_s)
         await self.manager.shutdown()
         self.dispatcher.stop()
+        self.offload.close()
         log.info("stopped: every accepted request was answered")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

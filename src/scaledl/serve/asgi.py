@@ -1,9 +1,11 @@
-"""Small ASGI helpers: header lookup, bounded body reading, one-shot responses."""
+"""Small ASGI helpers: header lookup, bounded and timed body reading, one-shot responses."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
+import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -28,6 +30,18 @@ class ClientDisconnected(ScaledlError):
     http_status = 499
 
 
+class RequestTimeoutError(ScaledlError):
+    http_status = 408
+
+
+def id_header(request_id: str) -> bytes:
+    """The X-Request-ID header value: the id itself when it is printable ASCII, else its
+    UTF-8 percent-encoded (RFC 3986) form, so no id can break or mangle the header."""
+    if request_id.isascii() and request_id.isprintable():
+        return request_id.encode("ascii")
+    return urllib.parse.quote(request_id, safe="").encode("ascii")
+
+
 def header_map(scope: Scope) -> dict[bytes, bytes]:
     """Request headers (names are lower-case in ASGI); the last one wins for repeats."""
     return dict(scope["headers"])
@@ -38,8 +52,15 @@ def text(headers: dict[bytes, bytes], name: bytes) -> str | None:
     return value.decode("latin-1") if value is not None else None
 
 
-async def read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
-    """The whole request body, refusing (413) anything over `limit` bytes."""
+async def read_body(
+    receive: Receive,
+    headers: dict[bytes, bytes],
+    limit: int,
+    timeout_s: float | None = None,
+    flag: str = "--max-body-mb",
+) -> bytes:
+    """The whole request body, refusing (413) anything over `limit` bytes and (408) a body
+    that has not fully arrived `timeout_s` seconds after its headers."""
     declared = headers.get(b"content-length")
     if declared is not None:
         try:
@@ -48,8 +69,20 @@ async def read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -
             size = -1
         if size > limit:
             raise PayloadTooLargeError(
-                f"request body of {size} bytes exceeds the {limit}-byte limit (--max-body-mb)"
+                f"request body of {size} bytes exceeds the {limit}-byte limit ({flag})"
             )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s if timeout_s else None
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await _read_chunks(receive, limit, flag)
+    except TimeoutError:
+        raise RequestTimeoutError(
+            f"the request body did not arrive within {timeout_s:g} s (--body-timeout)"
+        ) from None
+
+
+async def _read_chunks(receive: Receive, limit: int, flag: str) -> bytes:
     chunks: list[bytes] = []
     total = 0
     while True:
@@ -59,9 +92,7 @@ async def read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -
         chunk = message.get("body", b"")
         total += len(chunk)
         if total > limit:
-            raise PayloadTooLargeError(
-                f"request body exceeds the {limit}-byte limit (--max-body-mb)"
-            )
+            raise PayloadTooLargeError(f"request body exceeds the {limit}-byte limit ({flag})")
         if chunk:
             chunks.append(chunk)
         if not message.get("more_body", False):
@@ -97,6 +128,22 @@ def error_headers(exc: ScaledlError) -> list[tuple[bytes, bytes]]:
         headers.append((b"retry-after", b"1"))
     elif exc.http_status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="scaledl"'))
-    elif exc.http_status == 413:
+    elif exc.http_status in (408, 413):
         headers.append((b"connection", b"close"))
     return headers
+
+
+def timed_send(send: Send, timeout_s: float) -> Send:
+    """`send` that gives up (raising, so the server closes the connection) when a client has
+    not taken the response within `timeout_s`: a reader that never reads cannot pin a task."""
+
+    async def _send(message: Message) -> None:
+        try:
+            async with asyncio.timeout(timeout_s):
+                await send(message)
+        except TimeoutError:
+            raise ClientDisconnected(
+                f"the client did not read the response within {timeout_s:g} s"
+            ) from None
+
+    return _send

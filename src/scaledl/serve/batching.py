@@ -12,6 +12,11 @@ several single-threaded batch-1 runs beat one run spread over cores for small mo
 
 Admission control lives on the loop side: more than `max_queue` pending requests → 429; a
 request that outlives its deadline gets 504 and is skipped by the runner if still queued.
+
+A request bigger than one batch is split into batch-sized chunks queued one after the other:
+the next chunk joins the back of the queue only when the previous one is answered, so other
+clients' requests run in between instead of waiting behind the whole request, and ONNX
+Runtime never sees (nor sizes its memory arena for) more than one batch.
 """
 
 from __future__ import annotations
@@ -49,15 +54,21 @@ class BatchResult:
 
 
 class Pending:
-    __slots__ = ("enqueued", "future", "inputs", "key", "n", "timer")
+    __slots__ = ("counted", "enqueued", "future", "inputs", "key", "n", "timer")
 
     def __init__(
-        self, inputs: dict[str, np.ndarray], n: int, key: Any, future: asyncio.Future[Any]
+        self,
+        inputs: dict[str, np.ndarray],
+        n: int,
+        key: Any,
+        future: asyncio.Future[Any],
+        counted: bool = True,
     ) -> None:
         self.inputs = inputs
         self.n = n
         self.key = key
         self.future = future
+        self.counted = counted  # False for the chunks of a split request (it counts once)
         self.enqueued = time.perf_counter()
         self.timer: asyncio.TimerHandle | None = None
 
@@ -94,6 +105,7 @@ class Batcher:
         self._idle.set()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._staged: list[Pending] = []
+        self._splits: set[asyncio.Task[None]] = set()
         self._threads = [
             threading.Thread(target=self._run, name=f"batcher-{label}-{i}", daemon=True)
             for i in range(config.instances)
@@ -112,17 +124,64 @@ class Batcher:
                 f"{self.config.max_queue}); retry later"
             )
         future = self.loop.create_future()
-        key = None  # requests are stacked only with the same trailing shapes
-        if self.free_dims:
-            key = tuple((a.dtype.str, a.shape[1:]) for a in inputs.values())
-        item = Pending(inputs, n, key, future)
         self.pending += 1
         self._idle.clear()
+        if self.batched and n > self.limit:
+            task = self.loop.create_task(self._split(inputs, n, future, timeout_s))
+            self._splits.add(task)
+            task.add_done_callback(self._splits.discard)
+            return future
+        item = Pending(inputs, n, self._key(inputs), future)
         item.timer = self.loop.call_later(timeout_s, self._expire, item, timeout_s)
+        future.add_done_callback(lambda f: self._cancelled(item) if f.cancelled() else None)
+        self._stage(item)
+        return future
+
+    def _key(self, inputs: dict[str, np.ndarray]) -> Any:
+        """Requests are stacked only with the same trailing shapes (None: any)."""
+        if not self.free_dims:
+            return None
+        return tuple((a.dtype.str, a.shape[1:]) for a in inputs.values())
+
+    def _stage(self, item: Pending) -> None:
         if not self._staged:
             self.loop.call_soon(self._flush)
         self._staged.append(item)
-        return future
+
+    async def _split(
+        self, inputs: dict[str, np.ndarray], n: int, future: asyncio.Future[Any], timeout_s: float
+    ) -> None:
+        """Answer a request of more than one batch, one batch-sized chunk at a time."""
+        deadline = self.loop.time() + timeout_s
+        parts: list[list[np.ndarray]] = []
+        queue_s = compute_s = 0.0
+        try:
+            for start in range(0, n, self.limit):
+                if future.done():  # expired or abandoned: stop computing for nobody
+                    return
+                chunk = {k: v[start : start + self.limit] for k, v in inputs.items()}
+                size = min(self.limit, n - start)
+                sub = self.loop.create_future()
+                self._stage(Pending(chunk, size, self._key(chunk), sub, counted=False))
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        result: BatchResult = await asyncio.shield(sub)
+                except TimeoutError:
+                    sub.cancel()  # still queued: the runner skips it
+                    raise DeadlineExceededError(
+                        f"no answer from model {self.label} within {timeout_s:g} s"
+                    ) from None
+                parts.append(result.outputs)
+                queue_s += result.queue_s
+                compute_s += result.compute_s
+            outputs = [np.concatenate(rows) for rows in zip(*parts)]
+            if not future.done():
+                future.set_result(BatchResult(outputs, queue_s, compute_s, self.limit))
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+        finally:
+            self._settled(1)
 
     def _flush(self) -> None:
         """Hand what arrived in this loop iteration to the runners, one batch per wake-up."""
@@ -148,6 +207,16 @@ class Batcher:
         )
         self._settled(1)
 
+    def _cancelled(self, item: Pending) -> None:
+        """The caller gave up (a gRPC client left or its deadline passed): stop counting it.
+
+        `_deliver` and `_expire` settle only futures still open, so a cancelled one is settled
+        here; the runner skips it if it is still queued.
+        """
+        if item.timer is not None:
+            item.timer.cancel()
+        self._settled(1)
+
     def _settled(self, count: int) -> None:
         self.pending -= count
         if self.pending <= 0:
@@ -167,7 +236,7 @@ class Batcher:
         for item in batch:
             n = item.n
             if not item.future.done():
-                settled += 1
+                settled += item.counted
                 if item.timer is not None:
                     item.timer.cancel()
                 if error is not None or outputs is None:

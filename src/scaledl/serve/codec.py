@@ -24,6 +24,10 @@ import orjson
 from scaledl.errors import PayloadTooLargeError, ScaledlError, UnsupportedMediaTypeError
 
 HEADER_LENGTH = "inference-header-content-length"
+MAX_RANK = 16  # ONNX models here have a handful of dimensions; numpy stops at 64
+MAX_DIM = (1 << 31) - 1
+MAX_ID_CHARS = 256
+ARRAY_SLICE = 256  # top-level JSON rows converted to numpy per step
 
 # V2 datatype → numpy dtype (little-endian). BF16 has no numpy type ONNX Runtime accepts.
 DTYPES: dict[str, np.dtype[Any]] = {
@@ -91,16 +95,22 @@ def check_content_type(content_type: str | None) -> None:
         )
 
 
+def header_size(header_length: str) -> int:
+    """The value of Inference-Header-Content-Length (a plain decimal number)."""
+    value = header_length.strip()
+    digits = value.removeprefix("-")
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 18:
+        raise BadRequest(
+            f"Inference-Header-Content-Length {header_length[:32]!r} is not an integer"
+        )
+    return int(value)
+
+
 def split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryview]:
     """The JSON part and the binary part of a request body."""
     if header_length is None:
         return body, memoryview(b"")
-    try:
-        size = int(header_length)
-    except ValueError:
-        raise BadRequest(
-            f"Inference-Header-Content-Length {header_length[:32]!r} is not an integer"
-        ) from None
+    size = header_size(header_length)
     if size < 0 or size > len(body):
         raise BadRequest(
             f"Inference-Header-Content-Length is {size} but the body holds {len(body)} bytes"
@@ -147,8 +157,13 @@ def decode_request(body: bytes, header_length: str | None) -> InferRequest:
 def _decode_request_fields(doc: dict[str, Any], request: InferRequest) -> None:
     request_id = doc.get("id")
     if request_id is not None:
-        if not isinstance(request_id, str) or len(request_id) > 256:
-            raise BadRequest("'id' must be a string of at most 256 characters")
+        if not isinstance(request_id, str) or len(request_id) > MAX_ID_CHARS:
+            raise BadRequest(f"'id' must be a string of at most {MAX_ID_CHARS} characters")
+        if not request_id.isprintable():
+            raise BadRequest(
+                "'id' must be printable text: no control or invisible characters (CR, LF, "
+                "NUL, tab …); e.g. a UUID"
+            )
         request.request_id = request_id or None
     params = doc.get("parameters") or {}
     if not isinstance(params, dict):
@@ -191,6 +206,11 @@ def _decode_input(item: Any, binary: memoryview, offset: int) -> tuple[str, str,
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
         raise BadRequest(f"input {name!r}: 'shape' must be a list of non-negative integers")
+    if len(shape) > MAX_RANK or any(d > MAX_DIM for d in shape):
+        raise BadRequest(
+            f"input {name!r}: shape {_short(shape)} is not servable: at most {MAX_RANK} "
+            f"dimensions of at most {MAX_DIM} each"
+        )
     count = math.prod(shape)
     params = item.get("parameters") or {}
     if not isinstance(params, dict):
@@ -261,13 +281,30 @@ def _unpack_bytes(name: str, chunk: memoryview, count: int) -> np.ndarray:
     return out
 
 
+def to_array(data: list[Any], dtype: Any = None) -> np.ndarray:
+    """`np.asarray(data)` for a (nested) JSON list, converted a slice at a time.
+
+    One `np.asarray` over a million-element list holds the GIL for tens of milliseconds,
+    which stalls the event loop even from a worker thread; slices of `ARRAY_SLICE` rows keep
+    every step short. Ragged data raises ValueError, as `np.asarray` does.
+    """
+    if len(data) == 1 and isinstance(data[0], list) and len(data[0]) > ARRAY_SLICE:
+        return to_array(data[0], dtype)[None]
+    if len(data) <= ARRAY_SLICE:
+        return np.asarray(data, dtype)
+    parts = [np.asarray(data[i : i + ARRAY_SLICE], dtype) for i in range(0, len(data), ARRAY_SLICE)]
+    if len({p.shape[1:] for p in parts}) > 1:
+        raise ValueError("ragged nested list")
+    return np.concatenate(parts)
+
+
 def _json_tensor(name: str, datatype: str, shape: list[int], count: int, data: Any) -> np.ndarray:
     if not isinstance(data, list):
         data = [data]
     if datatype == "BYTES":
         return _json_bytes(name, shape, count, data)
     try:
-        array = np.asarray(data)
+        array = to_array(data)
     except ValueError:
         raise BadRequest(f"input {name!r}: 'data' is a ragged nested list") from None
     if array.size != count:
@@ -322,3 +359,8 @@ def _flatten(data: list[Any]) -> list[Any]:
         else:
             stack.pop()
     return flat
+
+
+def _short(shape: list[int]) -> str:
+    text = str(shape)
+    return text if len(text) <= 80 else text[:77] + "…]"

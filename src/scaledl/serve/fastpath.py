@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from scaledl.errors import ScaledlError
+from scaledl.errors import PayloadTooLargeError, ScaledlError
 from scaledl.serve import codec, encoding, predict
 from scaledl.serve.asgi import (
     ClientDisconnected,
@@ -26,13 +27,16 @@ from scaledl.serve.asgi import (
     Send,
     error_headers,
     header_map,
+    id_header,
     new_request_id,
     read_body,
     replay,
     respond,
     text,
+    timed_send,
 )
 from scaledl.serve.model import ModelVersion
+from scaledl.serve.offload import INLINE_BYTES
 
 if TYPE_CHECKING:
     from scaledl.serve.app import ModelServer
@@ -42,6 +46,9 @@ ROUTE = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/(infer|predict)$"
 JSON = b"application/json"
 OCTETS = b"application/octet-stream"
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+CLOSE = (b"connection", b"close")
+UNKNOWN = "_unknown"  # metric label of a model or version the server does not serve
+LARGE_OUTPUT_BYTES = 1 << 20  # responses above this are encoded on the CPU pool
 
 
 class FrontDoor:
@@ -49,6 +56,8 @@ class FrontDoor:
         self.server = server
         self.settings = server.settings
         self.limit = server.settings.max_body_bytes
+        self.json_limit = min(self.limit, server.settings.max_json_bytes)
+        self.body_timeout = server.settings.body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = ROUTE.match(scope["path"]) if scope["method"] == "POST" else None
@@ -78,10 +87,15 @@ class FrontDoor:
                 scope, receive, model, version, kind, ctx, received_at
             )
             request_id = ctx["request_id"] = ctx["request_id"] or new_request_id()
-            extra.append((b"x-request-id", request_id.encode("latin-1", "replace")))
+            extra.append((b"x-request-id", id_header(request_id)))
             extra.append((b"content-length", str(len(payload)).encode()))
+            if self.server.draining and CLOSE not in extra:
+                extra.append(CLOSE)  # draining: the client opens its next request elsewhere
             if status != 499:
-                await respond(send, status, payload, extra)
+                try:
+                    await respond(timed_send(send, self.body_timeout), status, payload, extra)
+                except ClientDisconnected:
+                    status = 499
         finally:
             metrics.inflight.dec()
         latency = time.perf_counter() - started
@@ -101,19 +115,24 @@ class FrontDoor:
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]], Any]:
         """(status, body, headers, record) for one /infer or /predict request."""
         headers = header_map(scope)
+        body_read = False
         try:
             entry = self.server.auth.check(
                 text(headers, b"authorization"), text(headers, b"x-api-key"), "infer"
             )
             ctx["key_id"] = entry.id if entry else None
-            body = await read_body(receive, headers, self.limit)
+            body = await read_body(receive, headers, self.limit, self.body_timeout)
+            body_read = True
             if kind == "infer":
                 return await self._infer(model, version, headers, body, ctx, received_at)
             return await self._predict(model, version, scope, headers, body, ctx, received_at)
         except ScaledlError as exc:
             if exc.http_status in (401, 403):
                 self.server.metrics.auth_failures.labels(str(exc.http_status)).inc()
-            return exc.http_status, encoding.error_body(exc.message), error_headers(exc), None
+            extra = error_headers(exc)
+            if not body_read and has_body(headers) and CLOSE not in extra:
+                extra.append(CLOSE)  # the unread body is not worth receiving
+            return exc.http_status, encoding.error_body(exc.message), extra, None
         except Exception:
             log.exception(
                 "unexpected error in %s", scope["path"], extra=_log_fields(ctx, scope, 500)
@@ -130,15 +149,50 @@ class FrontDoor:
     ) -> None:
         """Metrics for every request; a log line for errors (and all with --access-log)."""
         metrics = self.server.metrics
-        label = model if model in self.server.manager.routes else "_unknown"
+        model_label, version_label = self._labels(model, ctx["version"])
         if status < 400:
-            metrics.request_done(label, ctx["version"], kind, latency)
+            metrics.request_done(model_label, version_label, kind, latency)
         else:
-            metrics.request_failed(label, ctx["version"], kind, status, latency)
+            metrics.request_failed(model_label, version_label, kind, status, latency)
         if status >= 400 or self.settings.access_log:
             level = logging.ERROR if status >= 500 else logging.INFO
             fields = {**_log_fields(ctx, scope, status), "latency_ms": round(latency * 1e3, 3)}
             log.log(level, "%s %s %d", scope["method"], scope["path"], status, extra=fields)
+
+    def _labels(self, model: str, version: str) -> tuple[str, str]:
+        """Metric labels from a bounded set: served models and their loaded versions only, so
+        made-up paths cannot grow /metrics (unknown ones count as `_unknown`)."""
+        manager = self.server.manager
+        if model not in manager.routes and not any(m == model for m, _ in manager.versions):
+            return UNKNOWN, UNKNOWN if version else ""
+        if version and (model, version) not in manager.versions:
+            return model, UNKNOWN
+        return model, version
+
+    async def _decode(self, headers: dict[bytes, bytes], body: bytes) -> codec.InferRequest:
+        """Body → V2 request (decompression, JSON and binary tensors; no model needed yet).
+
+        Small bodies decode on the loop; decompression and big binary bodies on the CPU pool;
+        big JSON in a parser process (its parsing would hold the GIL too long).
+        """
+        codec.check_content_type(text(headers, b"content-type"))
+        encoding_ = text(headers, b"content-encoding")
+        offload = self.server.offload
+        if encoding_:
+            body = await offload.run(codec.decode_body, body, encoding_, self.limit)
+        header_length = text(headers, codec.HEADER_LENGTH.encode())
+        json_size = len(body) if header_length is None else codec.header_size(header_length)
+        if json_size > self.json_limit:
+            raise PayloadTooLargeError(
+                f"the JSON part of the request is {json_size} bytes, more than the "
+                f"{self.json_limit}-byte limit (--max-json-mb); send large tensors as binary "
+                "data (Inference-Header-Content-Length)"
+            )
+        if json_size > INLINE_BYTES:
+            return await offload.run_process(codec.decode_request, body, header_length)
+        if len(body) > INLINE_BYTES:
+            return await offload.run(codec.decode_request, body, header_length)
+        return codec.decode_request(body, header_length)
 
     async def _infer(
         self,
@@ -149,9 +203,7 @@ class FrontDoor:
         ctx: dict[str, Any],
         received_at: float,
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]], Any]:
-        codec.check_content_type(text(headers, b"content-type"))
-        body = codec.decode_body(body, text(headers, b"content-encoding"), self.limit)
-        request = codec.decode_request(body, text(headers, codec.HEADER_LENGTH.encode()))
+        request = await self._decode(headers, body)
         ctx["request_id"] = request_id = request.request_id or new_request_id()
         answer = await self.server.service.infer(
             model, version, lambda mv: request.inputs, request.timeout_s, request_id, received_at
@@ -167,9 +219,14 @@ class FrontDoor:
             )
         arrays = dict(zip(names, answer.result.outputs))
         flags = [request.binary_outputs.get(n, request.binary_default) for n in wanted]
-        payload, header_len = encoding.encode_response(
-            model, mv.version, request_id, [(n, arrays[n]) for n in wanted], flags
-        )
+        outputs = [(n, arrays[n]) for n in wanted]
+        encode = encoding.encode_response
+        if sum(a.nbytes for _, a in outputs) > LARGE_OUTPUT_BYTES:
+            payload, header_len = await self.server.offload.run(
+                encode, model, mv.version, request_id, outputs, flags
+            )
+        else:
+            payload, header_len = encode(model, mv.version, request_id, outputs, flags)
         extra = [(b"content-type", JSON if header_len is None else OCTETS)]
         if header_len is not None:
             extra.append((b"inference-header-content-length", str(header_len).encode()))
@@ -189,13 +246,20 @@ class FrontDoor:
         ctx["request_id"] = request_id = new_request_id()
         raws: dict[str, Any] = {}
 
+        limits = predict.Limits(self.json_limit, self.settings.max_image_pixels)
+        decoded = predict.is_body(content_type)
+        rows = None
+        if not decoded and len(body) > INLINE_BYTES and predict.is_json(content_type):
+            rows = await self.server.offload.run_process(predict.parse_rows, body, limits)
+
         def prepare(mv: ModelVersion) -> dict[str, Any]:
             spec = predict.preprocessing_of(mv)
-            raws[mv.version] = raw = predict.raw_rows(body, content_type, spec)
+            raws[mv.version] = raw = predict.raw_rows(body, content_type, spec, limits, rows)
             return predict.graph_inputs(mv, raw)
 
+        offload = decoded or rows is not None
         answer = await self.server.service.infer(
-            model, version, prepare, None, request_id, received_at, raws
+            model, version, prepare, None, request_id, received_at, raws, offload
         )
         mv = answer.version
         ctx["version"] = mv.version
@@ -210,25 +274,79 @@ class FrontDoor:
 
     # ---- everything else -------------------------------------------------------------
     async def _delegate(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Every other route: the API key is checked from the headers *before* any body is
+        read, bodies are capped at the JSON limit and must arrive within the body timeout."""
         request_id = new_request_id().encode()
+        headers = header_map(scope)
+        close = False
+        send = timed_send(send, self.body_timeout)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
+                closing = close or self.server.draining  # draining: no keep-alive reuse
+                extra = [(b"x-request-id", request_id), *([CLOSE] if closing else [])]
+                message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
-        if scope["method"] in BODY_METHODS:
-            try:
-                body = await read_body(receive, header_map(scope), self.limit)
-            except ClientDisconnected:
-                return
-            except ScaledlError as exc:
-                payload = encoding.error_body(exc.message)
-                length = (b"content-length", str(len(payload)).encode())
-                await respond(send_with_id, exc.http_status, payload, [*error_headers(exc), length])
-                return
-            receive = replay(body, receive)
-        await self.server.app(scope, receive, send_with_id)
+        try:
+            if has_body(headers):
+                route_scope = self._route_scope(scope) if scope["method"] in BODY_METHODS else None
+                close = route_scope is None  # 404/405/GET: FastAPI answers without the body
+                if route_scope is not None:
+                    self._check_key(headers, route_scope)
+                    body = await read_body(
+                        receive, headers, self.json_limit, self.body_timeout, "--max-json-mb"
+                    )
+                    receive = replay(body, receive)
+            await self.server.app(scope, receive, send_with_id)
+        except ClientDisconnected:
+            return
+        except ScaledlError as exc:
+            payload = encoding.error_body(exc.message)
+            length = (b"content-length", str(len(payload)).encode())
+            close = True  # the body was not (fully) read
+            await respond(send_with_id, exc.http_status, payload, [*error_headers(exc), length])
+
+    def _route_scope(self, scope: Scope) -> str | None:
+        """The key scope the matching route needs ("" for an open route); None: no route."""
+        from starlette.routing import Match
+
+        for route in _flat(self.server.app.router.routes):
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                for dependency in getattr(route, "dependencies", []):
+                    needed = getattr(dependency.dependency, "scaledl_scope", None)
+                    if needed:
+                        return str(needed)
+                return ""
+        return None
+
+    def _check_key(self, headers: dict[bytes, bytes], needed: str) -> None:
+        if not needed:
+            return
+        try:
+            self.server.auth.check(
+                text(headers, b"authorization"), text(headers, b"x-api-key"), needed
+            )
+        except ScaledlError as exc:
+            if exc.http_status in (401, 403):
+                self.server.metrics.auth_failures.labels(str(exc.http_status)).inc()
+            raise
+
+
+def _flat(routes: list[Any]) -> Iterator[Any]:
+    """Every route, routers included without a prefix (as `build_router`'s is) unfolded."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _flat(inner.routes)
+        else:
+            yield route
+
+
+def has_body(headers: dict[bytes, bytes]) -> bool:
+    length = headers.get(b"content-length")
+    return b"transfer-encoding" in headers or (length is not None and length.strip() != b"0")
 
 
 def _log_fields(ctx: dict[str, Any], scope: Scope, status: int) -> dict[str, Any]:
@@ -246,6 +364,6 @@ def _query_int(scope: Scope, name: str, default: int) -> int:
     query = scope.get("query_string", b"").decode("latin-1")
     for part in query.split("&"):
         key, _, value = part.partition("=")
-        if key == name and value.isdigit():
+        if key == name and value.isascii() and value.isdigit() and len(value) <= 6:
             return int(value)
     return default

@@ -24,6 +24,7 @@ EXTRA_FIELDS = (
     "latency_ms",
     "key_id",
     "url",
+    "grpc_url",
     "worker",
     "reason",
 )

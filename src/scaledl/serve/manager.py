@@ -5,6 +5,12 @@ replace the model's `Route` in one assignment on the event loop (new requests go
 version), then drain the old version — requests already queued or computing there finish —
 and release it. Request handlers pick a version and submit to it without awaiting in between,
 so no request can land on a version after it started draining.
+
+At start-up (and when following another worker's state), a version the stored routing names
+but that can no longer be loaded — deleted, corrupt, unsigned — does not leave its model
+unserved: the primary falls back to the newest version that loads, a canary or shadow that
+cannot load is dropped, and a warning says so. Readiness means every routed model has a
+loaded primary and at least one model is routed.
 """
 
 from __future__ import annotations
@@ -13,14 +19,14 @@ import asyncio
 import contextlib
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from scaledl.errors import NotFoundError, PackageError, UnavailableError
 from scaledl.serve import rollout
 from scaledl.serve.extensions import ExtensionDispatcher
 from scaledl.serve.metrics import ServerMetrics
-from scaledl.serve.model import ModelVersion, load_version
+from scaledl.serve.model import ModelVersion, load_version, verify_version
 from scaledl.serve.repository import Repository
 from scaledl.serve.settings import ServeSettings
 from scaledl.serve.state import Desired, FileStateStore, RouteState, StateStore
@@ -102,7 +108,8 @@ class ModelManager:
 
     @property
     def ready(self) -> bool:
-        return all(r.primary.ready for r in self.routes.values())
+        """Something is routed and every routed model's primary can answer."""
+        return bool(self.routes) and all(r.primary.ready for r in self.routes.values())
 
     # ---- start / stop ----------------------------------------------------------------
     async def startup(self) -> None:
@@ -111,7 +118,10 @@ class ModelManager:
             if desired is None:
                 desired = await self._initial_state()
                 revision = self.store.save(desired)
-            await self._converge(desired)
+            else:
+                await self._verify_unrouted(desired)
+            if await self._converge(desired):
+                revision = self.store.save(self.desired)  # record what is really served
             self.revision = revision
         if isinstance(self.store, FileStateStore):
             self._poller = asyncio.create_task(self._poll())
@@ -120,16 +130,31 @@ class ModelManager:
         desired: Desired = {}
         for model, versions in self.repo.scan().items():
             pinned = self.settings.pins.get(model)
-            candidates = [pinned] if pinned else list(reversed(versions))
-            for version in candidates:
+            if pinned:
+                state = RouteState(primary=pinned, policy="pinned")
+                fallback = await self._fallback(model, state)
+                if fallback is not None:
+                    desired[model] = fallback
+                continue
+            for version in reversed(versions):
                 if await self._ensure_loaded(model, version) is not None:
-                    desired[model] = RouteState(
-                        primary=version, policy="pinned" if pinned else "latest"
-                    )
+                    desired[model] = RouteState(primary=version, policy="latest")
                     break
             else:
                 log.error("model %s: no version could be loaded; it is not served", model)
         return desired
+
+    async def _verify_unrouted(self, desired: Desired) -> None:
+        """Learn why models the stored routing leaves out were refused (another worker, or an
+        earlier run, tried them), so this worker's index gives the same reasons."""
+        for model, versions in self.repo.scan().items():
+            if model in desired:
+                continue
+            for version, path in versions.items():
+                try:
+                    await asyncio.to_thread(verify_version, path)
+                except PackageError as exc:
+                    self.refused[(model, version)] = self.repo.redact(exc.message)
 
     async def shutdown(self) -> None:
         if self._poller is not None:
@@ -143,15 +168,57 @@ class ModelManager:
             await asyncio.gather(*self._retiring, return_exceptions=True)
 
     # ---- convergence -----------------------------------------------------------------
-    async def _converge(self, desired: Desired) -> None:
+    async def _converge(self, desired: Desired) -> bool:
+        """Serve `desired`, falling back where a version cannot load; True if it had to."""
+        changed = False
         for model in list(self.routes):
             if model not in desired:
                 await self._apply(model, None)
         for model, state in desired.items():
             try:
                 await self._apply(model, state)
-            except Exception as exc:
-                log.error("model %s: cannot reach the desired state %s: %s", model, state, exc)
+            except Exception:
+                fallback = await self._fallback(model, state)
+                changed = True
+                if fallback is not None:
+                    try:
+                        await self._apply(model, fallback)
+                    except Exception as exc:
+                        log.error("model %s: cannot serve %s: %s", model, fallback, exc)
+        return changed
+
+    async def _fallback(self, model: str, state: RouteState) -> RouteState | None:
+        """`state` with what cannot load replaced: the primary by the newest version that
+        loads, a canary or shadow by nothing. None when no version of the model loads."""
+        primary = state.primary
+        if await self._ensure_loaded(model, primary) is None:
+            candidates = [v for v in reversed(self.repo.scan().get(model, {})) if v != primary]
+            for version in candidates:
+                if await self._ensure_loaded(model, version) is not None:
+                    log.warning(
+                        "model %s: version %s cannot be loaded (%s); serving version %s instead",
+                        model,
+                        primary,
+                        self.refused.get((model, primary), "not in the repository"),
+                        version,
+                        extra={"model": model, "version": version},
+                    )
+                    primary = version
+                    break
+            else:
+                log.error("model %s: no version could be loaded; it is not served", model)
+                return None
+        new = replace(state, primary=primary)
+        for role, extra in (("canary", state.canary), ("shadow", state.shadow)):
+            if extra and (extra == primary or await self._ensure_loaded(model, extra) is None):
+                log.warning(
+                    "model %s: %s version %s dropped: it cannot be loaded", model, role, extra
+                )
+                if role == "canary":
+                    new = replace(new, canary=None, canary_weight=0.0)
+                else:
+                    new = replace(new, shadow=None)
+        return new
 
     async def _apply(self, model: str, state: RouteState | None) -> None:
         """Load what `state` needs, swap the route, retire what it no longer needs."""
@@ -166,6 +233,8 @@ class ModelManager:
             for version in sorted(state.versions()):
                 loaded = await self._ensure_loaded(model, version)
                 if loaded is None:
+                    if (model, version) not in self.refused:
+                        self.repo.path(model, version)  # 404 naming the versions there are
                     reason = self.refused.get((model, version), "refused")
                     raise PackageError(f"model {model} version {version} was refused: {reason}")
                 live[version] = loaded
@@ -199,10 +268,14 @@ class ModelManager:
             return existing
         try:
             path = self.repo.path(model, version)
+        except NotFoundError as exc:  # nothing to refuse: no label, no index row for it
+            log.error("model %s version %s: %s", model, version, exc.message)
+            return None
+        try:
             mv = await asyncio.to_thread(load_version, model, version, path, self.settings)
         except Exception as exc:
-            reason = exc.message if isinstance(exc, PackageError | NotFoundError) else repr(exc)
-            self.refused[(model, version)] = reason
+            reason = exc.message if isinstance(exc, PackageError) else repr(exc)
+            reason = self.refused[(model, version)] = self.repo.redact(reason)
             self.metrics.load_failures.labels(model, version).inc()
             log.error("refused model %s version %s: %s", model, version, reason)
             return None

@@ -167,6 +167,7 @@ class ServerMetrics:
         )
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self._queue_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._rendering: Any = None
 
     def queue(self, model: str, version: str) -> tuple[Any, Any]:
         """(queue-time histogram, queue-depth gauge) of one version, looked up once."""
@@ -191,6 +192,21 @@ class ServerMetrics:
     ) -> None:
         self.request_done(model, version, endpoint, seconds)
         self.failures.labels(model, version, endpoint, str(code)).inc()
+
+    async def render_async(self, offload: Any) -> tuple[bytes, str]:
+        """`render` on the CPU pool; scrapes that arrive while one renders share its result,
+        so however many clients scrape, at most one rendering runs."""
+        import asyncio
+
+        if self._rendering is None:
+            self._rendering = asyncio.ensure_future(offload.run(self.render))
+            self._rendering.add_done_callback(self._rendered)
+        return await asyncio.shield(self._rendering)
+
+    def _rendered(self, future: Any) -> None:
+        self._rendering = None
+        if not future.cancelled():
+            future.exception()  # retrieved: the awaiting scrapes got it
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text for `/metrics` (aggregated over workers when there are several)."""

@@ -94,13 +94,18 @@ class ModelVersion:
         self.session = None
 
 
+def verify_version(path: Path) -> Package:
+    """Open a package, checking every sha256 (and its signature when a key is set)."""
+    key = signing_key_from_env()
+    return open_package(path, verify=True, key=key, require_signature=bool(key) or None)
+
+
 def load_version(model: str, version: str, path: Path, settings: ServeSettings) -> ModelVersion:
     """Verify, open and warm a package (blocking: call it in a thread)."""
     from scaledl.export.runtime import create_session, signature_of
 
-    key = signing_key_from_env()
-    package = open_package(path, verify=True, key=key, require_signature=bool(key) or None)
-    source = f"{model}/{version} ({path})"
+    package = verify_version(path)
+    source = f"{model}/{version}"  # messages reach clients: no server paths in them
     signature = parse_signature(package.manifest.signature.model_dump(), source)
     graph_signature = package.manifest.graph_signature
     graph = (

@@ -14,20 +14,82 @@ unless they already are probabilities); regressors give `value`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from scaledl.contract import SpecBase
-from scaledl.modalities import modality_of
-from scaledl.serve.codec import BadRequest
+from scaledl.errors import PayloadTooLargeError
+from scaledl.modalities import BodyLimits, modality_of
+from scaledl.serve.codec import BadRequest, UnsupportedMediaTypeError, parse_json, to_array
 from scaledl.serve.model import ModelVersion
 
 
-def raw_rows(body: bytes, content_type: str | None, spec: SpecBase) -> np.ndarray:
-    """The request as raw samples of shape (N, *raw_shape), decoded by the model's modality."""
-    base = (content_type or "application/json").split(";", 1)[0].strip().lower()
-    return modality_of(spec).decode_predict(spec, body, base)
+@dataclass(frozen=True)
+class Limits:
+    """Size limits of a /predict body (from the server settings)."""
+
+    max_json_bytes: int = 2 << 20
+    max_pixels: int = 16_000_000  # refuse decompression bombs long before Pillow's limit
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "application/json").split(";", 1)[0].strip().lower()
+
+
+def is_body(content_type: str | None) -> bool:
+    """A body the modality decodes itself (an image, a sound file): slow, run it off the loop."""
+    return media_type(content_type) != "application/json"
+
+
+def is_json(content_type: str | None) -> bool:
+    return media_type(content_type) == "application/json"
+
+
+def parse_rows(body: bytes, limits: Limits) -> np.ndarray | list[Any]:
+    """JSON raw rows (`[[…], …]` or `{"instances": […]}`) as a float64 array, shape (N, …).
+
+    Version-independent, so a big body is parsed once, in a parser process.
+    """
+    if len(body) > limits.max_json_bytes:
+        raise PayloadTooLargeError(
+            f"JSON body of {len(body)} bytes exceeds the {limits.max_json_bytes}-byte limit "
+            "(--max-json-mb); send fewer rows per request"
+        )
+    doc = parse_json(body)
+    rows = doc.get("instances") if isinstance(doc, dict) else doc
+    if not isinstance(rows, list) or not rows:
+        raise BadRequest('send a JSON list of raw rows, or {"instances": [row, …]}')
+    if isinstance(rows[0], str):  # texts: numpy would read "12" as a number
+        return rows
+    try:
+        return to_array(rows, np.float64)
+    except (ValueError, TypeError, OverflowError):
+        return rows  # not numbers (e.g. texts): the model's modality reads them
+
+
+def raw_rows(
+    body: bytes,
+    content_type: str | None,
+    spec: SpecBase,
+    limits: Limits | None = None,
+    parsed: Any = None,
+) -> np.ndarray:
+    """The request as raw samples of shape (N, *raw_shape), decoded by the model's modality
+    (`parsed`: the JSON rows already parsed by `parse_rows`)."""
+    limits = limits or Limits()
+    base = media_type(content_type)
+    unit = modality_of(spec)
+    if base in unit.body_types:
+        return unit.rows_from_body(spec, body, base, BodyLimits(max_pixels=limits.max_pixels))
+    if base != "application/json":
+        accepted = ", ".join(("application/json raw rows", *unit.body_types))
+        raise UnsupportedMediaTypeError(
+            f"Content-Type {base!r} is not accepted by /predict for this model; send {accepted}"
+        )
+    rows = parsed if parsed is not None else parse_rows(body, limits)
+    return unit.rows_from_json(spec, rows)
 
 
 def graph_inputs(mv: ModelVersion, raw: np.ndarray) -> dict[str, np.ndarray]:

@@ -7,7 +7,9 @@ version is loaded, so one corrupt package never hides the others.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -75,8 +77,22 @@ class Repository:
     def versions(self, model: str) -> dict[str, Path]:
         found = self.scan().get(model)
         if not found:
-            raise NotFoundError(f"model {model!r} is not in the repository {self.source}")
+            raise NotFoundError(f"model {model!r} is not in the model repository")
         return found
+
+    def redact(self, message: str) -> str:
+        """`message` without the server's own folders: paths become repository-relative.
+
+        Reasons reach clients (the repository index, a refused load); where the repository
+        lives on the server's disk is none of their business.
+        """
+        roots = {str(self.source.absolute()), str(self.source)}
+        with contextlib.suppress(OSError):
+            roots.add(str(self.source.resolve()))
+        for root in sorted(roots, key=len, reverse=True):
+            if len(root) > 1:
+                message = message.replace(root + os.sep, "").replace(root, self.source.name)
+        return message
 
     def path(self, model: str, version: str) -> Path:
         versions = self.versions(model)

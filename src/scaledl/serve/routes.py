@@ -177,8 +177,15 @@ def build_router(server: ModelServer) -> APIRouter:
 
     @router.get("/metrics", dependencies=metrics_deps)
     async def metrics() -> Response:
-        body, content_type = server.metrics.render()
+        body, content_type = await server.metrics.render_async(server.offload)
         return Response(body, media_type=content_type)
+
+    @router.get("/v2/openapi.json", dependencies=infer)
+    async def openapi() -> Response:
+        from scaledl.serve.openapi import build_document
+
+        doc = build_document(server.app.openapi(), auth=not server.settings.no_auth)
+        return JSONResponse(doc)
 
     install_repository_routes(router, server, admin)
     return router

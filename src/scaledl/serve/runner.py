@@ -37,11 +37,26 @@ log = logging.getLogger("scaledl.serve")
 class DrainingServer(uvicorn.Server):
     """uvicorn's server, with readiness dropped at the first signal and a grace period."""
 
-    def __init__(self, config: uvicorn.Config, model_server: Any, grace_s: float) -> None:
+    def __init__(
+        self, config: uvicorn.Config, model_server: Any, grace_s: float, url: str = ""
+    ) -> None:
         super().__init__(config)
         self.model_server = model_server
         self.grace_s = grace_s
+        self.url = url
         self.drain_deadline: float | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Announce the URL only once the models are loaded and requests are taken."""
+        await super().startup(sockets)
+        if self.should_exit or not self.url:
+            return
+        log.info("listening on %s", self.url, extra={"url": self.url})
+        if not self.model_server.ready:
+            log.error(
+                "no model can be served (see the refusals above): /v2/health/ready answers 400 "
+                "until an admin loads a version that passes verification"
+            )
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.drain_deadline is not None:
@@ -64,17 +79,23 @@ def build_extensions(settings: ServeSettings) -> list[Any]:
     return [build_extension(spec.name, spec.options) for spec in settings.extensions]
 
 
-def serve_on(settings: ServeSettings, sock: socket.socket, worker: int | None = None) -> None:
+def serve_on(
+    settings: ServeSettings, sock: socket.socket, worker: int | None = None, url: str = ""
+) -> None:
     """Run one server process on an already-bound socket until it is told to stop."""
     from scaledl.serve.app import create_app
     from scaledl.serve.logs import configure_json_logging
+    from scaledl.serve.protocol import protocol_class
 
     configure_json_logging(settings.log_level)
     server = create_app(settings, build_extensions(settings))
+    protocol = protocol_class(
+        settings.connection_limit(), settings.header_timeout_s, settings.max_header_bytes
+    )
     config = uvicorn.Config(
         server,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
+        http=protocol,
         lifespan="on",
         access_log=False,
         log_config=None,
@@ -84,9 +105,10 @@ def serve_on(settings: ServeSettings, sock: socket.socket, worker: int | None = 
         ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
         server_header=False,
         proxy_headers=False,
-        timeout_keep_alive=30,
+        timeout_keep_alive=max(1, round(settings.idle_timeout_s)),
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
-    DrainingServer(config, server, settings.shutdown_grace_s).run(sockets=[sock])
+    DrainingServer(config, server, settings.shutdown_grace_s, url).run(sockets=[sock])
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -111,23 +133,32 @@ def run_server(settings: ServeSettings) -> None:
     configure_json_logging(settings.log_level)
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
+    grpc_reservation = None  # held until the server exits (see grpc.server.reserve_port)
+    if settings.grpc_port is not None:
+        from scaledl.serve.grpc.server import reserve_port
+
+        grpc_reservation, grpc_port = reserve_port(settings.host, settings.grpc_port)
+        settings = settings.model_copy(update={"grpc_port": grpc_port})
     scheme = "https" if settings.ssl_certfile else "http"
     url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
-    log.info("listening on %s", url, extra={"url": url})
     if settings.no_auth:
         log.warning("authentication is OFF (--no-auth): anyone who can reach %s may use it", url)
-    if settings.workers == 1:
-        serve_on(settings, sock)
-        return
-    _supervise(settings, sock)
+    try:
+        if settings.workers == 1:
+            serve_on(settings, sock, url=url)
+        else:
+            _supervise(settings, sock, url)
+    finally:
+        if grpc_reservation is not None:
+            grpc_reservation.close()
 
 
-def _worker_main(settings_json: str, sock: socket.socket, index: int) -> None:
+def _worker_main(settings_json: str, sock: socket.socket, index: int, url: str) -> None:
     os.environ[SETTINGS_ENV] = settings_json
-    serve_on(ServeSettings.model_validate_json(settings_json), sock, worker=index)
+    serve_on(ServeSettings.model_validate_json(settings_json), sock, worker=index, url=url)
 
 
-def _supervise(settings: ServeSettings, sock: socket.socket) -> None:
+def _supervise(settings: ServeSettings, sock: socket.socket, url: str) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="scaledl-serve-"))
     metrics_dir = workdir / "metrics"
     metrics_dir.mkdir()
@@ -141,7 +172,7 @@ def _supervise(settings: ServeSettings, sock: socket.socket) -> None:
     started: dict[int, float] = {}
 
     def start(index: int) -> Any:
-        process = ctx.Process(target=_worker_main, args=(payload, sock, index), daemon=False)
+        process = ctx.Process(target=_worker_main, args=(payload, sock, index, url), daemon=False)
         process.start()
         started[index] = time.monotonic()
         return process

@@ -24,11 +24,26 @@ from scaledl.serve.extensions import ExtensionDispatcher, InferenceRecord
 from scaledl.serve.manager import ModelManager
 from scaledl.serve.metrics import ServerMetrics
 from scaledl.serve.model import ModelVersion
+from scaledl.serve.offload import Offloader
 from scaledl.serve.settings import ServeSettings
 from scaledl.serve.signature import validate_inputs
 
 log = logging.getLogger(__name__)
-Prepare = Callable[[ModelVersion], dict[str, np.ndarray]]
+Inputs = dict[str, np.ndarray]
+Prepare = Callable[[ModelVersion], Inputs]
+
+
+def prepare_pair(
+    prepare: Prepare, chosen: ModelVersion, shadow: ModelVersion | None
+) -> tuple[Inputs, Inputs | None]:
+    """The chosen version's inputs, and the shadow's (None when it cannot take the request)."""
+    inputs = prepare(chosen)
+    if shadow is None:
+        return inputs, None
+    try:
+        return inputs, prepare(shadow)
+    except ScaledlError:
+        return inputs, None
 
 
 @dataclass(slots=True)
@@ -45,11 +60,13 @@ class InferenceService:
         manager: ModelManager,
         metrics: ServerMetrics,
         dispatcher: ExtensionDispatcher,
+        offload: Offloader,
     ) -> None:
         self.settings = settings
         self.manager = manager
         self.metrics = metrics
         self.dispatcher = dispatcher
+        self.offload = offload
 
     def select(self, model: str, version: str | None) -> tuple[ModelVersion, ModelVersion | None]:
         """The version to answer with, and the shadow to copy the request to (if any)."""
@@ -67,22 +84,31 @@ class InferenceService:
         request_id: str,
         received_at: float,
         raws: dict[str, np.ndarray] | None = None,
+        offload: bool = False,
     ) -> Answer:
         """Answer one request; `prepare(version)` builds that version's graph inputs.
 
         `raws` is filled by `prepare` with each version's raw rows (`/predict`), so a shadow's
-        record carries them too.
+        record carries them too. With `offload`, `prepare` runs on the CPU pool (image
+        decoding); a version that started draining meanwhile is picked again, so a hot swap
+        still fails no request.
         """
-        chosen, shadow = self.select(model, version)
-        inputs = prepare(chosen)
-        n = validate_inputs(chosen.signature, inputs, self.settings.allow_nonfinite)
+        chosen, shadow, inputs, shadow_inputs = await self._prepare(
+            model, version, prepare, offload
+        )
+        limits = self.settings
+        n = validate_inputs(
+            chosen.signature, inputs, limits.allow_nonfinite, limits.max_samples_per_request
+        )
         chosen.check_inputs(inputs)
         limit = chosen.batching.request_timeout_s
         timeout = min(timeout_s, limit) if timeout_s else limit
         future = chosen.submit(inputs, n, timeout)
         queue_time, queue_depth = self.metrics.queue(chosen.model, chosen.version)
         queue_depth.set(chosen.pending)
-        copy = self._submit_shadow(shadow, prepare, timeout) if shadow is not None else None
+        copy = None
+        if shadow is not None:
+            copy = self._submit_shadow(shadow, shadow_inputs, timeout)
         try:
             result: BatchResult = await future
         except BaseException:
@@ -93,22 +119,41 @@ class InferenceService:
             queue_depth.set(chosen.pending)
         queue_time.observe(result.queue_s)
         if copy is not None and shadow is not None:
-            shadow_future, shadow_inputs = copy
+            shadow_future, copied = copy
             primary = result.outputs
             shadow_raw = raws.get(shadow.version) if raws else None
             shadow_future.add_done_callback(
                 lambda f: self._compare(
-                    shadow, primary, f, shadow_inputs, request_id, received_at, shadow_raw
+                    shadow, primary, f, copied, request_id, received_at, shadow_raw
                 )
             )
         return Answer(chosen, result, inputs)
 
+    async def _prepare(
+        self, model: str, version: str | None, prepare: Prepare, offload: bool
+    ) -> tuple[ModelVersion, ModelVersion | None, Inputs, Inputs | None]:
+        """The versions to use and their inputs (on the CPU pool with `offload`)."""
+        for _ in range(3):
+            chosen, shadow = self.select(model, version)
+            if not offload:
+                return (chosen, shadow, *prepare_pair(prepare, chosen, shadow))
+            pair = await self.offload.run(prepare_pair, prepare, chosen, shadow)
+            if chosen.ready:  # nothing was awaited between this check and the submit
+                return (chosen, shadow if shadow is not None and shadow.ready else None, *pair)
+        return (chosen, None, *pair)  # still swapping after three tries: submit answers 503
+
     def _submit_shadow(
-        self, shadow: ModelVersion, prepare: Prepare, timeout: float
-    ) -> tuple[asyncio.Future[Any], dict[str, np.ndarray]] | None:
+        self, shadow: ModelVersion, inputs: Inputs | None, timeout: float
+    ) -> tuple[asyncio.Future[Any], Inputs] | None:
         try:
-            inputs = prepare(shadow)
-            n = validate_inputs(shadow.signature, inputs, self.settings.allow_nonfinite)
+            if inputs is None:
+                raise ScaledlError("the shadow cannot take this request")
+            n = validate_inputs(
+                shadow.signature,
+                inputs,
+                self.settings.allow_nonfinite,
+                self.settings.max_samples_per_request,
+            )
             shadow.check_inputs(inputs)
             return shadow.submit(inputs, n, timeout), inputs
         except ScaledlError:

@@ -17,6 +17,7 @@ from scaledl.errors import UsageError
 
 SETTINGS_ENV = "SCALEDL_SERVE_SETTINGS"
 MIB = 1 << 20
+FD_RESERVE = 64  # descriptors kept free for model files, logs, the key and state files
 
 
 class BatchingConfig(BaseModel):
@@ -64,6 +65,9 @@ class ServeSettings(BaseModel):
     source: Path = Field(description="a model package, or a repository REPO/<model>/<version>/")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    grpc_port: int | None = Field(
+        None, ge=0, le=65535, description="serve V2 over gRPC on this port too (None: off)"
+    )
     workers: int = Field(1, ge=1, le=64)
     api_keys: Path | None = None
     no_auth: bool = False
@@ -86,6 +90,26 @@ class ServeSettings(BaseModel):
     drain_timeout_s: float = Field(30.0, gt=0.0, le=3600)
     state_poll_s: float = Field(0.5, gt=0.0, le=60)
     extensions: list[ExtensionSpec] = Field(default_factory=list)
+    # Limits against hostile clients (docs/security.md says what each one defends).
+    header_timeout_s: float = Field(
+        10.0, gt=0.0, le=3600, description="a request's headers must arrive within this"
+    )
+    body_timeout_s: float = Field(
+        60.0, gt=0.0, le=3600, description="a body must arrive, and a response be taken, within"
+    )
+    idle_timeout_s: float = Field(
+        30.0, gt=0.0, le=3600, description="close a keep-alive connection idle this long"
+    )
+    max_connections: int | None = Field(
+        None, ge=8, le=1_000_000, description="open connections (default: from the fd limit)"
+    )
+    max_header_bytes: int = Field(64 * 1024, ge=1024, le=MIB)
+    max_json_bytes: int = Field(2 * MIB, ge=1024, description="largest JSON document parsed")
+    max_samples_per_request: int = Field(4096, ge=1, le=1_000_000)
+    max_image_pixels: int = Field(16_000_000, ge=1, le=200_000_000)
+    cpu_threads: int | None = Field(
+        None, ge=1, le=256, description="threads for decoding and other CPU work off the loop"
+    )
 
     def batching_for(self, model: str) -> BatchingConfig:
         return self.model_batching.get(model, self.batching)
@@ -95,6 +119,22 @@ class ServeSettings(BaseModel):
         if self.ort_threads:
             return self.ort_threads
         return max(1, (os.cpu_count() or 1) // self.workers)
+
+    def connection_limit(self) -> int:
+        """Open connections per worker: leave file descriptors for models, logs and files."""
+        if self.max_connections:
+            return self.max_connections
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft == resource.RLIM_INFINITY:
+            soft = 1 << 20
+        return max(8, min(10_000, soft - FD_RESERVE))
+
+    def offload_threads(self) -> int:
+        if self.cpu_threads:
+            return self.cpu_threads
+        return max(2, min(8, (os.cpu_count() or 1) // self.workers))
 
     def to_env(self) -> str:
         return self.model_dump_json()

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from scaledl.errors import PackageError
+from scaledl.errors import PackageError, PayloadTooLargeError
 from scaledl.serve.codec import DTYPES, BadRequest
 
 
@@ -97,9 +97,13 @@ def check_against_graph(signature: Signature, graph: dict[str, Any], source: str
 
 
 def validate_inputs(
-    signature: Signature, inputs: dict[str, np.ndarray], allow_nonfinite: bool
+    signature: Signature,
+    inputs: dict[str, np.ndarray],
+    allow_nonfinite: bool,
+    max_samples: int | None = None,
 ) -> int:
-    """Check names, datatypes, shapes and values; return the batch size (1 if unbatched)."""
+    """Check names, datatypes, shapes, sample count and values; return the batch size (1 if
+    unbatched). The sample count is checked before any value is looked at."""
     expected = signature.input_names
     unknown = [n for n in inputs if n not in expected]
     if unknown:
@@ -109,7 +113,7 @@ def validate_inputs(
         array = inputs.get(spec.name)
         if array is None:
             raise BadRequest(f"input {spec.name!r} is missing; the model's inputs are {expected}")
-        _check_tensor(spec, array, allow_nonfinite)
+        _check_tensor(spec, array)
         if signature.batched:
             if batch is not None and array.shape[0] != batch:
                 raise BadRequest(
@@ -118,10 +122,26 @@ def validate_inputs(
             batch = array.shape[0]
     if batch == 0:
         raise BadRequest("batch size 0: send at least one sample")
+    if max_samples is not None and batch is not None and batch > max_samples:
+        raise PayloadTooLargeError(
+            f"the request holds {batch} samples; the server takes at most {max_samples} per "
+            "request (--max-samples-per-request): split it into several requests"
+        )
+    if not allow_nonfinite:
+        for spec in signature.inputs:
+            _check_finite(spec, inputs[spec.name])
     return batch or 1
 
 
-def _check_tensor(spec: TensorSpec, array: np.ndarray, allow_nonfinite: bool) -> None:
+def _check_finite(spec: TensorSpec, array: np.ndarray) -> None:
+    if array.dtype.kind == "f" and not _finite(array):
+        raise BadRequest(
+            f"input {spec.name!r} contains NaN or Inf values; the server refuses them "
+            "(start it with --allow-nonfinite to pass them on)"
+        )
+
+
+def _check_tensor(spec: TensorSpec, array: np.ndarray) -> None:
     want = DTYPES[spec.datatype]
     if array.dtype != want and not (spec.datatype == "BYTES" and array.dtype == object):
         raise BadRequest(
@@ -132,11 +152,6 @@ def _check_tensor(spec: TensorSpec, array: np.ndarray, allow_nonfinite: bool) ->
         raise BadRequest(
             f"input {spec.name!r} has shape {list(shape)}, the model expects "
             f"{list(spec.shape)} (-1: any size)"
-        )
-    if not allow_nonfinite and array.dtype.kind == "f" and not _finite(array):
-        raise BadRequest(
-            f"input {spec.name!r} contains NaN or Inf values; the server refuses them "
-            "(start it with --allow-nonfinite to pass them on)"
         )
 
 

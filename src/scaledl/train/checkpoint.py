@@ -14,6 +14,7 @@ from typing import Any
 from scaledl.errors import ScaledlError
 from scaledl.fsio import atomic_path
 
+CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_NAME = "last.ckpt"
 FORMAT = 2
 
@@ -44,6 +45,23 @@ def mismatch_message(path: Path | None) -> str:
         f"checkpoint {path} was made by a different recipe or data set; "
         "resume with the same recipe, or start without --resume in a new --out folder"
     )
+
+
+def no_checkpoint_message(path: Path | None) -> str:
+    return (
+        f"--resume: there is no checkpoint to resume from at {path} (training writes it there "
+        "at every epoch end and every --checkpoint-every steps); give --out the folder of the "
+        "run to continue, or leave out --resume to start a new run"
+    )
+
+
+def check_resumable(out_dir: Path) -> None:
+    """Fail fast, before loading any data, when --resume has nothing to continue from."""
+    from scaledl.errors import UsageError
+
+    path = Path(out_dir) / CHECKPOINT_DIR / CHECKPOINT_NAME
+    if not path.is_file():
+        raise UsageError(no_checkpoint_message(path))
 
 
 def load_for_resume(ctx: Any, path: Path | None, fingerprint: str) -> dict[str, Any] | None:

@@ -23,11 +23,17 @@ import torch
 from scaledl.contract import SpecBase
 from scaledl.data.augment import Augmenter
 from scaledl.data.dataset import DataSplits
-from scaledl.errors import ScaledlError
+from scaledl.errors import ScaledlError, UsageError
 from scaledl.metrics import evaluate_outputs
 from scaledl.modalities import modality_of
 from scaledl.train import sharding
-from scaledl.train.checkpoint import CHECKPOINT_NAME, FORMAT, load_for_resume, save_checkpoint
+from scaledl.train.checkpoint import (
+    CHECKPOINT_NAME,
+    FORMAT,
+    load_for_resume,
+    no_checkpoint_message,
+    save_checkpoint,
+)
 from scaledl.train.config import TrainConfig
 from scaledl.train.distributed import DistContext, autocast_dtype, resolve_device
 from scaledl.train.optim import cpu_state, make_optimizer, uses_channels_last
@@ -114,7 +120,10 @@ class Trainer:
     def checkpoint_path(self) -> Path | None:
         return self.checkpoint_dir / CHECKPOINT_NAME if self.checkpoint_dir else None
 
-    def fit(self, resume: bool = False) -> TrainResult:
+    def fit(self, resume: bool = False, require_checkpoint: bool = False) -> TrainResult:
+        """Train to the end. `resume` continues from the newest checkpoint any rank holds; with
+        `require_checkpoint` (the user asked for --resume) having none is an error, while a
+        group torchrun restarted before its first checkpoint simply starts."""
         model = self.model.to(self.device)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -122,7 +131,7 @@ class Trainer:
         optimizer = make_optimizer(model, self.cfg)
         state = self._initial_state()
         if resume:
-            state = self._resume(model, optimizer, state)
+            state = self._resume(model, optimizer, state, require_checkpoint)
         net = self._wrap(model)
         bind = getattr(self.augmenter, "bind", None)
         if bind is not None:
@@ -249,6 +258,7 @@ class Trainer:
     ) -> tuple[float, int]:
         train = self.splits.train
         x, y, soft = self._batch(train.x[index], train.y[index], epoch, index)
+        features = self._feature_augment(epoch, index)
         global_step = epoch * self.steps_per_epoch + step
         factor = lr_factor(self.cfg.schedule, global_step, self.total_steps, self.warmup_steps)
         for group in optimizer.param_groups:
@@ -256,7 +266,7 @@ class Trainer:
         with torch.autocast(
             self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=bool(self.amp_dtype)
         ):
-            out = net(x)
+            out = net(x) if features is None else net(x, feature_augment=features)
             loss = self._loss(out, y, soft, x)
         # DDP averages gradients over ranks; weighting each rank's mean by its share of the
         # global batch makes the result the global batch's mean, also for uneven shards
@@ -288,6 +298,12 @@ class Trainer:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y, soft
+
+    def _feature_augment(self, epoch: int, index: np.ndarray) -> Any:
+        """The batch's feature-level augmentation (e.g. SpecAugment), applied by the model's
+        front-end between its features and the family; None when the policy has none."""
+        make = getattr(self.augmenter, "feature_augment", None)
+        return make(seed=self.seed, epoch=epoch, index=index) if make is not None else None
 
     def _loss(
         self, out: torch.Tensor, y: torch.Tensor, soft: torch.Tensor | None, x: torch.Tensor
@@ -392,9 +408,15 @@ class Trainer:
             log.debug("checkpoint at epoch %d step %d", state["epoch"] + 1, state["step"])
 
     def _resume(
-        self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        state: dict[str, Any],
+        require_checkpoint: bool = False,
     ) -> dict[str, Any]:
         ckpt = load_for_resume(self.dist, self.checkpoint_path, self.fingerprint)
+        if ckpt is None and require_checkpoint:
+            raise UsageError(no_checkpoint_message(self.checkpoint_path))
         if ckpt is None:
             log.info("no checkpoint to resume from; starting fresh")
             return state

@@ -75,6 +75,8 @@ class AugmentOp(BaseModel):
     draws: ClassVar[int] = 0  # uniform draws per sample handed to `transform`
     mixing: ClassVar[bool] = False
     needs_stats: ClassVar[bool] = False
+    # "input": on the raw batch before the graph; "features": inside the model's front-end
+    stage: ClassVar[str] = "input"
 
     def apply(self, x: Any, rng: OpRng, stats: Statistics | None = None) -> Any:
         import torch

@@ -28,7 +28,15 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 # importing the op modules registers them
-from scaledl.data.augment import color, geometry, mixing, policies, series, text  # noqa: F401
+from scaledl.data.augment import (  # noqa: F401
+    audio,
+    color,
+    geometry,
+    mixing,
+    policies,
+    series,
+    text,
+)
 from scaledl.data.augment.base import OPS, AugmentOp
 
 
@@ -109,10 +117,11 @@ class AugmentConfig(BaseModel):
         ops = [parse_op(entry, i + 1) for i, entry in enumerate(value)]
         seen_mixing = False
         for op in ops:
-            if seen_mixing and not op.mixing:
+            if seen_mixing and not op.mixing and op.stage == "input":
                 raise _fail(
                     f"{op.op!r} comes after a mixing op; mixup and cutmix must be the last "
-                    "ops of the policy (valid order: per-sample ops first, then mixing ops)"
+                    "ops of the policy (valid order: per-sample ops first, then mixing ops; "
+                    "feature ops such as spec_freq_mask may follow)"
                 )
             seen_mixing = seen_mixing or op.mixing
         return ops

@@ -37,7 +37,7 @@ class MixUp(MixingOp):
     """x = λ·x + (1 − λ)·partner; targets mixed with the same λ."""
 
     op: Literal["mixup"] = "mixup"
-    kinds: ClassVar[tuple[str, ...]] = ("image", "table", "sequence")
+    kinds: ClassVar[tuple[str, ...]] = ("image", "table", "sequence", "audio")
 
     def mix(self, x: Any, soft: Any, px: Any, psoft: Any, rng: OpRng) -> tuple[Any, Any]:
         import torch

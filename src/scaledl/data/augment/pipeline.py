@@ -40,7 +40,8 @@ class PolicyAugmenter:
                 )
         self.config = config
         self.kind = kind
-        self.ops = [op for op in config.policy if not op.mixing]
+        self.ops = [op for op in config.policy if not op.mixing and op.stage == "input"]
+        self.feature_ops = [op for op in config.policy if op.stage == "features"]
         self.mixers = [op for op in config.policy if isinstance(op, MixingOp)]
         self._source: tuple[np.ndarray, np.ndarray, float] | None = None
         self._num_classes: int | None = None
@@ -73,10 +74,27 @@ class PolicyAugmenter:
     def apply_ops(self, x: Any, *, seed: int, epoch: int, index: np.ndarray) -> Any:
         stats = self._statistics(x.device) if any(op.needs_stats for op in self.ops) else None
         for position, op in enumerate(self.config.policy):
-            if not op.mixing:
+            if not op.mixing and op.stage == "input":
                 rng = OpRng(seed, epoch, index, stream=101 + position, device=x.device)
                 x = op.apply(x, rng, stats)
         return x
+
+    def feature_augment(self, *, seed: int, epoch: int, index: np.ndarray) -> Any:
+        """The batch's feature-level ops as one function of the front-end's features (None when
+        the policy has none); each sample's draws are keyed by its index like the others'."""
+        if not self.feature_ops:
+            return None
+        index = np.asarray(index, dtype=np.int64)
+        positions = [i for i, op in enumerate(self.config.policy) if op.stage == "features"]
+
+        def apply(features: Any) -> Any:
+            for position in positions:
+                op = self.config.policy[position]
+                rng = OpRng(seed, epoch, index, stream=101 + position, device=features.device)
+                features = op.apply(features, rng, None)
+            return features
+
+        return apply
 
     def _mix(self, x: Any, y: Any, seed: int, epoch: int, index: np.ndarray) -> tuple[Any, Any]:
         import torch

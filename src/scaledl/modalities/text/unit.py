@@ -24,8 +24,8 @@ from scaledl.contract.preprocessing import TextRepresentation
 from scaledl.data.config import DataConfig
 from scaledl.data.dataset import DataSplits, LoadedData
 from scaledl.data.text_config import TextConfig
-from scaledl.errors import DataError, PackageError, UnsupportedMediaTypeError
-from scaledl.modalities.base import JSON_TYPES, BatchTransform, Modality, ServingAdapter
+from scaledl.errors import DataError, PackageError
+from scaledl.modalities.base import BatchTransform, BodyLimits, Modality, ServingAdapter
 from scaledl.modalities.text import features, store
 from scaledl.modalities.text.serving import SERVED_INPUT, TextServing, check_texts
 from scaledl.modalities.text.tokenizer import (
@@ -60,9 +60,8 @@ class TextModality(Modality):
 
     # ---- preprocessing ------------------------------------------------------------------
     def fit(self, splits: DataSplits) -> TextSpec:
-        config = splits.modality_config
-        if not isinstance(config, TextConfig):
-            config = TextConfig()
+        given = splits.config.text if splits.config is not None else None
+        config = given if given is not None else TextConfig()
         data = train_tokenizer(as_texts(splits.train.x, "training texts"), config)
         return TextSpec(
             raw_shape=[],
@@ -120,32 +119,26 @@ class TextModality(Modality):
     def serving_adapter(self, spec: TextSpec) -> ServingAdapter:
         return TextServing(spec)
 
-    def decode_predict(self, spec: TextSpec, body: bytes, content_type: str) -> np.ndarray:
-        if content_type in TEXT_TYPES:
-            try:
-                texts = [body.decode("utf-8")]
-            except UnicodeDecodeError:
-                raise DataError("the body is not UTF-8 text") from None
-        elif content_type in JSON_TYPES:
-            return self.rows_from_json(spec, _json(body))
-        else:
-            raise UnsupportedMediaTypeError(
-                f"Content-Type {content_type!r} is not accepted by /predict for text models; "
-                'send application/json {"instances": ["a text", …]} or text/plain'
-            )
-        out = np.empty(len(texts), dtype=object)
-        out[:] = texts
-        check_texts(out, spec.max_chars, "/predict")
-        return out
+    body_types: ClassVar[tuple[str, ...]] = TEXT_TYPES  # one text per text/plain body
 
-    def rows_from_json(self, spec: SpecBase, doc: Any) -> np.ndarray:
-        """`{"instances": ["a text", …]}` or a JSON list of strings → raw texts."""
+    def rows_from_body(
+        self, spec: SpecBase, body: bytes, media_type: str, limits: BodyLimits
+    ) -> np.ndarray:
+        """A `text/plain` body (UTF-8) → one raw text."""
         assert isinstance(spec, TextSpec)
-        texts = texts_from_json(doc)
-        out = np.empty(len(texts), dtype=object)
-        out[:] = texts
-        check_texts(out, spec.max_chars, "/predict")
-        return out
+        try:
+            texts = [body.decode("utf-8")]
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"the text/plain body is not UTF-8 (invalid byte at offset {exc.start})"
+            ) from None
+        return _checked(texts, spec)
+
+    def rows_from_json(self, spec: SpecBase, rows: Any) -> np.ndarray:
+        """The `instances` of `{"instances": ["a text", …]}` (or a JSON list of strings) →
+        raw texts."""
+        assert isinstance(spec, TextSpec)
+        return _checked(texts_from_json(rows), spec)
 
     def token_strings(self, spec: TextSpec) -> Callable[[Any], str]:
         """ids (one text) → its tokens, space-separated ([CLS] and padding left out): what a
@@ -220,6 +213,8 @@ def as_texts(raw: Any, what: str) -> list[str]:
 
 def texts_from_json(doc: Any) -> list[str]:
     rows = doc.get("instances") if isinstance(doc, dict) else doc
+    if isinstance(rows, np.ndarray):  # numbers: the server parsed them as a float array
+        raise DataError('each instance is a string: send {"instances": ["a text", …]}')
     if isinstance(rows, str):
         rows = [rows]
     if not isinstance(rows, list) or not rows:
@@ -232,13 +227,11 @@ def texts_from_json(doc: Any) -> list[str]:
     return rows
 
 
-def _json(body: bytes) -> Any:
-    import orjson
-
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise DataError(f"the body is not valid JSON ({exc})") from None
+def _checked(texts: list[str], spec: TextSpec) -> np.ndarray:
+    out = np.empty(len(texts), dtype=object)
+    out[:] = texts
+    check_texts(out, spec.max_chars, "/predict")
+    return out
 
 
 def _stored(sha256: str, what: str) -> bytes:

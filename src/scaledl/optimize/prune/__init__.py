@@ -104,7 +104,22 @@ def prune_structured(
     from scaledl.optimize.prune.counting import count_macs, count_params
     from scaledl.optimize.prune.importance import check_importance
 
+    from scaledl.models import has_own_form
+
     _check_args(ratio, round_to, steps, head_ratio)
+    if spec.frontend is not None and not has_own_form(spec.frontend):
+        return _prune_body(
+            model,
+            spec,
+            ratio,
+            importance=importance,
+            round_to=round_to,
+            steps=steps,
+            calibration=calibration,
+            global_ranking=global_ranking,
+            head_ratio=head_ratio,
+            recalibrate_bn=recalibrate_bn,
+        )
     options = PruneOptions(
         ratio, importance, round_to, steps, _as_calibration(calibration), global_ranking, head_ratio
     )
@@ -138,11 +153,49 @@ def prune_structured(
 
 
 def pruner_key(spec: ModelSpec) -> str:
-    """The handler of a model: its family, or `<kind>:<family>` behind a modality front-end
-    (text models are other modules than the image/table families of the same name)."""
-    frontend = spec.frontend or {}
-    kind = frontend.get("kind")
-    return f"{kind}:{spec.family}" if isinstance(kind, str) else spec.family
+    """The handler of a model: its family, or `<kind>:<family>` for a modality whose families
+    are their own modules (text models are not the image/table families of the same name)."""
+    from scaledl.models import has_own_form
+
+    if spec.frontend is None or not has_own_form(spec.frontend):
+        return spec.family
+    return f"{spec.frontend['kind']}:{spec.family}"
+
+
+def _prune_body(
+    model: torch.nn.Module, spec: ModelSpec, ratio: float, **options: Any
+) -> PruneResult:
+    """A model behind a modality front-end: prune its family body on the front-end's features
+    (the front-end's fixed weights are never touched) and put the front-end back."""
+    import torch
+
+    from scaledl.models import ModelSpec
+    from scaledl.optimize.prune.counting import count_macs, count_params
+
+    front, body = model.get_submodule("frontend"), model.get_submodule("body")
+    with torch.no_grad():
+        feature_shape = list(front(torch.zeros(1, *spec.input_shape)).shape[1:])
+        calibration = _as_calibration(options.pop("calibration"))
+        if calibration is not None:
+            calibration = (front.eval()(calibration[0]), calibration[1])
+    body_spec = ModelSpec(spec.family, feature_shape, spec.num_outputs, spec.knobs)
+    inner = prune_structured(body, body_spec, ratio, calibration=calibration, **options)
+    new_spec = ModelSpec(
+        spec.family, list(spec.input_shape), spec.num_outputs, inner.spec.knobs, spec.frontend
+    )
+    rebuilt = new_spec.build()
+    rebuilt.get_submodule("body").load_state_dict(inner.model.state_dict())
+    rebuilt.eval()
+    return PruneResult(
+        model=rebuilt,
+        spec=new_spec,
+        removed=inner.removed,
+        skipped=inner.skipped,
+        params_before=count_params(model),
+        params_after=count_params(rebuilt),
+        macs_before=count_macs(model, spec.input_shape),
+        macs_after=count_macs(rebuilt, new_spec.input_shape),
+    )
 
 
 def pruned_families() -> list[str]:

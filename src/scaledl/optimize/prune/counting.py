@@ -17,7 +17,7 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _conv_macs(module: nn.Conv2d, out: torch.Tensor) -> int:
+def _conv_macs(module: nn.Conv2d | nn.Conv1d, out: torch.Tensor) -> int:
     per_output = (module.in_channels // module.groups) * math.prod(module.kernel_size)
     return out.numel() * per_output
 
@@ -59,7 +59,7 @@ def count_macs(
 
     def hook(module: nn.Module, inputs: tuple[Any, ...], out: Any) -> None:
         nonlocal total
-        if isinstance(module, nn.Conv2d):
+        if isinstance(module, nn.Conv2d | nn.Conv1d):
             total += _conv_macs(module, out)
         elif isinstance(module, nn.Linear):
             total += _linear_macs(module, out)

@@ -20,7 +20,7 @@ from scaledl.optimize.prune.importance import tp_importance
 
 
 def prune_graph(model: nn.Module, input_shape: list[int], options: PruneOptions) -> Outcome:
-    """Prune every Conv2d/Linear output group except the head's; returns units removed."""
+    """Prune every Conv2d/Conv1d/Linear output group except the head's; returns units removed."""
     import torch_pruning as tp
 
     graph = tp.DependencyGraph().build_dependency(
@@ -35,7 +35,7 @@ def prune_graph(model: nn.Module, input_shape: list[int], options: PruneOptions)
         options.prepare_step(model)
         records = []
         for group in graph.get_all_groups(
-            ignored_layers=ignored, root_module_types=[nn.Conv2d, nn.Linear]
+            ignored_layers=ignored, root_module_types=[nn.Conv2d, nn.Conv1d, nn.Linear]
         ):
             root, handler = group[0].dep.target.module, group[0].dep.handler
             scores = scorer(group)
@@ -62,14 +62,14 @@ def prune_graph(model: nn.Module, input_shape: list[int], options: PruneOptions)
 
 
 def _out_units(module: nn.Module) -> int:
-    if isinstance(module, nn.Conv2d):
+    if isinstance(module, nn.Conv2d | nn.Conv1d):
         return int(module.out_channels)
     return int(module.weight.shape[0])  # type: ignore[index]
 
 
 def _conv_widths(model: Any) -> list[list[int]]:
     return [
-        [int(m.out_channels) for m in stage.modules() if isinstance(m, nn.Conv2d)]
+        [int(m.out_channels) for m in stage.modules() if isinstance(m, nn.Conv2d | nn.Conv1d)]
         for stage in model.get_submodule("stages")
     ]
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from scaledl.errors import UsageError
 
-PRUNABLE = (nn.Conv2d, nn.Linear, nn.RNNBase)
+PRUNABLE = (nn.Conv2d, nn.Conv1d, nn.Linear, nn.RNNBase)
 
 
 def prunable_weights(model: nn.Module) -> list[tuple[str, nn.Parameter]]:

@@ -1,0 +1,36 @@
+"""What the CLI prints stays copyable when stdout is a pipe: no wrapped paths, no markup eaten."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import quick_recipe, run_cli
+
+pytestmark = pytest.mark.e2e
+
+
+def long_folder(base: Path) -> Path:
+    """A path far wider than any console, with characters rich would read as markup/emoji."""
+    folder = base / ("deep-" * 12) / ("x" * 120) / "[exp]:smile:"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def test_long_paths_print_on_one_line_through_a_pipe(digits_package: Path, tmp_path: Path) -> None:
+    where = long_folder(tmp_path)
+    pkg = Path(shutil.copytree(digits_package, where / "pkg"))
+    result = run_cli("verify", str(pkg), "--json", str(where / "report.json"))  # stdout: a pipe
+    assert result.returncode == 0, result.stderr
+    assert f"{pkg}: OK" in result.stdout.splitlines()[-1]
+    assert (where / "report.json").is_file()
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(quick_recipe(train={"epochs": 1, "batch_size": 64})))
+    out = where / "run"
+    result = run_cli("train", str(recipe), "--out", str(out), env={"COLUMNS": "60"})
+    assert result.returncode == 0, result.stderr
+    assert f"package: {out / 'package'}" in result.stdout.splitlines()
