@@ -90,7 +90,7 @@ def test_a_changed_tokenizer_is_refused(text_package: Path, tmp_path: Path) -> N
 
     manifest["files"]["tokenizer.json"] = sha256_file(path)  # re-listed, but not the spec's
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(PackageError, match="preprocessing.tokenizer names 'tokenizer.json', which has"):
+    with pytest.raises(PackageError, match=r"preprocessing\.tokenizer names .* another sha256"):
         open_package(copy)
     del manifest["files"]["tokenizer.json"]  # and a tokenizer the manifest does not list at all
     (copy / "manifest.json").write_text(json.dumps(manifest))

@@ -98,13 +98,11 @@ def prune_structured(
     pruning (much better accuracy before fine-tuning; set False to keep the parent's). Ratios
     are fractions of the input model's units. The input model is not modified.
     """
-    from scaledl.models import ModelSpec
+    from scaledl.models import ModelSpec, has_own_form
     from scaledl.optimize.prune.base import PruneOptions, handler_for
     from scaledl.optimize.prune.calibrate import has_batch_norm, recalibrate_batch_norm
     from scaledl.optimize.prune.counting import count_macs, count_params
     from scaledl.optimize.prune.importance import check_importance
-
-    from scaledl.models import has_own_form
 
     _check_args(ratio, round_to, steps, head_ratio)
     if spec.frontend is not None and not has_own_form(spec.frontend):
