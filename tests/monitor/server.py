@@ -64,6 +64,7 @@ class Running:
     infer_key: str
     admin_key: str
     extension: MonitorExtension
+    grpc_target: str | None = None  # with monitored_server(..., grpc=True)
 
     def headers(self, admin: bool = False) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.admin_key if admin else self.infer_key}"}
@@ -86,7 +87,9 @@ class Running:
 
 
 @contextmanager
-def monitored_server(package: Path, tmp: Path, config: MonitorConfig) -> Iterator[Running]:
+def monitored_server(
+    package: Path, tmp: Path, config: MonitorConfig, grpc: bool = False
+) -> Iterator[Running]:
     import uvicorn
 
     from scaledl.serve.app import create_app
@@ -97,7 +100,9 @@ def monitored_server(package: Path, tmp: Path, config: MonitorConfig) -> Iterato
     infer_key, _ = create_key(keys, "infer", "test")
     admin_key, _ = create_key(keys, "admin", "test")
     extension = MonitorExtension(config)
-    server = create_app(ServeSettings(source=package, api_keys=keys), extensions=[extension])
+    grpc_port = free_port() if grpc else None
+    settings = ServeSettings(source=package, api_keys=keys, grpc_port=grpc_port)
+    server = create_app(settings, extensions=[extension])
     port = free_port()
     uv = uvicorn.Server(uvicorn.Config(server, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)
@@ -114,7 +119,8 @@ def monitored_server(package: Path, tmp: Path, config: MonitorConfig) -> Iterato
     else:
         raise RuntimeError("server did not become ready")
     try:
-        yield Running(url, infer_key, admin_key, extension)
+        target = f"127.0.0.1:{grpc_port}" if grpc_port is not None else None
+        yield Running(url, infer_key, admin_key, extension, target)
     finally:
         uv.should_exit = True
         thread.join(30)

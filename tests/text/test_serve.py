@@ -23,7 +23,9 @@ TEXTS = ["a gripping , funny and moving film", "dull", "the acting is wooden but
 @pytest.fixture(scope="module")
 def live(text_package: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     config = MonitorConfig(window=60, check_interval_s=3600, drift=DriftConfig(seed=0))
-    with monitored_server(text_package, tmp_path_factory.mktemp("srv"), config) as running:
+    with monitored_server(
+        text_package, tmp_path_factory.mktemp("srv"), config, grpc=True
+    ) as running:
         yield running
 
 
@@ -39,6 +41,33 @@ def test_unmodified_tritonclient_sends_bytes(live: Running, text_package: Path) 
         x.set_data_from_numpy(np.array(TEXTS, dtype=object), binary_data=binary)
         result = client.infer(MODEL, [x], headers=live.headers())  # it adds to the dict
         np.testing.assert_allclose(result.as_numpy("output"), expected, atol=1e-5)
+
+
+def test_unmodified_grpc_client_sends_bytes(live: Running, text_package: Path) -> None:
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+
+    assert live.grpc_target is not None
+    client = grpcclient.InferenceServerClient(live.grpc_target)
+    key = {"authorization": live.headers()["Authorization"]}
+    try:
+        meta = client.get_model_metadata(MODEL, headers=key)
+        assert [(t.name, t.datatype, list(t.shape)) for t in meta.inputs] == [
+            ("text", "BYTES", [-1])
+        ]
+        expected = predict_raw(open_package(text_package), np.array(TEXTS, dtype=object))
+        x = grpcclient.InferInput("text", [len(TEXTS)], "BYTES")
+        x.set_data_from_numpy(np.array([t.encode() for t in TEXTS], dtype=object))
+        result = client.infer(MODEL, [x], headers=key)
+        np.testing.assert_allclose(result.as_numpy("output"), expected, atol=1e-5)
+        for bad, words in (([b"   "], "empty"), ([b"a" * 1_000_001], "max_chars")):
+            x = grpcclient.InferInput("text", [1], "BYTES")
+            x.set_data_from_numpy(np.array(bad, dtype=object))
+            with pytest.raises(InferenceServerException) as caught:
+                client.infer(MODEL, [x], headers=key)
+            assert words in str(caught.value.message()), caught.value
+    finally:
+        client.close()
 
 
 def test_predict_takes_json_instances_and_plain_text(live: Running) -> None:
@@ -98,10 +127,14 @@ def test_bad_text_inputs_get_4xx_and_the_server_keeps_serving(live: Running) -> 
             "not UTF-8",
         )
     )
+    plain = {**live.headers(), "Content-Type": "text/plain"}
+    cases.append((httpx.post(predict, content=b"x" * (1 << 20), headers=plain), 413, "at most"))
     for response, status, words in cases:
         assert response.status_code == status, response.text
         assert words in response.json()["error"], response.text
     assert send(["still works"]).status_code == 200
+    numbers = httpx.post(predict, json={"instances": ["12", "7"]}, headers=live.headers())
+    assert numbers.status_code == 200, numbers.text  # texts of digits stay texts
 
 
 def test_live_monitor_sees_served_texts_and_feedback(live: Running, sst2_small: Path) -> None:
