@@ -2,10 +2,12 @@
 then the optimized package, serving raw text and drift detection.
 
     python bench/text.py [--only train,tfidf,ludwig,optimize,serve,drift] [--threads 2]
-                         [--budget-min 10] [--out bench/results/text.json]
+                         [--budget-min 10] [--recipes best,fast] [--use best]
+                         [--out bench/results/text.json]
 
-- train: `scaledl train examples/sst2-best.yaml` (and sst2-fast.yaml): dev accuracy (SST-2's
-  dev.tsv is the test split), training seconds, with `train.threads` cores;
+- train: `scaledl train examples/sst2-best.yaml` and sst2-fast.yaml (`--recipes`): dev accuracy
+  (SST-2's dev.tsv is the test split), training seconds, with `train.threads` cores; the
+  optimize, serve and drift sections use the package of `--use`;
 - tfidf: scikit-learn TF-IDF (word 1–2-grams) + logistic regression on the same training rows;
 - ludwig: Ludwig's default text configuration in its own venv (bench/text_ludwig.py), the same
   rows and time budget;
@@ -37,6 +39,7 @@ from common import REPO, RESULTS, machine
 WORK = REPO / ".cache" / "bench-text"
 SECTIONS = ("train", "tfidf", "ludwig", "optimize", "serve", "drift")
 BEST, FAST = REPO / "examples" / "sst2-best.yaml", REPO / "examples" / "sst2-fast.yaml"
+RECIPES = {"best": BEST, "fast": FAST}
 
 
 def load_average() -> str:
@@ -65,11 +68,11 @@ def scaledl(*args: str, threads: int, cpu: dict[str, float] | None = None) -> tu
     return seconds, proc.stdout
 
 
-def train_section(threads: int) -> dict[str, Any]:
+def train_section(threads: int, recipes: list[Path]) -> dict[str, Any]:
     from scaledl.package import open_package
 
     rows = {}
-    for recipe in (BEST, FAST):
+    for recipe in recipes:
         out = WORK / recipe.stem
         cpu: dict[str, float] = {}
         wall, _ = scaledl(
@@ -180,11 +183,10 @@ def typical_sentences(count: int = 32) -> list[str]:
     return [str(texts[i]) for i in order[middle - count // 2 : middle + count // 2]]
 
 
-def optimize_section(threads: int, budget_min: float) -> dict[str, Any]:
+def optimize_section(threads: int, budget_min: float, parent: Path) -> dict[str, Any]:
     from scaledl.package import open_package
     from text_timing import compare_graphs
 
-    parent = WORK / BEST.stem / "package"
     out = WORK / "optimized"
     wall, _ = scaledl(
         "optimize",
@@ -225,7 +227,10 @@ def main() -> None:
     parser.add_argument("--budget-min", type=float, default=10.0, help="training time budget")
     parser.add_argument("--optimize-min", type=float, default=20.0)
     parser.add_argument("--out", type=Path, default=RESULTS / "text.json")
+    parser.add_argument("--recipes", default="best,fast", help="train: which sst2-* recipes")
+    parser.add_argument("--use", choices=sorted(RECIPES), default="best", help="package used")
     args = parser.parse_args()
+    package = WORK / RECIPES[args.use].stem / "package"
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(SECTIONS))
     if unknown:
@@ -235,23 +240,26 @@ def main() -> None:
         load = load_average()
         print(f"[bench/text] {section} ({load})", flush=True)
         if section == "train":
-            body: dict[str, Any] = train_section(args.threads)
+            names = [r.strip() for r in args.recipes.split(",") if r.strip()]
+            if not set(names) <= set(RECIPES):
+                parser.error(f"--recipes {args.recipes}: valid: {', '.join(RECIPES)}")
+            body: dict[str, Any] = train_section(args.threads, [RECIPES[n] for n in names])
         elif section == "tfidf":
             body = tfidf_section(args.threads)
         elif section == "ludwig":
             body = ludwig_section(args.threads, args.budget_min * 60)
         elif section == "optimize":
-            body = optimize_section(args.threads, args.optimize_min)
+            body = optimize_section(args.threads, args.optimize_min, package)
         elif section == "serve":
             from text_serve import serve_section
 
-            body = serve_section(WORK / BEST.stem / "package", typical_sentences())
+            body = serve_section(package, typical_sentences())
         else:
             from text_drift import drift_section
 
-            body = drift_section(WORK / BEST.stem / "package")
+            body = drift_section(package)
         body["machine_load"] = load
-        body["command"] = f"python bench/text.py --only {section}"
+        body["command"] = " ".join(["python", "bench/text.py", *sys.argv[1:]])
         results[section] = body
         results["machine"] = machine()
         args.out.parent.mkdir(parents=True, exist_ok=True)
