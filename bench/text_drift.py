@@ -93,7 +93,7 @@ class TextPools:
         from scaledl.data.config import DataConfig
         from scaledl.modalities import load_splits
         from scaledl.monitor.profile import ProfileOptions, build_profile
-        from scaledl.monitor.reference import feature_names, session_predict
+        from scaledl.monitor.reference import input_feature_names, session_predict
         from scaledl.package import open_package
 
         self.pkg = open_package(package)
@@ -115,7 +115,7 @@ class TextPools:
             heldout_y=reference.y,
             labels=splits.labels,
             options=ProfileOptions(seed=seed),
-            feature_names=feature_names(self.spec),
+            feature_names=input_feature_names(self.spec),
         )
         self.pool_x, self.pool_y = pool.x, pool.y
         self.dev_x = splits.test.x
@@ -123,7 +123,7 @@ class TextPools:
             "reference_rows": len(reference),
             "stream_pool_rows": len(pool),
             "fit_rows": len(train),
-            "features": feature_names(self.spec),
+            "features": input_feature_names(self.spec),
         }
 
     def graph(self, texts: np.ndarray) -> np.ndarray:
