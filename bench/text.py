@@ -204,6 +204,8 @@ def optimize_section(threads: int, budget_min: float, parent: Path) -> dict[str,
     if chosen is None:
         return {"error": "no candidate met the budget", "frontier": str(out / "frontier.json")}
     child = Path(chosen["package"])
+    if not child.is_absolute():  # the frontier names packages relative to its folder
+        child = out / child
     timing = compare_graphs(parent, child, typical_sentences(), threads=1)
     parent_acc = open_package(parent).manifest.metrics.accuracy or 0.0
     child_acc = open_package(child).manifest.metrics.accuracy or 0.0
