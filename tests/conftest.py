@@ -15,6 +15,17 @@ SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 CIFAR10 = SHARED_DATASETS / "cifar10"
 
 
+SLOW_TIMEOUT_S = 1800  # slow and e2e tests: real training or a real server on a busy machine
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """pytest-timeout's default (pyproject) for quick tests; more for slow and e2e ones."""
+    for item in items:
+        slow = item.get_closest_marker("slow") or item.get_closest_marker("e2e")
+        if slow and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _hermetic_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Caches under a temp folder; no signing key leaking in from the developer's shell."""

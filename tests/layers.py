@@ -13,7 +13,17 @@ from pathlib import Path
 
 # Bottom to top. A module belongs to the layer of its longest matching prefix.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("scaledl", "scaledl.errors", "scaledl.fsio", "scaledl.ui", "scaledl.validation")),
+    (
+        "base",
+        (
+            "scaledl",
+            "scaledl.errors",
+            "scaledl.fsio",
+            "scaledl.ui",
+            "scaledl.validation",
+            "scaledl.client",
+        ),
+    ),
     ("contract", ("scaledl.contract",)),
     ("data", ("scaledl.data", "scaledl.metrics")),
     (
@@ -25,6 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "scaledl.package_manifest",
             "scaledl.package_zip",
             "scaledl.package_files",
+            "scaledl.repository",
         ),
     ),
     ("models", ("scaledl.models",)),

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from tests.serve.helpers import ServerProcess
+from tests.v2 import infer_body
 
 # Tiny fine-tunes, one torch thread (on a busy 2-core machine two threads were 4× slower:
 # OpenMP barriers wait for descheduled threads), a fast exporter: the area's tests stay small.
@@ -112,17 +113,7 @@ class Traffic:
     _thread: threading.Thread | None = None
 
     def infer_once(self, client: httpx.Client) -> tuple[int, str]:
-        x = np.zeros((1, 1, 8, 8), np.float32)
-        body = {
-            "inputs": [
-                {
-                    "name": "input",
-                    "shape": [1, 1, 8, 8],
-                    "datatype": "FP32",
-                    "data": x.ravel().tolist(),
-                }
-            ]
-        }
+        body = infer_body(np.zeros((1, 1, 8, 8), np.float32))
         try:
             r = client.post(f"/v2/models/{self.model}/infer", json=body)
         except httpx.HTTPError as exc:

@@ -104,3 +104,24 @@ def test_by_default_a_new_version_must_fix_something() -> None:
     same = both((0.30, 0.30), (0.90, 0.91))
     assert decide(same, DecideConfig()).action == "rollback"
     assert decide(both((0.30, 0.32), (0.90, 0.91)), DecideConfig()).action == "promote"
+
+
+def test_an_uncounted_failure_blocks_a_promotion(tmp_path) -> None:
+    """Fail closed: when the server's failure counter could not be read, a version that wins
+    on every accuracy check is still rolled back, and the log says why (no NaN in the JSON)."""
+    from scaledl.maintain.decision import FailureCount, record_decision
+    from scaledl.maintain.log import DecisionLog
+
+    winning = both((0.50, 0.60), (0.90, 0.90))  # (live, candidate)
+    assert decide(winning, RULE, FailureCount(0, "counted")).action == "promote"
+    unread = FailureCount(None, "http://127.0.0.1:1/metrics is not Prometheus text")
+    decision = decide(winning, RULE, unread)
+    assert decision.action == "rollback"
+    assert [c.name for c in decision.failed] == ["failures"]
+    assert "could not be counted" in decision.reason and "not Prometheus text" in decision.reason
+    assert FailureCount(None, "x").plus(3, "y").count is None  # later counts do not hide it
+
+    log = DecisionLog(tmp_path / "log.jsonl", "run-1", "m")
+    record_decision(log, "2", winning, unread, RULE)
+    text = (tmp_path / "log.jsonl").read_text()
+    assert "NaN" not in text and '"failures": null' in text and '"action": "rollback"' in text

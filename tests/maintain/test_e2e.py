@@ -19,6 +19,7 @@ from scaledl.maintain.log import read_log
 from tests.conftest import run_cli
 from tests.maintain.conftest import FAST, Traffic
 from tests.serve.helpers import ServerProcess
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -205,7 +206,6 @@ def test_losing_the_server_mid_rollout_exits_1_and_says_what_to_do(
     import os
     import subprocess
     import sys
-    import time
 
     from tests.conftest import REPO
 
@@ -221,11 +221,14 @@ def test_losing_the_server_mid_rollout_exits_1_and_says_what_to_do(
         env={**os.environ, "SCALEDL_API_KEY": keys["admin"]},
         cwd=REPO,
     )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if log.exists() and '"step": "rollout"' in log.read_text():
-            break
-        time.sleep(0.1)
+    wait_until(
+        lambda: (
+            proc.poll() is not None or (log.exists() and '"step": "rollout"' in log.read_text())
+        ),
+        timeout=300,
+        interval=0.1,
+        what="the rollout to start",
+    )
     serve.stop()  # the server goes away while the canary soaks
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 1, out

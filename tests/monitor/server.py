@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ import numpy as np
 
 from scaledl.monitor.config import MonitorConfig
 from scaledl.monitor.extension import MonitorExtension
+from tests.v2 import infer_body
+from tests.waiting import wait_until
 
 
 def free_port() -> int:
@@ -70,17 +71,7 @@ class Running:
         return {"Authorization": f"Bearer {self.admin_key if admin else self.infer_key}"}
 
     def infer(self, model: str, x: np.ndarray, request_id: str) -> httpx.Response:
-        body = {
-            "id": request_id,
-            "inputs": [
-                {
-                    "name": "input",
-                    "shape": list(x.shape),
-                    "datatype": "FP32",
-                    "data": x.ravel().tolist(),
-                }
-            ],
-        }
+        body = infer_body(x, id=request_id)
         return httpx.post(
             f"{self.url}/v2/models/{model}/infer", json=body, headers=self.headers(), timeout=30
         )
@@ -108,16 +99,7 @@ def monitored_server(
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    else:
-        raise RuntimeError("server did not become ready")
+    wait_until(lambda: ready(url), timeout=60, interval=0.1, what=f"{url} to be ready")
     try:
         target = f"127.0.0.1:{grpc_port}" if grpc_port is not None else None
         yield Running(url, infer_key, admin_key, extension, target)
@@ -127,12 +109,13 @@ def monitored_server(
         extension.close()
 
 
+def ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def wait_for(predicate: Any, timeout: float = 30.0) -> Any:
     """Poll until `predicate()` is truthy (the extension works on its own thread)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+    return wait_until(predicate, timeout=timeout, what="the monitor's condition")

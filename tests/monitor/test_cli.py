@@ -11,7 +11,10 @@ import pytest
 from scaledl.package import open_package
 from tests.conftest import run_cli
 from tests.monitor.conftest import noisy
+from tests.monitor.server import ready
 from tests.monitor.test_profile import strip_profile
+from tests.v2 import infer_body
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -98,7 +101,6 @@ def test_serve_with_monitor_flag_watches_traffic(digits_package: Path) -> None:
     """The real `scaledl serve --monitor` process: the extension comes from the registry."""
     import subprocess
     import sys
-    import time
 
     import httpx
 
@@ -125,30 +127,15 @@ def test_serve_with_monitor_flag_watches_traffic(digits_package: Path) -> None:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        x = np.zeros((40, 1, 8, 8), np.float32)
-        body = {
-            "inputs": [
-                {
-                    "name": "input",
-                    "shape": list(x.shape),
-                    "datatype": "FP32",
-                    "data": x.ravel().tolist(),
-                }
-            ]
-        }
+        wait_until(lambda: ready(url), timeout=90, interval=0.2, what="the server to be ready")
+        body = infer_body(np.zeros((40, 1, 8, 8), np.float32))
         assert httpx.post(f"{url}/v2/models/digits-quick/infer", json=body).status_code == 200
-        for _ in range(100):
+
+        def checked() -> dict:
             state = httpx.get(f"{url}/v2/models/digits-quick/monitor").json()
-            if state["versions"][0]["last_check"]:
-                break
-            time.sleep(0.1)
+            return state if state["versions"][0]["last_check"] else {}
+
+        state = wait_until(checked, timeout=30, what="the first drift check")
         version = state["versions"][0]
         assert version["window"]["capacity"] == 40 and version["samples_seen"] == 40
         assert version["last_check"]["drift"] is True  # 40 blank images are far from digits

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import httpx
 import numpy as np
 
 from tests.conftest import REPO
+from tests.waiting import wait_until
 
 INFER_PATH = "/v2/models/{}/infer"
 
@@ -64,17 +64,21 @@ class ServerProcess:
     def wait_ready(self, timeout: float = 90.0, verify: Any = True) -> ServerProcess:
         if not self._found.wait(timeout) or not self.url:
             raise RuntimeError("server did not start:\n" + self.log_text())
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        url = self.url
+
+        def ready() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError("server exited:\n" + self.log_text())
             try:
-                if httpx.get(self.url + "/v2/health/ready", verify=verify).status_code == 200:
-                    return self
+                return httpx.get(url + "/v2/health/ready", verify=verify).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("server never became ready:\n" + self.log_text())
+                return False
+
+        try:
+            wait_until(ready, timeout=timeout, interval=0.1, what="the server to be ready")
+        except AssertionError:
+            raise RuntimeError("server never became ready:\n" + self.log_text()) from None
+        return self
 
     @property
     def grpc_target(self) -> str:
@@ -95,13 +99,14 @@ class ServerProcess:
 
     def wait_log(self, predicate: Any, timeout: float = 10.0) -> dict[str, Any]:
         """The first JSON log line matching `predicate`, waiting for it to be printed."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.logs():
-                if predicate(line):
-                    return line
-            time.sleep(0.05)
-        raise AssertionError("no matching log line in:\n" + self.log_text())
+        try:
+            return wait_until(
+                lambda: next((line for line in self.logs() if predicate(line)), {}),
+                timeout=timeout,
+                what="a matching log line",
+            )
+        except AssertionError:
+            raise AssertionError("no matching log line in:\n" + self.log_text()) from None
 
     def stop(self, timeout: float = 60.0) -> int:
         if self.proc.poll() is None:
@@ -259,12 +264,3 @@ def parse_binary_response(response: httpx.Response) -> tuple[dict[str, Any], dic
             dtype = DTYPES[out["datatype"]]
             arrays[out["name"]] = np.frombuffer(chunk, dtype=dtype).reshape(out["shape"])
     return doc, arrays
-
-
-def json_request(x: np.ndarray, name: str = "input", **extra: Any) -> dict[str, Any]:
-    return {
-        "inputs": [
-            {"name": name, "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}
-        ],
-        **extra,
-    }

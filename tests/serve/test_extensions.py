@@ -17,7 +17,7 @@ from scaledl.serve.extensions import (
     register_extension,
 )
 from tests.serve.ext_sample import RecorderExtension
-from tests.serve.helpers import json_request
+from tests.v2 import infer_body
 
 
 def wait_records(admin: httpx.Client, predicate: Any) -> list[dict[str, Any]]:
@@ -33,7 +33,7 @@ def wait_records(admin: httpx.Client, predicate: Any) -> list[dict[str, Any]]:
 @pytest.mark.e2e
 def test_records_hold_this_requests_tensors(client: httpx.Client, admin: httpx.Client) -> None:
     x = np.random.default_rng(6).normal(size=(2, 1, 8, 8)).astype(np.float32)
-    doc = client.post("/v2/models/digits/infer", json=json_request(x, id="ext-1")).json()
+    doc = client.post("/v2/models/digits/infer", json=infer_body(x, id="ext-1")).json()
     (record,) = wait_records(admin, lambda r: r["request_id"] == "ext-1")
     assert record["model"] == "digits" and record["version"] == "2"
     assert record["input_shape"] == [2, 1, 8, 8] and record["output_shape"] == [2, 10]

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from tests.serve.hardening import INFER, LoopProbe, address, connect, peak_rss_mb, read_status
-from tests.serve.helpers import ServerProcess, binary_request, json_request
+from tests.serve.helpers import ServerProcess, binary_request
+from tests.v2 import infer_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 MIB = 1 << 20
@@ -132,7 +133,7 @@ def test_idle_connections_cannot_lock_out_clients(
     try:
         for _ in range(300):
             idle.append(socket.create_connection(address(hardened), timeout=5))
-        body = json_request(np.zeros((1, 1, 8, 8), np.float32))
+        body = infer_body(np.zeros((1, 1, 8, 8), np.float32))
         for _ in range(10):  # a new connection each time, as a fresh client would open
             with httpx.Client(base_url=hardened.url, timeout=10) as fresh:
                 response = fresh.post(INFER, json=body, headers=keyed(api_keys))
@@ -165,7 +166,7 @@ def heavy_requests(server: ServerProcess, api_keys: dict[str, str]) -> dict[str,
         image = {"Content-Type": "image/png"}
         statuses["png 15.2 Mpx"] = c.post(predict, content=png(3900, 3900), headers=image)
         statuses["png 39.7 Mpx"] = c.post(predict, content=png(6300, 6300), headers=image)
-        statuses["json 4096 samples"] = c.post(INFER, json=json_request(rows + 0.5))
+        statuses["json 4096 samples"] = c.post(INFER, json=infer_body(rows + 0.5))
         statuses["binary 4096 samples"] = c.post(INFER, content=big_binary, headers=headers)
         statuses["binary 65520 samples"] = c.post(INFER, content=huge_binary, headers=huge_headers)
         statuses["feedback 10000 rows"] = c.post(
@@ -213,7 +214,7 @@ def test_big_requests_run_batch_by_batch_between_other_clients(
 ) -> None:
     rows = np.random.default_rng(0).random((4096, 1, 8, 8), dtype=np.float32)
     big, headers = binary_request({"input": rows}, {"input": "FP32"})
-    small = json_request(rows[:1])
+    small = infer_body(rows[:1])
 
     async def scenario() -> tuple[int, httpx.Response]:
         async with httpx.AsyncClient(

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from tests.serve.hardening import INFER, connect, read_status
-from tests.serve.helpers import ServerProcess, copy_package, corrupt_package, json_request
+from tests.serve.helpers import ServerProcess, copy_package, corrupt_package
+from tests.v2 import infer_body
 
 pytestmark = pytest.mark.e2e
 X = np.zeros((1, 1, 8, 8), np.float32)
@@ -48,12 +49,12 @@ def test_absurd_shapes_are_400(infer_client: httpx.Client, shape: list[int]) -> 
 def test_request_ids_with_control_characters_are_400(
     infer_client: httpx.Client, bad_id: str
 ) -> None:
-    assert "'id'" in error_of(infer_client.post(INFER, json=json_request(X, id=bad_id)), 400)
+    assert "'id'" in error_of(infer_client.post(INFER, json=infer_body(X, id=bad_id)), 400)
 
 
 @pytest.mark.parametrize("request_id", ["请求-1 é", "ünïcødé", "emoji-🙂", "plain-ascii_1"])
 def test_any_printable_request_id_round_trips(infer_client: httpx.Client, request_id: str) -> None:
-    response = infer_client.post(INFER, json=json_request(X, id=request_id))
+    response = infer_client.post(INFER, json=infer_body(X, id=request_id))
     assert response.status_code == 200, response.text
     assert response.json()["id"] == request_id  # the body carries it exactly
     header = response.headers["x-request-id"]
@@ -63,7 +64,7 @@ def test_any_printable_request_id_round_trips(infer_client: httpx.Client, reques
 def test_feedback_labels_that_only_look_like_numbers_are_400(
     infer_client: httpx.Client,
 ) -> None:
-    response = infer_client.post(INFER, json=json_request(X, id="fb-1"))
+    response = infer_client.post(INFER, json=infer_body(X, id="fb-1"))
     assert response.status_code == 200
     for label in ["²", "٣", "1" * 5000, "-", "1e3"]:
         body = {"id": "fb-1", "label": label}
@@ -105,7 +106,7 @@ def test_errors_do_not_reveal_server_paths(
             json={"parameters": {"version": "99"}},
             headers=admin,
         ).text,
-        infer_client.post("/v2/models/digits/versions/2/infer", json=json_request(X)).text,
+        infer_client.post("/v2/models/digits/versions/2/infer", json=infer_body(X)).text,
     ]
     assert "checksum" in texts[0] and "checksum" in texts[1]  # the reason is still given
     for text in texts:
@@ -166,7 +167,7 @@ def test_pinned_versions_that_are_gone_fall_back_to_the_newest_intact(
     try:
         proc.wait_ready()
         for model in ("gone", "corrupt"):
-            response = httpx.post(f"{proc.url}/v2/models/{model}/infer", json=json_request(X))
+            response = httpx.post(f"{proc.url}/v2/models/{model}/infer", json=infer_body(X))
             assert response.status_code == 200 and response.json()["model_version"] == "2"
         saved = json.loads(state.read_text())["models"]
         assert saved["gone"]["primary"] == "2" and saved["gone"]["shadow"] is None
@@ -194,7 +195,7 @@ def test_sigterm_under_load_answers_every_accepted_request(digits_package: Path)
             while not stop.is_set():
                 sent = time.monotonic()
                 try:
-                    response = await c.post(f"/v2/models/{name}/infer", json=json_request(X))
+                    response = await c.post(f"/v2/models/{name}/infer", json=infer_body(X))
                     outcomes.append((str(response.status_code), sent))
                 except httpx.ConnectError:
                     outcomes.append(("refused", sent))  # the listener is closed: not accepted

@@ -15,11 +15,25 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_cli
-from tests.serve.helpers import ServerProcess, copy_package, json_request
+from tests.serve.helpers import ServerProcess, copy_package
+from tests.v2 import infer_body, metric_value
+from tests.waiting import await_until
 
 pytestmark = pytest.mark.e2e
 X = np.zeros((1, 1, 8, 8), np.float32)
 GRPC_ANY = ["--grpc-port", "0"]
+
+
+async def pending(client: httpx.AsyncClient, model: str, count: int) -> bool:
+    """Are at least `count` requests to `model` pending (queued or computing)?"""
+    text = (await client.get("/metrics")).text
+    return metric_value(text, "scaledl_queue_depth", model=model) >= count
+
+
+async def unready_status(client: httpx.AsyncClient, url: str) -> int:
+    """The readiness answer's status once it is no longer 200 (else 0: keep waiting)."""
+    status = (await client.get(url + "/v2/health/ready")).status_code
+    return 0 if status == 200 else status
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -78,14 +92,16 @@ def test_sigterm_drains_every_request_over_tls(digits_package: Path, tmp_path: P
         async with httpx.AsyncClient(base_url=proc.url, verify=tls, timeout=30) as client:
             name = "digits-quick"  # a single package is served under its manifest name
             requests = [
-                asyncio.create_task(client.post(f"/v2/models/{name}/infer", json=json_request(X)))
+                asyncio.create_task(client.post(f"/v2/models/{name}/infer", json=infer_body(X)))
                 for _ in range(24)
             ]
-            await asyncio.sleep(0.6)  # all 24 are queued, waiting for the 1.5 s batch window
+            # all 24 are queued, waiting for the 1.5 s batch window
+            await await_until(lambda: pending(client, name, 24), what="24 queued requests")
             proc.proc.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.2)
             async with httpx.AsyncClient(verify=tls) as fresh:
-                ready = (await fresh.get(proc.url + "/v2/health/ready")).status_code
+                ready = await await_until(
+                    lambda: unready_status(fresh, proc.url), timeout=5, what="readiness to fall"
+                )
                 live = (await fresh.get(proc.url + "/v2/health/live")).status_code
             responses = await asyncio.gather(*requests)
             return [r.status_code for r in responses], ready, live
@@ -108,7 +124,8 @@ def test_sigterm_drains_every_grpc_call_over_tls(digits_package: Path, tmp_path:
     args = ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key), "--grpc-port", "0"]
     args += ["--max-queue-delay-ms", "4000", "--max-batch-size", "64", "--shutdown-grace", "1"]
     proc = ServerProcess([str(digits_package), "--no-auth", *args])
-    proc.wait_ready(verify=ssl.create_default_context(cafile=str(cert)))
+    verify = ssl.create_default_context(cafile=str(cert))
+    proc.wait_ready(verify=verify)
     target = proc.grpc_target
     tls = {"ssl": True, "root_certificates": str(cert)}
 
@@ -134,10 +151,15 @@ def test_sigterm_drains_every_grpc_call_over_tls(digits_package: Path, tmp_path:
             asyncio.ensure_future(client.infer("digits-quick", [item], client_timeout=60))
             for _ in range(24)
         ]
-        await asyncio.sleep(0.6)  # all 24 are queued, waiting for the 4 s batch window
+        async with httpx.AsyncClient(base_url=proc.url, verify=verify) as http:
+            # all 24 are queued, waiting for the 4 s batch window
+            await await_until(lambda: pending(http, "digits-quick", 24), what="24 queued calls")
         proc.proc.send_signal(signal.SIGTERM)
-        await asyncio.sleep(0.2)
-        ready = await client.is_server_ready()
+
+        async def not_ready() -> bool:
+            return not await client.is_server_ready()
+
+        ready = not await await_until(not_ready, timeout=5, what="readiness to fall")
         live = await client.is_server_live()
         unavailable, _ = await refused_after_grace()
         answered_before_refusal = sum(c.done() for c in calls)
@@ -192,7 +214,7 @@ def test_workers_share_signed_state(digits_package: Path, tmp_path: Path) -> Non
         while time.monotonic() < deadline:
             seen = {
                 httpx.post(
-                    proc.url + "/v2/models/signed/infer", json=json_request(X), headers=headers
+                    proc.url + "/v2/models/signed/infer", json=infer_body(X), headers=headers
                 ).json()["model_version"]
                 for _ in range(12)
             }

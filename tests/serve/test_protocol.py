@@ -14,10 +14,10 @@ from scaledl.package import open_package
 from tests.serve.helpers import (
     ServerProcess,
     binary_request,
-    json_request,
     parse_binary_response,
     types_inputs,
 )
+from tests.v2 import infer_body
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,7 @@ def test_model_metadata_ready_and_config(client: httpx.Client) -> None:
 
 def test_infer_json_matches_onnx_runtime(client: httpx.Client, serve_repo: Path) -> None:
     x = np.random.default_rng(1).normal(size=(3, 1, 8, 8)).astype(np.float32)
-    response = client.post("/v2/models/digits/infer", json=json_request(x, id="req-7"))
+    response = client.post("/v2/models/digits/infer", json=infer_body(x, id="req-7"))
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/json")
     doc = response.json()
@@ -179,7 +179,7 @@ def test_predict_json_rows_and_image(client: httpx.Client, serve_repo: Path) -> 
 
 def test_metrics_present(client: httpx.Client) -> None:
     x = np.zeros((1, 1, 8, 8), np.float32)
-    assert client.post("/v2/models/digits/infer", json=json_request(x)).status_code == 200
+    assert client.post("/v2/models/digits/infer", json=infer_body(x)).status_code == 200
     text = client.get("/metrics").text
     for name in (
         "scaledl_requests_total",
@@ -210,7 +210,7 @@ def test_logs_are_json_with_request_ids_and_no_payload(
 ) -> None:
     secret = 12345.678
     x = np.full((1, 1, 8, 8), secret, np.float32)
-    bad = json_request(x)
+    bad = infer_body(x)
     bad["inputs"][0]["shape"] = [1, 1, 8, 9]
     response = client.post("/v2/models/digits/infer", json=bad)
     assert response.status_code == 400

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import time
 
 import httpx
 import numpy as np
 import pytest
 
 from tests.conftest import run_cli
-from tests.serve.helpers import ServerProcess, json_request
+from tests.serve.helpers import ServerProcess
+from tests.v2 import infer_body
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 X = np.random.default_rng(5).normal(size=(1, 1, 8, 8)).astype(np.float32)
@@ -27,7 +28,7 @@ async def load_loop(
 ) -> collections.Counter[tuple[int, str]]:
     """Bounded concurrent load: (status, version) counts until `stop` or `max_requests`."""
     seen: collections.Counter[tuple[int, str]] = collections.Counter()
-    body = json_request(X)
+    body = infer_body(X)
     sent = 0
 
     async def worker(client: httpx.AsyncClient) -> None:
@@ -85,7 +86,7 @@ def test_canary_split_follows_the_weight(admin: httpx.Client, client: httpx.Clie
     assert response.json()["routing"]["canary"] == "2"
     n = 400
     counts = collections.Counter(
-        client.post("/v2/models/rollout/infer", json=json_request(X)).json()["model_version"]
+        client.post("/v2/models/rollout/infer", json=infer_body(X)).json()["model_version"]
         for _ in range(n)
     )
     # binomial(400, 0.25): mean 100, sd 8.7 — a ±5 sd band fails only if the split is wrong
@@ -94,28 +95,28 @@ def test_canary_split_follows_the_weight(admin: httpx.Client, client: httpx.Clie
     response = admin.post("/v2/admin/models/rollout/rollback")
     assert response.status_code == 200 and response.json()["routing"]["canary"] is None
     versions = {
-        client.post("/v2/models/rollout/infer", json=json_request(X)).json()["model_version"]
+        client.post("/v2/models/rollout/infer", json=infer_body(X)).json()["model_version"]
         for _ in range(30)
     }
     assert versions == {"1"}
 
 
 def test_shadow_is_compared_never_returned(admin: httpx.Client, client: httpx.Client) -> None:
-    primary = client.post("/v2/models/rollout/infer", json=json_request(X)).json()["outputs"][0]
+    primary = client.post("/v2/models/rollout/infer", json=infer_body(X)).json()["outputs"][0]
     response = admin.post("/v2/admin/models/rollout/shadow", json={"version": "3"})
     assert response.status_code == 200, response.text
     ids = []
     for i in range(40):
-        doc = client.post("/v2/models/rollout/infer", json=json_request(X, id=f"sh-{i}")).json()
+        doc = client.post("/v2/models/rollout/infer", json=infer_body(X, id=f"sh-{i}")).json()
         assert doc["model_version"] == "1"
         assert doc["outputs"][0]["data"] == primary["data"]  # version 3 answers -x: never seen
         ids.append(doc["id"])
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def shadow_after_40() -> dict:
         shadow = admin.get("/v2/admin/models/rollout").json()["shadow"]
-        if shadow["compared"] >= 40:
-            break
-        time.sleep(0.1)
+        return shadow if shadow["compared"] >= 40 else {}
+
+    shadow = wait_until(shadow_after_40, timeout=10, what="40 shadow comparisons")
     assert shadow["version"] == "3" and shadow["compared"] >= 40
     assert shadow["disagreements"] >= 40 and shadow["agreement"] == 0.0
     assert shadow["mean_max_abs_diff"] > 0
@@ -128,12 +129,13 @@ def test_shadow_is_compared_never_returned(admin: httpx.Client, client: httpx.Cl
     assert 'scaledl_shadow_requests_total{model="rollout",version="3"}' in metrics
     # a /predict request's shadow record carries the raw rows, as the primary's does
     rid = client.post("/v2/models/rollout/predict", json=[[3.0] * 64]).json()["id"]
-    raw_shapes: dict[str, object] = {}
-    deadline = time.monotonic() + 10
-    while len(raw_shapes) < 2 and time.monotonic() < deadline:
+
+    def raw_shapes_of_both() -> dict[str, object]:
         records = admin.get("/v2/recorder").json()["records"]
-        raw_shapes = {r["version"]: r["raw_shape"] for r in records if r["request_id"] == rid}
-        time.sleep(0.05)
+        shapes = {r["version"]: r["raw_shape"] for r in records if r["request_id"] == rid}
+        return shapes if len(shapes) == 2 else {}
+
+    raw_shapes = wait_until(raw_shapes_of_both, timeout=10, what="both versions' records")
     assert raw_shapes == {"1": [1, 1, 8, 8], "3": [1, 1, 8, 8]}
     assert admin.delete("/v2/admin/models/rollout/shadow").json()["shadow"] is None
 
@@ -151,14 +153,14 @@ def test_promote_and_roll_back_from_the_cli(
     assert result.returncode == 0, result.stderr
     assert '"primary": "2"' in result.stdout and '"previous": "1"' in result.stdout
     versions = {
-        client.post("/v2/models/rollout/infer", json=json_request(X)).json()["model_version"]
+        client.post("/v2/models/rollout/infer", json=infer_body(X)).json()["model_version"]
         for _ in range(20)
     }
     assert versions == {"2"}
     result = run_cli("models", "rollback", "rollout", *url, env=env)
     assert result.returncode == 0, result.stderr
     assert (
-        client.post("/v2/models/rollout/infer", json=json_request(X)).json()["model_version"] == "1"
+        client.post("/v2/models/rollout/infer", json=infer_body(X)).json()["model_version"] == "1"
     )
     result = run_cli("models", "rollback", "rollout", *url, env=env)
     assert result.returncode == 2 and "nothing to roll back" in result.stderr
@@ -173,11 +175,11 @@ def test_promote_and_roll_back_from_the_cli(
 def test_unload_and_load_again(admin: httpx.Client, client: httpx.Client) -> None:
     response = admin.post("/v2/repository/models/swap/unload")
     assert response.status_code == 200, response.text
-    assert client.post("/v2/models/swap/infer", json=json_request(X)).status_code == 404
+    assert client.post("/v2/models/swap/infer", json=infer_body(X)).status_code == 404
     assert client.get("/v2/models/swap/ready").status_code == 404
     response = admin.post("/v2/repository/models/swap/load")
     assert response.status_code == 200 and response.json()["routing"]["primary"] == "2"
-    assert client.post("/v2/models/swap/infer", json=json_request(X)).status_code == 200
+    assert client.post("/v2/models/swap/infer", json=infer_body(X)).status_code == 200
     assert admin.post("/v2/repository/models/nope/load").status_code == 404
     conflict = admin.post(
         "/v2/repository/models/swap/unload", json={"parameters": {"version": "2"}}

@@ -365,7 +365,7 @@ CACERT_OPT = typer.Option(None, "--cacert", help="CA certificate to trust for ht
 
 
 def _client(url: str, api_key: str | None, cacert: Path | None) -> Any:
-    from scaledl.serve.client import AdminClient
+    from scaledl.client import AdminClient
 
     return AdminClient(url, api_key, cacert)
 

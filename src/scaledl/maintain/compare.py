@@ -6,14 +6,13 @@ from typing import Literal
 
 import numpy as np
 
+from scaledl.evaluate import predict_raw
 from scaledl.maintain.datasets import EvalSet
 from scaledl.maintain.decision import Measured
 from scaledl.package import Package
 
 
 def predictions(pkg: Package, x_raw: np.ndarray) -> np.ndarray:
-    from scaledl.evaluate import predict_raw
-
     return np.asarray(predict_raw(pkg, x_raw)).argmax(axis=1)
 
 

@@ -20,6 +20,7 @@ from scaledl.data.dataset import ArraySet, DataSplits
 from scaledl.errors import DataError, UsageError
 from scaledl.fsio import atomic_path
 from scaledl.maintain.config import SplitConfig
+from scaledl.modalities import load_data, load_splits
 from scaledl.package import Package
 
 
@@ -48,8 +49,6 @@ def lineage_data(pkg: Package) -> tuple[DataConfig, int]:
 
 
 def load_old(pkg: Package, task: str) -> tuple[DataSplits, DataConfig]:
-    from scaledl.modalities import load_splits
-
     config, seed = lineage_data(pkg)
     try:
         return load_splits(config, seed=seed, task=task), config
@@ -72,8 +71,6 @@ def new_config(spec: str, template: DataConfig, split: SplitConfig) -> DataConfi
 
 
 def load_new(spec: str, template: DataConfig, split: SplitConfig, task: str) -> DataSplits:
-    from scaledl.modalities import load_splits
-
     path = Path(spec).expanduser()
     if spec.strip() != "digits" and not path.exists():
         raise DataError(f"--new-data {spec}: no such file or folder")
@@ -87,8 +84,6 @@ def load_new(spec: str, template: DataConfig, split: SplitConfig, task: str) -> 
 
 def load_eval(spec: str, template: DataConfig, task: str) -> EvalSet:
     """Every row of a trusted labelled data set (`--eval-data`)."""
-    from scaledl.modalities import load_data
-
     path = Path(spec).expanduser()
     if spec.strip() != "digits" and not path.exists():
         raise DataError(f"--eval-data {spec}: no such file or folder")

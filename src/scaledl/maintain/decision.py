@@ -11,7 +11,9 @@ Promote: the new version replaces the live one only if, on every channel it was 
    0 accepts a version that is merely as good, e.g. a forced refresh);
 2. **no regression** — on the old data's test rows (the live lineage's test split, never
    trained on), it loses at most `max_regression` (default 0.02) against the live version;
-3. **no failures** — every request sent to it through the server was answered.
+3. **no failures** — every request sent to it through the server was answered, and the
+   server's failure count for it could be read: a count that cannot be taken (an unreadable
+   `/metrics`) blocks the promotion like a failure would, and the decision says why.
 
 Anything else rolls it back. Rule 2 is what catches a harmful update whose new labels are wrong:
 the held-out rows of such data carry the same wrong labels, so rule 1 alone would reward it.
@@ -19,10 +21,12 @@ the held-out rows of such data carry the same wrong labels, so rule 1 alone woul
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from scaledl.maintain.config import DecideConfig
+from scaledl.maintain.log import DecisionLog
 
 NEW, REFERENCE = "new", "reference"
 
@@ -70,6 +74,23 @@ class Measured:
         }
 
 
+@dataclass(frozen=True)
+class FailureCount:
+    """Requests to the new version that failed, or why they could not be counted (`count`
+    None). Only a count that was actually taken can let a version through."""
+
+    count: int | None
+    how: str = "offline: no requests were sent"
+
+    def plus(self, failed: int, how: str) -> FailureCount:
+        if self.count is None:
+            return self
+        return FailureCount(self.count + failed, how)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"failures": self.count, "failures_counted": self.how}
+
+
 @dataclass
 class Check:
     name: str
@@ -111,8 +132,11 @@ class Decision:
         }
 
 
-def decide(measured: list[Measured], config: DecideConfig, failures: int = 0) -> Decision:
+def decide(
+    measured: list[Measured], config: DecideConfig, failures: int | FailureCount = 0
+) -> Decision:
     """Apply the promotion rule to every measurement; any failed check rolls back."""
+    counted = failures if isinstance(failures, FailureCount) else FailureCount(failures)
     checks: list[Check] = []
     for m in measured:
         where = f"{m.set} rows ({m.samples}, {m.channel})"
@@ -140,18 +164,42 @@ def decide(measured: list[Measured], config: DecideConfig, failures: int = 0) ->
                     f"(loss {-m.delta:+.4f}, allowed ≤ {config.max_regression:.4f})",
                 )
             )
-    checks.append(
-        Check(
-            "failures",
-            failures == 0,
-            float(failures),
-            0.0,
-            f"{failures} request(s) to the new version failed on the server",
-        )
-    )
+    checks.append(_failure_check(counted))
     if not measured:
         checks.append(Check("measured", False, 0.0, 1.0, "no labelled rows were measured"))
     action: Literal["promote", "rollback"] = (
         "promote" if all(c.passed for c in checks) else "rollback"
     )
     return Decision(action, checks)
+
+
+def _failure_check(failures: FailureCount) -> Check:
+    if failures.count is None:  # fail closed: an uncounted failure may be a failure
+        detail = f"failed requests to the new version could not be counted ({failures.how})"
+        return Check("failures", False, math.nan, 0.0, detail)
+    return Check(
+        "failures",
+        failures.count == 0,
+        float(failures.count),
+        0.0,
+        f"{failures.count} request(s) to the new version failed on the server",
+    )
+
+
+def record_decision(
+    log: DecisionLog,
+    version: str,
+    measured: list[Measured],
+    failures: FailureCount,
+    config: DecideConfig,
+    **extra: Any,
+) -> Decision:
+    """Decide, and append the `compare` and `decision` records (the numbers, then the rule)."""
+    decision = decide(measured, config, failures)
+    log.write(
+        "compare", measurements=[m.to_json() for m in measured], **failures.to_json(), **extra
+    )
+    log.write(
+        "decision", version=version, thresholds=config.model_dump(mode="json"), **decision.to_json()
+    )
+    return decision

@@ -9,14 +9,15 @@ import numpy as np
 from scaledl.data.dataset import DataSplits
 from scaledl.errors import PackageError
 from scaledl.maintain.config import DetectConfig
+from scaledl.monitor.check import check_arrays
+from scaledl.monitor.config import DriftConfig
+from scaledl.monitor.reference import package_profile, profile_for_splits, session_predict
 from scaledl.package import Package
 
 
 def live_profile(live: Package, old: DataSplits) -> tuple[Any, str]:
     """The live package's reference profile; optimized packages may lack one, and then it is
     built in memory from the old data and the live graph (the package is not modified)."""
-    from scaledl.monitor.reference import package_profile, profile_for_splits, session_predict
-
     try:
         return package_profile(live), "package"
     except PackageError:
@@ -36,9 +37,6 @@ def assess(
     source: str,
 ) -> tuple[Any, str]:
     """(Assessment of the new rows against the live version, where its profile came from)."""
-    from scaledl.monitor.check import check_arrays
-    from scaledl.monitor.config import DriftConfig
-
     profile, origin = live_profile(live, old)
     assessment = check_arrays(
         live,

@@ -11,76 +11,36 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from scaledl.data.config import DataConfig
-from scaledl.data.dataset import DataSplits
 from scaledl.errors import ScaledlError, UsageError
 from scaledl.maintain import datasets
-from scaledl.maintain.config import MaintainConfig
-from scaledl.maintain.datasets import EvalSet
-from scaledl.maintain.lineage import TrainingSource, training_source
+from scaledl.maintain.api import (
+    MaintainRequest,
+    MaintainResult,
+    Outcome,
+    Prepared,
+    ServerOptions,
+)
+from scaledl.maintain.lineage import training_source
 from scaledl.maintain.log import DecisionLog
 from scaledl.maintain.repository import ModelRepository
 from scaledl.maintain.server import ServerLink
-from scaledl.package import Package
+from scaledl.maintain.steps import Run
 
+# The request and result types live in `api`; importable from here as before.
+__all__ = [
+    "MaintainRequest",
+    "MaintainResult",
+    "Outcome",
+    "Prepared",
+    "ServerOptions",
+    "prepare",
+    "run_maintain",
+]
 log = logging.getLogger(__name__)
-Outcome = Literal["nothing-to-do", "promoted", "rolled-back"]
-
-
-@dataclass
-class ServerOptions:
-    url: str
-    api_key: str | None = None
-    cacert: Path | None = None
-
-
-@dataclass
-class MaintainRequest:
-    repository: Path
-    model: str
-    new_data: str
-    config: MaintainConfig = field(default_factory=MaintainConfig)
-    server: ServerOptions | None = None
-    eval_data: str | None = None
-    live_version: str | None = None
-    log_path: Path | None = None
-    work_dir: Path | None = None
-    trust_code: bool = False  # import a custom model class named in model.json (--trust-code)
-
-
-@dataclass
-class MaintainResult:
-    outcome: Outcome
-    model: str
-    live_version: str
-    new_version: str | None
-    serving: str | None
-    run_id: str
-    log_path: Path
-    records: list[dict[str, Any]]
-    next_steps: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Prepared:
-    """Everything validated before the run starts."""
-
-    repo: ModelRepository
-    link: ServerLink | None
-    live_version: str
-    live: Package
-    source: TrainingSource
-    task: str
-    old: DataSplits
-    old_config: DataConfig
-    new: DataSplits
-    eval_sets: list[EvalSet]
-    routing: dict[str, Any] | None
 
 
 def new_run_id() -> str:
@@ -155,8 +115,6 @@ def _same_repository(repo: ModelRepository, served: list[str]) -> None:
 
 def run_maintain(req: MaintainRequest) -> MaintainResult:
     """Run the loop once; raises ScaledlError (exit 2 bad input, exit 1 not completed)."""
-    from scaledl.maintain.steps import Run
-
     prepared = prepare(req)
     run_id = new_run_id()
     log_path = req.log_path or prepared.repo.log_path()

@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from scaledl.errors import GoalNotMetError, UsageError
+from scaledl.monitor.reference import add_profile
+from scaledl.optimize.api import optimize_package
+from scaledl.optimize.config import OptimizeConfig
+from scaledl.optimize.output import FRONTIER
 from scaledl.package import PROFILE, open_package
 
 
@@ -36,10 +42,6 @@ class Reoptimized:
 
 def budget_config(recorded: dict[str, Any], overrides: dict[str, Any]) -> Any:
     """The recorded OptimizeConfig, with `--set optimize.*` overrides; data from the lineage."""
-    from pydantic import ValidationError
-
-    from scaledl.optimize.config import OptimizeConfig
-
     values = {**recorded, **overrides, "data": None}
     try:
         return OptimizeConfig.model_validate(values)
@@ -51,9 +53,6 @@ def budget_config(recorded: dict[str, Any], overrides: dict[str, Any]) -> Any:
 
 def reoptimize(finetuned: Path, config: Any, out: Path, trust_code: bool = False) -> Reoptimized:
     """Search like `scaledl optimize`; GoalNotMetError (exit 1) when nothing meets the budget."""
-    from scaledl.optimize.api import optimize_package
-    from scaledl.optimize.output import FRONTIER
-
     started = time.monotonic()
     result = optimize_package(finetuned, config, out, trust_code=trust_code)
     chosen = result.choice.chosen
@@ -79,7 +78,5 @@ def reoptimize(finetuned: Path, config: Any, out: Path, trust_code: bool = False
 
 def _ensure_profile(package: Path) -> None:
     """Optimized packages carry no monitoring profile: build one so `--monitor` watches it."""
-    from scaledl.monitor.reference import add_profile
-
     if PROFILE not in open_package(package).manifest.files:
         add_profile(package)

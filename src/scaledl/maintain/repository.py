@@ -10,15 +10,17 @@ sight, so a restart with policy `latest` never serves them). Version numbers are
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from scaledl.errors import NotFoundError, PackageError, ScaledlError, UsageError
 from scaledl.package import MANIFEST, Package, open_package, write_package
+from scaledl.repository import NAME_RE, Repository
 
 MAINTAIN_DIR = ".maintain"
 
@@ -31,8 +33,6 @@ class BusyError(ScaledlError):
 
 class ModelRepository:
     def __init__(self, root: Path, model: str) -> None:
-        from scaledl.serve.repository import NAME_RE, Repository
-
         self.root = Path(root)
         if not self.root.exists():
             raise UsageError(f"repository {self.root} does not exist; expected REPO/<model>/<v>/")
@@ -109,20 +109,21 @@ class ModelRepository:
     # ---- writing ---------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """One maintenance run per model at a time (an flock, released if the process dies)."""
+        """One maintenance run per model at a time (an OS file lock: released if the process
+        dies, on every platform filelock supports)."""
         self.meta.mkdir(parents=True, exist_ok=True)
-        with open(self.meta / "lock", "a+") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise BusyError(
-                    f"another `scaledl maintain` run is working on model {self.model} "
-                    f"({self.meta / 'lock'}); wait for it to finish"
-                ) from None
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        lock = FileLock(self.meta / "lock", thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise BusyError(
+                f"another `scaledl maintain` run is working on model {self.model} "
+                f"({self.meta / 'lock'}); wait for it to finish"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def publish(
         self, package: Path, version: str, manifest_updates: dict[str, Any], lineage: dict[str, Any]

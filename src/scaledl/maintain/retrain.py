@@ -9,9 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scaledl.data.augment import AugmentConfig
 from scaledl.data.dataset import DataSplits
+from scaledl.export.config import ExportConfig
+from scaledl.export.reexport import load_module
 from scaledl.maintain.config import FinetuneConfig
+from scaledl.optimize.distill import DistillConfig, finetune
 from scaledl.package import MODEL_JSON, RECIPE, Package
+from scaledl.publish import package_model
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +51,6 @@ def finetune_package(
     trust_code: bool = False,
 ) -> Retrained:
     """Start from `source`'s weights, train on `splits`, export and package into `out`."""
-    from scaledl.export.config import ExportConfig
-    from scaledl.export.reexport import load_module
-    from scaledl.optimize.distill import DistillConfig, finetune
-    from scaledl.publish import package_model
-
     started = time.monotonic()
     task = source.manifest.task
     preprocessing = source.preprocessing
@@ -117,8 +117,6 @@ def _augment(source: Package) -> Any:
     if RECIPE not in source.manifest.files:
         return None
     import yaml
-
-    from scaledl.data.augment import AugmentConfig
 
     try:
         recipe = yaml.safe_load(source.file(RECIPE).read_text()) or {}

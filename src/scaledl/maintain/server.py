@@ -1,6 +1,6 @@
 """The running server, seen from a maintenance run: the admin API plus labelled inference.
 
-Admin calls go through `scaledl.serve.client.AdminClient` (the same calls as `scaledl models`).
+Admin calls go through `scaledl.client.AdminClient` (the same calls as `scaledl models`).
 Accuracy through the server is measured by sending the labelled rows — preprocessed as the
 package says — as Open Inference Protocol requests pinned to one version
 (`/v2/models/{m}/versions/{v}/infer`), so live traffic routing is not involved and every answer
@@ -9,18 +9,25 @@ is checked to come from the version asked for.
 
 from __future__ import annotations
 
-import os
-import re
+import json
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from scaledl.client import AdminClient, ServerError, auth_headers
 from scaledl.contract import SpecBase
 from scaledl.errors import ScaledlError, UnavailableError, UsageError
+from scaledl.maintain.decision import FailureCount
 from scaledl.preprocess import apply_preprocessing
+
+logger = logging.getLogger(__name__)
+
+FAILURES = "scaledl_request_failures"  # the server's counter of error answers (family name)
 
 
 class RolloutError(ScaledlError):
@@ -39,29 +46,25 @@ class ServedAccuracy:
 
 class ServerLink:
     def __init__(self, url: str, api_key: str | None, cacert: Path | None = None) -> None:
-        import httpx
-
-        from scaledl.serve.client import API_KEY_ENV, AdminClient
+        import httpx  # loaded only by runs given --server
 
         self.url = url.rstrip("/")
         self.admin = AdminClient(url, api_key, cacert)  # UsageError for a malformed URL
-        key = api_key or os.environ.get(API_KEY_ENV)
         self.http = httpx.Client(
             base_url=self.url,
-            headers={"Authorization": f"Bearer {key}"} if key else {},
+            headers=auth_headers(api_key),
             timeout=60.0,
             verify=str(cacert) if cacert else True,
         )
 
     def close(self) -> None:
         self.http.close()
+        self.admin.close()
 
     # ---- admin -----------------------------------------------------------------------
     def probe(self, model: str) -> dict[str, Any]:
         """The model's status and the versions the server sees; a usage error naming the
         problem when the server cannot be used."""
-        from scaledl.serve.client import ServerError
-
         try:
             status = self.admin.status(model)
             index = self.admin.index()
@@ -75,9 +78,9 @@ class ServerLink:
                 "or check the URL"
             ) from None
         except ServerError as exc:
-            raise UsageError(f"--server {self.url}: {_explain(exc.message, model)}") from None
+            raise UsageError(f"--server {self.url}: {_explain(exc, model)}") from None
 
-    def call(self, what: str, fn: Any, *args: Any) -> Any:
+    def call(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         """An admin step during the rollout; failures mean the run cannot complete (exit 1)."""
         try:
             return fn(*args)
@@ -105,21 +108,33 @@ class ServerLink:
             return None
         return response.json() if response.status_code == 200 else None
 
-    def failures(self, model: str, version: str) -> int:
-        """Requests the server answered with an error for this version (from /metrics)."""
+    def failures(self, model: str, version: str) -> FailureCount:
+        """Requests the server answered with an error for this version, from /metrics.
+
+        Anything that keeps the count from being taken (the server unreachable, /metrics
+        refused or not Prometheus text, no failure counter in it) gives a count of None with
+        the reason, never 0: a promotion must not rest on a number nobody read."""
+        from prometheus_client.parser import text_string_to_metric_families
+
         try:
-            text = self.http.get("/metrics").text
-        except Exception:
-            return 0
-        total = 0.0
-        pattern = re.compile(r"^scaledl_request_failures_total\{([^}]*)\}\s+([0-9.eE+-]+)$")
-        for line in text.splitlines():
-            match = pattern.match(line)
-            if match:
-                labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
-                if labels.get("model") == model and labels.get("version") == version:
-                    total += float(match.group(2))
-        return int(total)
+            text = self.admin.metrics()
+        except ScaledlError as exc:
+            return FailureCount(None, f"GET {self.url}/metrics failed: {exc.message}")
+        try:
+            families = {f.name: f for f in text_string_to_metric_families(text)}
+        except ValueError as exc:
+            return FailureCount(None, f"{self.url}/metrics is not Prometheus text ({exc})")
+        family = families.get(FAILURES)
+        if family is None:
+            return FailureCount(None, f"{self.url}/metrics has no {FAILURES}_total counter")
+        total = sum(
+            sample.value
+            for sample in family.samples
+            if sample.name == f"{FAILURES}_total"
+            and sample.labels.get("model") == model
+            and sample.labels.get("version") == version
+        )
+        return FailureCount(int(total), f"{FAILURES}_total on {self.url}/metrics")
 
     # ---- labelled inference ----------------------------------------------------------
     def accuracy(
@@ -149,21 +164,41 @@ class ServerLink:
     def _infer(
         self, model: str, version: str, batch: np.ndarray, input_name: str
     ) -> np.ndarray | None:
-        body = {
-            "inputs": [
-                {
-                    "name": input_name,
-                    "shape": list(batch.shape),
-                    "datatype": "FP32",
-                    "data": batch.ravel().tolist(),
-                }
-            ]
-        }
+        """Top classes of one batch, or None when the server did not answer it. The rows travel
+        as a V2 binary tensor: a JSON list of floats is ~5× larger and an image batch of 64
+        would pass the server's JSON-size limit (413)."""
+        data = np.ascontiguousarray(batch, dtype="<f4").tobytes()
+        header = json.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": input_name,
+                        "shape": list(batch.shape),
+                        "datatype": "FP32",
+                        "parameters": {"binary_data_size": len(data)},
+                    }
+                ]
+            }
+        ).encode()
         try:
-            response = self.http.post(f"/v2/models/{model}/versions/{version}/infer", json=body)
+            response = self.http.post(
+                f"/v2/models/{model}/versions/{version}/infer",
+                content=header + data,
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Inference-Header-Content-Length": str(len(header)),
+                },
+            )
         except Exception:
             return None
         if response.status_code != 200:
+            logger.warning(
+                "labelled rows for %s/%s: HTTP %d %s",
+                model,
+                version,
+                response.status_code,
+                response.text[:200],
+            )
             return None
         doc = response.json()
         if str(doc.get("model_version")) != version:
@@ -172,14 +207,12 @@ class ServerLink:
         return np.asarray(out["data"], dtype=np.float64).reshape(out["shape"]).argmax(axis=1)
 
 
-def _explain(message: str, model: str) -> str:
-    if "HTTP 401" in message:
-        return (
-            f"{message} — pass an admin key with --api-key or $SCALEDL_API_KEY "
-            "(create one with `scaledl keys create --scope admin`)"
-        )
-    if "HTTP 403" in message:
-        return f"{message} — maintain needs an admin-scope key"
-    if "HTTP 404" in message:
-        return f"{message} — the server does not serve model {model!r}"
-    return message
+def _explain(error: ServerError, model: str) -> str:
+    hints = {
+        401: "pass an admin key with --api-key or $SCALEDL_API_KEY "
+        "(create one with `scaledl keys create --scope admin`)",
+        403: "maintain needs an admin-scope key",
+        404: f"the server does not serve model {model!r}",
+    }
+    hint = hints.get(error.status)
+    return f"{error.message} — {hint}" if hint else error.message

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scaledl.maintain import datasets
+from scaledl.maintain.api import MaintainRequest, MaintainResult, Outcome, Prepared
 from scaledl.maintain.compare import offline
-from scaledl.maintain.decision import Decision, Measured, Trigger, decide, plan_retrain
+from scaledl.maintain.decision import FailureCount, Measured, Trigger, plan_retrain, record_decision
 from scaledl.maintain.detect import assess
 from scaledl.maintain.lineage import recorded_budget
 from scaledl.maintain.log import DecisionLog
-from scaledl.package import open_package
-
-if TYPE_CHECKING:
-    from scaledl.maintain.loop import MaintainRequest, MaintainResult, Outcome, Prepared
+from scaledl.maintain.rollout import Candidate, ServerRollout
+from scaledl.maintain.server import ServerLink
+from scaledl.modalities import load_splits
+from scaledl.package import Package, open_package
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +51,17 @@ class Run:
         except BaseException:
             self._discard_unpublished()
             raise
-        if self.p.link is not None:
-            from scaledl.maintain.rollout import ServerRollout
-
-            return ServerRollout(self).run()
         try:
-            return self.decide_offline()
+            started = time.monotonic()
+            candidate = self.candidate()
+            measured = offline(self.p.live, candidate, self.p.eval_sets)
+            if self.p.link is None:
+                return self.decide_offline(measured, _since(started))
         except BaseException:  # published but not decided: out of the repository it goes
             if self.version in self.p.repo.versions():
                 self.p.repo.reject(str(self.version))
             raise
+        return self.roll_out(self.p.link, candidate, measured)
 
     def _start_record(self) -> None:
         p = self.p
@@ -104,8 +107,8 @@ class Run:
     # ---- building the new version ----------------------------------------------------
     def build(self) -> tuple[Path, dict[str, Any]]:
         """Union data → fine-tune → (re-optimize): the package to publish + its lineage."""
+        # the training stack loads only when a run retrains (checks and refusals stay quick)
         from scaledl.maintain.retrain import finetune_package
-        from scaledl.modalities import load_splits
 
         started = time.monotonic()
         p, version = self.p, str(self.version)
@@ -146,7 +149,7 @@ class Run:
         return self.optimize(retrained.package)
 
     def optimize(self, finetuned: Path) -> tuple[Path, dict[str, Any]]:
-        from scaledl.maintain.reoptimize import budget_config, reoptimize
+        from scaledl.maintain.reoptimize import budget_config, reoptimize  # the search stack
 
         recorded, why = recorded_budget(self.p.live)
         parent = self.p.source.package.source
@@ -185,8 +188,6 @@ class Run:
 
     def _discard_unpublished(self) -> None:
         """A run that failed before publishing leaves no data or source behind."""
-        import shutil
-
         if self.union is not None:
             with contextlib.suppress(OSError):
                 self.union.unlink()
@@ -194,31 +195,13 @@ class Run:
             shutil.rmtree(self.source_kept, ignore_errors=True)
 
     # ---- comparing and deciding ------------------------------------------------------
-    def candidate(self) -> Any:
+    def candidate(self) -> Package:
         return open_package(self.p.repo.path(str(self.version)))
 
-    def measure_offline(self) -> list[Measured]:
-        return offline(self.p.live, self.candidate(), self.p.eval_sets)
-
-    def write_decision(self, measured: list[Measured], failures: int, **extra: Any) -> Decision:
-        decision = decide(measured, self.cfg.decide, failures)
-        self.log.write(
-            "compare",
-            measurements=[m.to_json() for m in measured],
-            failures=failures,
-            **extra,
+    def decide_offline(self, measured: list[Measured], seconds: float) -> MaintainResult:
+        decision = record_decision(
+            self.log, str(self.version), measured, FailureCount(0), self.cfg.decide, seconds=seconds
         )
-        self.log.write(
-            "decision",
-            version=self.version,
-            thresholds=self.cfg.decide.model_dump(mode="json"),
-            **decision.to_json(),
-        )
-        return decision
-
-    def decide_offline(self) -> MaintainResult:
-        started = time.monotonic()
-        decision = self.write_decision(self.measure_offline(), 0, seconds=_since(started))
         version, model = str(self.version), self.model
         if decision.action == "promote":
             self.log.write("promoted", version=version, where="repository")
@@ -244,6 +227,38 @@ class Run:
             ],
         )
 
+    def roll_out(
+        self, link: ServerLink, package: Package, measured: list[Measured]
+    ) -> MaintainResult:
+        """Canary or shadow on the server, measured there too; promoted or rolled back."""
+        p, version, model = self.p, str(self.version), self.model
+        candidate = Candidate(
+            model, version, package, p.live_version, p.live, p.eval_sets, measured
+        )
+        rollout = ServerRollout(
+            link, candidate, self.cfg.rollout, self.cfg.decide, p.repo, self.log
+        )
+        outcome = rollout.run()
+        if outcome.promoted:
+            return self.result(
+                "promoted",
+                version,
+                [
+                    f"version {version} now serves {model} (pinned); "
+                    f"`scaledl models rollback {model}` returns to version {p.live_version}"
+                ],
+                serving=outcome.serving,
+            )
+        return self.result(
+            "rolled-back",
+            version,
+            [
+                f"version {version} was rolled back and moved to {outcome.moved_to}; version "
+                f"{p.live_version} kept serving"
+            ],
+            serving=outcome.serving,
+        )
+
     def result(
         self,
         outcome: Outcome,
@@ -251,8 +266,6 @@ class Run:
         next_steps: list[str],
         serving: str | None = None,
     ) -> MaintainResult:
-        from scaledl.maintain.loop import MaintainResult
-
         self.log.write("done", outcome=outcome, new_version=version, serving=serving)
         return MaintainResult(
             outcome=outcome,

@@ -54,7 +54,9 @@ def _describe(r: dict[str, Any]) -> tuple[str, str] | None:
         extra = f" at {weight:.0%}" if weight else ""
         return f"{r['policy']}{extra}", f"version {r['version']}"
     if step == "compare":
-        return f"{len(r['measurements'])} measurements", f"{r['failures']} failed requests"
+        failed = r.get("failures")
+        counted = f"{failed} failed requests" if failed is not None else "failures not counted"
+        return f"{len(r['measurements'])} measurements", counted
     if step == "decision":
         return r["action"].upper(), r.get("reason", "")
     if step in ("promoted", "rolled-back"):

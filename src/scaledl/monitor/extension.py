@@ -18,20 +18,28 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import ValidationError
 
-from scaledl.errors import NotFoundError, PackageError
+from scaledl.errors import NotFoundError, PackageError, UsageError
+from scaledl.evaluate import predict_raw
+from scaledl.export.runtime import create_session
 from scaledl.monitor.alerts import Alert, WebhookSender
 from scaledl.monitor.config import MonitorConfig
 from scaledl.monitor.drift import DriftResult
 from scaledl.monitor.live import ModelMonitor
 from scaledl.monitor.metrics import MonitorMetrics
-from scaledl.monitor.reference import input_features
+from scaledl.monitor.reference import (
+    input_features,
+    package_profile,
+    reference_accuracy,
+)
+from scaledl.monitor.routes import install_routes
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from scaledl.package import Package
-    from scaledl.serve.extensions import InferenceRecord
+    from scaledl.serve.extensions import InferenceRecord, ServerContext
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +60,7 @@ class MonitorExtension:
         self._thread: threading.Thread | None = None
 
     # --- ServerExtension -----------------------------------------------------------------
-    def attach(self, app: FastAPI, server: Any) -> None:
-        from scaledl.monitor.routes import install_routes
-
+    def attach(self, app: FastAPI, server: ServerContext) -> None:
         self.metrics = MonitorMetrics(server.metrics_registry)
         if self.config.webhook_url:
             self.webhook = WebhookSender(
@@ -67,8 +73,6 @@ class MonitorExtension:
         self._thread.start()
 
     def on_model_loaded(self, model: str, version: str, package: Package) -> None:
-        from scaledl.monitor.reference import package_profile, reference_accuracy
-
         try:
             profile = package_profile(package)
         except PackageError as exc:
@@ -155,9 +159,6 @@ class MonitorExtension:
 
     def predict_raw(self, monitor: ModelMonitor, raw: np.ndarray) -> np.ndarray:
         """Classes the version predicts for raw rows (feedback by inputs)."""
-        from scaledl.evaluate import predict_raw
-        from scaledl.export.runtime import create_session
-
         key = (monitor.model, monitor.version)
         with self._lock:
             package = self.packages[key]
@@ -211,10 +212,6 @@ class MonitorExtension:
 
 def create_extension(options: dict[str, Any]) -> MonitorExtension:
     """The `--extension monitor` factory: options are MonitorConfig fields."""
-    from pydantic import ValidationError
-
-    from scaledl.errors import UsageError
-
     try:
         return MonitorExtension(MonitorConfig.model_validate(options))
     except ValidationError as exc:

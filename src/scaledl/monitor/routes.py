@@ -18,11 +18,13 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scaledl.errors import UsageError
+from scaledl.monitor.dashboard import finite, render_dashboard
 from scaledl.serve.codec import to_array
 
 if TYPE_CHECKING:
     from scaledl.monitor.extension import MonitorExtension
     from scaledl.monitor.live import ModelMonitor
+    from scaledl.serve.extensions import ServerContext
 
 MAX_FEEDBACK_ROWS = 10_000
 PARSE_INLINE_BYTES = 64 * 1024  # bigger feedback bodies are parsed in a parser process
@@ -41,7 +43,7 @@ class Feedback(BaseModel):
     version: str | None = None
 
 
-def install_routes(app: FastAPI, server: Any, ext: MonitorExtension) -> None:
+def install_routes(app: FastAPI, server: ServerContext, ext: MonitorExtension) -> None:
     infer = [server.require_scope("infer")]
     admin = [server.require_scope("admin")]
 
@@ -80,8 +82,6 @@ def install_routes(app: FastAPI, server: Any, ext: MonitorExtension) -> None:
 
     @app.get("/dashboard", dependencies=infer, response_class=HTMLResponse)
     async def dashboard() -> HTMLResponse:
-        from scaledl.monitor.dashboard import render_dashboard
-
         def page() -> str:
             return render_dashboard(dashboard_payload(ext))
 
@@ -90,8 +90,6 @@ def install_routes(app: FastAPI, server: Any, ext: MonitorExtension) -> None:
 
 def dashboard_payload(ext: MonitorExtension) -> dict[str, Any]:
     monitors = ext.all_monitors()
-    from scaledl.monitor.dashboard import finite
-
     return finite({"generated_at": time.time(), "models": [m.chart_data() for m in monitors]})
 
 

@@ -10,6 +10,11 @@ dependency that enforces the API keys (checked before any request body is read),
 `server.request_id(client_id)` the request-id rule:
 the V2 `id` the client sent, else a new unique id (32 hex digits); it is echoed in the
 response `id` and in the `X-Request-ID` header.
+
+The server only wires its parts together. Its collaborators get narrow views, never the
+server itself (see `scaledl.serve.context`): the HTTP front door, the FastAPI routes and the
+gRPC servicer get the key gate, the lifecycle, the models, the inference service and the
+metrics they use; extensions get an `ExtensionContext`.
 """
 
 from __future__ import annotations
@@ -21,11 +26,12 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI
 
 from scaledl.serve.asgi import Receive, Scope, Send, new_request_id
 from scaledl.serve.auth import Authenticator
-from scaledl.serve.extensions import ExtensionDispatcher, ServerExtension
+from scaledl.serve.context import KeyGate, Lifecycle
+from scaledl.serve.extensions import ExtensionContext, ExtensionDispatcher, ServerExtension
 from scaledl.serve.fastpath import FrontDoor
 from scaledl.serve.manager import ModelManager
 from scaledl.serve.metrics import ServerMetrics
@@ -45,16 +51,16 @@ class ModelServer:
         self.metrics = ServerMetrics()
         self.metrics_registry = self.metrics.registry
         self.auth = Authenticator(settings.api_keys, enabled=not settings.no_auth)
+        self.gate = KeyGate(self.auth, self.metrics)
         self.dispatcher = ExtensionDispatcher(
             list(extensions or []), on_drop=self.metrics.records_dropped.inc
         )
         self.offload = Offloader(settings.offload_threads())
         self.manager = ModelManager(settings, self.metrics, self.dispatcher)
+        self.lifecycle = Lifecycle(lambda: self.manager.ready)
         self.service = InferenceService(
             settings, self.manager, self.metrics, self.dispatcher, self.offload
         )
-        self.draining = False
-        self.started = False
         self.grpc: Any = None  # the gRPC listener, with --grpc-port (scaledl.serve.grpc)
         self.app = FastAPI(
             title="scaledl model server",
@@ -64,10 +70,32 @@ class ModelServer:
             openapi_url=None,
         )
         install_error_handlers(self.app)
-        self.app.include_router(build_router(self))
-        self._front = FrontDoor(self)
+        self.app.include_router(
+            build_router(
+                gate=self.gate,
+                lifecycle=self.lifecycle,
+                manager=self.manager,
+                server_metrics=self.metrics,
+                offload=self.offload,
+                settings=settings,
+                extension_names=self.extension_names,
+            )
+        )
+        self._front = FrontDoor(
+            self.app,
+            settings=settings,
+            gate=self.gate,
+            lifecycle=self.lifecycle,
+            models=self.manager,
+            service=self.service,
+            metrics=self.metrics,
+            offload=self.offload,
+        )
+        context = ExtensionContext(
+            settings, self.metrics_registry, self.offload, self.require_scope, self.request_id
+        )
         for extension in self.dispatcher.extensions:
-            extension.attach(self.app, self)
+            extension.attach(self.app, context)
         self._http: Any = self._front
         if settings.cors_origins:
             from starlette.middleware.cors import CORSMiddleware
@@ -81,26 +109,28 @@ class ModelServer:
             )
 
     @property
+    def extension_names(self) -> list[str]:
+        return [e.name for e in self.dispatcher.extensions]
+
+    @property
     def ready(self) -> bool:
-        return self.started and not self.draining and self.manager.ready
+        return self.lifecycle.ready
+
+    @property
+    def draining(self) -> bool:
+        return self.lifecycle.draining
 
     def request_id(self, client_id: str | None = None) -> str:
         return client_id or new_request_id()
 
     def require_scope(self, scope: str) -> Any:
         """A FastAPI dependency: 401 without a valid key, 403 without `scope`."""
-
-        def check(request: Request) -> None:
-            headers = request.headers
-            self.auth.check(headers.get("authorization"), headers.get("x-api-key"), scope)
-
-        check.scaledl_scope = scope  # type: ignore[attr-defined]  # read by the front door
-        return Depends(check)
+        return self.gate.dependency(scope)
 
     def begin_drain(self) -> None:
         """Readiness turns false at once; requests keep being answered until shutdown."""
-        if not self.draining:
-            self.draining = True
+        if not self.lifecycle.draining:
+            self.lifecycle.draining = True
             log.info("draining: readiness is now false")
 
     @contextlib.asynccontextmanager
@@ -119,17 +149,31 @@ class ModelServer:
         # the cyclic collector, whose full passes would otherwise stall the loop for tens of ms.
         gc.collect()
         gc.freeze()
-        self.started = True
+        self.lifecycle.started = True
         if self.settings.grpc_port is not None:
-            from scaledl.serve.grpc.server import GrpcFrontEnd
-
-            self.grpc = GrpcFrontEnd(self)
-            await self.grpc.start()
+            await self._start_grpc()
         served = {m: r.primary.version for m, r in self.manager.routes.items()}
         log.info("serving %d model(s): %s", len(served), served or "none")
 
+    async def _start_grpc(self) -> None:
+        # grpc is imported only by servers that listen for it
+        from scaledl.serve.grpc.server import GrpcFrontEnd
+        from scaledl.serve.grpc.servicer import InferenceServicer
+
+        servicer = InferenceServicer(
+            gate=self.gate,
+            lifecycle=self.lifecycle,
+            models=self.manager,
+            service=self.service,
+            metrics=self.metrics,
+            settings=self.settings,
+            extension_names=self.extension_names,
+        )
+        self.grpc = GrpcFrontEnd(self.settings, servicer)
+        await self.grpc.start()
+
     async def shutdown(self) -> None:
-        self.draining = True
+        self.lifecycle.draining = True
         if self.grpc is not None:  # gRPC calls in flight are answered before models unload
             await self.grpc.stop(self.settings.drain_timeout_s)
         await self.manager.shutdown()

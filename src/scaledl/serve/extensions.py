@@ -5,15 +5,20 @@ An extension is any object with this shape (a `typing.Protocol`, no base class n
     class MyExtension:
         name = "my-extension"
 
-        def attach(self, app: fastapi.FastAPI, server: ModelServer) -> None:
+        def attach(self, app: fastapi.FastAPI, server: ServerContext) -> None:
             # Add routes; protect them with the server's keys:
             #   app.get("/v2/my/thing", dependencies=[server.require_scope("infer")])(handler)
             # Register metrics on server.metrics_registry (served on the same /metrics).
+            # Run work that grows with a request off the event loop: server.offload.run(fn, …)
             ...
 
         def on_model_loaded(self, model: str, version: str, package: Package) -> None: ...
         def on_model_unloaded(self, model: str, version: str) -> None: ...
         def on_inference(self, record: InferenceRecord) -> None: ...
+
+`server` is a `ServerContext`: the server's settings, its metrics registry, its CPU pool, its
+key check and its request-id rule — what an extension may use, and nothing of the server's
+insides (models, routing, lifecycle), which stay free to change.
 
 Guarantees:
 - `attach` runs once, when the server object is built, before it serves anything.
@@ -52,9 +57,11 @@ from scaledl.errors import UsageError
 
 if TYPE_CHECKING:
     import fastapi
+    from prometheus_client import CollectorRegistry
 
     from scaledl.package import Package
-    from scaledl.serve.app import ModelServer
+    from scaledl.serve.offload import Offloader
+    from scaledl.serve.settings import ServeSettings
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +80,44 @@ class InferenceRecord:
     raw_inputs: np.ndarray | None = None  # raw (pre-preprocessing) rows for /predict requests
 
 
+class ServerContext(Protocol):
+    """What an extension gets from the server in `attach`."""
+
+    @property
+    def settings(self) -> ServeSettings: ...
+
+    @property
+    def metrics_registry(self) -> CollectorRegistry: ...
+
+    @property
+    def offload(self) -> Offloader: ...
+
+    def require_scope(self, scope: str) -> Any:
+        """A FastAPI dependency enforcing the API keys: 401 without a key, 403 without
+        `scope` ("infer" or "admin"), checked before the request body is read."""
+        ...
+
+    def request_id(self, client_id: str | None = None) -> str:
+        """The V2 `id` the client sent, else a new unique id (32 hex digits)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ExtensionContext:
+    """The `ServerContext` a server hands its extensions."""
+
+    settings: ServeSettings
+    metrics_registry: CollectorRegistry
+    offload: Offloader
+    require_scope: Callable[[str], Any]
+    request_id: Callable[..., str]
+
+
 @runtime_checkable
 class ServerExtension(Protocol):
     name: str
 
-    def attach(self, app: fastapi.FastAPI, server: ModelServer) -> None: ...
+    def attach(self, app: fastapi.FastAPI, server: ServerContext) -> None: ...
 
     def on_model_loaded(self, model: str, version: str, package: Package) -> None: ...
 

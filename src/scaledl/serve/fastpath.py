@@ -13,9 +13,11 @@ import logging
 import re
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
+from fastapi import FastAPI
+from starlette.routing import Match
 
 from scaledl.errors import PayloadTooLargeError, ScaledlError
 from scaledl.serve import codec, encoding, predict
@@ -35,11 +37,12 @@ from scaledl.serve.asgi import (
     text,
     timed_send,
 )
+from scaledl.serve.context import KeyGate, Lifecycle, ServedModels, metric_labels
+from scaledl.serve.metrics import ServerMetrics
 from scaledl.serve.model import ModelVersion
-from scaledl.serve.offload import INLINE_BYTES
-
-if TYPE_CHECKING:
-    from scaledl.serve.app import ModelServer
+from scaledl.serve.offload import INLINE_BYTES, Offloader
+from scaledl.serve.service import InferenceService
+from scaledl.serve.settings import ServeSettings
 
 log = logging.getLogger("scaledl.serve.access")
 ROUTE = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/(infer|predict)$")
@@ -47,17 +50,35 @@ JSON = b"application/json"
 OCTETS = b"application/octet-stream"
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 CLOSE = (b"connection", b"close")
-UNKNOWN = "_unknown"  # metric label of a model or version the server does not serve
 LARGE_OUTPUT_BYTES = 1 << 20  # responses above this are encoded on the CPU pool
 
 
 class FrontDoor:
-    def __init__(self, server: ModelServer) -> None:
-        self.server = server
-        self.settings = server.settings
-        self.limit = server.settings.max_body_bytes
-        self.json_limit = min(self.limit, server.settings.max_json_bytes)
-        self.body_timeout = server.settings.body_timeout_s
+    """Routes inference itself; hands every other request to `app` (the FastAPI app)."""
+
+    def __init__(
+        self,
+        app: FastAPI,
+        *,
+        settings: ServeSettings,
+        gate: KeyGate,
+        lifecycle: Lifecycle,
+        models: ServedModels,
+        service: InferenceService,
+        metrics: ServerMetrics,
+        offload: Offloader,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.gate = gate
+        self.lifecycle = lifecycle
+        self.models = models
+        self.service = service
+        self.metrics = metrics
+        self.offload = offload
+        self.limit = settings.max_body_bytes
+        self.json_limit = min(self.limit, settings.max_json_bytes)
+        self.body_timeout = settings.body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = ROUTE.match(scope["path"]) if scope["method"] == "POST" else None
@@ -80,7 +101,7 @@ class FrontDoor:
         started = time.perf_counter()
         received_at = time.time()
         ctx: dict[str, Any] = {"request_id": None, "version": version or "", "key_id": None}
-        metrics = self.server.metrics
+        metrics = self.metrics
         metrics.inflight.inc()
         try:
             status, payload, extra, record = await self._answer(
@@ -89,7 +110,7 @@ class FrontDoor:
             request_id = ctx["request_id"] = ctx["request_id"] or new_request_id()
             extra.append((b"x-request-id", id_header(request_id)))
             extra.append((b"content-length", str(len(payload)).encode()))
-            if self.server.draining and CLOSE not in extra:
+            if self.lifecycle.draining and CLOSE not in extra:
                 extra.append(CLOSE)  # draining: the client opens its next request elsewhere
             if status != 499:
                 try:
@@ -101,7 +122,7 @@ class FrontDoor:
         latency = time.perf_counter() - started
         self._account(scope, model, kind, status, ctx, latency)
         if record is not None:
-            self.server.service.record(record[0], request_id, received_at, latency, record[1])
+            self.service.record(record[0], request_id, received_at, latency, record[1])
 
     async def _answer(
         self,
@@ -117,7 +138,7 @@ class FrontDoor:
         headers = header_map(scope)
         body_read = False
         try:
-            entry = self.server.auth.check(
+            entry = self.gate.check(
                 text(headers, b"authorization"), text(headers, b"x-api-key"), "infer"
             )
             ctx["key_id"] = entry.id if entry else None
@@ -127,8 +148,6 @@ class FrontDoor:
                 return await self._infer(model, version, headers, body, ctx, received_at)
             return await self._predict(model, version, scope, headers, body, ctx, received_at)
         except ScaledlError as exc:
-            if exc.http_status in (401, 403):
-                self.server.metrics.auth_failures.labels(str(exc.http_status)).inc()
             extra = error_headers(exc)
             if not body_read and has_body(headers) and CLOSE not in extra:
                 extra.append(CLOSE)  # the unread body is not worth receiving
@@ -148,8 +167,8 @@ class FrontDoor:
         self, scope: Scope, model: str, kind: str, status: int, ctx: dict[str, Any], latency: float
     ) -> None:
         """Metrics for every request; a log line for errors (and all with --access-log)."""
-        metrics = self.server.metrics
-        model_label, version_label = self._labels(model, ctx["version"])
+        metrics = self.metrics
+        model_label, version_label = metric_labels(self.models, model, ctx["version"])
         if status < 400:
             metrics.request_done(model_label, version_label, kind, latency)
         else:
@@ -159,16 +178,6 @@ class FrontDoor:
             fields = {**_log_fields(ctx, scope, status), "latency_ms": round(latency * 1e3, 3)}
             log.log(level, "%s %s %d", scope["method"], scope["path"], status, extra=fields)
 
-    def _labels(self, model: str, version: str) -> tuple[str, str]:
-        """Metric labels from a bounded set: served models and their loaded versions only, so
-        made-up paths cannot grow /metrics (unknown ones count as `_unknown`)."""
-        manager = self.server.manager
-        if model not in manager.routes and not any(m == model for m, _ in manager.versions):
-            return UNKNOWN, UNKNOWN if version else ""
-        if version and (model, version) not in manager.versions:
-            return model, UNKNOWN
-        return model, version
-
     async def _decode(self, headers: dict[bytes, bytes], body: bytes) -> codec.InferRequest:
         """Body → V2 request (decompression, JSON and binary tensors; no model needed yet).
 
@@ -177,7 +186,7 @@ class FrontDoor:
         """
         codec.check_content_type(text(headers, b"content-type"))
         encoding_ = text(headers, b"content-encoding")
-        offload = self.server.offload
+        offload = self.offload
         if encoding_:
             body = await offload.run(codec.decode_body, body, encoding_, self.limit)
         header_length = text(headers, codec.HEADER_LENGTH.encode())
@@ -205,7 +214,7 @@ class FrontDoor:
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]], Any]:
         request = await self._decode(headers, body)
         ctx["request_id"] = request_id = request.request_id or new_request_id()
-        answer = await self.server.service.infer(
+        answer = await self.service.infer(
             model, version, lambda mv: request.inputs, request.timeout_s, request_id, received_at
         )
         mv = answer.version
@@ -222,7 +231,7 @@ class FrontDoor:
         outputs = [(n, arrays[n]) for n in wanted]
         encode = encoding.encode_response
         if sum(a.nbytes for _, a in outputs) > LARGE_OUTPUT_BYTES:
-            payload, header_len = await self.server.offload.run(
+            payload, header_len = await self.offload.run(
                 encode, model, mv.version, request_id, outputs, flags
             )
         else:
@@ -250,7 +259,7 @@ class FrontDoor:
         decoded = predict.is_body(content_type)
         rows = None
         if not decoded and len(body) > INLINE_BYTES and predict.is_json(content_type):
-            rows = await self.server.offload.run_process(predict.parse_rows, body, limits)
+            rows = await self.offload.run_process(predict.parse_rows, body, limits)
 
         def prepare(mv: ModelVersion) -> dict[str, Any]:
             spec = predict.preprocessing_of(mv)
@@ -258,7 +267,7 @@ class FrontDoor:
             return predict.graph_inputs(mv, raw)
 
         offload = decoded or rows is not None
-        answer = await self.server.service.infer(
+        answer = await self.service.infer(
             model, version, prepare, None, request_id, received_at, raws, offload
         )
         mv = answer.version
@@ -283,7 +292,7 @@ class FrontDoor:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                closing = close or self.server.draining  # draining: no keep-alive reuse
+                closing = close or self.lifecycle.draining  # draining: no keep-alive reuse
                 extra = [(b"x-request-id", request_id), *([CLOSE] if closing else [])]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
@@ -298,7 +307,7 @@ class FrontDoor:
                         receive, headers, self.json_limit, self.body_timeout, "--max-json-mb"
                     )
                     receive = replay(body, receive)
-            await self.server.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_id)
         except ClientDisconnected:
             return
         except ScaledlError as exc:
@@ -309,9 +318,7 @@ class FrontDoor:
 
     def _route_scope(self, scope: Scope) -> str | None:
         """The key scope the matching route needs ("" for an open route); None: no route."""
-        from starlette.routing import Match
-
-        for route in _flat(self.server.app.router.routes):
+        for route in _flat(self.app.router.routes):
             match, _ = route.matches(scope)
             if match == Match.FULL:
                 for dependency in getattr(route, "dependencies", []):
@@ -322,16 +329,8 @@ class FrontDoor:
         return None
 
     def _check_key(self, headers: dict[bytes, bytes], needed: str) -> None:
-        if not needed:
-            return
-        try:
-            self.server.auth.check(
-                text(headers, b"authorization"), text(headers, b"x-api-key"), needed
-            )
-        except ScaledlError as exc:
-            if exc.http_status in (401, 403):
-                self.server.metrics.auth_failures.labels(str(exc.http_status)).inc()
-            raise
+        if needed:
+            self.gate.check(text(headers, b"authorization"), text(headers, b"x-api-key"), needed)
 
 
 def _flat(routes: list[Any]) -> Iterator[Any]:

@@ -23,11 +23,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from scaledl.errors import NotFoundError, PackageError, UnavailableError
+from scaledl.repository import Repository
 from scaledl.serve import rollout
 from scaledl.serve.extensions import ExtensionDispatcher
 from scaledl.serve.metrics import ServerMetrics
 from scaledl.serve.model import ModelVersion, load_version, verify_version
-from scaledl.serve.repository import Repository
 from scaledl.serve.settings import ServeSettings
 from scaledl.serve.state import Desired, FileStateStore, RouteState, StateStore
 

@@ -7,7 +7,7 @@ Open Inference Protocol defines it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,10 +19,13 @@ import scaledl
 from scaledl.errors import ScaledlError
 from scaledl.serve import rollout
 from scaledl.serve.asgi import error_headers
+from scaledl.serve.context import KeyGate, Lifecycle, loaded_versions, pick
+from scaledl.serve.manager import ModelManager
+from scaledl.serve.metrics import ServerMetrics
 from scaledl.serve.model import ModelVersion
-
-if TYPE_CHECKING:
-    from scaledl.serve.app import ModelServer
+from scaledl.serve.offload import Offloader
+from scaledl.serve.openapi import build_document
+from scaledl.serve.settings import ServeSettings
 
 EXTENSIONS = ["binary_tensor_data", "model_repository", "scaledl_predict", "scaledl_rollout"]
 TRITON_TYPES = {"BYTES": "TYPE_STRING"}
@@ -130,12 +133,21 @@ def triton_config(model: str, mv: ModelVersion, policy: str) -> dict[str, Any]:
     }
 
 
-def build_router(server: ModelServer) -> APIRouter:
+def build_router(
+    *,
+    gate: KeyGate,
+    lifecycle: Lifecycle,
+    manager: ModelManager,
+    server_metrics: ServerMetrics,
+    offload: Offloader,
+    settings: ServeSettings,
+    extension_names: list[str],
+) -> APIRouter:
+    """Every FastAPI route of the server, answering from the parts it is given."""
     router = APIRouter()
-    infer = [server.require_scope("infer")]
-    admin = [server.require_scope("admin")]
-    metrics_deps = [] if server.settings.metrics_open else infer
-    manager = server.manager
+    infer = [gate.dependency("infer")]
+    admin = [gate.dependency("admin")]
+    metrics_deps = [] if settings.metrics_open else infer
 
     @router.get("/v2/health/live")
     async def live() -> Response:
@@ -143,57 +155,45 @@ def build_router(server: ModelServer) -> APIRouter:
 
     @router.get("/v2/health/ready")
     async def ready() -> Response:
-        ok = server.ready
+        ok = lifecycle.ready
         return JSONResponse({"ready": ok}, 200 if ok else 400)
 
     @router.get("/v2", dependencies=infer)
     async def server_metadata() -> dict[str, Any]:
-        names = [e.name for e in server.dispatcher.extensions]
-        return {"name": "scaledl", "version": scaledl.__version__, "extensions": EXTENSIONS + names}
-
-    def pick(model: str, version: str | None) -> ModelVersion:
-        return manager.version(model, version) if version else manager.route(model).primary
-
-    def loaded_versions(model: str) -> list[str]:
-        from scaledl.serve.repository import version_key
-
-        return sorted((v for m, v in manager.versions if m == model), key=version_key)
+        names = EXTENSIONS + extension_names
+        return {"name": "scaledl", "version": scaledl.__version__, "extensions": names}
 
     @router.get("/v2/models/{model}", dependencies=infer)
     @router.get("/v2/models/{model}/versions/{version}", dependencies=infer)
     async def metadata(model: str, version: str | None = None) -> dict[str, Any]:
-        return model_metadata(model, pick(model, version), loaded_versions(model))
+        return model_metadata(model, pick(manager, model, version), loaded_versions(manager, model))
 
     @router.get("/v2/models/{model}/ready", dependencies=infer)
     @router.get("/v2/models/{model}/versions/{version}/ready", dependencies=infer)
     async def model_ready(model: str, version: str | None = None) -> Response:
-        ok = pick(model, version).ready and not server.draining
+        ok = pick(manager, model, version).ready and not lifecycle.draining
         return JSONResponse({"name": model, "ready": ok}, 200 if ok else 400)
 
     @router.get("/v2/models/{model}/config", dependencies=infer)
     @router.get("/v2/models/{model}/versions/{version}/config", dependencies=infer)
     async def config(model: str, version: str | None = None) -> dict[str, Any]:
-        return triton_config(model, pick(model, version), manager.current(model).policy)
+        return triton_config(model, pick(manager, model, version), manager.current(model).policy)
 
     @router.get("/metrics", dependencies=metrics_deps)
     async def metrics() -> Response:
-        body, content_type = await server.metrics.render_async(server.offload)
+        body, content_type = await server_metrics.render_async(offload)
         return Response(body, media_type=content_type)
 
     @router.get("/v2/openapi.json", dependencies=infer)
-    async def openapi() -> Response:
-        from scaledl.serve.openapi import build_document
-
-        doc = build_document(server.app.openapi(), auth=not server.settings.no_auth)
+    async def openapi(request: Request) -> Response:
+        doc = build_document(request.app.openapi(), auth=not settings.no_auth)
         return JSONResponse(doc)
 
-    install_repository_routes(router, server, admin)
+    install_repository_routes(router, manager, admin)
     return router
 
 
-def install_repository_routes(router: APIRouter, server: ModelServer, admin: list[Any]) -> None:
-    manager = server.manager
-
+def install_repository_routes(router: APIRouter, manager: ModelManager, admin: list[Any]) -> None:
     @router.post("/v2/repository/index", dependencies=admin)
     async def index(body: IndexRequest | None = None) -> list[dict[str, Any]]:
         rows = manager.index()

@@ -1,22 +1,21 @@
 """The desired serving state: which version of each model is primary, canary, shadow.
 
 It is small JSON, so it can live in a file (`--state-file`) that survives restarts and that all
-`--workers` processes follow: an admin call changes it under an exclusive `flock`, bumping a
+`--workers` processes follow: an admin call changes it under an exclusive file lock, bumping a
 revision; every worker polls the revision and converges to it. Without workers or a state file
 it lives in memory.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import fcntl
 import json
-import os
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from filelock import AsyncFileLock
 
 from scaledl.errors import UsageError
 from scaledl.fsio import atomic_write_text
@@ -123,10 +122,5 @@ class FileStateStore(StateStore):
     @contextlib.asynccontextmanager
     async def locked(self) -> AsyncIterator[None]:
         """Exclusive across processes; waits in a thread so the event loop keeps serving."""
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        async with AsyncFileLock(self.lock_path, mode=0o600):
             yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)

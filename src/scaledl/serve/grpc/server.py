@@ -3,7 +3,7 @@
 It starts once the models are loaded (with the HTTP server's lifespan) and stops at shutdown,
 before the models are released: new calls are refused (UNAVAILABLE) and calls in flight are
 answered within `--drain-timeout`. Readiness (`ServerReady`) turns false at the first SIGTERM,
-as on HTTP, because both read `ModelServer.ready`.
+as on HTTP, because both read the server's one `Lifecycle`.
 
 Limits: a message over `--max-body-mb` is refused by gRPC itself (RESOURCE_EXHAUSTED, also
 when it arrives compressed); at most `MAX_CONCURRENT_RPCS` calls run at once per process (more
@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -26,9 +26,7 @@ from scaledl.errors import UsageError
 from scaledl.serve.grpc.protos import grpc_predict_v2_pb2 as pb
 from scaledl.serve.grpc.protos import triton_extras_pb2 as tx
 from scaledl.serve.grpc.servicer import SERVICE, InferenceServicer
-
-if TYPE_CHECKING:
-    from scaledl.serve.app import ModelServer
+from scaledl.serve.settings import ServeSettings
 
 log = logging.getLogger("scaledl.serve")
 MAX_CONCURRENT_RPCS = 1024
@@ -64,15 +62,16 @@ def reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
 
 
 class GrpcFrontEnd:
-    """Start and stop the gRPC server of one `ModelServer` (call both on its event loop)."""
+    """Start and stop the gRPC listener of one server process (call both on its event loop)."""
 
-    def __init__(self, model_server: ModelServer) -> None:
-        self.model_server = model_server
+    def __init__(self, settings: ServeSettings, servicer: InferenceServicer) -> None:
+        self.settings = settings
+        self.servicer = servicer
         self.server: Any = None
         self.port: int | None = None
 
     async def start(self) -> int:
-        settings = self.model_server.settings
+        settings = self.settings
         assert settings.grpc_port is not None
         server = grpc.aio.server(
             options=[
@@ -81,7 +80,7 @@ class GrpcFrontEnd:
             ],
             maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         )
-        handlers = method_handlers(InferenceServicer(self.model_server))
+        handlers = method_handlers(self.servicer)
         server.add_registered_method_handlers(SERVICE, handlers)
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
         target = address(settings.host, settings.grpc_port)

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import json_format
@@ -22,15 +22,21 @@ import scaledl
 from scaledl.errors import DeadlineExceededError, ScaledlError
 from scaledl.serve.asgi import new_request_id
 from scaledl.serve.codec import BadRequest
+from scaledl.serve.context import (
+    KeyGate,
+    Lifecycle,
+    ServedModels,
+    loaded_versions,
+    metric_labels,
+    pick,
+)
 from scaledl.serve.grpc import tensors
 from scaledl.serve.grpc.protos import grpc_predict_v2_pb2 as pb
 from scaledl.serve.grpc.protos import triton_extras_pb2 as tx
-from scaledl.serve.model import ModelVersion
-from scaledl.serve.repository import version_key
+from scaledl.serve.metrics import ServerMetrics
 from scaledl.serve.routes import EXTENSIONS, model_metadata, triton_config
-
-if TYPE_CHECKING:
-    from scaledl.serve.app import ModelServer
+from scaledl.serve.service import InferenceService
+from scaledl.serve.settings import ServeSettings
 
 log = logging.getLogger("scaledl.serve.access")
 SERVICE = "inference.GRPCInferenceService"
@@ -68,46 +74,61 @@ def details(exc: ScaledlError) -> str:
 
 
 class InferenceServicer:
-    def __init__(self, server: ModelServer) -> None:
-        self.server = server
-        self.manager = server.manager
-        self.metrics = server.metrics
+    def __init__(
+        self,
+        *,
+        gate: KeyGate,
+        lifecycle: Lifecycle,
+        models: ServedModels,
+        service: InferenceService,
+        metrics: ServerMetrics,
+        settings: ServeSettings,
+        extension_names: list[str],
+    ) -> None:
+        self.gate = gate
+        self.lifecycle = lifecycle
+        self.manager = models
+        self.service = service
+        self.metrics = metrics
+        self.settings = settings
+        self.extension_names = extension_names
 
     # ---- health: open, as on HTTP ------------------------------------------------------
     async def ServerLive(self, request: Any, context: Any) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=True)
 
     async def ServerReady(self, request: Any, context: Any) -> pb.ServerReadyResponse:
-        return pb.ServerReadyResponse(ready=self.server.ready)
+        return pb.ServerReadyResponse(ready=self.lifecycle.ready)
 
     # ---- metadata: an `infer` key ------------------------------------------------------
     async def ModelReady(self, request: Any, context: Any) -> pb.ModelReadyResponse:
         def answer() -> pb.ModelReadyResponse:
-            mv = self._pick(request.name, request.version)
-            return pb.ModelReadyResponse(ready=mv.ready and not self.server.draining)
+            mv = pick(self.manager, request.name, request.version)
+            return pb.ModelReadyResponse(ready=mv.ready and not self.lifecycle.draining)
 
         return await self._guarded(context, "infer", answer)
 
     async def ServerMetadata(self, request: Any, context: Any) -> pb.ServerMetadataResponse:
         def answer() -> pb.ServerMetadataResponse:
-            names = [e.name for e in self.server.dispatcher.extensions]
             return pb.ServerMetadataResponse(
-                name="scaledl", version=scaledl.__version__, extensions=EXTENSIONS + names
+                name="scaledl",
+                version=scaledl.__version__,
+                extensions=EXTENSIONS + self.extension_names,
             )
 
         return await self._guarded(context, "infer", answer)
 
     async def ModelMetadata(self, request: Any, context: Any) -> pb.ModelMetadataResponse:
         def answer() -> pb.ModelMetadataResponse:
-            mv = self._pick(request.name, request.version)
-            doc = model_metadata(request.name, mv, self._loaded_versions(request.name))
+            mv = pick(self.manager, request.name, request.version)
+            doc = model_metadata(request.name, mv, loaded_versions(self.manager, request.name))
             return json_format.ParseDict(doc, pb.ModelMetadataResponse())
 
         return await self._guarded(context, "infer", answer)
 
     async def ModelConfig(self, request: Any, context: Any) -> tx.ModelConfigResponse:
         def answer() -> tx.ModelConfigResponse:
-            mv = self._pick(request.name, request.version)
+            mv = pick(self.manager, request.name, request.version)
             doc = triton_config(request.name, mv, self.manager.current(request.name).policy)
             if not all(isinstance(v, int) for v in _specific_versions(doc)):
                 doc["version_policy"] = {"latest": {"num_versions": 1}}  # proto: int64 only
@@ -153,12 +174,10 @@ class InferenceServicer:
         if error is not None:
             code = status_of(error)
             self._account(request.model_name, ctx, code, error.http_status, started)
-            if error.http_status in (401, 403):
-                self.metrics.auth_failures.labels(str(error.http_status)).inc()
             await context.abort(code, details(error), trailing_metadata=trailer)
         context.set_trailing_metadata(trailer)
         latency = self._account(request.model_name, ctx, grpc.StatusCode.OK, 200, started)
-        self.server.service.record(answer, request_id, received_at, latency)
+        self.service.record(answer, request_id, received_at, latency)
         return response
 
     async def _infer(
@@ -173,7 +192,7 @@ class InferenceServicer:
             raise DeadlineExceededError("the call's deadline passed before it could be queued")
         timeout = _earliest(decoded.timeout_s, remaining)
         model = request.model_name
-        answer = await self.server.service.infer(
+        answer = await self.service.infer(
             model,
             request.model_version or None,
             lambda mv: decoded.inputs,
@@ -197,15 +216,15 @@ class InferenceServicer:
     ) -> float:
         """Metrics for every call (failures by HTTP-equivalent status); a log line for errors."""
         latency = time.perf_counter() - started
-        label = model if model in self.manager.routes else "_unknown"
         # label values come from the server's own names only: a client's made-up version
         # must not grow the metrics (or the log) without bound
-        version = ctx["version"] = _known(self.manager.versions, model, ctx["version"])
+        label, version = metric_labels(self.manager, model, ctx["version"])
+        ctx["version"] = version
         if status < 400:
             self.metrics.request_done(label, version, ENDPOINT, latency)
         else:
             self.metrics.request_failed(label, version, ENDPOINT, status, latency)
-        if status >= 400 or self.server.settings.access_log:
+        if status >= 400 or self.settings.access_log:
             level = logging.ERROR if status >= 500 else logging.INFO
             fields = {**_log_fields(ctx, code.name), "latency_ms": round(latency * 1e3, 3)}
             log.log(level, "gRPC %s %s", INFER_PATH, code.name, extra=fields)
@@ -219,7 +238,7 @@ class InferenceServicer:
                 authorization = value
             elif key == "x-api-key":
                 api_key = value
-        return self.server.auth.check(authorization, api_key, scope)
+        return self.gate.check(authorization, api_key, scope)
 
     async def _guarded(self, context: Any, scope: str, answer: Callable[[], T]) -> T:
         """Check the key, then answer; a ScaledlError aborts the call with its gRPC status."""
@@ -227,26 +246,12 @@ class InferenceServicer:
             self._authorize(context, scope)
             return answer()
         except ScaledlError as exc:
-            if exc.http_status in (401, 403):
-                self.metrics.auth_failures.labels(str(exc.http_status)).inc()
             await context.abort(status_of(exc), details(exc))
             raise  # unreachable: abort raises
-
-    def _pick(self, model: str, version: str) -> ModelVersion:
-        return (
-            self.manager.version(model, version) if version else self.manager.route(model).primary
-        )
-
-    def _loaded_versions(self, model: str) -> list[str]:
-        return sorted((v for m, v in self.manager.versions if m == model), key=version_key)
 
 
 class _Internal(ScaledlError):
     http_status = 500
-
-
-def _known(versions: Any, model: str, version: str) -> str:
-    return version if not version or (model, version) in versions else "_unknown"
 
 
 def _earliest(*timeouts: float | None) -> float | None:

@@ -2,7 +2,8 @@
 
 A version is a package folder (or `<version>.zip`). Versions sort numerically when they are
 numbers ("10" after "9"), otherwise as text. Scanning only lists; verification happens when a
-version is loaded, so one corrupt package never hides the others.
+version is loaded, so one corrupt package never hides the others. The server serves this
+layout and `maintain` adds versions to it; both read it through this module.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def version_key(version: str) -> tuple[int, int, str]:
     return (0, int(version), "") if version.isdigit() else (1, 0, version)
 
 
-def _is_package(path: Path) -> bool:
+def is_package(path: Path) -> bool:
     return (path.is_dir() and (path / MANIFEST).is_file()) or (
         path.is_file() and path.suffix == ".zip" and zipfile.is_zipfile(path)
     )
@@ -35,7 +36,7 @@ class Repository:
         self.source = Path(source)
         if not self.source.exists():
             raise UsageError(f"{self.source} does not exist; give a model package or a repository")
-        self.single = _is_package(self.source)
+        self.single = is_package(self.source)
         if not self.single and not self.source.is_dir():
             raise UsageError(f"{self.source} is neither a model package nor a repository folder")
 
@@ -51,7 +52,7 @@ class Repository:
             versions: dict[str, Path] = {}
             for entry in model_dir.iterdir():
                 version = entry.name.removesuffix(".zip") if entry.is_file() else entry.name
-                if NAME_RE.match(version) and _is_package(entry):
+                if NAME_RE.match(version) and is_package(entry):
                     versions[version] = entry
             if versions:
                 found[model_dir.name] = dict(
