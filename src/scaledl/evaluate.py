@@ -103,7 +103,7 @@ def evaluate_package(path: Path | str, data: Any | None = None, split: str = "te
     if data is None:
         config = own
     elif isinstance(data, str):
-        config = own.model_copy(update={"source": data})
+        config = own.with_source(data)
     else:
         config = data
     if config.source == own.source:
@@ -111,6 +111,11 @@ def evaluate_package(path: Path | str, data: Any | None = None, split: str = "te
         part = {"train": splits.train, "val": splits.val, "test": splits.test}[split]
         return evaluate_arrays(pkg, part.x, part.y)
     loaded = load_data(config, task)
+    if task == "classification" and loaded.labels is None:
+        raise DataError(
+            f"data {config.source} has no labels (e.g. a .txt of texts); evaluation needs "
+            "labelled rows — `scaledl monitor report` checks unlabelled data"
+        )
     _check_labels(pkg, loaded.labels, config.source)
     rows = loaded.data if loaded.test is None else loaded.test
     return evaluate_arrays(pkg, rows.x, rows.y)

@@ -150,6 +150,7 @@ def write_package(
     dest = Path(dest)
     key = key if key is not None else signing_key_from_env()
     body = manifest.to_json() if isinstance(manifest, Manifest) else dict(manifest)
+    files = {**modality_files(body), **files}
     body["format"] = FORMAT
     body.setdefault("created_at", now_iso())
     body.pop("hmac", None)
@@ -231,7 +232,46 @@ def open_package(
     if verify:
         check_integrity(pkg)
         check_signature(pkg, key=key, require=require_signature)
+    bind_modality(pkg)
     return pkg
+
+
+def modality_files(body: Mapping[str, Any]) -> dict[str, bytes]:
+    """Files the manifest's modality needs inside the package (text: its tokenizer)."""
+    raw = body.get("preprocessing")
+    if raw is None:
+        return {}
+    from pydantic import ValidationError
+
+    from scaledl.modalities import modality_of
+    from scaledl.preprocess import as_spec
+
+    try:
+        spec = raw if isinstance(raw, SpecBase) else as_spec(dict(raw))
+    except (ValidationError, TypeError, ValueError):
+        return {}  # the manifest check names the problem
+    return modality_of(spec).package_files(spec)
+
+
+def bind_modality(pkg: Package) -> None:
+    """Let the package's modality load what its `to_graph` needs from the package's files."""
+    spec = pkg.manifest.preprocessing
+    if spec is None:
+        return
+    from scaledl.modalities import modality_of
+
+    max_bytes = 256 << 20
+
+    def read(name: str) -> bytes:
+        path = pkg.file(name)
+        if path.stat().st_size > max_bytes:
+            raise PackageError(f"package {pkg.source}: {name} is over {max_bytes >> 20} MB")
+        return path.read_bytes()
+
+    try:
+        modality_of(spec).bind_package(spec, read)
+    except PackageError as exc:
+        raise PackageError(f"package {pkg.source}: {exc.message}") from None
 
 
 def check_integrity(pkg: Package) -> None:

@@ -20,9 +20,14 @@ MAX_NPZ_MEMBERS = 64
 
 
 def read_npz(
-    pkg: Any, name: str, keys: Iterable[str], max_bytes: int = MAX_NPZ_BYTES
+    pkg: Any,
+    name: str,
+    keys: Iterable[str],
+    max_bytes: int = MAX_NPZ_BYTES,
+    optional: Iterable[str] = (),
 ) -> dict[str, np.ndarray]:
-    """The arrays `keys` of the package's listed file `name` (an .npz), checked and loaded."""
+    """The arrays `keys` (and those of `optional` present) of the package's listed file `name`
+    (an .npz), checked and loaded: numbers, or fixed-width strings (raw texts)."""
     path = pkg.file(name)
     where = f"package {pkg.source}: {name}"
     try:
@@ -42,12 +47,13 @@ def read_npz(
             missing = [k for k in wanted if k not in npz.files]
             if missing:
                 raise PackageError(f"{where} lacks array(s) {missing}; it has {sorted(npz.files)}")
+            wanted += [k for k in optional if k in npz.files and k not in wanted]
             arrays = {k: np.asarray(npz[k]) for k in wanted}
     except PackageError:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise PackageError(f"{where} is unreadable ({str(exc)[:200]})") from None
     for key, array in arrays.items():
-        if array.dtype.kind not in "biuf":
-            raise PackageError(f"{where}: array {key!r} holds {array.dtype}, not numbers")
+        if array.dtype.kind not in "biufU":
+            raise PackageError(f"{where}: array {key!r} holds {array.dtype}, not numbers or text")
     return arrays

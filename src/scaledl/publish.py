@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from scaledl.config.export import ExportConfig
-from scaledl.contract import SpecBase
+from scaledl.contract import Signature, SpecBase
 from scaledl.data.dataset import DataSplits
 from scaledl.export.onnx_export import export_onnx
 from scaledl.export.packaging import sample_npz, signature, weights_bytes
@@ -53,19 +53,26 @@ def package_model(
     from scaledl.evaluate import confusion_matrix, run_session
     from scaledl.export.runtime import create_session
     from scaledl.metrics import evaluate_outputs
+    from scaledl.modalities import modality_of
 
     export = export or ExportConfig()
     model = model.eval()
+    unit = modality_of(preprocessing)
+    preprocessing = unit.finish(preprocessing, model)
     held_out = splits.test.x[: export.sample_size]
     if len(held_out) < 2:
         held_out = np.concatenate([splits.test.x, splits.val.x])[: max(2, export.sample_size)]
-    from scaledl.modalities import modality_of
 
-    unit = modality_of(preprocessing)
     scale = unit.error_scale(preprocessing) if task == "regression" else None
     example = apply_preprocessing(held_out, preprocessing)
     result = export_onnx(
-        model, example, export.opset, export.exporter, export.parity_tolerance, scale
+        model,
+        example,
+        export.opset,
+        export.exporter,
+        export.parity_tolerance,
+        scale,
+        dynamic_axes=unit.dynamic_axes(),
     )
     session = create_session(result.onnx_bytes)
     test_out = run_session(session, apply_preprocessing(splits.test.x, preprocessing))
@@ -112,7 +119,7 @@ def package_model(
         "task": task,
         "family": family,
         "knobs": (model_spec or {}).get("knobs", {}),
-        "signature": signature(splits.sample_shape, output_shape).model_dump(),
+        **_signatures(unit, preprocessing, splits.sample_shape, output_shape),
         "labels": splits.labels,
         "preprocessing": preprocessing.model_dump(mode="json"),
         "metrics": all_metrics,
@@ -152,6 +159,19 @@ def _decision(
         return None
     val_out = run_session(session, apply_preprocessing(splits.val.x, preprocessing))
     return choose_decision(threshold, softmax(val_out), splits.val.y, splits.labels)
+
+
+def _signatures(
+    unit: Any, preprocessing: SpecBase, sample_shape: tuple[int, ...], output_shape: tuple[int, ...]
+) -> dict[str, Any]:
+    """The manifest's `signature` (what clients send) and, when the graph reads something else
+    (text: token ids for BYTES strings), its `graph_signature`."""
+    graph = unit.graph_signature(preprocessing, signature(sample_shape, output_shape))
+    served = unit.served_inputs(preprocessing, list(graph.inputs))
+    if served == list(graph.inputs):
+        return {"signature": graph.model_dump()}
+    client = Signature(inputs=served, outputs=graph.outputs)
+    return {"signature": client.model_dump(), "graph_signature": graph.model_dump()}
 
 
 def _environment() -> dict[str, str]:

@@ -59,11 +59,34 @@ def verify_package(path: Path | str, key: bytes | None = None) -> VerifyReport:
     return VerifyReport(str(path), len(pkg.manifest.files), signed, err, tolerance, checks)
 
 
+def _from_raw(pkg: Any, raw: np.ndarray, recorded: np.ndarray, path: Path | str) -> np.ndarray:
+    """The graph inputs rebuilt from the sample's raw inputs with the package's preprocessing
+    (its tokenizer, for text); they must equal the recorded ones."""
+    from scaledl.preprocess import apply_preprocessing
+
+    rebuilt = np.asarray(apply_preprocessing(raw, pkg.preprocessing))
+    same = rebuilt.shape == recorded.shape and (
+        np.array_equal(rebuilt, recorded)
+        if rebuilt.dtype.kind in "iub"
+        else np.allclose(rebuilt, recorded, rtol=1e-5, atol=1e-6)
+    )
+    if not same:
+        raise PackageError(
+            f"package {path}: the package's preprocessing turns sample.npz's raw inputs into "
+            "other graph inputs than the recorded ones; preprocessing and graph disagree"
+        )
+    return rebuilt.astype(recorded.dtype, copy=False)
+
+
 def _check_parity(pkg: Any, session: Any, path: Path | str) -> tuple[float, float, str]:
     """Run the kept sample through ONNX Runtime and compare with the recorded outputs."""
-    sample = read_npz(pkg, SAMPLE, ("input", "output"))
+    sample = read_npz(pkg, SAMPLE, ("input", "output"), optional=("raw",))
     x, expected = sample["input"], sample["output"].astype(np.float64)
     tolerance = pkg.manifest.parity.tolerance
+    rebuilt = ""
+    if "raw" in sample and pkg.manifest.preprocessing is not None:
+        x = _from_raw(pkg, sample["raw"], x, path)
+        rebuilt = f"preprocessing reproduces the graph inputs of {len(x)} raw sample(s); "
     try:
         actual = session.run(None, {session.get_inputs()[0].name: x})[0]
     except Exception as exc:  # ONNX Runtime raises its own types for shape/type mismatches
@@ -93,5 +116,5 @@ def _check_parity(pkg: Any, session: Any, path: Path | str) -> tuple[float, floa
     return (
         err,
         tolerance,
-        f"ONNX parity on {len(x)} sample(s): max abs error {err:.2e} ≤ {tolerance:g}",
+        f"{rebuilt}ONNX parity on {len(x)} sample(s): max abs error {err:.2e} ≤ {tolerance:g}",
     )

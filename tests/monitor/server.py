@@ -65,6 +65,7 @@ class Running:
     infer_key: str
     admin_key: str
     extension: MonitorExtension
+    grpc_target: str | None = None  # with monitored_server(..., grpc=True)
 
     def headers(self, admin: bool = False) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.admin_key if admin else self.infer_key}"}
@@ -77,7 +78,9 @@ class Running:
 
 
 @contextmanager
-def monitored_server(package: Path, tmp: Path, config: MonitorConfig) -> Iterator[Running]:
+def monitored_server(
+    package: Path, tmp: Path, config: MonitorConfig, grpc: bool = False
+) -> Iterator[Running]:
     import uvicorn
 
     from scaledl.config.serve import ServeSettings
@@ -88,7 +91,9 @@ def monitored_server(package: Path, tmp: Path, config: MonitorConfig) -> Iterato
     infer_key, _ = create_key(keys, "infer", "test")
     admin_key, _ = create_key(keys, "admin", "test")
     extension = MonitorExtension(config)
-    server = create_app(ServeSettings(source=package, api_keys=keys), extensions=[extension])
+    grpc_port = free_port() if grpc else None
+    settings = ServeSettings(source=package, api_keys=keys, grpc_port=grpc_port)
+    server = create_app(settings, extensions=[extension])
     port = free_port()
     uv = uvicorn.Server(uvicorn.Config(server, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)
@@ -96,7 +101,8 @@ def monitored_server(package: Path, tmp: Path, config: MonitorConfig) -> Iterato
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: ready(url), timeout=60, interval=0.1, what=f"{url} to be ready")
     try:
-        yield Running(url, infer_key, admin_key, extension)
+        target = f"127.0.0.1:{grpc_port}" if grpc_port is not None else None
+        yield Running(url, infer_key, admin_key, extension, target)
     finally:
         uv.should_exit = True
         thread.join(30)

@@ -89,7 +89,8 @@ def sample_inputs(pkg: Package) -> np.ndarray:
     x = read_npz(pkg, SAMPLE, ("input",))["input"]
     if len(x) == 0:
         raise UsageError(f"package {pkg.source}: {SAMPLE} holds no inputs to benchmark with")
-    return np.ascontiguousarray(x, dtype=np.float32)
+    dtype = np.int64 if x.dtype.kind in "iu" else np.float32  # token ids (text) stay integers
+    return np.ascontiguousarray(x, dtype=dtype)
 
 
 def tile_batch(x: np.ndarray, batch_size: int) -> np.ndarray:

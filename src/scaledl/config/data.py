@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from scaledl.config.audio import AudioConfig
 from scaledl.config.series import SeriesConfig
+from scaledl.config.text import TextConfig
 from scaledl.errors import PackageError
 from scaledl.validation import validate
 
@@ -35,14 +36,17 @@ class DataConfig(BaseModel):
     limit_per_class: int | None = Field(
         None, gt=0, description="image folders: read only the first N files of each class (by name)"
     )
-    kind: Literal["auto", "image", "table", "sequence", "audio", "series"] = Field(
+    kind: Literal["auto", "image", "table", "sequence", "audio", "series", "text"] = Field(
         "auto",
         description=".npz arrays: how to read x (auto: 2-D table, 3/4-D images); folders: "
         "audio or image; series: a table of timestamped values read as forecast windows "
-        "(see `series`)",
+        "(see `series`); text: a column of texts (also implied by a `text` section)",
     )
     cache_dir: str | None = Field(
         None, description="decoded-image cache (default ~/.cache/scaledl)"
+    )
+    text: TextConfig | None = Field(
+        None, description="text data: columns, file format, tokenizer (see TextConfig)"
     )
     series: SeriesConfig | None = Field(
         None, description="time series: windows, columns and the chronological split"
@@ -68,3 +72,11 @@ class DataConfig(BaseModel):
             raise PackageError(f"package {package}: manifest.json lineage.data must be an object")
         where = f"package {package}: manifest.json lineage.data"
         return validate(cls, {**data, "cache_dir": None}, where, PackageError)
+
+    def with_source(self, source: str, **update: Any) -> DataConfig:
+        """This config reading another source (new data for a check, a fine-tune): the
+        original source's separate test file (`text.test_source`) does not come along."""
+        changes: dict[str, Any] = {"source": source, **update}
+        if self.text is not None and self.text.test_source:
+            changes["text"] = self.text.model_copy(update={"test_source": None})
+        return self.model_copy(update=changes)

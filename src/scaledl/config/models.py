@@ -179,9 +179,9 @@ class ModelConfig(BaseModel):
             else:
                 validate_knobs(self.family, self.knobs())
         except ModelError as exc:
-            # a forecaster's knobs (lookback-free: checked for real by the recipe once the data
-            # is known to be a series) are not the image/table family's
-            if not _forecast_knobs_ok(self.family, self.knobs()):
+            # the family's other forms have knobs of their own (a forecaster on a series, token
+            # ids on text); the data decides which form is built, and checks it for real then
+            if not _other_form_ok(self.family, self.knobs()):
                 raise ValueError(str(exc)) from None
         return self
 
@@ -189,12 +189,16 @@ class ModelConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
-def _forecast_knobs_ok(family: str, knobs: dict[str, Any]) -> bool:
-    """Knobs valid for the family's forecaster (checked for real once the data is known)."""
+def _other_form_ok(family: str, knobs: dict[str, Any]) -> bool:
+    """Knobs valid for the family's forecaster or text model (checked for real once the data
+    is known)."""
     from scaledl.config.forecast import validate_forecast_knobs
+    from scaledl.config.text_models import validate_text_knobs
 
-    try:
-        validate_forecast_knobs(family, knobs)
-    except ModelError:
-        return False
-    return True
+    for check in (validate_forecast_knobs, validate_text_knobs):
+        try:
+            check(family, knobs)
+        except ModelError:
+            continue
+        return True
+    return False

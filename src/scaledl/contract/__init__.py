@@ -29,6 +29,8 @@ from scaledl.contract.preprocessing import (
     SeriesSpec,
     SpecBase,
     TableSpec,
+    TextSpec,
+    TokenizerInfo,
     parse_preprocessing,
 )
 
@@ -53,6 +55,8 @@ __all__ = [
     "SpecBase",
     "TableSpec",
     "TensorSpec",
+    "TextSpec",
+    "TokenizerInfo",
     "migrate",
     "parse_preprocessing",
 ]

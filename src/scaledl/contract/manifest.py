@@ -186,6 +186,9 @@ class Manifest(_Strict):
     family: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "custom"
     knobs: dict[str, Any] = Field(default_factory=dict)
     signature: Signature
+    # The ONNX graph's own tensors when they differ from what clients send (text: BYTES in,
+    # INT64 token ids into the graph); None: the graph takes the signature as it is.
+    graph_signature: Signature | None = None
     labels: list[Annotated[str, StringConstraints(max_length=1024)]] | None = Field(
         None, max_length=1_000_000
     )
@@ -277,6 +280,11 @@ class Manifest(_Strict):
             raise ValueError(
                 f"decision.positive_label {self.decision.positive_label!r} is not among the labels"
             )
+        named = self.preprocessing.package_files() if self.preprocessing is not None else {}
+        for field, (rel, sha256) in named.items():
+            if self.files.get(rel) != sha256:
+                state = "is not listed in files" if rel not in self.files else "has another sha256"
+                raise ValueError(f"preprocessing.{field} names {rel!r}, which {state}")
         return self
 
     @property

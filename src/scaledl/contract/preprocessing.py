@@ -39,6 +39,11 @@ class SpecBase(BaseModel):
     def sample_shape(self) -> tuple[int, ...]:
         return tuple(self.raw_shape)
 
+    def package_files(self) -> dict[str, tuple[str, str]]:
+        """Files of the package this spec names: field → (file name, sha256). The manifest
+        checks each is listed with that checksum (text: the tokenizer)."""
+        return {}
+
 
 class NormalizedSpec(SpecBase):
     """raw → × scale → (x − mean) / std, statistics per channel or per feature."""
@@ -227,22 +232,98 @@ class SeriesSpec(SpecBase):
         return (self.horizon, len(self.targets))
 
 
-Preprocessing = Annotated[
-    ImageSpec | TableSpec | SequenceSpec | AudioSpec | SeriesSpec, Field(discriminator="kind")
-]
-KINDS: tuple[str, ...] = ("image", "table", "sequence", "audio", "series")
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+FileName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+
+
+class TokenizerInfo(BaseModel):
+    """The tokenizer a text model reads: a Hugging Face `tokenizers` JSON file in the package.
+
+    Ids are ordered by frequency on the training split after the special tokens (pad, unk,
+    cls), so id rank is frequency rank: the monitor's frequency bands and vocabulary trimming
+    read it from the id alone.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    file: FileName = "tokenizer.json"
+    sha256: Sha256Hex
+    algorithm: Literal["wordpiece", "bpe", "unigram", "word"]
+    vocab_size: int = Field(ge=4, le=1 << 22)
+    lowercase: bool = True
+    pad_id: int = Field(0, ge=0)
+    unk_id: int = Field(1, ge=0)
+    cls_id: int = Field(2, ge=0)
+
+    @model_validator(mode="after")
+    def _check_ids(self) -> TokenizerInfo:
+        ids = (self.pad_id, self.unk_id, self.cls_id)
+        if len(set(ids)) != 3 or max(ids) >= self.vocab_size:
+            raise ValueError("pad_id, unk_id and cls_id must be distinct ids below vocab_size")
+        return self
+
+
+class TextRepresentation(BaseModel):
+    """A per-token table (vocab × k) from the trained model's embedding: the monitor averages
+    it over a text's tokens to watch the model's own pooled representation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    file: FileName = "text_representation.npy"
+    sha256: Sha256Hex
+    dims: int = Field(ge=1, le=64)
+
+
+class TextSpec(SpecBase):
+    """raw string → tokenizer (in the package) → int64 ids (N, L), L the longest text of the
+    batch (at most `max_length` tokens with [CLS]), padded with `pad_id`."""
+
+    kind: Literal["text"] = "text"
+    raw_shape: list[Dim] = Field(
+        default_factory=list, max_length=0, description="a text sample is one string: []"
+    )
+    tokenizer: TokenizerInfo
+    max_length: int = Field(ge=2, le=1 << 16, description="tokens per text, [CLS] included")
+    truncation: Literal["right", "left"] = Field(
+        "right", description="right: keep a long text's beginning; left: keep its end"
+    )
+    padding: Literal["longest"] = "longest"
+    max_chars: int = Field(ge=1, le=1 << 26, description="longest text accepted (characters)")
+    frequency_bands: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: [100, 1000, 10000],
+        max_length=8,
+        description="token-rank boundaries of the monitor's frequency bands",
+    )
+    representation: TextRepresentation | None = None
+
+    def package_files(self) -> dict[str, tuple[str, str]]:
+        files = {"tokenizer": (self.tokenizer.file, self.tokenizer.sha256)}
+        if self.representation is not None:
+            files["representation"] = (self.representation.file, self.representation.sha256)
+        return files
+
+    @model_validator(mode="after")
+    def _check_text(self) -> TextSpec:
+        if self.raw_shape:
+            raise ValueError("a text sample is one string: raw_shape must be []")
+        if self.frequency_bands != sorted(set(self.frequency_bands)):
+            raise ValueError("frequency_bands must be increasing")
+        return self
+
+
+AnySpec = ImageSpec | TableSpec | SequenceSpec | AudioSpec | SeriesSpec | TextSpec
+Preprocessing = Annotated[AnySpec, Field(discriminator="kind")]
+KINDS: tuple[str, ...] = ("image", "table", "sequence", "audio", "series", "text")
 
 
 def preprocessing_kinds() -> tuple[str, ...]:
     return KINDS
 
 
-def parse_preprocessing(raw: Any) -> ImageSpec | TableSpec | SequenceSpec | AudioSpec | SeriesSpec:
+def parse_preprocessing(raw: Any) -> AnySpec:
     """A spec from its JSON form (raises pydantic's ValidationError)."""
     from pydantic import TypeAdapter
 
     adapter: TypeAdapter[Any] = TypeAdapter(Preprocessing)
-    spec: ImageSpec | TableSpec | SequenceSpec | AudioSpec | SeriesSpec = adapter.validate_python(
-        raw
-    )
+    spec: AnySpec = adapter.validate_python(raw)
     return spec

@@ -62,6 +62,8 @@ def read_npz(path: Path, config: DataConfig, task: str) -> LoadedData:
 def _kind(x: np.ndarray, requested: str, path: Path) -> Kind:
     if requested != "auto":
         return requested  # type: ignore[return-value]
+    if x.dtype.kind == "U" and x.ndim == 1:
+        return "text"
     if x.ndim == 2:
         return "table"
     if x.ndim in (3, 4):
@@ -78,6 +80,8 @@ def _arrayset(
         raise DataError(
             f"npz file {path}: {what} shapes {x.shape} and {y.shape} do not match (N, ...) / (N,)"
         )
+    if kind == "text":
+        return ArraySet(_texts(x, path, what), _targets(y, task, path))
     if x.dtype.kind not in "uif" or (x.dtype.kind == "f" and not np.isfinite(x).all()):
         raise DataError(
             f"npz file {path}: {what.split('/')[0]} must be finite numbers (no NaN/Inf)"
@@ -99,10 +103,24 @@ def _arrayset(
         raise DataError(f"npz file {path}: tables must be (N, F); got {x.shape}")
     if x.dtype != np.uint8:
         x = x.astype(np.float32)
+    return ArraySet(np.ascontiguousarray(x), _targets(y, task, path))
+
+
+def _targets(y: np.ndarray, task: str, path: Path) -> np.ndarray:
     if task == "classification":
         if y.dtype.kind not in "iu" and not (y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0)):
             raise DataError(f"npz file {path}: y must hold integer class ids for classification")
-        y = y.astype(np.int64)
-    else:
-        y = y.astype(np.float32)
-    return ArraySet(np.ascontiguousarray(x), y)
+        return y.astype(np.int64)
+    return y.astype(np.float32)
+
+
+def _texts(x: np.ndarray, path: Path, what: str) -> np.ndarray:
+    """A 1-D unicode array of texts → an object array of str (the text modality's raw form)."""
+    if x.dtype.kind != "U" or x.ndim != 1:
+        raise DataError(
+            f"npz file {path}: {what.split('/')[0]} must be a 1-D array of strings for text "
+            f"(got {x.dtype} {list(x.shape)})"
+        )
+    out = np.empty(len(x), dtype=object)
+    out[:] = x.tolist()
+    return out

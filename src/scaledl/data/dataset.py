@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from scaledl.config.data import DataConfig
 
 log = logging.getLogger(__name__)
-Kind = Literal["image", "table", "sequence", "audio", "series"]
+Kind = Literal["image", "table", "sequence", "audio", "series", "text"]
 MAX_CLASSES = 100_000
 
 
@@ -95,7 +95,12 @@ def fingerprint_arrays(*arrays: np.ndarray) -> str:
     for arr in arrays:
         arr = np.ascontiguousarray(arr)
         digest.update(str((arr.dtype.str, arr.shape)).encode())
-        digest.update(arr.tobytes())
+        if arr.dtype == object:  # texts: hash their UTF-8 (the array itself holds pointers)
+            for item in arr.ravel():
+                encoded = str(item).encode("utf-8", "surrogatepass")
+                digest.update(len(encoded).to_bytes(8, "little") + encoded)
+        else:
+            digest.update(arr.tobytes())
     return digest.hexdigest()[:16]
 
 

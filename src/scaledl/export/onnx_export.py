@@ -43,6 +43,7 @@ def export_onnx(
     exporter: str = "auto",
     tolerance: float = 1e-4,
     error_scale: Any = None,
+    dynamic_axes: dict[int, str] | None = None,
 ) -> ExportResult:
     """Export `model` (eval mode) to ONNX bytes and check parity on `example` (batch ≥ 2).
 
@@ -51,6 +52,8 @@ def export_onnx(
     With `error_scale` (a regressor's per-target scale, e.g. a forecast in original units) the
     differences are measured on that scale: float32 keeps ~7 digits, so a forecast of 1,000 kW
     cannot agree to 1e-4 kW, but it does to 1e-4 of its standard deviation.
+    `dynamic_axes` names other input axes that stay symbolic (text: {1: "sequence"}); integer
+    examples (token ids) keep their dtype, anything else is fed as float32.
     """
     import torch
 
@@ -62,19 +65,21 @@ def export_onnx(
     choice = exporter
     if choice == "auto":
         choice = "legacy" if has_recurrent_layers(model) else "dynamo"
-    x = torch.from_numpy(np.ascontiguousarray(example, dtype=np.float32))
+    example = graph_array(example)
+    x = torch.from_numpy(example)
+    axes = {0: BATCH_DIM, **(dynamic_axes or {})}
     try:
-        data = _export_bytes(model, x, opset, choice)
+        data = _export_bytes(model, x, opset, choice, axes)
     except ExportError:
         raise
     except Exception as exc:
         if choice == "dynamo" and exporter == "auto":
             log.warning("dynamo export failed (%s); retrying with the legacy exporter", exc)
             choice = "legacy"
-            data = _export_bytes(model, x, opset, choice)
+            data = _export_bytes(model, x, opset, choice, axes)
         else:
             raise ExportError(f"ONNX export ({choice}) failed: {exc}") from exc
-    check_symbolic_batch(data)
+    check_symbolic_batch(data, sorted(axes))
     with torch.no_grad():
         expected = model(x).numpy()
     actual = run_onnx(data, example)
@@ -84,7 +89,7 @@ def export_onnx(
             f"ONNX output differs from PyTorch by {err:.3g} (tolerance {tolerance:g}); "
             "the exported graph is not faithful"
         )
-    return ExportResult(data, choice, opset, err, np.asarray(example, np.float32), expected)
+    return ExportResult(data, choice, opset, err, example, expected)
 
 
 def parity_error(actual: np.ndarray, expected: np.ndarray, error_scale: Any = None) -> float:
@@ -97,9 +102,19 @@ def parity_error(actual: np.ndarray, expected: np.ndarray, error_scale: Any = No
     return float(np.max(diff))
 
 
-def _export_bytes(model: Any, x: Any, opset: int, choice: str) -> bytes:
+def graph_array(x: np.ndarray) -> np.ndarray:
+    """A batch as the graph takes it: integer arrays (token ids) as int64, others float32."""
+    array = np.asarray(x)
+    dtype = np.int64 if array.dtype.kind in "iu" else np.float32
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _export_bytes(
+    model: Any, x: Any, opset: int, choice: str, axes: dict[int, str] | None = None
+) -> bytes:
     import torch
 
+    axes = axes or {0: BATCH_DIM}
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -111,7 +126,7 @@ def _export_bytes(model: Any, x: Any, opset: int, choice: str) -> bytes:
                 opset_version=opset,
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
-                dynamic_shapes={"x": {0: torch.export.Dim(BATCH_DIM)}},
+                dynamic_shapes=({i: torch.export.Dim(name) for i, name in axes.items()},),
                 external_data=False,
                 verbose=False,
             )
@@ -127,7 +142,7 @@ def _export_bytes(model: Any, x: Any, opset: int, choice: str) -> bytes:
             opset_version=opset,
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: BATCH_DIM}, OUTPUT_NAME: {0: BATCH_DIM}},
+            dynamic_axes={INPUT_NAME: dict(axes), OUTPUT_NAME: {0: BATCH_DIM}},
         )
     return buffer.getvalue()
 
@@ -139,7 +154,9 @@ def _model_bytes(proto: Any) -> bytes:
     return bytes(data)
 
 
-def check_symbolic_batch(onnx_bytes: bytes) -> None:
+def check_symbolic_batch(onnx_bytes: bytes, input_axes: list[int] | None = None) -> None:
+    """The batch dimension of every graph input and output (and `input_axes` of the inputs)
+    must be symbolic."""
     import onnx
 
     model = onnx.load_from_string(onnx_bytes)
@@ -150,6 +167,14 @@ def check_symbolic_batch(onnx_bytes: bytes) -> None:
             raise ExportError(
                 f"exported {tensor.name!r} has a fixed batch dimension ({fixed}); expected symbolic"
             )
+    for tensor in model.graph.input:
+        dims = tensor.type.tensor_type.shape.dim
+        for axis in input_axes or []:
+            if axis < len(dims) and dims[axis].HasField("dim_value"):
+                raise ExportError(
+                    f"exported {tensor.name!r} has a fixed dimension {axis} "
+                    f"({dims[axis].dim_value}); expected symbolic"
+                )
 
 
 def run_onnx(onnx_bytes: bytes, x: np.ndarray) -> np.ndarray:
@@ -157,4 +182,4 @@ def run_onnx(onnx_bytes: bytes, x: np.ndarray) -> np.ndarray:
 
     session = create_session(onnx_bytes, threads=1)
     name = session.get_inputs()[0].name
-    return np.asarray(session.run(None, {name: np.ascontiguousarray(x, np.float32)})[0])
+    return np.asarray(session.run(None, {name: graph_array(x)})[0])

@@ -36,6 +36,13 @@ def signature(sample_shape: tuple[int, ...], outputs: int | tuple[int, ...]) -> 
 
 
 def sample_npz(x_raw: np.ndarray, x: np.ndarray, y: np.ndarray) -> bytes:
+    """The held-out sample `verify` re-runs: raw inputs, graph inputs, reference outputs.
+
+    Texts (object arrays of str) are stored as a fixed-width unicode array, so the file reads
+    back with `allow_pickle=False` like every other array."""
     buffer = io.BytesIO()
-    np.savez(buffer, raw=x_raw, input=x, output=y)
+    raw = np.asarray(x_raw)
+    if raw.dtype == object:
+        raw = np.asarray([str(v) for v in raw.ravel()], dtype=np.str_).reshape(raw.shape)
+    np.savez(buffer, raw=raw, input=x, output=y)
     return buffer.getvalue()

@@ -15,6 +15,15 @@ from scaledl.package_files import read_npz
 __all__ = ["load_module", "reexport_package"]
 
 
+def _dynamic_axes(pkg: Any) -> dict[int, str]:
+    spec = pkg.manifest.preprocessing
+    if spec is None:
+        return {}
+    from scaledl.modalities import modality_of
+
+    return modality_of(spec).dynamic_axes()
+
+
 def reexport_package(
     path: Path | str, opset: int | None = None, exporter: str = "auto", trust_code: bool = False
 ) -> dict[str, Any]:
@@ -39,12 +48,15 @@ def reexport_package(
         )
     model = load_module(pkg, trust_code=trust_code)
     sample = read_npz(pkg, SAMPLE, ("raw", "input"))
-    raw, x = sample["raw"], sample["input"].astype(np.float32)
+    raw, x = sample["raw"], sample["input"]
+    if x.dtype.kind == "f":  # token ids (text) stay integers
+        x = x.astype(np.float32)
     opset = opset or pkg.manifest.export.opset
     from scaledl.modalities.scales import parity_scale
 
     tolerance = pkg.manifest.parity.tolerance
-    result = export_onnx(model, x, opset, exporter, tolerance, parity_scale(pkg))
+    axes = _dynamic_axes(pkg)
+    result = export_onnx(model, x, opset, exporter, tolerance, parity_scale(pkg), dynamic_axes=axes)
     parity = {**pkg.manifest.parity.model_dump(mode="json"), "max_abs_error": result.max_abs_error}
     update_package(
         Path(path),

@@ -62,13 +62,11 @@ def load_old(pkg: Package, task: str) -> tuple[DataSplits, DataConfig]:
 def new_config(spec: str, template: DataConfig, split: SplitConfig) -> DataConfig:
     if not spec.strip():
         raise UsageError("--new-data is empty; give a data source (an .npz, folder, table…)")
-    return template.model_copy(
-        update={
-            "source": spec.strip(),
-            "val_fraction": split.val_fraction,
-            "test_fraction": split.test_fraction,
-            "limit_per_class": None,
-        }
+    return template.with_source(
+        spec.strip(),
+        val_fraction=split.val_fraction,
+        test_fraction=split.test_fraction,
+        limit_per_class=None,
     )
 
 
@@ -95,7 +93,7 @@ def load_eval(spec: str, template: DataConfig, task: str) -> EvalSet:
     if spec.strip() != "digits" and not path.exists():
         raise DataError(f"--eval-data {spec}: no such file or folder")
     try:
-        loaded = load_data(template.model_copy(update={"source": spec.strip()}), task)
+        loaded = load_data(template.with_source(spec.strip()), task)
     except DataError as exc:
         raise DataError(f"--eval-data {spec}: {exc.message}") from None
     parts = [loaded.data] + ([loaded.test] if loaded.test is not None else [])
@@ -162,7 +160,12 @@ def write_union(
     x_test, y_test = _stack([old.test, new.test])
     keep = _not_in(x, y, x_test.astype(x.dtype, copy=False), y_test)
     x, y = x[keep], y[keep]
-    arrays: dict[str, Any] = {"x": x, "y": y, "x_test": x_test, "y_test": y_test}
+    arrays: dict[str, Any] = {
+        "x": _storable(x),
+        "y": y,
+        "x_test": _storable(x_test),
+        "y_test": y_test,
+    }
     arrays["labels"] = np.asarray(labels, dtype=str)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
@@ -181,11 +184,19 @@ def _not_in(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray
     """Mask of the rows of (x, y) that are not exact copies of a row of (x_test, y_test)."""
     import hashlib
 
-    def key(row: np.ndarray, label: Any) -> bytes:
-        return hashlib.blake2b(row.tobytes() + np.asarray(label).tobytes(), digest_size=16).digest()
+    def key(row: Any, label: Any) -> bytes:
+        data = row.encode("utf-8", "surrogatepass") if isinstance(row, str) else row.tobytes()
+        return hashlib.blake2b(data + np.asarray(label).tobytes(), digest_size=16).digest()
 
     seen = {key(a, b) for a, b in zip(x_test, y_test, strict=True)}
     return np.array([key(a, b) not in seen for a, b in zip(x, y, strict=True)], dtype=bool)
+
+
+def _storable(x: np.ndarray) -> np.ndarray:
+    """Texts (object arrays of str) as a fixed-width unicode array: readable without pickle."""
+    if x.dtype != object:
+        return x
+    return np.asarray([str(v) for v in x], dtype=np.str_)
 
 
 def _stack(parts: list[ArraySet]) -> tuple[np.ndarray, np.ndarray]:

@@ -22,13 +22,14 @@ call (see docs/architecture.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from scaledl.contract import SpecBase, TensorSpec
+from scaledl.contract import Signature, SpecBase, TensorSpec
 from scaledl.errors import DataError, UnsupportedMediaTypeError
 
 if TYPE_CHECKING:
@@ -64,6 +65,23 @@ class BatchTransform:
 
     def __call__(self, raw: Any) -> Any:
         return self.finish(self.load(raw))
+
+
+class ServingAdapter:
+    """For a package whose clients send other tensors than its graph reads (text: BYTES strings
+    in, int64 token ids into the graph): the server checks the served inputs on the event loop
+    (`check`: cheap, raises a 4xx `ScaledlError` naming the input) and converts and runs them in
+    the batch runner thread (`run`), off the event loop. `served` turns `/predict` raw rows into
+    the served inputs."""
+
+    def check(self, inputs: dict[str, np.ndarray]) -> None:
+        return None
+
+    def run(self, session: Any, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def served(self, raw: Any) -> dict[str, np.ndarray]:
+        raise NotImplementedError
 
 
 class Modality:
@@ -131,6 +149,30 @@ class Modality:
         """Figures reported beside a model's test metrics (e.g. naive baselines)."""
         return {}
 
+    def finish(self, spec: Any, model: Any) -> SpecBase:
+        """The spec as packaged, once the model is trained (default: unchanged). Text adds a
+        table from the model's embedding that the monitor watches."""
+        return spec
+
+    # ---- package files ------------------------------------------------------------------
+    def package_files(self, spec: Any) -> dict[str, bytes]:
+        """Files the package must carry for `to_graph` to work (text: the tokenizer)."""
+        return {}
+
+    def bind_package(self, spec: Any, read: Callable[[str], bytes]) -> None:
+        """Load what `package_files` wrote, when a package is opened (`read(name)` → bytes)."""
+        return None
+
+    # ---- the exported graph -------------------------------------------------------------
+    def graph_signature(self, spec: Any, default: Signature) -> Signature:
+        """The graph's own inputs/outputs; `default` is float32 (N, *sample_shape) → outputs
+        with the exporter's names (text: int64 token ids (N, L) instead)."""
+        return default
+
+    def dynamic_axes(self) -> dict[int, str]:
+        """Graph-input axes besides the batch that stay symbolic in ONNX (text: the length)."""
+        return {}
+
     # ---- serving ------------------------------------------------------------------------
     body_types: ClassVar[tuple[str, ...]] = ()  # media types /predict decodes besides JSON
 
@@ -141,6 +183,10 @@ class Modality:
     def served_inputs(self, spec: Any, graph_inputs: list[TensorSpec]) -> list[TensorSpec]:
         """The V2 inputs a client sends (default: the graph's own inputs)."""
         return graph_inputs
+
+    def serving_adapter(self, spec: Any) -> ServingAdapter | None:
+        """How served inputs reach the graph when they differ from its own (None: as sent)."""
+        return None
 
     def rows_from_json(self, spec: SpecBase, rows: Any) -> np.ndarray:
         """`/predict` JSON rows (the server parsed `[[…], …]` or `{"instances": […]}` into a
@@ -190,8 +236,10 @@ class Modality:
         return graph_x
 
     def drift_feature_names(self, spec: Any) -> list[str] | None:
-        """Names of the drift features' columns, for reports (None: numbered channels)."""
+        """Names of readable drift features: the monitor then tests each one as it is
+        (standardized) instead of PCA components, and reports name them (None: PCA of the
+        features, numbered channels)."""
         return None
 
 
-__all__ = ["BatchTransform", "BodyLimits", "Modality"]
+__all__ = ["BatchTransform", "BodyLimits", "Modality", "ServingAdapter"]

@@ -23,10 +23,12 @@ _BUILTIN = {
     "table": "scaledl.modalities.table:TableModality",
     "sequence": "scaledl.modalities.sequence:SequenceModality",
     "series": "scaledl.modalities.series:SeriesModality",
+    "text": "scaledl.modalities.text:TextModality",
 }
 # Which unit reads a source when `data.kind` is `auto`: the first that claims it, in this order
-# (specific readers before the catch-all image folder).
-_CLAIM_ORDER: list[str] = ["series", "table", "audio", "image"]
+# (specific readers before the catch-all image folder; series and text files are read as such
+# only when the recipe asks, or by their own suffixes for text).
+_CLAIM_ORDER: list[str] = ["series", "text", "table", "audio", "image"]
 
 
 def register_modality(unit: Modality, claim_first: bool = False) -> Modality:
@@ -87,6 +89,11 @@ def load_data(config: DataConfig, task: str = "classification") -> LoadedData:
 def load_splits(config: DataConfig, seed: int = 0, task: str = "classification") -> DataSplits:
     """Train/validation/test splits of a data source (a predefined test split is kept)."""
     loaded = load_data(config, task)
+    if task == "classification" and loaded.labels is None:
+        raise DataError(
+            f"data source {config.source!r} has no labels; training and evaluation need a "
+            "label column"
+        )
     return modality(loaded.kind).split(loaded, config, seed, task)
 
 
@@ -107,7 +114,7 @@ def _read(path: Path, config: DataConfig, task: str) -> LoadedData:
     raise DataError(
         f"data source {path} has an unknown type {path.suffix or '(no suffix)'}; valid: "
         "`digits`, an image or audio folder, an IDX folder/file (*-ubyte[.gz]), .csv, .tsv, "
-        ".parquet, .npz"
+        ".parquet, .npz, and for text .jsonl or .txt"
     )
 
 

@@ -63,6 +63,17 @@ def family_names() -> list[str]:
     return sorted(set(_FAMILIES) | set(_BUILTIN_MODULES) | set(knob_families()))
 
 
+# Front-ends whose models are their own form of each family rather than a front-end module
+# followed by the plain family: front-end kind → builder(frontend, family, outputs, knobs).
+_FRONTEND_FORMS = {"text": "scaledl.models.text:build_from_frontend"}
+
+
+def has_own_form(frontend: dict[str, Any]) -> bool:
+    """True when the families are built in their own form for this front-end's input (text:
+    token ids), not as a front-end module followed by a plain family."""
+    return frontend.get("kind") in _FRONTEND_FORMS
+
+
 TRUST_CODE_FLAG = "--trust-code"
 MAX_INPUT_DIM = 1 << 20
 MAX_KNOBS_JSON = 16 << 10  # a family's knobs are a few lists of layer widths
@@ -108,9 +119,10 @@ class ModelSpec:
         knobs, frontend = data.get("knobs", {}), data.get("frontend")
         if not isinstance(family, str) or not 0 < len(family) <= 64:
             raise bad("'family' must be a family name, e.g. cnn", family)
+        free_length = isinstance(frontend, dict) and has_own_form(frontend)  # text: ids (N, L)
         if (
             not isinstance(shape, list)
-            or not 1 <= len(shape) <= 4
+            or not (0 if free_length else 1) <= len(shape) <= 4
             or not all(_is_int(d, 1, MAX_INPUT_DIM) for d in shape)
         ):
             raise bad("'input_shape' must be a list of 1 to 4 positive integers", shape)
@@ -156,6 +168,11 @@ def create_with_frontend(
     kind = frontend.get("kind")
     if not isinstance(kind, str):
         raise ModelError("a front-end config needs the kind of its modality")
+    if kind in _FRONTEND_FORMS:  # the family's own form for this input (text: token ids)
+        module_name, _, attr = _FRONTEND_FORMS[kind].partition(":")
+        return getattr(importlib.import_module(module_name), attr)(
+            frontend, family, num_outputs, knobs
+        )
     module, features = modality(kind).build_frontend(frontend)
     if getattr(features, "form", None) == "forecast":  # a series: the forecasting bodies
         from scaledl.models.forecast import build_forecaster

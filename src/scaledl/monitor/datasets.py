@@ -35,7 +35,7 @@ def resolve_data(pkg: Package, data: str | None) -> tuple[DataConfig, bool]:
     own = own_data_config(pkg)
     if data is None or data.strip() == own.source:
         return own, True
-    return own.model_copy(update={"source": data.strip()}), False
+    return own.with_source(data.strip()), False
 
 
 def load_raw(config: DataConfig, task: str, pkg: Package) -> RawData:
@@ -47,6 +47,8 @@ def load_raw(config: DataConfig, task: str, pkg: Package) -> RawData:
         return RawData(_unlabelled_npz(path, config, pkg), None, str(path))
     loaded = load_data(config, task)
     rows = loaded.test if loaded.test is not None else loaded.data
+    if task == "classification" and loaded.labels is None:  # unlabelled texts (.txt)
+        return RawData(rows.x, None, loaded.source)
     return RawData(rows.x, rows.y, loaded.source)
 
 

@@ -117,16 +117,23 @@ def _ks_pca(profile: ReferenceProfile, window: Window, rng: np.random.Generator)
     ks = ks_columns(profile.features, window.features, rng)
     k = len(ks.p_values)
     worst = int(np.argmin(ks.p_values))
+    detail: dict[str, Any] = {
+        "components": k,
+        "worst_component": worst,
+        "component_p_values": [float(p) for p in ks.p_values],
+        "component_statistics": [float(s) for s in ks.statistic],
+    }
+    names = profile.meta.get("feature_names")
+    if names and len(names) == k:  # readable features (text): say which one moved
+        detail["worst_feature"] = names[worst]
+        detail["shifted_features"] = [
+            names[i] for i in np.argsort(ks.p_values) if ks.p_values[i] * k < 0.05
+        ]
     return TestResult(
         "ks_pca",
         p_value=float(min(1.0, k * ks.p_values[worst])),
         score=float(ks.statistic.max()),
-        detail={
-            "components": k,
-            "worst_component": worst,
-            "component_p_values": [float(p) for p in ks.p_values],
-            "component_statistics": [float(s) for s in ks.statistic],
-        },
+        detail=detail,
     )
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from scaledl.errors import PackageError
 from scaledl.monitor.outputs import class_counts, summarize_outputs
-from scaledl.monitor.projection import Projection, fit_pca
+from scaledl.monitor.projection import Projection, fit_pca, standardizing_projection
 
 log = logging.getLogger(__name__)
 FORMAT = "scaledl.profile/1"
@@ -107,7 +107,7 @@ class ReferenceProfile:
             "profile": file_name,
             "format": FORMAT,
             "projection": {
-                "method": "pca",
+                "method": "standardized" if self.meta.get("feature_names") else "pca",
                 "components": self.projection.k,
                 "explained_variance_ratio": self.meta.get("explained_variance_ratio"),
             },
@@ -191,14 +191,20 @@ def build_profile(
     feature_names: list[str] | None = None,
 ) -> ReferenceProfile:
     """A profile from preprocessed arrays: PCA on `fit_x`, input reference from `reference_x`,
-    output reference from the model's outputs on `heldout_x` (`predict`: batch → outputs)."""
+    output reference from the model's outputs on `heldout_x` (`predict`: batch → outputs).
+
+    With `feature_names` (readable drift features, e.g. text's length and unknown-token share)
+    the features are only standardized, so each test result names a feature."""
     opts = options or ProfileOptions()
     rng = np.random.default_rng(opts.seed)
     fit_x = fit_x[rng.permutation(len(fit_x))[: opts.max_fit]]
     reference_x = reference_x[rng.permutation(len(reference_x))[: opts.max_reference]]
     order = rng.permutation(len(heldout_x))[: opts.max_reference]
     heldout_x = heldout_x[order]
-    projection = fit_pca(fit_x, opts.components, seed=opts.seed)
+    if feature_names:
+        projection = standardizing_projection(fit_x)
+    else:
+        projection = fit_pca(fit_x, opts.components, seed=opts.seed)
     features = projection.transform(reference_x)
     total_var = float(np.asarray(fit_x, np.float64).reshape(len(fit_x), -1).var(axis=0).sum())
     meta: dict[str, Any] = {
@@ -207,6 +213,7 @@ def build_profile(
         "kind": kind,
         "labels": labels,
         "mmd_bandwidth": median_distance(features),
+        **({"feature_names": list(feature_names)} if feature_names else {}),
         "explained_variance_ratio": round(
             float(projection.explained_variance.sum()) / total_var if total_var > 0 else 1.0, 4
         ),

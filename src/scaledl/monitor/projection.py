@@ -56,3 +56,17 @@ def fit_pca(x: np.ndarray, components: int, seed: int = 0) -> Projection:
         components=np.asarray(vt, dtype=np.float32),
         explained_variance=variance,
     )
+
+
+def standardizing_projection(x: np.ndarray) -> Projection:
+    """Readable features kept as they are, each centred and scaled to unit variance (a
+    diagonal "projection"): the tests then speak of named features, not PCA components."""
+    flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    mean = flat.mean(axis=0)
+    std = flat.std(axis=0)
+    std = np.where(std < 1e-12, 1.0, std)
+    return Projection(
+        mean=mean.astype(np.float32),
+        components=np.diag(1.0 / std).astype(np.float32),
+        explained_variance=np.ones(flat.shape[1], dtype=np.float64),
+    )

@@ -10,6 +10,7 @@ import numpy as np
 from scaledl.contract import SpecBase
 from scaledl.data.dataset import DataSplits
 from scaledl.errors import PackageError
+from scaledl.export.onnx_export import graph_array
 from scaledl.monitor.profile import (
     Predict,
     ProfileOptions,
@@ -85,6 +86,7 @@ def input_features(preprocessing: SpecBase, graph_x: np.ndarray) -> np.ndarray:
 
 
 def input_feature_names(preprocessing: SpecBase) -> list[str] | None:
+    """Names of the modality's readable drift features (None: PCA components)."""
     from scaledl.modalities import modality_of
 
     return modality_of(preprocessing).drift_feature_names(preprocessing)
@@ -124,7 +126,7 @@ def session_predict(pkg: Package) -> Predict:
     from scaledl.export.runtime import package_session, run_checked
 
     session = package_session(pkg)
-    return lambda x: run_checked(session, np.ascontiguousarray(x, dtype=np.float32), pkg.source)
+    return lambda x: run_checked(session, graph_array(x), pkg.source)
 
 
 def add_profile(

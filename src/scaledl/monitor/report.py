@@ -63,6 +63,10 @@ def build_report(
         report.table(_feature_shift(names, profile, assessment.feature_means))
     report.heading("Plots")
     report.figures(_figures(assessment, profile))
+    means = feature_means(profile, assessment.window)
+    if means:
+        report.heading("Input features: reference vs new data")
+        report.table(means)
     report.heading("Per-channel statistics of the reference (preprocessed inputs)")
     stats = profile.channel_stats
     names = profile.meta.get("feature_names") or []
@@ -111,7 +115,10 @@ def _figures(assessment: Assessment, profile: ReferenceProfile) -> list[tuple[An
     assert window is not None
     figs: list[tuple[Any, str]] = []
     ks = assessment.drift.test("ks_pca") if "ks_pca" in _names(assessment) else None
-    if ks is not None:
+    names = profile.meta.get("feature_names")
+    if ks is not None and names:
+        figs.extend(_named_feature_figures(assessment, profile, names, ks.detail))
+    elif ks is not None:
         fig, ax = plt.subplots(figsize=(6, 3))
         p = np.maximum(np.asarray(ks.detail["component_p_values"]), 1e-300)
         ax.bar(range(len(p)), -np.log10(p), color="#3366cc")
@@ -160,6 +167,64 @@ def _figures(assessment: Assessment, profile: ReferenceProfile) -> list[tuple[An
         ax.legend()
         figs.append((fig, "Predicted-class mix"))
     return figs
+
+
+def _named_feature_figures(
+    assessment: Assessment, profile: ReferenceProfile, names: list[str], detail: dict[str, Any]
+) -> list[tuple[Any, str]]:
+    """Readable features (text: length, unknown tokens, frequency bands, representation):
+    KS p-value per feature by name, and the most shifted one in its own units."""
+    import matplotlib.pyplot as plt
+
+    window = assessment.window
+    assert window is not None
+    p = np.maximum(np.asarray(detail["component_p_values"]), 1e-300)
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.bar(range(len(p)), -np.log10(p), color="#3366cc")
+    ax.axhline(
+        -np.log10(assessment.drift.alpha / len(assessment.drift.tests) / len(p)),
+        color="#c62828",
+        ls="--",
+        label="threshold",
+    )
+    ax.set_xticks(range(len(p)), names, rotation=60, ha="right", fontsize=7)
+    ax.set(ylabel="−log10 p", title="KS per input feature")
+    ax.legend()
+    fig.tight_layout()
+    figures = [(fig, "KS p-values per input feature")]
+    worst = int(detail["worst_component"])
+    scale = 1.0 / float(profile.projection.components[worst, worst])
+    mean = float(profile.projection.mean[worst])
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist(
+        profile.features[:, worst] * scale + mean,
+        bins=40,
+        density=True,
+        alpha=0.6,
+        label="reference",
+    )
+    ax.hist(
+        window.features[:, worst] * scale + mean, bins=40, density=True, alpha=0.6, label="new data"
+    )
+    ax.set(title=f"{names[worst]} (most shifted)", xlabel=names[worst])
+    ax.legend()
+    figures.append((fig, f"Distribution of {names[worst]}"))
+    return figures
+
+
+def feature_means(profile: ReferenceProfile, window: Any) -> list[dict[str, Any]]:
+    """Reference and new mean of every named feature, in its own units."""
+    names = profile.meta.get("feature_names") or []
+    diag = np.diag(profile.projection.components).astype(np.float64)
+    if len(names) != len(diag) or window is None:
+        return []
+    scale, mean = 1.0 / diag, profile.projection.mean.astype(np.float64)
+    ref = profile.features.mean(axis=0) * scale + mean
+    new = window.features.mean(axis=0) * scale + mean
+    return [
+        {"feature": n, "reference_mean": round(float(r), 4), "new_mean": round(float(w), 4)}
+        for n, r, w in zip(names, ref, new)
+    ]
 
 
 def _names(assessment: Assessment) -> set[str]:

@@ -136,6 +136,10 @@ def parse_feedback(raw: bytes) -> tuple[Feedback, np.ndarray | None]:
         return body, None
     if len(body.inputs) > MAX_FEEDBACK_ROWS:
         raise UsageError(f"`inputs` must hold at most {MAX_FEEDBACK_ROWS} raw rows per request")
+    if body.inputs and all(isinstance(row, str) for row in body.inputs):  # texts
+        texts = np.empty(len(body.inputs), dtype=object)
+        texts[:] = body.inputs
+        return body.model_copy(update={"inputs": []}), texts
     try:
         rows = to_array(body.inputs, np.float32)
     except (TypeError, ValueError):
@@ -229,6 +233,11 @@ def _raw_rows(monitor: ModelMonitor, ext: MonitorExtension, raw: np.ndarray) -> 
             f"{monitor.model} version {monitor.version} has no preprocessing in its manifest, "
             "so raw `inputs` cannot be scored; give feedback by request `id`"
         )
+    if raw.dtype == object or not spec.sample_shape:  # texts: the modality reads its own rows
+        from scaledl.modalities import modality_of
+
+        rows = raw.tolist() if raw.dtype == object else raw
+        return np.asarray(modality_of(spec).rows_from_json(spec, rows))
     shape = spec.sample_shape
     per_row = max(1, int(np.prod(shape)))
     if raw.size == 0 or raw.size % per_row or raw.size // per_row > MAX_FEEDBACK_ROWS:

@@ -77,6 +77,13 @@ class SearchContext:
 
         return modality_of(self.preprocessing).error_scale(self.preprocessing)
 
+    @property
+    def dynamic_axes(self) -> dict[int, str]:
+        """Graph-input axes besides the batch that stay symbolic (text: the length)."""
+        from scaledl.modalities import modality_of
+
+        return modality_of(self.preprocessing).dynamic_axes()
+
     def calibration_index(self, count: int) -> np.ndarray:
         """Up to `count` training rows spread over the split (calibration never sees val/test)."""
         n = len(self.splits.train.x)
@@ -108,9 +115,22 @@ class SearchContext:
         return self._finetune
 
     def latency_input(self) -> np.ndarray:
+        if self.dynamic_axes:  # texts: a batch of typical length, padded to its own longest
+            return self._typical_input()
         x = self.x_val if len(self.x_val) else self.example
         reps = -(-self.config.batch_size // len(x))
         return np.ascontiguousarray(np.concatenate([x] * reps)[: self.config.batch_size])
+
+    def _typical_input(self) -> np.ndarray:
+        """The held-out sample's rows of median length (cycled to the batch size), prepared as
+        a batch of their own: padding to the longest validation text would time a length
+        no request has."""
+        raw = np.asarray(self.example_raw)
+        lengths = np.array([len(str(v)) for v in raw.ravel()])
+        order = np.argsort(lengths, kind="stable")
+        middle = len(order) // 2
+        picks = [order[(middle + i) % len(order)] for i in range(self.config.batch_size)]
+        return np.ascontiguousarray(apply_preprocessing(raw[picks], self.preprocessing))
 
 
 def check_target(target: str) -> None:
@@ -179,7 +199,7 @@ def _load_data(parent: Package, config: OptimizeConfig, task: str) -> tuple[Data
             "pass --data SOURCE (digits, an image folder, a .csv/.parquet/.npz file)"
         )
     base = DataConfig.from_lineage(own or {}, parent.source)
-    data = base if config.data is None else base.model_copy(update={"source": config.data})
+    data = base if config.data is None else base.with_source(config.data)
     splits = load_splits(data, seed=lineage.split_seed, task=task)
     if len(splits.val) == 0:
         raise UsageError(

@@ -81,6 +81,7 @@ def ensure_onnx(candidate: Candidate, ctx: SearchContext, exporter: str | None =
         exporter or ctx.exporter,
         tolerance,
         parity_scale(ctx.parent),
+        dynamic_axes=ctx.dynamic_axes,
     )
     candidate.onnx = result.onnx_bytes
     candidate.export = {"exporter": result.exporter, "opset": result.opset}

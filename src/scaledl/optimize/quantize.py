@@ -42,6 +42,7 @@ INT8_MARKERS = frozenset(
         "QLinearConv",
         "QLinearMatMul",
         "QGemm",
+        "DequantizeLinear",
     }
 )
 
@@ -70,9 +71,17 @@ def op_counts(onnx_bytes: bytes) -> Counter[str]:
 
 
 def weight_share(onnx_bytes: bytes, op_types: tuple[str, ...]) -> float:
-    """Fraction of the weight elements (≥ 2-D initializers) that `op_types` consume."""
+    """Fraction of the weight elements (≥ 2-D initializers) that `op_types` consume.
+
+    Tables that are only looked up (Gather: a text model's token embeddings) are left out:
+    a run reads a few of their rows, so they say nothing about where the arithmetic is."""
     model = load(onnx_bytes)
-    sizes = {t.name: int(np.prod(t.dims)) for t in model.graph.initializer if len(t.dims) >= 2}
+    looked_up = {n.input[0] for n in model.graph.node if n.op_type == "Gather" and n.input}
+    sizes = {
+        t.name: int(np.prod(t.dims))
+        for t in model.graph.initializer
+        if len(t.dims) >= 2 and t.name not in looked_up
+    }
     total = sum(sizes.values())
     if not total:
         return 0.0
@@ -156,7 +165,9 @@ def quantize_static_int8(
     present = set(op_counts(onnx_bytes))
     op_types = sorted((present & set(QDQRegistry)) - STATIC_EXCLUDED)
     input_name = load(onnx_bytes).graph.input[0].name
-    reader = _reader(np.ascontiguousarray(calibration_x, dtype=np.float32), input_name)
+    from scaledl.export.onnx_export import graph_array
+
+    reader = _reader(graph_array(calibration_x), input_name)
     with tempfile.TemporaryDirectory(prefix="scaledl-q-") as tmp:
         work = Path(tmp)
         source = preprocess(onnx_bytes, work)
@@ -179,10 +190,24 @@ def quantize_static_int8(
         return target.read_bytes()
 
 
+def embedding_share(onnx_bytes: bytes) -> float:
+    """Fraction of all weight elements in looked-up tables (Gather): a text model's embeddings."""
+    model = load(onnx_bytes)
+    looked_up = {n.input[0] for n in model.graph.node if n.op_type == "Gather" and n.input}
+    sizes = {t.name: int(np.prod(t.dims)) for t in model.graph.initializer if len(t.dims) >= 2}
+    total = sum(sizes.values())
+    return sum(v for k, v in sizes.items() if k in looked_up) / total if total else 0.0
+
+
 def quantize_dynamic_int8(
-    onnx_bytes: bytes, *, per_channel: bool = False, reduce_range: bool = False
+    onnx_bytes: bytes,
+    *,
+    per_channel: bool = False,
+    reduce_range: bool = False,
+    embeddings: bool = False,
 ) -> bytes:
-    """Dynamic int8 of MatMul/Gemm/LSTM/Attention with constant weights (never Conv)."""
+    """Dynamic int8 of MatMul/Gemm/LSTM/Attention with constant weights (never Conv); with
+    `embeddings`, looked-up tables (Gather) too: int8 rows, dequantized after the lookup."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -194,7 +219,7 @@ def quantize_dynamic_int8(
             quantize_dynamic(
                 str(source),
                 str(target),
-                op_types_to_quantize=list(DYNAMIC_OPS),
+                op_types_to_quantize=[*DYNAMIC_OPS, *(["Gather"] if embeddings else [])],
                 per_channel=per_channel,
                 reduce_range=reduce_range,
                 weight_type=QuantType.QInt8,

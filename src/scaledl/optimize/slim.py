@@ -72,6 +72,38 @@ def _transformer(knobs: dict[str, Any], width: float, depth: float) -> dict[str,
     return out
 
 
+def _text(family: str, knobs: dict[str, Any], width: float, depth: float) -> dict[str, Any]:
+    """Text models: the embedding width scales too (the per-text cost of every family)."""
+    from scaledl.models.text import validate_text_knobs
+
+    parsed: Any = validate_text_knobs(family, knobs)
+    out = {**knobs}
+    if family == "transformer":
+        d = scale_width(parsed.embed_dim, width, math.lcm(ALIGN, parsed.heads))
+        layers = scale_depth(parsed.layers, depth)
+        per_layer = parsed.per_layer()[:layers]
+        out.update(embed_dim=d, layers=layers, ff=scale_width(parsed.ff, width))
+        if parsed.head_dim is not None:
+            out["head_dim"] = max(1, round(parsed.head_dim * d / parsed.embed_dim))
+        if parsed.layer_heads is not None:
+            out["layer_heads"] = [h for h, _ in per_layer]
+        if parsed.layer_ff is not None:
+            out["layer_ff"] = [scale_width(f, width) for _, f in per_layer]
+        return out
+    out["embed_dim"] = scale_width(parsed.embed_dim, width)
+    if family == "cnn":
+        out.update(channels=scale_width(max(parsed.per_width()), width), widths=None)
+    elif family == "mlp":
+        hidden = list(parsed.hidden)
+        keep = scale_depth(len(hidden), depth) if hidden else 0
+        out["hidden"] = [scale_width(h, width) for h in hidden[:keep]]
+    else:
+        sizes = parsed.layer_sizes()
+        layers = scale_depth(len(sizes), depth)
+        out.update(layers=layers, hidden=[scale_width(h, width) for h in sizes[:layers]])
+    return {k: v for k, v in out.items() if v is not None or k in knobs}
+
+
 def slim_spec(
     spec: ModelSpec, width: float = 1.0, depth: float = 1.0, kernel_size: int | None = None
 ) -> ModelSpec:
@@ -86,8 +118,15 @@ def slim_spec(
     """
     if not 0.0 < width <= 1.0 or not 0.0 < depth <= 1.0:
         raise UsageError(f"slim width {width}, depth {depth}: each must be in (0, 1]")
-    if kernel_size is not None and spec.family != "cnn":
-        raise UsageError(f"kernel_size applies to cnn models only, not {spec.family!r}")
+    if kernel_size is not None and (spec.family != "cnn" or spec.frontend is not None):
+        raise UsageError(f"kernel_size applies to image cnn models only, not {spec.family!r}")
+    if spec.frontend is not None and "vocab_size" in spec.frontend:  # a text model
+        knobs = _text(spec.family, spec.knobs, width, depth)
+        slim = ModelSpec(
+            spec.family, list(spec.input_shape), spec.num_outputs, knobs, spec.frontend
+        )
+        _check_smaller(spec, slim)
+        return slim
     slimmers: dict[str, Callable[..., dict[str, Any]]] = {
         "mlp": _mlp,
         "rnn": _rnn,
@@ -129,8 +168,8 @@ def _check_smaller(spec: ModelSpec, slim: ModelSpec) -> None:
     from scaledl.optimize.prune.counting import count_macs, count_params
 
     before, after = spec.build(), slim.build()
-    old = (count_params(before), count_macs(before, spec.input_shape))
-    new = (count_params(after), count_macs(after, slim.input_shape))
+    old = (count_params(before), count_macs(before, spec.input_shape, spec.frontend))
+    new = (count_params(after), count_macs(after, slim.input_shape, slim.frontend))
     if new[0] >= old[0] and new[1] >= old[1]:
         raise ModelError(
             f"slimming {spec.family} with these settings does not make it smaller "

@@ -35,6 +35,8 @@ def preview_policy(recipe: Any, out: Path, samples: int = 8, views: int = 5) -> 
     splits = load_splits(recipe.data, seed=recipe.seed, task=recipe.task)
     train = splits.train
     index = np.unique(np.linspace(0, len(train) - 1, min(samples, len(train))).astype(np.int64))
+    if splits.kind == "text":
+        return _preview_text(recipe, splits, index, out, views)
     x = torch.from_numpy(train.x[index].astype(np.float32) * np.float32(splits.scale))
     y = torch.from_numpy(train.y[index])
     augmenter = build_augmenter(recipe.augment, splits.kind)
@@ -53,6 +55,54 @@ def preview_policy(recipe: Any, out: Path, samples: int = 8, views: int = 5) -> 
     png = _render(columns, splits.kind, y.numpy(), splits.labels)
     atomic_write_bytes(Path(out), png)
     return Preview(Path(out), len(index), len(columns) - 1, splits.kind, recipe.augment.describe())
+
+
+def _preview_text(recipe: Any, splits: Any, index: np.ndarray, out: Path, views: int) -> Preview:
+    """Texts: the tokens of each sample (after the tokenizer fitted on the training split) and
+    of its augmented views, one line each."""
+    from scaledl.data.augment import build_augmenter
+    from scaledl.modalities import modality
+    from scaledl.modalities.text import TextModality
+
+    unit = modality("text")
+    assert isinstance(unit, TextModality)
+    spec = unit.fit(splits)
+    x = unit.batch_transform(spec).load(splits.train.x[index])
+    augmenter = build_augmenter(recipe.augment, unit.augmentation_kind())
+    decode = unit.token_strings(spec)
+    lines: list[str] = []
+    for r, row in enumerate(index):
+        label = splits.labels[int(splits.train.y[row])] if splits.labels else ""
+        lines.append(f"[{label}] original: {decode(x[r])}")
+        if augmenter is not None:
+            for epoch in range(views):
+                ax, _ = augmenter(
+                    x[r : r + 1], None, seed=recipe.seed, epoch=epoch, index=index[r : r + 1]
+                )
+                lines.append(f"      epoch {epoch + 1}: {decode(ax[0])}")
+        lines.append("")
+    png = _render_lines(lines)
+    atomic_write_bytes(Path(out), png)
+    return Preview(
+        Path(out), len(index), views if augmenter else 0, "text", recipe.augment.describe()
+    )
+
+
+def _render_lines(lines: list[str]) -> bytes:
+    import textwrap
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    wrapped = [w for line in lines for w in (textwrap.wrap(line, 120) or [""])]
+    fig = plt.figure(figsize=(11, 0.22 * len(wrapped) + 0.4))
+    fig.text(0.01, 0.99, "\n".join(wrapped), va="top", family="monospace", fontsize=8)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
 
 
 def _audio_frontend(splits: Any) -> Any:

@@ -88,8 +88,10 @@ class Batcher:
         on_batch: BatchObserver | None = None,
         batch_limit: int | None = None,
         free_dims: bool = False,
+        adapter: Any = None,
     ) -> None:
         self.session = session
+        self.adapter = adapter  # served inputs → graph inputs → outputs (text), in this thread
         self.input_names = input_names
         self.batched = batched
         self.config = config
@@ -319,7 +321,10 @@ class Batcher:
         outputs: list[np.ndarray] | None = None
         error: str | None = None
         try:
-            outputs = self.session.run(None, feeds)
+            if self.adapter is not None:
+                outputs = self.adapter.run(self.session, feeds)
+            else:
+                outputs = self.session.run(None, feeds)
         except Exception as exc:  # ORT errors after validation: report, keep serving
             log.error(
                 "model %s: ONNX Runtime failed on a batch of %d: %s", self.label, len(batch), exc

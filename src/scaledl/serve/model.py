@@ -20,6 +20,7 @@ import numpy as np
 from scaledl.config.serve import BatchingConfig, ServeSettings
 from scaledl.contract import Manifest
 from scaledl.errors import PackageError, UnavailableError
+from scaledl.modalities.base import ServingAdapter
 from scaledl.package import Package, open_package, signing_key_from_env
 from scaledl.serve.batching import Batcher, BatchObserver
 from scaledl.serve.codec import DTYPES
@@ -41,6 +42,8 @@ class ModelVersion:
     batcher: Batcher | None = None
     preferred_batch: int = 1
     batch_timings: dict[int, float] = field(default_factory=dict)  # size → ms per sample
+    # served inputs → graph inputs (text: strings → token ids), run in the batch runner
+    adapter: ServingAdapter | None = None
 
     @property
     def label(self) -> str:
@@ -65,7 +68,13 @@ class ModelVersion:
             on_batch,
             batch_limit=self.preferred_batch,
             free_dims=any(-1 in t.shape[1:] for t in self.signature.inputs),
+            adapter=self.adapter,
         )
+
+    def check_inputs(self, inputs: dict[str, np.ndarray]) -> None:
+        """The modality's own checks of served inputs (text: no empty or oversized strings)."""
+        if self.adapter is not None:
+            self.adapter.check(inputs)
 
     def submit(self, inputs: dict[str, np.ndarray], n: int, timeout_s: float) -> Any:
         if self.state != "READY" or self.batcher is None:
@@ -98,6 +107,13 @@ def load_version(model: str, version: str, path: Path, settings: ServeSettings) 
     package = verify_version(path)
     source = f"{model}/{version}"  # messages reach clients: no server paths in them
     signature = parse_signature(package.manifest.signature.model_dump(), source)
+    graph_signature = package.manifest.graph_signature
+    graph = (
+        parse_signature(graph_signature.model_dump(), source)
+        if graph_signature is not None
+        else signature
+    )
+    adapter = serving_adapter(package, source) if graph_signature is not None else None
     spin = "1" if settings.ort_spinning else "0"
     try:
         session = create_session(
@@ -111,15 +127,16 @@ def load_version(model: str, version: str, path: Path, settings: ServeSettings) 
         )
     except Exception as exc:
         raise PackageError(f"{source}: ONNX Runtime cannot load model.onnx ({exc})") from None
-    check_against_graph(signature, signature_of(session), source)
+    check_against_graph(graph, signature_of(session), source)
     batching = settings.batching_for(model)
     largest = batching.max_batch_size if signature.batched else 1
-    _run(session, signature, 1, source)  # warm-up: failures show at load, not on a request
-    _run(session, signature, largest, source)
-    mv = ModelVersion(model, version, package, session, signature, batching)
+    runner = Runner(session, adapter)
+    _run(runner, signature, 1, source)  # warm-up: failures show at load, not on a request
+    _run(runner, signature, largest, source)
+    mv = ModelVersion(model, version, package, session, signature, batching, adapter=adapter)
     mv.preferred_batch = largest
     if batching.tune_batch_size and largest > 1:
-        mv.batch_timings = measure_batches(session, signature, largest, source)
+        mv.batch_timings = measure_batches(runner, signature, largest, source)
         mv.preferred_batch = preferred_batch(mv.batch_timings)
         log.info(
             "model %s: %s ms per sample by batch size; batches of up to %d",
@@ -131,6 +148,36 @@ def load_version(model: str, version: str, path: Path, settings: ServeSettings) 
     return mv
 
 
+def serving_adapter(package: Package, source: str) -> ServingAdapter:
+    """The package modality's conversion of served inputs to the graph's own inputs."""
+    from scaledl.modalities import modality_of
+
+    spec = package.manifest.preprocessing
+    adapter = modality_of(spec).serving_adapter(spec) if spec is not None else None
+    if adapter is None:
+        raise PackageError(
+            f"{source}: the manifest gives the graph its own signature, but its preprocessing "
+            "says nothing of how served inputs become graph inputs"
+        )
+    return adapter
+
+
+class Runner:
+    """`session.run(None, feeds)`, through the modality's adapter when it has one."""
+
+    def __init__(self, session: Any, adapter: ServingAdapter | None) -> None:
+        self.session = session
+        self.adapter = adapter
+
+    def run(self, _: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        if self.adapter is not None:
+            return self.adapter.run(self.session, feeds)
+        return list(self.session.run(None, feeds))
+
+
+WARM_UP_TEXT = "a short sentence of about the length people write"
+
+
 def _feeds(signature: Signature, size: int) -> dict[str, np.ndarray]:
     feeds = {}
     for spec in signature.inputs:
@@ -138,7 +185,7 @@ def _feeds(signature: Signature, size: int) -> dict[str, np.ndarray]:
             size if i == 0 and signature.batched else max(d, 1) for i, d in enumerate(spec.shape)
         ]
         if spec.datatype == "BYTES":
-            feeds[spec.name] = np.full(shape, "", dtype=object)
+            feeds[spec.name] = np.full(shape, WARM_UP_TEXT, dtype=object)
         else:
             feeds[spec.name] = np.zeros(shape, dtype=DTYPES[spec.datatype])
     return feeds

@@ -67,6 +67,8 @@ def parse_rows(body: bytes, limits: Limits) -> np.ndarray | list[Any]:
         raise BadRequest(
             'send a JSON list of raw rows, {"instances": [row, …]} or {"rows": [row, …]}'
         )
+    if isinstance(rows[0], str):  # texts: numpy would read "12" as a number
+        return rows
     try:
         return to_array(rows, np.float64)
     except (ValueError, TypeError, OverflowError):
@@ -100,6 +102,8 @@ def graph_inputs(mv: ModelVersion, raw: np.ndarray) -> dict[str, np.ndarray]:
     spec = preprocessing_of(mv)
     if len(mv.signature.inputs) != 1:
         raise BadRequest("/predict serves single-input models; use /infer for this one")
+    if mv.adapter is not None:  # the batch runner converts them (text: tokenizes, off the loop)
+        return mv.adapter.served(raw)
     return {mv.signature.inputs[0].name: modality_of(spec).to_graph(spec, raw)}
 
 

@@ -100,6 +100,7 @@ class InferenceService:
         n = validate_inputs(
             chosen.signature, inputs, limits.allow_nonfinite, limits.max_samples_per_request
         )
+        chosen.check_inputs(inputs)
         limit = chosen.batching.request_timeout_s
         timeout = min(timeout_s, limit) if timeout_s else limit
         future = chosen.submit(inputs, n, timeout)
@@ -153,6 +154,7 @@ class InferenceService:
                 self.settings.allow_nonfinite,
                 self.settings.max_samples_per_request,
             )
+            shadow.check_inputs(inputs)
             return shadow.submit(inputs, n, timeout), inputs
         except ScaledlError:
             self.metrics.shadow_dropped.labels(shadow.model, shadow.version).inc()

@@ -9,7 +9,15 @@ from __future__ import annotations
 from scaledl.config.augment import AugmentConfig
 
 # importing the op modules registers their ops
-from scaledl.data.augment import audio, color, geometry, mixing, policies, series  # noqa: F401
+from scaledl.data.augment import (  # noqa: F401
+    audio,
+    color,
+    geometry,
+    mixing,
+    policies,
+    series,
+    text,
+)
 from scaledl.data.augment.base import OPS, AugmentOp
 from scaledl.data.augment.pipeline import Augmenter, PolicyAugmenter, build_augmenter
 from scaledl.data.augment.rng import sample_normal, sample_uniform

@@ -124,29 +124,45 @@ class DynamicInt8Config(MethodConfig):
     per_channel: bool = False
     reduce_range: bool = False
     unroll_gru: bool = False
+    embeddings: bool = False
 
     def tag(self) -> str:
-        return "int8:dynamic" + (":gru-unrolled" if self.unroll_gru else "")
+        return (
+            "int8:dynamic"
+            + (":gru-unrolled" if self.unroll_gru else "")
+            + (":embeddings" if self.embeddings else "")
+        )
 
 
 class DynamicInt8Space(MethodSpace):
     per_channel: bool = False
     reduce_range: bool = False
+    embeddings: bool | Literal["auto"] = Field(
+        "auto",
+        description="also int8 token-embedding tables (Gather): 4× smaller; auto: tried when "
+        "looked-up tables hold ≥ 20% of the weights",
+    )
     min_weight_share: float = Field(
         0.5, ge=0.0, le=1.0, description="skip unless MatMul/Gemm/LSTM/GRU hold this share"
     )
 
     def _shares(self, ctx: SearchContext) -> tuple[float, bool]:
         graph = ctx.parent.onnx_path.read_bytes()
-        has_gru = "GRU" in quantize.op_counts(graph)
+        # unrolling writes out a fixed number of steps: not for inputs of free length (text)
+        has_gru = "GRU" in quantize.op_counts(graph) and not ctx.dynamic_axes
         ops = (
             (*quantize.DYNAMIC_OPS, "GRU") if has_gru and ctx.has_weights else quantize.DYNAMIC_OPS
         )
         return quantize.weight_share(graph, ops), has_gru
 
+    def _tables(self, ctx: SearchContext) -> bool:
+        if self.embeddings != "auto":
+            return bool(self.embeddings)
+        return quantize.embedding_share(ctx.parent.onnx_path.read_bytes()) >= 0.2
+
     def unavailable(self, ctx: SearchContext) -> str | None:
         share, _ = self._shares(ctx)
-        if share < self.min_weight_share:
+        if share < self.min_weight_share and not self._tables(ctx):
             return (
                 f"only {share:.0%} of the weights are in MatMul/Gemm/LSTM/Attention; dynamic int8 "
                 "never quantizes Conv (ConvInteger runs 6-8x slower than fp32)"
@@ -154,13 +170,19 @@ class DynamicInt8Space(MethodSpace):
         return None
 
     def configs(self, ctx: SearchContext) -> list[MethodConfig]:
-        _, has_gru = self._shares(ctx)
+        share, has_gru = self._shares(ctx)
+        # the arithmetic's int8 only where it holds the weights; embedding tables for size
+        variants = ([False] if share >= self.min_weight_share else []) + (
+            [True] if self._tables(ctx) else []
+        )
         return [
             DynamicInt8Config(
                 per_channel=self.per_channel,
                 reduce_range=self.reduce_range,
                 unroll_gru=has_gru and ctx.has_weights,
+                embeddings=e,
             )
+            for e in variants
         ]
 
 
@@ -187,7 +209,10 @@ def dynamic_int8(candidate: Candidate, config: DynamicInt8Config, ctx: SearchCon
             notes.append("ONNX Runtime has no dynamic int8 GRU: the GRU layers stay fp32")
     assert base.onnx is not None
     graph = quantize.quantize_dynamic_int8(
-        base.onnx, per_channel=config.per_channel, reduce_range=config.reduce_range
+        base.onnx,
+        per_channel=config.per_channel,
+        reduce_range=config.reduce_range,
+        embeddings=config.embeddings,
     )
     if not quantize.is_quantized(graph):
         raise MethodSkipped("no MatMul/Gemm/LSTM/Attention with constant weights to quantize")

@@ -57,7 +57,8 @@ def _as_calibration(calibration: Any) -> tuple[torch.Tensor, torch.Tensor] | Non
     if calibration is None:
         return None
     x, y = calibration
-    return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y)
+    x = torch.as_tensor(x)  # token ids (text) stay integers
+    return (x if not torch.is_floating_point(x) else x.float()), torch.as_tensor(y)
 
 
 def _check_args(ratio: float, round_to: int, steps: int, head_ratio: float | None) -> None:
@@ -97,14 +98,14 @@ def prune_structured(
     pruning (much better accuracy before fine-tuning; set False to keep the parent's). Ratios
     are fractions of the input model's units. The input model is not modified.
     """
-    from scaledl.models import ModelSpec
+    from scaledl.models import ModelSpec, has_own_form
     from scaledl.optimize.prune.base import PruneOptions, handler_for
     from scaledl.optimize.prune.calibrate import has_batch_norm, recalibrate_batch_norm
     from scaledl.optimize.prune.counting import count_macs, count_params
     from scaledl.optimize.prune.importance import check_importance
 
     _check_args(ratio, round_to, steps, head_ratio)
-    if spec.frontend is not None:
+    if spec.frontend is not None and not has_own_form(spec.frontend):
         return _prune_body(
             model,
             spec,
@@ -121,13 +122,16 @@ def prune_structured(
         ratio, importance, round_to, steps, _as_calibration(calibration), global_ranking, head_ratio
     )
     check_importance(importance, options.calibration)
-    handler = handler_for(spec.family)
+    handler = handler_for(pruner_key(spec))
     work = copy.deepcopy(model).float().eval()
-    params_before, macs_before = count_params(work), count_macs(work, spec.input_shape)
+    params_before = count_params(work)
+    macs_before = count_macs(work, spec.input_shape, spec.frontend)
     outcome = handler(work, spec, options)
     if recalibrate_bn and options.calibration is not None and has_batch_norm(work):
         recalibrate_batch_norm(work, options.calibration[0])
-    new_spec = ModelSpec(spec.family, list(spec.input_shape), spec.num_outputs, outcome.knobs)
+    new_spec = ModelSpec(
+        spec.family, list(spec.input_shape), spec.num_outputs, outcome.knobs, spec.frontend
+    )
     rebuilt = new_spec.build()
     try:
         rebuilt.load_state_dict(work.state_dict())
@@ -142,8 +146,18 @@ def prune_structured(
         params_before=params_before,
         params_after=count_params(rebuilt),
         macs_before=macs_before,
-        macs_after=count_macs(rebuilt, new_spec.input_shape),
+        macs_after=count_macs(rebuilt, new_spec.input_shape, new_spec.frontend),
     )
+
+
+def pruner_key(spec: ModelSpec) -> str:
+    """The handler of a model: its family, or `<kind>:<family>` for a modality whose families
+    are their own modules (text models are not the image/table families of the same name)."""
+    from scaledl.models import has_own_form
+
+    if spec.frontend is None or not has_own_form(spec.frontend):
+        return spec.family
+    return f"{spec.frontend['kind']}:{spec.family}"
 
 
 def _prune_body(

@@ -63,12 +63,14 @@ def register_pruner(family: str) -> Callable[[Handler], Handler]:
 def handler_for(family: str) -> Handler:
     import scaledl.optimize.prune.attention
     import scaledl.optimize.prune.recurrent
-    import scaledl.optimize.prune.structured  # noqa: F401  (registers cnn and mlp)
+    import scaledl.optimize.prune.structured
+    import scaledl.optimize.prune.text  # noqa: F401  (registers text:mlp/cnn/rnn/transformer)
 
     if family not in _HANDLERS:
         raise ModelError(
             f"structured pruning does not handle the {family!r} family; "
-            f"valid: {', '.join(sorted(_HANDLERS))} (the pruned model must be rebuilt "
+            f"valid: {', '.join(sorted(k for k in _HANDLERS if ':' not in k))}, each also on "
+            "text (the pruned model must be rebuilt "
             "from model.json, which a custom class cannot express)"
         )
     return _HANDLERS[family]

@@ -35,8 +35,24 @@ def _recurrent_macs(module: nn.RNNBase, x: torch.Tensor) -> int:
     return batch * steps * per_step * directions
 
 
-def count_macs(model: nn.Module, input_shape: tuple[int, ...] | list[int]) -> int:
-    """MACs of one forward pass on a single sample of `input_shape` (batch excluded)."""
+TYPICAL_TOKENS = 32  # a text of typical length, for models that read token ids
+
+
+def example_input(input_shape: tuple[int, ...] | list[int], frontend: Any = None) -> torch.Tensor:
+    """One sample of the graph input: zeros of `input_shape`, or for a text front-end (token
+    ids) a text of TYPICAL_TOKENS ordinary tokens."""
+    if isinstance(frontend, dict) and "vocab_size" in frontend:
+        token = min(3, int(frontend["vocab_size"]) - 1)
+        return torch.full((1, TYPICAL_TOKENS), token, dtype=torch.long)
+    return torch.zeros(1, *input_shape)
+
+
+def count_macs(
+    model: nn.Module, input_shape: tuple[int, ...] | list[int], frontend: Any = None
+) -> int:
+    """MACs of one forward pass on a single sample of `input_shape` (batch excluded); with a
+    text front-end, on a text of TYPICAL_TOKENS tokens."""
+    from scaledl.models.text import MaskedAttention
     from scaledl.models.transformer import Attention
 
     total = 0
@@ -49,20 +65,24 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...] | list[int]) -> in
             total += _linear_macs(module, out)
         elif isinstance(module, nn.RNNBase):
             total += _recurrent_macs(module, inputs[0])
-        elif isinstance(module, Attention):
+        elif isinstance(module, nn.Conv1d):
+            total += out.numel() * (module.in_channels // module.groups) * module.kernel_size[0]
+        elif isinstance(module, Attention | MaskedAttention):
             b, t = inputs[0].shape[:2]
             total += 2 * b * module.heads * t * t * module.head_dim  # QKᵀ and weights·V
 
     handles = [
         m.register_forward_hook(hook)
         for m in model.modules()
-        if isinstance(m, nn.Conv2d | nn.Conv1d | nn.Linear | nn.RNNBase | Attention)
+        if isinstance(
+            m, nn.Conv2d | nn.Conv1d | nn.Linear | nn.RNNBase | Attention | MaskedAttention
+        )
     ]
     was_training = model.training
     try:
         model.eval()
         with torch.no_grad():
-            model(torch.zeros(1, *input_shape))
+            model(example_input(input_shape, frontend))
     finally:
         for handle in handles:
             handle.remove()

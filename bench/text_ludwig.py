@@ -1,0 +1,140 @@
+"""Ludwig on SST-2 for bench/text.py: its own venv (CPU torch pinned first), its default text
+configuration, the same split and time budget as scaledl.
+
+    python bench/text_ludwig.py --train T.tsv --val V.tsv --test D.tsv --budget-s 600
+
+Run by bench/text.py; prints one JSON object. Ludwig's own pins may conflict with the CPU torch
+this machine uses: every step that fails is recorded with its exact error instead of a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / ".cache" / "bench-text" / "ludwig-venv"
+TORCH = "torch==2.13.0"
+LUDWIG = "ludwig==0.11.0"  # the newest release that runs on Python 3.11 (0.11.1+ need 3.12)
+
+# Runs inside the Ludwig venv: train with Ludwig's default text configuration.
+RUNNER = r"""
+import json, sys, time, logging
+import pandas as pd
+from ludwig.api import LudwigModel
+
+train, val, test = sys.argv[1], sys.argv[2], sys.argv[3]
+epochs, threads = int(sys.argv[4]), int(sys.argv[5])
+import torch; torch.set_num_threads(threads)
+def read(path):
+    return pd.read_csv(path, sep="\t", quoting=3, keep_default_na=False, dtype={"sentence": str})
+config = {
+    "input_features": [{"name": "sentence", "type": "text"}],
+    "output_features": [{"name": "label", "type": "binary"}],
+    "trainer": {"epochs": epochs},
+}
+model = LudwigModel(config, logging_level=logging.WARNING)
+start = time.perf_counter()
+model.train(training_set=read(train), validation_set=read(val), test_set=read(test),
+            skip_save_processed_input=True, skip_save_model=True, skip_save_log=True,
+            skip_save_training_description=True, skip_save_training_statistics=True,
+            skip_save_progress=True, output_directory=sys.argv[6])
+seconds = time.perf_counter() - start
+stats, _, _ = model.evaluate(read(test), collect_predictions=False, collect_overall_stats=False)
+accuracy = float(stats["label"]["accuracy"])
+print("RESULT " + json.dumps(
+    {"train_seconds": seconds, "accuracy": accuracy, "config": model.config}, default=str))
+"""
+
+
+def run(cmd: list[str], timeout: float, env: dict[str, str] | None = None) -> tuple[int, str]:
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+        )
+        return proc.returncode, proc.stdout + proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        out = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        return 124, out + f"\n(timed out after {timeout:.0f} s)"
+
+
+def last_error(log: str, lines: int = 12) -> str:
+    tail = [line for line in log.strip().splitlines() if "WARNING: Location" not in line]
+    return "\n".join(tail[-lines:])
+
+
+def install() -> dict[str, Any]:
+    """The venv with CPU torch first, then Ludwig (torch held at its pin)."""
+    python = VENV / "bin" / "python"
+    marker = VENV / ".ludwig-installed"
+    if marker.exists():
+        return {"installed": True, "venv": str(VENV), "cached": True}
+    VENV.parent.mkdir(parents=True, exist_ok=True)
+    steps = [
+        [sys.executable, "-m", "venv", str(VENV)],
+        [str(python), "-m", "pip", "install", "-q", TORCH],
+        [str(python), "-m", "pip", "install", "-q", LUDWIG, TORCH],
+    ]
+    for cmd in steps:
+        code, log = run(cmd, 2400, {"PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+        if code != 0:
+            return {"installed": False, "command": " ".join(cmd[2:]), "error": last_error(log)}
+    code, log = run(
+        [str(python), "-c", "import ludwig, torch; print(ludwig.__version__, torch.__version__)"],
+        300,
+    )
+    if code != 0:
+        return {"installed": False, "command": "import ludwig", "error": last_error(log)}
+    marker.write_text(log.strip())
+    return {"installed": True, "venv": str(VENV), "versions": log.strip()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--val", required=True)
+    parser.add_argument("--test", required=True)
+    parser.add_argument("--budget-s", type=float, default=600.0)
+    parser.add_argument("--epochs", type=int, default=3, help="epochs asked of Ludwig")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workdir", default=str(ROOT / ".cache" / "bench-text" / "ludwig-run"))
+    args = parser.parse_args()
+    started = time.perf_counter()
+    result: dict[str, Any] = {"peer": LUDWIG, "install": install()}
+    result["install_seconds"] = round(time.perf_counter() - started, 1)
+    if result["install"]["installed"]:
+        script = Path(args.workdir) / "runner.py"
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(RUNNER)
+        cmd = [
+            str(VENV / "bin" / "python"),
+            str(script),
+            args.train,
+            args.val,
+            args.test,
+            str(args.epochs),
+            str(args.threads),
+            args.workdir,
+        ]
+        env = {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+        t0 = time.perf_counter()
+        # a little over the budget: Ludwig's preprocessing counts, the kill is the limit
+        code, log = run(["nice", *cmd], args.budget_s * 1.5, env)
+        result["wall_seconds"] = round(time.perf_counter() - t0, 1)
+        found = [line for line in log.splitlines() if line.startswith("RESULT ")]
+        if code == 0 and found:
+            result.update(json.loads(found[-1][len("RESULT ") :]))
+        else:
+            result["error"] = last_error(log, 20)
+            result["exit_code"] = code
+    print(json.dumps(result, default=str))
+
+
+if __name__ == "__main__":
+    main()
