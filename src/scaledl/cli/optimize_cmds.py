@@ -7,10 +7,11 @@ from typing import Any
 
 import typer
 
-from scaledl.cli.common import console, shown, trust_code_option
+from scaledl.cli.common import console, print_table, shown, trust_code_option
 
 FLAGS = {
     "max_accuracy_drop": "--max-accuracy-drop",
+    "confidence": "--confidence",
     "latency_ms": "--latency-ms",
     "batch_size": "--batch-size",
     "max_size_mb": "--max-size-mb",
@@ -28,7 +29,16 @@ def optimize(
         None, "--data", "-d", help="Data source (default: the data set in the package lineage)."
     ),
     max_accuracy_drop: float = typer.Option(
-        0.01, "--max-accuracy-drop", help="Allowed validation accuracy drop (0.01 = 1 point)."
+        0.01,
+        "--max-accuracy-drop",
+        help="Allowed accuracy drop vs the parent (0.01 = 1 point; R² for regression), checked "
+        "against the upper confidence bound of the drop measured on the validation rows.",
+    ),
+    confidence: float = typer.Option(
+        0.9,
+        "--confidence",
+        help="Confidence level of that bound (paired bootstrap over the validation rows; "
+        "0.5 = the point estimate, higher = a safer promise that fewer candidates meet).",
     ),
     latency_ms: float | None = typer.Option(
         None, "--latency-ms", help="p95 latency limit in ms at --batch-size, measured here."
@@ -77,6 +87,7 @@ def optimize(
     config = _config(
         data=data,
         max_accuracy_drop=max_accuracy_drop,
+        confidence=confidence,
         latency_ms=latency_ms,
         batch_size=batch_size,
         max_size_mb=max_size_mb,
@@ -92,7 +103,7 @@ def optimize(
     )
     out = out or Path("runs") / f"{open_package(package).name}-optimized"
     result = optimize_package(package, config, out, trust_code=trust_code)
-    console.print(_table(result))
+    print_table(_table(result))
     for c in result.candidates:
         if c.status == "failed":
             console.print(f"  [red]{c.id} failed[/]: {'; '.join(c.notes)}", highlight=False)
@@ -110,6 +121,7 @@ def optimize(
             highlight=False,
         )
         console.print(result.choice.reason, highlight=False)
+        console.print(result.promise(), highlight=False)
         return
     for line in result.choice.diagnosis:
         console.print(f"[red]✗[/] {line}", highlight=False)
@@ -172,7 +184,7 @@ def _print_methods() -> None:
         table.add_row(
             name, method.kind, "yes" if method.default else "no", info["summary"], settings
         )
-    console.print(table)
+    print_table(table)
 
 
 def _table(result: Any) -> Any:
@@ -181,11 +193,13 @@ def _table(result: Any) -> Any:
 
     cons = result.constraints
     table = Table(
-        title=f"optimize {result.ctx.parent.name} (accuracy: validation split)",
+        title=f"optimize {result.ctx.parent.name} (validation split; drop bounds at "
+        f"{cons.confidence:.0%}; test drop with its bounds)",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
-    for name in ("id", "transforms", "val", "drop pt", "p25 ms", "p50 ms", "p95 ms", "kB", ""):
+    columns = ("id", "transforms", "val", "drop pt", "bounds", "test drop", "p25 ms", "p50 ms")
+    for name in (*columns, "p95 ms", "kB", ""):
         left = name in ("id", "transforms", "")
         table.add_column(
             name,
@@ -197,7 +211,7 @@ def _table(result: Any) -> Any:
     for c in result.candidates:
         label = "+".join(c.transforms) or "parent"
         if not c.ok or c.latency is None:
-            table.add_row(c.id, label, "", "", "", "", "", "", f"[red]{c.status}[/]")
+            table.add_row(c.id, label, *[""] * 8, f"[red]{c.status}[/]")
             continue
         mark = "[bold green]chosen[/]" if result.choice.chosen is c else ""
         if not mark and not cons.meets(c):
@@ -207,6 +221,8 @@ def _table(result: Any) -> Any:
             label,
             f"{cons.quality(c):.4f}",
             f"{cons.drop(c) * 100:.2f}",
+            _bounds(c.drop),
+            c.test_drop.text().replace(" pt", "") if c.test_drop is not None else "",
             f"{c.latency.p25_ms:.4f}",
             f"{c.latency.p50_ms:.4f}",
             f"{c.latency.p95_ms:.4f}",
@@ -214,6 +230,10 @@ def _table(result: Any) -> Any:
             mark,
         )
     return table
+
+
+def _bounds(drop: Any) -> str:
+    return "" if drop is None else f"[{drop.lower * 100:.2f}, {drop.upper * 100:.2f}]"
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scaledl.bench.latency import LatencyStats
+from scaledl.optimize.paired import DropEstimate
 
 
 @dataclass
@@ -35,6 +36,11 @@ class Candidate:
     seconds: float = 0.0
     val: dict[str, float] = field(default_factory=dict)
     test: dict[str, float] = field(default_factory=dict)
+    # per-row results (paired.row_scores) behind val/test, and the paired drop vs the parent
+    val_rows: Any = None
+    test_rows: Any = None
+    drop: DropEstimate | None = None
+    test_drop: DropEstimate | None = None
     latency: LatencyStats | None = None
     latency_source: str = ""
     package: str | None = None
@@ -49,6 +55,10 @@ class Candidate:
             "seconds": 0.0,
             "val": {},
             "test": {},
+            "val_rows": None,
+            "test_rows": None,
+            "drop": None,
+            "test_drop": None,
             "latency": None,
             "latency_source": "",
             "package": None,

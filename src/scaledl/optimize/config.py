@@ -16,7 +16,17 @@ class OptimizeConfig(BaseModel):
         None, description="data source (default: the data set in the package lineage)"
     )
     max_accuracy_drop: float = Field(
-        0.01, ge=0.0, le=1.0, description="allowed validation accuracy drop vs the parent"
+        0.01,
+        ge=0.0,
+        le=1.0,
+        description="allowed accuracy drop vs the parent (R² for regression), as a promise: "
+        "the upper confidence bound of the paired drop must be within it",
+    )
+    confidence: float = Field(
+        0.9,
+        ge=0.5,
+        lt=1.0,
+        description="confidence level of the bound the accuracy budget is checked against",
     )
     latency_ms: float | None = Field(
         None, gt=0.0, description="p95 latency limit at batch_size (ms)"
@@ -54,4 +64,4 @@ class OptimizeConfig(BaseModel):
 
     @property
     def accuracy_floor_label(self) -> str:
-        return f"drop ≤ {self.max_accuracy_drop * 100:g} pt"
+        return f"drop ≤ {self.max_accuracy_drop * 100:g} pt at {self.confidence:.0%}"

@@ -1,7 +1,7 @@
 """Scoring a candidate the way it will be served: its ONNX graph in ONNX Runtime.
 
 Accuracy comes from running the graph on the validation split (the test split only for the final
-report); latency from timing the graph at the requested batch size with fixed threads on this
+report), kept per row so that each candidate is compared with its parent on the same rows; latency from timing the graph at the requested batch size with fixed threads on this
 machine. Nothing is estimated from MACs.
 """
 
@@ -17,6 +17,7 @@ from scaledl.bench.latency import LatencyStats, time_calls
 from scaledl.export.runtime import create_session
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
+from scaledl.optimize.paired import identical, paired_drop, row_scores
 
 SEARCH_ROUNDS = 4  # timed rounds per candidate during the search (p25 = median over rounds)
 
@@ -39,13 +40,46 @@ def quality_of(metrics: dict[str, float], task: str) -> float:
     return float(metrics["accuracy"] if task == "classification" else metrics["r2"])
 
 
-def split_metrics(session: Any, x: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
+def split_metrics(
+    session: Any, x: np.ndarray, y: np.ndarray, task: str
+) -> tuple[dict[str, float], np.ndarray]:
+    """The split's metrics and the per-row results behind them (for paired comparisons)."""
     from scaledl.metrics import evaluate_outputs
 
     outputs = run(session, x)
     if not np.all(np.isfinite(outputs)):
         raise ValueError("the graph produces non-finite outputs")
-    return evaluate_outputs(outputs, y, task)
+    return evaluate_outputs(outputs, y, task), row_scores(outputs, y, task)
+
+
+def judge(candidate: Candidate, parent: Candidate, ctx: SearchContext) -> None:
+    """The candidate's paired drop against the parent on the validation rows."""
+    confidence = ctx.config.confidence
+    if candidate is parent:
+        candidate.drop = identical(len(ctx.x_val), confidence)
+        return
+    candidate.drop = paired_drop(
+        parent.val_rows,
+        candidate.val_rows,
+        ctx.splits.val.y,
+        ctx.task,
+        confidence,
+        seed=ctx.config.seed,
+    )
+
+
+def judge_test(candidate: Candidate, parent: Candidate, ctx: SearchContext) -> None:
+    """The same paired drop on the test split (rows the search never looked at)."""
+    if candidate.test_rows is None or parent.test_rows is None or not len(parent.test_rows):
+        return
+    candidate.test_drop = paired_drop(
+        parent.test_rows,
+        candidate.test_rows,
+        ctx.splits.test.y,
+        ctx.task,
+        ctx.config.confidence,
+        seed=ctx.config.seed,
+    )
 
 
 def ensure_onnx(candidate: Candidate, ctx: SearchContext, exporter: str | None = None) -> Candidate:
@@ -73,7 +107,9 @@ def ensure_onnx(candidate: Candidate, ctx: SearchContext, exporter: str | None =
 def score(candidate: Candidate, ctx: SearchContext) -> Candidate:
     """Validation metrics and latency of the candidate's graph; marks it ok."""
     session = make_session(candidate, ctx.config.threads)
-    candidate.val = split_metrics(session, ctx.x_val, ctx.splits.val.y, ctx.task)
+    candidate.val, candidate.val_rows = split_metrics(
+        session, ctx.x_val, ctx.splits.val.y, ctx.task
+    )
     x = ctx.latency_input()
     name = session.get_inputs()[0].name
 
@@ -96,7 +132,9 @@ def score(candidate: Candidate, ctx: SearchContext) -> Candidate:
 
 def score_test(candidate: Candidate, ctx: SearchContext) -> None:
     session = make_session(candidate, ctx.config.threads)
-    candidate.test = split_metrics(session, ctx.x_test, ctx.splits.test.y, ctx.task)
+    candidate.test, candidate.test_rows = split_metrics(
+        session, ctx.x_test, ctx.splits.test.y, ctx.task
+    )
 
 
 def zipped_size(data: bytes) -> int:

@@ -10,7 +10,7 @@ import numpy as np
 from scaledl.bench.latency import LatencyStats, interleaved_rounds, round_noise
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
-from scaledl.optimize.evaluation import make_session, score_test
+from scaledl.optimize.evaluation import judge_test, make_session, score_test
 from scaledl.optimize.frontier import Choice, Constraints, choose, pareto
 from scaledl.optimize.search import Search
 
@@ -44,6 +44,19 @@ class SearchResult:
         """The chosen candidate, or the best effort when nothing met the budget."""
         return self.choice.chosen or self.choice.best_effort
 
+    def promise(self) -> str:
+        """The budget as promised next to what the test split says about the winner.
+
+        E.g. `promised drop ≤ 1 pt at 90 %; test drop 0.40 pt [−0.20, 1.10]`.
+        """
+        config = self.ctx.config
+        text = f"promised drop ≤ {config.max_accuracy_drop * 100:g} pt at {config.confidence:.0%}"
+        winner = self.winner
+        if winner is None or winner.test_drop is None:
+            return text + "; no test rows to check it on"
+        verdict = "within" if winner.test_drop.point <= config.max_accuracy_drop + 1e-9 else "over"
+        return f"{text}; test drop {winner.test_drop.text()} ({verdict} the budget)"
+
 
 def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResult:
     ctx = search.ctx
@@ -63,6 +76,8 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     noise = _retime(finalists, ctx, rounds)
     for candidate in ok:
         score_test(candidate, ctx)
+    for candidate in ok:
+        judge_test(candidate, parent, ctx)
     # On a busy machine, differences smaller than twice the measured noise are not real.
     tie = min(max(ctx.config.tie_tolerance, 2.0 * noise), MAX_TIE)
     choice = choose(ok, cons, tie)

@@ -17,6 +17,7 @@ class Constraints:
     latency_ms: float | None = None
     max_size_mb: float | None = None
     val_count: int = 0  # validation rows behind each accuracy (0: unknown)
+    confidence: float = 0.9  # level of the drop's upper bound the budget is checked against
 
     def quality(self, c: Candidate) -> float:
         return quality_of(c.val, self.task)
@@ -33,12 +34,17 @@ class Constraints:
         return max(math.sqrt(quality * (1.0 - quality) / n), 1.0 / n) + 1e-12
 
     def drop(self, c: Candidate) -> float:
+        """The measured drop (point estimate) on the validation rows."""
         return self.parent_quality - self.quality(c)
+
+    def bound(self, c: Candidate) -> float:
+        """The upper confidence bound of the paired drop: what the budget is checked against."""
+        return c.drop.upper if c.drop is not None else self.drop(c)
 
     def checks(self, c: Candidate) -> dict[str, bool]:
         assert c.latency is not None
         # A hair of slack so the parent (drop exactly 0) never fails on float rounding.
-        result = {"accuracy": self.drop(c) <= self.max_drop + 1e-9}
+        result = {"accuracy": self.bound(c) <= self.max_drop + 1e-9}
         if self.latency_ms is not None:
             result["latency"] = c.latency.p95_ms <= self.latency_ms
         if self.max_size_mb is not None:
@@ -51,7 +57,7 @@ class Constraints:
     def violation(self, c: Candidate) -> float:
         """Sum of relative excesses over the limits (0 when every constraint holds)."""
         assert c.latency is not None
-        total = max(0.0, self.drop(c) - self.max_drop) / max(self.max_drop, 0.01)
+        total = max(0.0, self.bound(c) - self.max_drop) / max(self.max_drop, 0.01)
         if self.latency_ms is not None:
             total += max(0.0, c.latency.p95_ms / self.latency_ms - 1.0)
         if self.max_size_mb is not None:
@@ -118,7 +124,10 @@ def _reason(
     tie: float,
 ) -> str:
     assert chosen.latency is not None
-    limits = [f"accuracy drop {cons.drop(chosen) * 100:.2f} pt ≤ {cons.max_drop * 100:g} pt"]
+    limits = [
+        f"accuracy drop {_drop_text(chosen, cons)}: its upper {cons.confidence:.0%} bound "
+        f"{cons.bound(chosen) * 100:.2f} pt ≤ {cons.max_drop * 100:g} pt"
+    ]
     if cons.latency_ms is not None:
         limits.append(f"p95 {chosen.latency.p95_ms:.3f} ms ≤ {cons.latency_ms:g} ms")
     if cons.max_size_mb is not None:
@@ -144,6 +153,10 @@ def _reason(
     return text
 
 
+def _drop_text(c: Candidate, cons: Constraints) -> str:
+    return c.drop.text() if c.drop is not None else f"{cons.drop(c) * 100:.2f} pt"
+
+
 def diagnose(candidates: list[Candidate], cons: Constraints) -> list[str]:
     """For each constraint: how close the best candidate meeting the *other* ones came."""
     lines: list[str] = []
@@ -152,11 +165,12 @@ def diagnose(candidates: list[Candidate], cons: Constraints) -> list[str]:
         pool = others or candidates
         qualifier = "that meets the other limits" if others else "(none meets the other limits)"
         if name == "accuracy":
-            best = max(pool, key=cons.quality)
+            best = min(pool, key=cons.bound)
             if not cons.checks(best)["accuracy"]:
                 lines.append(
-                    f"accuracy: the most accurate candidate {qualifier}, {best.id} "
-                    f"({best.label}), drops {cons.drop(best) * 100:.2f} pt > "
+                    f"accuracy: the candidate {qualifier} with the smallest bound, {best.id} "
+                    f"({best.label}), drops {_drop_text(best, cons)}, upper "
+                    f"{cons.confidence:.0%} bound {cons.bound(best) * 100:.2f} pt > "
                     f"{cons.max_drop * 100:g} pt allowed"
                 )
         elif name == "latency" and cons.latency_ms is not None:

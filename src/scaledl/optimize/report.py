@@ -7,6 +7,7 @@ from typing import Any
 
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.finalize import SearchResult
+from scaledl.optimize.paired import DropEstimate
 from scaledl.report import HtmlReport
 
 
@@ -14,6 +15,7 @@ def render_report(result: SearchResult) -> str:
     ctx, choice = result.ctx, result.choice
     report = HtmlReport(f"scaledl optimize: {ctx.parent.name}")
     report.paragraph(_summary(result), "good" if result.met else "bad")
+    report.paragraph(result.promise().capitalize() + ".", "good" if _kept(result) else "bad")
     if result.met:
         report.heading("Why this candidate")
         report.paragraph(choice.reason)
@@ -95,7 +97,9 @@ def _row(c: Candidate, result: SearchResult) -> dict[str, Any]:
                 "precision": c.precision,
                 "val": round(cons.quality(c), 4),
                 "drop pt": round(cons.drop(c) * 100, 2),
+                f"drop {cons.confidence:.0%} bounds": _bounds(c.drop),
                 "test": round(_test(c, result), 4),
+                "test drop pt": _test_drop(c),
                 "p25 ms": round(c.latency.p25_ms, 4),
                 "p50 ms": round(c.latency.p50_ms, 4),
                 "p95 ms": round(c.latency.p95_ms, 4),
@@ -107,6 +111,22 @@ def _row(c: Candidate, result: SearchResult) -> dict[str, Any]:
     row["package"] = c.package or ""
     row["notes"] = "; ".join(c.notes)
     return row
+
+
+def _bounds(drop: DropEstimate | None) -> str:
+    return "" if drop is None else f"[{drop.lower * 100:.2f}, {drop.upper * 100:.2f}]"
+
+
+def _test_drop(c: Candidate) -> str:
+    return "" if c.test_drop is None else c.test_drop.text().replace(" pt", "")
+
+
+def _kept(result: SearchResult) -> bool:
+    """Whether the winner's test drop is within the promised budget."""
+    winner = result.winner
+    if winner is None or winner.test_drop is None:
+        return False
+    return winner.test_drop.point <= result.ctx.config.max_accuracy_drop + 1e-9
 
 
 def _test(c: Candidate, result: SearchResult) -> float:
@@ -122,7 +142,8 @@ def _setup(result: SearchResult) -> list[dict[str, Any]]:
         f"val {len(ctx.splits.val)}, test {len(ctx.splits.test)} rows)",
         "target": f"{cfg.target}: ONNX Runtime on {ctx.cpu.summary()}",
         "threads / batch": f"{cfg.threads} / {cfg.batch_size}",
-        "max accuracy drop": f"{cfg.max_accuracy_drop * 100:g} pt",
+        "max accuracy drop": f"{cfg.max_accuracy_drop * 100:g} pt (upper {cfg.confidence:.0%} "
+        f"bound of the paired drop on {len(ctx.splits.val)} validation rows)",
         "latency limit (p95)": f"{cfg.latency_ms} ms" if cfg.latency_ms else "none",
         "size limit": f"{cfg.max_size_mb} MB" if cfg.max_size_mb else "none",
         "methods": ", ".join(cfg.methods or ["defaults"]),

@@ -21,7 +21,7 @@ from typing import Any
 from scaledl.errors import PackageError, UsageError
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
-from scaledl.optimize.evaluation import ensure_onnx, quality_of, score
+from scaledl.optimize.evaluation import ensure_onnx, judge, quality_of, score
 from scaledl.optimize.frontier import Constraints
 from scaledl.optimize.registry import (
     Method,
@@ -84,6 +84,7 @@ def constraints_for(parent: Candidate, ctx: SearchContext) -> Constraints:
         latency_ms=ctx.config.latency_ms,
         max_size_mb=ctx.config.max_size_mb,
         val_count=len(ctx.x_val),
+        confidence=ctx.config.confidence,
     )
 
 
@@ -142,6 +143,7 @@ class Search:
         start = time.monotonic()
         try:
             candidate = score(make(), self.ctx)
+            judge(candidate, self.candidates[0], self.ctx)
         except MethodSkipped as exc:
             self.skip(label, str(exc))
             return None
@@ -196,6 +198,7 @@ class Search:
         )
         try:
             score(parent, self.ctx)
+            judge(parent, parent, self.ctx)
         except Exception as exc:
             raise PackageError(f"the parent package's graph cannot be scored: {exc}") from None
         parent.package = str(pkg.source.resolve())
@@ -325,7 +328,8 @@ class Search:
                 else:
                     self.skip(
                         f"quantization of {child.id}",
-                        f"its fp32 accuracy already drops {cons.drop(child) * 100:.2f} pt",
+                        f"its fp32 accuracy already drops {cons.drop(child) * 100:.2f} pt "
+                        f"(upper {cons.confidence:.0%} bound {cons.bound(child) * 100:.2f} pt)",
                     )
 
     def _second_chance(
@@ -364,7 +368,7 @@ class Search:
             if not cons.checks(c)["accuracy"] and (best is None or c.rank_ms < best)
         ]
         if misses:
-            return min(misses, key=cons.drop)
+            return min(misses, key=cons.bound)
         # Only a candidate that could be chosen (as fast as the fastest, within the tie) is
         # worth polishing.
         near = (best or 0.0) * (1.0 + self.ctx.config.tie_tolerance)
