@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from scaledl.cli.common import console, shown, write_json
+from scaledl.cli.common import console, print_table, shown, write_json
 
 monitor_app = typer.Typer(
     help="Reference profiles and offline drift reports for model packages.",
@@ -101,7 +101,7 @@ def _print(assessment: object) -> None:
     for t in drift.tests:
         table.add_row(t.name, f"{t.p_value:.3g}", f"{t.score:.4g}", "yes" if t.drift else "no")
     table.add_row("combined", f"{drift.p_value:.3g}", "", "yes" if drift.drift else "no")
-    console.print(table)
+    print_table(table)
     if assessment.accuracy is not None:
         console.print(
             f"accuracy {assessment.accuracy:.4f} (reference {assessment.reference_accuracy})"

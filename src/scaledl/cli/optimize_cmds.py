@@ -109,6 +109,12 @@ def optimize(
             console.print(f"  [red]{c.id} failed[/]: {'; '.join(c.notes)}", highlight=False)
     for item in result.skipped:
         console.print(f"  [dim]skipped {item['method']}: {item['reason']}[/]", highlight=False)
+    spent = result.time_summary()
+    console.print(
+        f"time: {spent['used_s']:.0f} s of the {spent['budget_s']:.0f} s budget; "
+        f"{spent['skipped_for_time']} job(s) skipped for time",
+        highlight=False,
+    )
     console.print(f"frontier: {shown(out / 'frontier.json')}")
     console.print(f"report:   {shown(out / 'report.html')}")
     winner = result.winner

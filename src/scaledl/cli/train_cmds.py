@@ -6,7 +6,14 @@ from pathlib import Path
 
 import typer
 
-from scaledl.cli.common import console, metrics_table, shown, trust_code_option, write_json
+from scaledl.cli.common import (
+    console,
+    metrics_table,
+    print_table,
+    shown,
+    trust_code_option,
+    write_json,
+)
 
 SET_HELP = "Override a recipe value, e.g. --set train.epochs=3 (repeatable)."
 
@@ -36,7 +43,7 @@ def run(
     output = run_recipe(
         parsed, out or _default_out(parsed.name), resume=resume, trust_code=trust_code
     )
-    console.print(metrics_table(f"{parsed.name}: test split (ONNX Runtime)", output.metrics))
+    print_table(metrics_table(f"{parsed.name}: test split (ONNX Runtime)", output.metrics))
     for check in output.checks:
         console.print(f"  [green]✓[/] {shown(check)}")
     console.print(f"package: {shown(output.package)}")

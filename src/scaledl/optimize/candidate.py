@@ -34,6 +34,7 @@ class Candidate:
     notes: list[str] = field(default_factory=list)
     status: str = "pending"  # ok | failed | skipped
     seconds: float = 0.0
+    metrics_seconds: float = 0.0  # running the validation split (what the test split will cost)
     val: dict[str, float] = field(default_factory=dict)
     test: dict[str, float] = field(default_factory=dict)
     # per-row results (paired.row_scores) behind val/test, and the paired drop vs the parent

@@ -1,13 +1,15 @@
 """Scoring a candidate the way it will be served: its ONNX graph in ONNX Runtime.
 
 Accuracy comes from running the graph on the validation split (the test split only for the final
-report), kept per row so that each candidate is compared with its parent on the same rows; latency from timing the graph at the requested batch size with fixed threads on this
-machine. Nothing is estimated from MACs.
+report), kept per row so that each candidate is compared with its parent on the same rows;
+latency from timing the graph at the requested batch size with fixed threads on this machine.
+Nothing is estimated from MACs.
 """
 
 from __future__ import annotations
 
 import copy
+import time
 import zlib
 from typing import Any
 
@@ -107,9 +109,11 @@ def ensure_onnx(candidate: Candidate, ctx: SearchContext, exporter: str | None =
 def score(candidate: Candidate, ctx: SearchContext) -> Candidate:
     """Validation metrics and latency of the candidate's graph; marks it ok."""
     session = make_session(candidate, ctx.config.threads)
+    start = time.monotonic()
     candidate.val, candidate.val_rows = split_metrics(
         session, ctx.x_val, ctx.splits.val.y, ctx.task
     )
+    candidate.metrics_seconds = time.monotonic() - start
     x = ctx.latency_input()
     name = session.get_inputs()[0].name
 

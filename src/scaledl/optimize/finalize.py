@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from scaledl.bench.latency import LatencyStats, interleaved_rounds, round_noise
+from scaledl.optimize.budget import MAX_FINALISTS, SECONDS_PER_ROUND
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
 from scaledl.optimize.evaluation import judge_test, make_session, score_test
 from scaledl.optimize.frontier import Choice, Constraints, choose, pareto
 from scaledl.optimize.search import Search
 
-SECONDS_PER_ROUND = 0.2
-MAX_FINALISTS = 12
 MAX_TIE = 0.25
 MIN_ROUNDS = 3
 
@@ -34,10 +34,22 @@ class SearchResult:
     kept: list[str] = field(default_factory=list)
     noise: float = 0.0  # relative spread of per-round medians in the final re-timing
     tie_tolerance: float = 0.0
+    measured: dict[str, float] = field(default_factory=dict)  # mean seconds per kind of job
 
     @property
     def met(self) -> bool:
         return self.choice.chosen is not None
+
+    def time_summary(self) -> dict[str, Any]:
+        """The budget, what was used, what was measured, and how many jobs time left out."""
+        budget = self.ctx.config.time_budget_min * 60.0
+        for_time = [s for s in self.skipped if s["reason"].startswith("time budget")]
+        return {
+            "budget_s": budget,
+            "used_s": round(self.ctx.elapsed(), 1),
+            "measured_mean_s": self.measured,
+            "skipped_for_time": len(for_time),
+        }
 
     @property
     def winner(self) -> Candidate | None:
@@ -66,7 +78,8 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     # from); when the budget is nearly spent, with fewer rounds rather than none.
     rounds = ctx.config.final_rounds
     per_round = len(finalists) * SECONDS_PER_ROUND
-    affordable = int(max(ctx.seconds_left() - 5.0, 0.0) // max(per_round, 1e-9))
+    spare = ctx.seconds_left() - search.book.after_retime(len(ok))
+    affordable = int(max(spare, 0.0) // max(per_round, 1e-9))
     if affordable < rounds:
         rounds = max(MIN_ROUNDS, affordable)
         search.skip(
@@ -92,6 +105,7 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
         skipped=search.skipped,
         noise=noise,
         tie_tolerance=tie,
+        measured=search.book.to_json(),
     )
 
 

@@ -146,6 +146,7 @@ def frontier_json(result: SearchResult) -> dict[str, Any]:
             "batch_size": config.batch_size,
         },
         "time_budget_s": config.time_budget_min * 60,
+        "time": result.time_summary(),
         "timing": {
             "threads": config.threads,
             "batch_size": config.batch_size,
