@@ -128,6 +128,8 @@ def optimize(
         )
         console.print(result.choice.reason, highlight=False)
         console.print(result.promise(), highlight=False)
+        if winner.engine is not None:
+            console.print(engine_line(winner.engine), highlight=False)
         return
     for line in result.choice.diagnosis:
         console.print(f"[red]✗[/] {line}", highlight=False)
@@ -236,6 +238,17 @@ def _table(result: Any) -> Any:
             mark,
         )
     return table
+
+
+def engine_line(record: dict[str, Any]) -> str:
+    """E.g. `engine: onnxruntime (p25 onnxruntime 0.0103 ms, openvino 0.0973 ms)`."""
+    timed = ", ".join(f"{name} {ms:.4f} ms" for name, ms in record.get("p25_ms", {}).items())
+    notes = "; ".join(record.get("notes", []))
+    return (
+        f"engine: {record['engine']}"
+        + (f" (p25 {timed})" if timed else "")
+        + (f"; {notes}" if notes else "")
+    )
 
 
 def _bounds(drop: Any) -> str:

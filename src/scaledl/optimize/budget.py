@@ -21,6 +21,7 @@ SECONDS_PER_ROUND = 0.2  # final re-timing: seconds per finalist per interleaved
 MAX_FINALISTS = 12
 REPORT_S = 3.0  # the Pareto plot and report.html (matplotlib's import included)
 PACKAGE_S = 0.4  # one candidate package: files, hashes, parity sample
+ENGINE_LOAD_S = 2.0  # compiling the chosen graph in another engine
 
 
 @dataclass
@@ -67,11 +68,22 @@ class TimeBook:
         """The final step's part after the re-timing: test split, packages, report."""
         val_rows = max(len(self.ctx.x_val), 1)
         test = ok * self.mean("metrics") * len(self.ctx.x_test) / val_rows
-        return SAFETY * (test + min(ok, MAX_FINALISTS) * PACKAGE_S) + REPORT_S
+        packages = min(ok, MAX_FINALISTS) * PACKAGE_S
+        return SAFETY * (test + packages) + REPORT_S + self.engine_estimate()
 
     def left(self, ok: int) -> float:
         """Seconds the search itself may still spend."""
         return self.ctx.seconds_left() - self.reserve(ok)
+
+    def engine_estimate(self) -> float:
+        """Timing the chosen graph under each installed engine (0: only ONNX Runtime here)."""
+        from scaledl.export.engines import available_engines
+
+        engines = len(available_engines())
+        if engines == 1:
+            return 0.0
+        timing = engines * self.ctx.config.final_rounds * SECONDS_PER_ROUND
+        return SAFETY * (timing + engines * self.mean("metrics") + ENGINE_LOAD_S)
 
     def to_json(self) -> dict[str, float]:
         """Mean measured seconds per kind of job (what the estimates were drawn from)."""

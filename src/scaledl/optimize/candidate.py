@@ -45,6 +45,7 @@ class Candidate:
     latency: LatencyStats | None = None
     latency_source: str = ""
     package: str | None = None
+    engine: dict[str, Any] | None = None  # the engine that runs it fastest here (engine_choice)
 
     def derive(self, tag: str, **changes: Any) -> Candidate:
         """A child with `tag` appended to the transforms; scores reset, notes carried over."""
@@ -63,6 +64,7 @@ class Candidate:
             "latency": None,
             "latency_source": "",
             "package": None,
+            "engine": None,
         }
         return dataclasses.replace(self, **{**fresh, **changes})
 

@@ -94,6 +94,8 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     # On a busy machine, differences smaller than twice the measured noise are not real.
     tie = min(max(ctx.config.tie_tolerance, 2.0 * noise), MAX_TIE)
     choice = choose(ok, cons, tie)
+    if choice.chosen is not None:
+        _choose_engine(search, choice.chosen, parent, cons, tie)
     frontier = [c.id for c in pareto(ok, cons)]
     return SearchResult(
         ctx=ctx,
@@ -107,6 +109,25 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
         tie_tolerance=tie,
         measured=search.book.to_json(),
     )
+
+
+def _choose_engine(
+    search: Search, chosen: Candidate, parent: Candidate, cons: Constraints, tie: float
+) -> None:
+    """Time the chosen graph under each installed engine when the budget leaves room for it."""
+    from scaledl.optimize.engine_choice import choose_engine
+
+    ctx = search.ctx
+    need = search.book.engine_estimate()
+    if not need:
+        return
+    if ctx.seconds_left() - search.book.after_retime(1) < need:
+        search.skip("engine choice", f"time budget: needs ~{need:.0f} s; ONNX Runtime kept")
+        return
+    try:
+        chosen.engine = choose_engine(chosen, parent, ctx, cons, tie)
+    except Exception as exc:  # the engine is an option: ONNX Runtime stays the fallback
+        search.skip("engine choice", f"failed ({type(exc).__name__}: {exc}); ONNX Runtime kept")
 
 
 def _finalists(ok: list[Candidate], cons: Constraints, parent: Candidate) -> list[Candidate]:

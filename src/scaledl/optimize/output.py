@@ -82,6 +82,7 @@ def candidate_json(c: Candidate, result: SearchResult) -> dict[str, Any]:
         "pareto": c.id in result.frontier,
         "seconds": round(c.seconds, 2),
         "notes": c.notes,
+        "engine": c.engine,
     }
     if not c.ok or c.latency is None:
         return entry

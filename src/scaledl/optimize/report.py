@@ -19,6 +19,8 @@ def render_report(result: SearchResult) -> str:
     if result.met:
         report.heading("Why this candidate")
         report.paragraph(choice.reason)
+        if result.winner is not None and result.winner.engine is not None:
+            report.paragraph(_engine_text(result.winner.engine))
     else:
         report.heading("Diagnosis: no candidate meets the budget")
         for line in choice.diagnosis:
@@ -111,6 +113,13 @@ def _row(c: Candidate, result: SearchResult) -> dict[str, Any]:
     row["package"] = c.package or ""
     row["notes"] = "; ".join(c.notes)
     return row
+
+
+def _engine_text(record: dict[str, Any]) -> str:
+    timed = ", ".join(f"{name} {ms:.4f} ms" for name, ms in record.get("p25_ms", {}).items())
+    text = f"Engine recorded in the package: {record['engine']}"
+    text += f" (p25 on this machine: {timed})." if timed else "."
+    return text + "".join(f" {note}." for note in record.get("notes", []))
 
 
 def _bounds(drop: DropEstimate | None) -> str:
