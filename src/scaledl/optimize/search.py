@@ -274,7 +274,8 @@ class Search:
             self._walk(parent, ladders, follow, cons)
             follow += self._graph_on_parent(parent, later, cons)
             self._second_chance(parent, follow, cons)
-            self.tick(description="optimize: search done")
+            done = self.ctx.elapsed()
+            bar.update(completed=done, total=done, description="optimize: search done")
             self.bar = None
         return parent, cons
 
