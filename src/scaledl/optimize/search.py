@@ -193,7 +193,10 @@ class Search:
             export=pkg.manifest.export.model_dump(mode="json", exclude_none=True),
         )
         try:
+            start = time.monotonic()
             score(parent, self.ctx)
+            self.book.record("score", time.monotonic() - start)  # the first measured cost
+            self.book.record("metrics", parent.metrics_seconds)
             judge(parent, parent, self.ctx)
         except Exception as exc:
             raise PackageError(f"the parent package's graph cannot be scored: {exc}") from None
