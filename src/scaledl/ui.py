@@ -64,7 +64,10 @@ def _fmt(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def progress(description: str, total: float | None) -> Iterator[ProgressHandle]:
+def progress(
+    description: str, total: float | None, unit: str | None = None
+) -> Iterator[ProgressHandle]:
+    """A bar with elapsed time and ETA; `unit` (e.g. "s") counts in that unit, not in steps."""
     if _console is None:
         yield ProgressHandle()
         return
@@ -77,10 +80,15 @@ def progress(description: str, total: float | None) -> Iterator[ProgressHandle]:
         TimeRemainingColumn,
     )
 
+    count = (
+        TextColumn(f"{{task.completed:.0f}}/{{task.total:.0f}} {unit}")
+        if unit
+        else MofNCompleteColumn()
+    )
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        count,
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         TextColumn("{task.fields[info]}"),

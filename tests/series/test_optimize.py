@@ -32,13 +32,16 @@ def test_error_budget_is_relative_and_names_itself() -> None:
     assert cons.error_increase(over) == pytest.approx(0.025)
     choice = choose([parent, within, over], cons, tie_tolerance=0.05)
     assert choice.chosen is within
-    assert "error increase +1.50 % ≤ 2 %" in choice.reason
+    assert "error increase +1.50 %: its upper 90% bound +1.50 % ≤ 2 %" in choice.reason
     strict = Constraints(
         parent_quality=-0.400, max_drop=0.01, task="regression", max_error_increase=0.01
     )
     failed = choose([within, over], strict, tie_tolerance=0.05)
     assert failed.chosen is None
-    assert any("raises the validation error by 1.50 % > 1 % allowed" in d for d in failed.diagnosis)
+    assert any(
+        "raises the validation error by 1.50 % (upper 90% bound 1.50 %) > 1 % allowed" in d
+        for d in failed.diagnosis
+    ), failed.diagnosis
     # classifiers keep the accuracy budget, in points
     acc = Constraints(parent_quality=0.9, max_drop=0.01, task="classification")
     assert acc.budget == "accuracy" and acc.limit == 0.01

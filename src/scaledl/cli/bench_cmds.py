@@ -7,7 +7,13 @@ from typing import Any
 
 import typer
 
-from scaledl.cli.common import console, parse_int_list, trust_code_option, write_json
+from scaledl.cli.common import (
+    console,
+    parse_int_list,
+    print_table,
+    trust_code_option,
+    write_json,
+)
 
 
 def bench(
@@ -48,7 +54,7 @@ def bench(
         trust_code=trust_code,
     )
     for result in results:
-        console.print(_table(result))
+        print_table(_table(result))
     console.print(
         f"ort = ONNX Runtime, eager = PyTorch eager fp32; peak MB = extra resident memory of "
         f"loading and running the model; CPU: {cpu_info().summary()}; {threads} thread(s)",

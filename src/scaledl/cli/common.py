@@ -41,6 +41,24 @@ def trust_code_option() -> Any:
     return typer.Option(False, "--trust-code", help=TRUST_CODE_HELP)
 
 
+def print_table(table: Table, out: Console | None = None) -> None:
+    """A table on a terminal fits its width; in a pipe or a log file it is never cut.
+
+    Off a terminal rich assumes 80 columns and would cut or fold cells (an id, a number, a
+    path) to fit; there, the table is printed at the width its content needs instead.
+    """
+    from rich.measure import Measurement
+
+    out = out or console
+    if out.is_terminal:
+        out.print(table)
+        return
+    wide = out.options.update(max_width=100_000)
+    needed = max(Measurement.get(out, wide, table).maximum, out.width)
+    # A console's print never goes wider than the console: print through one as wide as needed.
+    Console(file=out.file, width=needed, soft_wrap=True, emoji=False).print(table)
+
+
 def write_json(path: Path | None, data: Any) -> None:
     if path is None:
         return

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from scaledl.cli.common import console, shown, trust_code_option, write_json
+from scaledl.cli.common import console, print_table, shown, trust_code_option, write_json
 from scaledl.cli.options import ConfigFlags, merged, read_config_file, with_set_items
 from scaledl.config.maintain import MaintainConfig, build_config
 
@@ -140,7 +140,7 @@ def _print(result: Any) -> None:
     steps.add_column("s", justify="right")
     for step_row in step_rows(result.records):
         steps.add_row(*step_row)
-    console.print(steps)
+    print_table(steps)
     compared = accuracy_rows(result.records)
     if compared:
         metric = "error" if "error" in str(compared) else "accuracy"
@@ -149,7 +149,7 @@ def _print(result: Any) -> None:
             table.add_column(name, justify="right" if name not in ("set", "measured") else "left")
         for row in compared:
             table.add_row(*row)
-        console.print(table)
+        print_table(table)
     verdict = {
         "promoted": "[bold green]promoted[/]",
         "rolled-back": "[bold yellow]rolled back[/]",

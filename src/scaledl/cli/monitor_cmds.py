@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from scaledl.cli.common import console, shown, write_json
+from scaledl.cli.common import console, print_table, shown, write_json
 from scaledl.cli.options import ConfigFlags
 from scaledl.config.monitor import DriftConfig
 
@@ -104,7 +104,7 @@ def _print(assessment: object) -> None:
     for t in drift.tests:
         table.add_row(t.name, f"{t.p_value:.3g}", f"{t.score:.4g}", "yes" if t.drift else "no")
     table.add_row("combined", f"{drift.p_value:.3g}", "", "yes" if drift.drift else "no")
-    console.print(table)
+    print_table(table)
     if assessment.accuracy is not None:
         console.print(
             f"accuracy {assessment.accuracy:.4f} (reference {assessment.reference_accuracy})"

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from scaledl.cli.common import console, shown, trust_code_option
+from scaledl.cli.common import console, print_table, shown, trust_code_option
 from scaledl.cli.options import ConfigFlags
 from scaledl.config.optimize import OptimizeConfig
 
@@ -46,12 +46,18 @@ def optimize(
     config = optimize_config(ctx)
     out = out or Path("runs") / f"{open_package(package).name}-optimized"
     result = optimize_package(package, config, out, trust_code=trust_code)
-    console.print(_table(result))
+    print_table(_table(result))
     for c in result.candidates:
         if c.status == "failed":
             console.print(f"  [red]{c.id} failed[/]: {'; '.join(c.notes)}", highlight=False)
     for item in result.skipped:
         console.print(f"  [dim]skipped {item['method']}: {item['reason']}[/]", highlight=False)
+    spent = result.time_summary()
+    console.print(
+        f"time: {spent['used_s']:.0f} s of the {spent['budget_s']:.0f} s budget; "
+        f"{spent['skipped_for_time']} job(s) skipped for time",
+        highlight=False,
+    )
     console.print(f"frontier: {shown(out / 'frontier.json')}")
     console.print(f"report:   {shown(out / 'report.html')}")
     winner = result.winner
@@ -66,6 +72,9 @@ def optimize(
             highlight=False,
         )
         console.print(result.choice.reason, highlight=False)
+        console.print(result.promise(), highlight=False)
+        if winner.engine is not None:
+            console.print(engine_line(winner.engine), highlight=False)
         return
     for line in result.choice.diagnosis:
         console.print(f"[red]✗[/] {line}", highlight=False)
@@ -125,7 +134,7 @@ def _print_methods() -> None:
         table.add_row(
             name, method.kind, "yes" if method.default else "no", info["summary"], settings
         )
-    console.print(table)
+    print_table(table)
 
 
 def _table(result: Any) -> Any:
@@ -135,12 +144,14 @@ def _table(result: Any) -> Any:
     cons = result.constraints
     accuracy = cons.budget == "accuracy"
     table = Table(
-        title=f"optimize {result.ctx.parent.name} ({cons.budget}: validation split)",
+        title=f"optimize {result.ctx.parent.name} ({cons.budget}: validation split; bounds at "
+        f"{cons.confidence:.0%}; test change with its bounds)",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
     change = "drop pt" if accuracy else "error +%"
-    for name in ("id", "transforms", "val", change, "p25 ms", "p50 ms", "p95 ms", "kB", ""):
+    columns = ("id", "transforms", "val", change, "bounds", "test", "p25 ms", "p50 ms")
+    for name in (*columns, "p95 ms", "kB", ""):
         left = name in ("id", "transforms", "")
         table.add_column(
             name,
@@ -152,7 +163,7 @@ def _table(result: Any) -> Any:
     for c in result.candidates:
         label = "+".join(c.transforms) or "parent"
         if not c.ok or c.latency is None:
-            table.add_row(c.id, label, "", "", "", "", "", "", f"[red]{c.status}[/]")
+            table.add_row(c.id, label, *[""] * 8, f"[red]{c.status}[/]")
             continue
         mark = "[bold green]chosen[/]" if result.choice.chosen is c else ""
         if not mark and not cons.meets(c):
@@ -162,6 +173,8 @@ def _table(result: Any) -> Any:
             label,
             f"{cons.quality(c) if accuracy else -cons.quality(c):.4f}",
             f"{(cons.drop(c) if accuracy else cons.error_increase(c)) * 100:.2f}",
+            _bounds(c.drop),
+            c.test_drop.text().replace(" pt", "") if c.test_drop is not None else "",
             f"{c.latency.p25_ms:.4f}",
             f"{c.latency.p50_ms:.4f}",
             f"{c.latency.p95_ms:.4f}",
@@ -169,6 +182,21 @@ def _table(result: Any) -> Any:
             mark,
         )
     return table
+
+
+def engine_line(record: dict[str, Any]) -> str:
+    """E.g. `engine: onnxruntime (p25 onnxruntime 0.0103 ms, openvino 0.0973 ms)`."""
+    timed = ", ".join(f"{name} {ms:.4f} ms" for name, ms in record.get("p25_ms", {}).items())
+    notes = "; ".join(record.get("notes", []))
+    return (
+        f"engine: {record['engine']}"
+        + (f" (p25 {timed})" if timed else "")
+        + (f"; {notes}" if notes else "")
+    )
+
+
+def _bounds(drop: Any) -> str:
+    return "" if drop is None else f"[{drop.lower * 100:.2f}, {drop.upper * 100:.2f}]"
 
 
 def register(app: typer.Typer) -> None:

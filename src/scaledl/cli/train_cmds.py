@@ -6,7 +6,14 @@ from pathlib import Path
 
 import typer
 
-from scaledl.cli.common import console, metrics_table, shown, trust_code_option, write_json
+from scaledl.cli.common import (
+    console,
+    metrics_table,
+    print_table,
+    shown,
+    trust_code_option,
+    write_json,
+)
 
 SET_HELP = "Override a recipe value, e.g. --set train.epochs=3 (repeatable)."
 
@@ -37,11 +44,11 @@ def run(
         parsed, out or _default_out(parsed.name), resume=resume, trust_code=trust_code
     )
     flat = {k: v for k, v in output.metrics.items() if not isinstance(v, dict)}
-    console.print(metrics_table(f"{parsed.name}: test split (ONNX Runtime)", flat))
+    print_table(metrics_table(f"{parsed.name}: test split (ONNX Runtime)", flat))
     if output.metrics.get("baselines"):
         from scaledl.cli.common import baselines_table
 
-        console.print(baselines_table(output.metrics, output.metrics["baselines"]))
+        print_table(baselines_table(output.metrics, output.metrics["baselines"]))
     for check in output.checks:
         console.print(f"  [green]✓[/] {shown(check)}")
     console.print(f"package: {shown(output.package)}")
@@ -146,7 +153,7 @@ def evaluate(
     if result.extra.get("baselines"):
         from scaledl.cli.common import baselines_table
 
-        console.print(baselines_table(result.metrics, result.extra["baselines"]))
+        print_table(baselines_table(result.metrics, result.extra["baselines"]))
     console.print(f"{result.samples} samples")
     write_json(json_out, result.to_json())
 

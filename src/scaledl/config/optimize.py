@@ -23,14 +23,22 @@ class OptimizeConfig(BaseModel):
         0.01,
         ge=0.0,
         le=1.0,
-        description="classifiers: allowed validation accuracy drop vs the parent (0.01 = 1 point)",
+        description="classifiers: allowed validation accuracy drop vs the parent (0.01 = 1 point), "
+        "as a promise: the upper confidence bound of the paired drop must be within it",
     )
     max_error_increase: float = Field(
         0.02,
         ge=0.0,
         le=10.0,
         description="regressors: allowed relative rise of the validation error vs the parent "
-        "(MSE, on the standardised scale for forecasts; 0.02 = 2 %)",
+        "(MSE, on the standardised scale for forecasts; 0.02 = 2 %), checked on its upper "
+        "confidence bound",
+    )
+    confidence: float = Field(
+        0.9,
+        ge=0.5,
+        lt=1.0,
+        description="confidence level of the bound the quality budget is checked against",
     )
     latency_ms: float | None = Field(
         None, gt=0.0, description="p95 latency limit in ms at --batch-size, measured here"
@@ -75,9 +83,9 @@ class OptimizeConfig(BaseModel):
 
     @property
     def accuracy_floor_label(self) -> str:
-        return f"drop ≤ {self.max_accuracy_drop * 100:g} pt"
+        return f"drop ≤ {self.max_accuracy_drop * 100:g} pt at {self.confidence:.0%}"
 
     def budget_label(self, task: str) -> str:
         if task == "classification":
-            return f"accuracy drop ≤ {self.max_accuracy_drop * 100:g} pt"
-        return f"error increase ≤ {self.max_error_increase * 100:g} %"
+            return f"accuracy drop ≤ {self.max_accuracy_drop * 100:g} pt at {self.confidence:.0%}"
+        return f"error increase ≤ {self.max_error_increase * 100:g} % at {self.confidence:.0%}"

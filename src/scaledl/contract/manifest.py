@@ -172,9 +172,16 @@ class DecisionRule(_Strict):
 
 
 class Runtime(_Open):
-    """How the graph should be run (ONNX Runtime session options chosen by `optimize`)."""
+    """How the graph should be run: ONNX Runtime session options and the engine `optimize`
+    measured fastest on its machine (`onnxruntime`, or `openvino` where it is installed).
+
+    The engine is a preference, never a requirement: the ONNX graph is the artifact, and a
+    server without that engine, or whose engine's outputs differ, runs ONNX Runtime.
+    """
 
     session_config: dict[str, str] = Field(default_factory=dict)
+    engine: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")] = "onnxruntime"
+    engines: dict[str, Any] | None = None  # what was measured: p25 per engine, parity, CPU
 
 
 class Manifest(_Strict):

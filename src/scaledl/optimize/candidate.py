@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scaledl.bench.latency import LatencyStats
+from scaledl.optimize.paired import DropEstimate
 
 
 @dataclass
@@ -33,11 +34,18 @@ class Candidate:
     notes: list[str] = field(default_factory=list)
     status: str = "pending"  # ok | failed | skipped
     seconds: float = 0.0
+    metrics_seconds: float = 0.0  # running the validation split (what the test split will cost)
     val: dict[str, float] = field(default_factory=dict)
     test: dict[str, float] = field(default_factory=dict)
+    # per-row results (paired.row_scores) behind val/test, and the paired drop vs the parent
+    val_rows: Any = None
+    test_rows: Any = None
+    drop: DropEstimate | None = None
+    test_drop: DropEstimate | None = None
     latency: LatencyStats | None = None
     latency_source: str = ""
     package: str | None = None
+    engine: dict[str, Any] | None = None  # the engine that runs it fastest here (engine_choice)
 
     def derive(self, tag: str, **changes: Any) -> Candidate:
         """A child with `tag` appended to the transforms; scores reset, notes carried over."""
@@ -49,9 +57,14 @@ class Candidate:
             "seconds": 0.0,
             "val": {},
             "test": {},
+            "val_rows": None,
+            "test_rows": None,
+            "drop": None,
+            "test_drop": None,
             "latency": None,
             "latency_source": "",
             "package": None,
+            "engine": None,
         }
         return dataclasses.replace(self, **{**fresh, **changes})
 

@@ -1,13 +1,15 @@
 """Scoring a candidate the way it will be served: its ONNX graph in ONNX Runtime.
 
 Accuracy comes from running the graph on the validation split (the test split only for the final
-report); latency from timing the graph at the requested batch size with fixed threads on this
-machine. Nothing is estimated from MACs.
+report), kept per row so that each candidate is compared with its parent on the same rows;
+latency from timing the graph at the requested batch size with fixed threads on this machine.
+Nothing is estimated from MACs.
 """
 
 from __future__ import annotations
 
 import copy
+import time
 import zlib
 from typing import Any
 
@@ -17,6 +19,7 @@ from scaledl.bench.latency import LatencyStats, time_calls
 from scaledl.export.runtime import create_session
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
+from scaledl.optimize.paired import identical, paired_drop, row_scores
 
 SEARCH_ROUNDS = 4  # timed rounds per candidate during the search (p25 = median over rounds)
 
@@ -53,13 +56,45 @@ def headline_metric(task: str, metrics: dict[str, float] | None = None) -> str:
 
 def split_metrics(
     session: Any, x: np.ndarray, y: np.ndarray, task: str, error_scale: Any = None
-) -> dict[str, float]:
+) -> tuple[dict[str, float], np.ndarray]:
+    """The split's metrics and the per-row results behind them (for paired comparisons)."""
     from scaledl.metrics import evaluate_outputs
 
     outputs = run(session, x)
     if not np.all(np.isfinite(outputs)):
         raise ValueError("the graph produces non-finite outputs")
-    return evaluate_outputs(outputs, y, task, error_scale)
+    metrics = evaluate_outputs(outputs, y, task, error_scale)
+    return metrics, row_scores(outputs, y, task, error_scale)
+
+
+def judge(candidate: Candidate, parent: Candidate, ctx: SearchContext) -> None:
+    """The candidate's paired drop against the parent on the validation rows."""
+    confidence = ctx.config.confidence
+    if candidate is parent:
+        candidate.drop = identical(len(ctx.x_val), confidence)
+        return
+    candidate.drop = paired_drop(
+        parent.val_rows,
+        candidate.val_rows,
+        ctx.splits.val.y,
+        ctx.task,
+        confidence,
+        seed=ctx.config.seed,
+    )
+
+
+def judge_test(candidate: Candidate, parent: Candidate, ctx: SearchContext) -> None:
+    """The same paired drop on the test split (rows the search never looked at)."""
+    if candidate.test_rows is None or parent.test_rows is None or not len(parent.test_rows):
+        return
+    candidate.test_drop = paired_drop(
+        parent.test_rows,
+        candidate.test_rows,
+        ctx.splits.test.y,
+        ctx.task,
+        ctx.config.confidence,
+        seed=ctx.config.seed,
+    )
 
 
 def ensure_onnx(candidate: Candidate, ctx: SearchContext, exporter: str | None = None) -> Candidate:
@@ -98,7 +133,11 @@ def ensure_onnx(candidate: Candidate, ctx: SearchContext, exporter: str | None =
 def score(candidate: Candidate, ctx: SearchContext) -> Candidate:
     """Validation metrics and latency of the candidate's graph; marks it ok."""
     session = make_session(candidate, ctx.config.threads)
-    candidate.val = split_metrics(session, ctx.x_val, ctx.splits.val.y, ctx.task, ctx.error_scale)
+    start = time.monotonic()
+    candidate.val, candidate.val_rows = split_metrics(
+        session, ctx.x_val, ctx.splits.val.y, ctx.task, ctx.error_scale
+    )
+    candidate.metrics_seconds = time.monotonic() - start
     x = ctx.latency_input()
     name = session.get_inputs()[0].name
 
@@ -121,7 +160,7 @@ def score(candidate: Candidate, ctx: SearchContext) -> Candidate:
 
 def score_test(candidate: Candidate, ctx: SearchContext) -> None:
     session = make_session(candidate, ctx.config.threads)
-    candidate.test = split_metrics(
+    candidate.test, candidate.test_rows = split_metrics(
         session, ctx.x_test, ctx.splits.test.y, ctx.task, ctx.error_scale
     )
 

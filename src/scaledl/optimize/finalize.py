@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from scaledl.bench.latency import LatencyStats, interleaved_rounds, round_noise
+from scaledl.optimize.budget import MAX_FINALISTS, SECONDS_PER_ROUND
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
-from scaledl.optimize.evaluation import make_session, score_test
+from scaledl.optimize.evaluation import judge_test, make_session, score_test
 from scaledl.optimize.frontier import Choice, Constraints, choose, pareto
 from scaledl.optimize.search import Search
 
-SECONDS_PER_ROUND = 0.2
-MAX_FINALISTS = 12
 MAX_TIE = 0.25
 MIN_ROUNDS = 3
 
@@ -34,15 +34,40 @@ class SearchResult:
     kept: list[str] = field(default_factory=list)
     noise: float = 0.0  # relative spread of per-round medians in the final re-timing
     tie_tolerance: float = 0.0
+    measured: dict[str, float] = field(default_factory=dict)  # mean seconds per kind of job
 
     @property
     def met(self) -> bool:
         return self.choice.chosen is not None
 
+    def time_summary(self) -> dict[str, Any]:
+        """The budget, what was used, what was measured, and how many jobs time left out."""
+        budget = self.ctx.config.time_budget_min * 60.0
+        for_time = [s for s in self.skipped if s["reason"].startswith("time budget")]
+        return {
+            "budget_s": budget,
+            "used_s": round(self.ctx.elapsed(), 1),
+            "measured_mean_s": self.measured,
+            "skipped_for_time": len(for_time),
+        }
+
     @property
     def winner(self) -> Candidate | None:
         """The chosen candidate, or the best effort when nothing met the budget."""
         return self.choice.chosen or self.choice.best_effort
+
+    def promise(self) -> str:
+        """The budget as promised next to what the test split says about the winner.
+
+        E.g. `promised drop ≤ 1 pt at 90 %; test drop 0.40 pt [−0.20, 1.10]`.
+        """
+        config = self.ctx.config
+        text = f"promised drop ≤ {config.max_accuracy_drop * 100:g} pt at {config.confidence:.0%}"
+        winner = self.winner
+        if winner is None or winner.test_drop is None:
+            return text + "; no test rows to check it on"
+        verdict = "within" if winner.test_drop.point <= config.max_accuracy_drop + 1e-9 else "over"
+        return f"{text}; test drop {winner.test_drop.text()} ({verdict} the budget)"
 
 
 def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResult:
@@ -53,7 +78,8 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     # from); when the budget is nearly spent, with fewer rounds rather than none.
     rounds = ctx.config.final_rounds
     per_round = len(finalists) * SECONDS_PER_ROUND
-    affordable = int(max(ctx.seconds_left() - 5.0, 0.0) // max(per_round, 1e-9))
+    spare = ctx.seconds_left() - search.book.after_retime(len(ok))
+    affordable = int(max(spare, 0.0) // max(per_round, 1e-9))
     if affordable < rounds:
         rounds = max(MIN_ROUNDS, affordable)
         search.skip(
@@ -63,9 +89,13 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     noise = _retime(finalists, ctx, rounds)
     for candidate in ok:
         score_test(candidate, ctx)
+    for candidate in ok:
+        judge_test(candidate, parent, ctx)
     # On a busy machine, differences smaller than twice the measured noise are not real.
     tie = min(max(ctx.config.tie_tolerance, 2.0 * noise), MAX_TIE)
     choice = choose(ok, cons, tie)
+    if choice.chosen is not None:
+        _choose_engine(search, choice.chosen, parent, cons, tie)
     frontier = [c.id for c in pareto(ok, cons)]
     return SearchResult(
         ctx=ctx,
@@ -77,7 +107,27 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
         skipped=search.skipped,
         noise=noise,
         tie_tolerance=tie,
+        measured=search.book.to_json(),
     )
+
+
+def _choose_engine(
+    search: Search, chosen: Candidate, parent: Candidate, cons: Constraints, tie: float
+) -> None:
+    """Time the chosen graph under each installed engine when the budget leaves room for it."""
+    from scaledl.optimize.engine_choice import choose_engine
+
+    ctx = search.ctx
+    need = search.book.engine_estimate()
+    if not need:
+        return
+    if ctx.seconds_left() - search.book.after_retime(1) < need:
+        search.skip("engine choice", f"time budget: needs ~{need:.0f} s; ONNX Runtime kept")
+        return
+    try:
+        chosen.engine = choose_engine(chosen, parent, ctx, cons, tie)
+    except Exception as exc:  # the engine is an option: ONNX Runtime stays the fallback
+        search.skip("engine choice", f"failed ({type(exc).__name__}: {exc}); ONNX Runtime kept")
 
 
 def _finalists(ok: list[Candidate], cons: Constraints, parent: Candidate) -> list[Candidate]:

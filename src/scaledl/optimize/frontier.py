@@ -18,7 +18,9 @@ class Constraints:
     (absolute points); regressors may see their error (MSE, on the standardised scale when the
     model has one) rise by at most `max_error_increase` (relative: 0.02 = 2 %). `quality` is
     "higher is better" for both (accuracy, or −error), which is all the frontier and the choice
-    need.
+    need. Either budget is a promise: it is checked against the upper `confidence` bound of the
+    candidate's paired degradation against the parent (`Candidate.drop`, a bootstrap over the
+    validation rows), not the point estimate.
     """
 
     parent_quality: float
@@ -28,6 +30,7 @@ class Constraints:
     max_size_mb: float | None = None
     val_count: int = 0  # validation rows behind each accuracy (0: unknown)
     max_error_increase: float = 0.02
+    confidence: float = 0.9  # level of the upper bound the quality budget is checked against
 
     @property
     def budget(self) -> str:
@@ -53,7 +56,8 @@ class Constraints:
         return max(math.sqrt(quality * (1.0 - quality) / n), 1.0 / n) + 1e-12
 
     def drop(self, c: Candidate) -> float:
-        """Quality lost vs the parent: accuracy points, or (regression) absolute error gained."""
+        """The measured accuracy drop (point estimate) on the validation rows; for a regressor,
+        the absolute error gained."""
         return self.parent_quality - self.quality(c)
 
     def error_increase(self, c: Candidate) -> float:
@@ -61,20 +65,33 @@ class Constraints:
         parent_error = -self.parent_quality
         return (-self.quality(c) - parent_error) / max(abs(parent_error), 1e-12)
 
-    def degradation(self, c: Candidate) -> float:
+    def point(self, c: Candidate) -> float:
         """How much worse than the parent, in the units of the budget that applies."""
         return self.drop(c) if self.budget == "accuracy" else self.error_increase(c)
 
+    def bound(self, c: Candidate) -> float:
+        """The upper confidence bound of the paired degradation (accuracy points, or the
+        relative error rise): what the budget is checked against."""
+        return c.drop.upper if c.drop is not None else self.point(c)
+
+    def degradation(self, c: Candidate) -> float:
+        return self.bound(c)
+
     def within_budget(self, c: Candidate) -> bool:
         # A hair of slack so the parent (degradation exactly 0) never fails on float rounding.
-        return self.degradation(c) <= self.limit + 1e-9
+        return self.bound(c) <= self.limit + 1e-9
 
     def describe(self, c: Candidate) -> str:
-        """The budget check in words, e.g. "accuracy drop 0.56 pt ≤ 1 pt"."""
+        """The budget check in words, e.g. "accuracy drop 0.40 pt [−0.20, 1.10]: its upper 90%
+        bound 1.10 pt ≤ 2 pt"."""
         if self.budget == "accuracy":
-            return f"accuracy drop {self.drop(c) * 100:.2f} pt ≤ {self.max_drop * 100:g} pt"
+            return (
+                f"accuracy drop {_drop_text(c, self)}: its upper {self.confidence:.0%} bound "
+                f"{self.bound(c) * 100:.2f} pt ≤ {self.max_drop * 100:g} pt"
+            )
         return (
-            f"error increase {self.error_increase(c) * 100:+.2f} % ≤ "
+            f"error increase {self.error_increase(c) * 100:+.2f} %: its upper "
+            f"{self.confidence:.0%} bound {self.bound(c) * 100:+.2f} % ≤ "
             f"{self.max_error_increase * 100:g} %"
         )
 
@@ -186,6 +203,10 @@ def _reason(
     return text
 
 
+def _drop_text(c: Candidate, cons: Constraints) -> str:
+    return c.drop.text() if c.drop is not None else f"{cons.drop(c) * 100:.2f} pt"
+
+
 def diagnose(candidates: list[Candidate], cons: Constraints) -> list[str]:
     """For each constraint: how close the best candidate meeting the *other* ones came."""
     lines: list[str] = []
@@ -194,21 +215,22 @@ def diagnose(candidates: list[Candidate], cons: Constraints) -> list[str]:
         pool = others or candidates
         qualifier = "that meets the other limits" if others else "(none meets the other limits)"
         if name == "accuracy":
-            best = max(pool, key=cons.quality)
+            best = min(pool, key=cons.bound)
             if not cons.checks(best)["accuracy"]:
                 lines.append(
-                    f"accuracy: the most accurate candidate {qualifier}, {best.id} "
-                    f"({best.label}), drops {cons.drop(best) * 100:.2f} pt > "
+                    f"accuracy: the candidate {qualifier} with the smallest bound, {best.id} "
+                    f"({best.label}), drops {_drop_text(best, cons)}, upper "
+                    f"{cons.confidence:.0%} bound {cons.bound(best) * 100:.2f} pt > "
                     f"{cons.max_drop * 100:g} pt allowed"
                 )
         elif name == "error":
-            best = max(pool, key=cons.quality)
+            best = min(pool, key=cons.bound)
             if not cons.checks(best)["error"]:
                 lines.append(
-                    f"error: the most accurate candidate {qualifier}, {best.id} "
+                    f"error: the candidate {qualifier} with the smallest bound, {best.id} "
                     f"({best.label}), raises the validation error by "
-                    f"{cons.error_increase(best) * 100:.2f} % > "
-                    f"{cons.max_error_increase * 100:g} % allowed"
+                    f"{cons.error_increase(best) * 100:.2f} % (upper {cons.confidence:.0%} bound "
+                    f"{cons.bound(best) * 100:.2f} %) > {cons.max_error_increase * 100:g} % allowed"
                 )
         elif name == "latency" and cons.latency_ms is not None:
             best = min(pool, key=lambda c: c.latency.p95_ms if c.latency else float("inf"))

@@ -83,6 +83,7 @@ def candidate_json(c: Candidate, result: SearchResult) -> dict[str, Any]:
         "pareto": c.id in result.frontier,
         "seconds": round(c.seconds, 2),
         "notes": c.notes,
+        "engine": c.engine,
     }
     if not c.ok or c.latency is None:
         return entry
@@ -98,6 +99,8 @@ def candidate_json(c: Candidate, result: SearchResult) -> dict[str, Any]:
                 if cons.budget == "error"
                 else {}
             ),
+            "drop": c.drop.to_json() if c.drop is not None else None,
+            "test_drop": c.test_drop.to_json() if c.test_drop is not None else None,
             "val": c.val,
             "test": c.test,
             "meets": cons.checks(c),
@@ -146,11 +149,13 @@ def frontier_json(result: SearchResult) -> dict[str, Any]:
             "max_accuracy_drop": config.max_accuracy_drop,
             "max_error_increase": config.max_error_increase,
             "budget": result.constraints.budget,
+            "confidence": config.confidence,
             "latency_ms_p95": config.latency_ms,
             "max_size_mb": config.max_size_mb,
             "batch_size": config.batch_size,
         },
         "time_budget_s": config.time_budget_min * 60,
+        "time": result.time_summary(),
         "timing": {
             "threads": config.threads,
             "batch_size": config.batch_size,
@@ -164,6 +169,13 @@ def frontier_json(result: SearchResult) -> dict[str, Any]:
         "best_effort": winner.id if winner is not None else None,
         "best_effort_package": winner.package if winner is not None else None,
         "reason": choice.reason,
+        "promise": result.promise(),
+        "selection": {
+            "split": "val",
+            "rows": len(ctx.splits.val),
+            "test_rows": len(ctx.splits.test),
+            "rule": "paired bootstrap upper bound of the drop vs the parent ≤ max_accuracy_drop",
+        },
         "diagnosis": choice.diagnosis,
         "frontier": result.frontier,
         "candidates": [candidate_json(c, result) for c in result.candidates],

@@ -121,8 +121,14 @@ def write_candidate_package(result: SearchResult, candidate: Candidate, dest: Pa
         "lineage": lineage,
         "environment": _environment(parent.manifest.environment, ctx.cpu.model),
     }
+    runtime: dict[str, Any] = {}
     if candidate.session_config:
-        manifest["runtime"] = {"session_config": dict(candidate.session_config)}
+        runtime["session_config"] = dict(candidate.session_config)
+    if candidate.engine is not None:  # measured on this machine: which engine runs it fastest
+        runtime["engine"] = candidate.engine["engine"]
+        runtime["engines"] = candidate.engine
+    if runtime:
+        manifest["runtime"] = runtime
     if decision is not None:
         manifest["decision"] = decision.model_dump()
     if PROFILE in parent.manifest.files:  # monitoring compares live traffic with this graph

@@ -8,6 +8,7 @@ from typing import Any
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.evaluation import headline_metric
 from scaledl.optimize.finalize import SearchResult
+from scaledl.optimize.paired import DropEstimate
 from scaledl.report import HtmlReport
 
 
@@ -15,9 +16,12 @@ def render_report(result: SearchResult) -> str:
     ctx, choice = result.ctx, result.choice
     report = HtmlReport(f"scaledl optimize: {ctx.parent.name}")
     report.paragraph(_summary(result), "good" if result.met else "bad")
+    report.paragraph(result.promise().capitalize() + ".", "good" if _kept(result) else "bad")
     if result.met:
         report.heading("Why this candidate")
         report.paragraph(choice.reason)
+        if result.winner is not None and result.winner.engine is not None:
+            report.paragraph(_engine_text(result.winner.engine))
     else:
         report.heading("Diagnosis: no candidate meets the budget")
         for line in choice.diagnosis:
@@ -100,7 +104,9 @@ def _row(c: Candidate, result: SearchResult) -> dict[str, Any]:
                     if cons.budget == "accuracy"
                     else {"error +%": round(cons.error_increase(c) * 100, 2)}
                 ),
+                f"{cons.confidence:.0%} bounds": _bounds(c.drop, cons.budget),
                 "test": round(_test(c, result), 4),
+                "test drop pt": _test_drop(c),
                 "p25 ms": round(c.latency.p25_ms, 4),
                 "p50 ms": round(c.latency.p50_ms, 4),
                 "p95 ms": round(c.latency.p95_ms, 4),
@@ -112,6 +118,33 @@ def _row(c: Candidate, result: SearchResult) -> dict[str, Any]:
     row["package"] = c.package or ""
     row["notes"] = "; ".join(c.notes)
     return row
+
+
+def _engine_text(record: dict[str, Any]) -> str:
+    timed = ", ".join(f"{name} {ms:.4f} ms" for name, ms in record.get("p25_ms", {}).items())
+    text = f"Engine recorded in the package: {record['engine']}"
+    text += f" (p25 on this machine: {timed})." if timed else "."
+    return text + "".join(f" {note}." for note in record.get("notes", []))
+
+
+def _bounds(drop: DropEstimate | None, budget: str = "accuracy") -> str:
+    """The paired degradation's interval, in points (accuracy) or percent (error rise)."""
+    if drop is None:
+        return ""
+    unit = "" if budget == "accuracy" else " %"
+    return f"[{drop.lower * 100:.2f}, {drop.upper * 100:.2f}]{unit}"
+
+
+def _test_drop(c: Candidate) -> str:
+    return "" if c.test_drop is None else c.test_drop.text().replace(" pt", "")
+
+
+def _kept(result: SearchResult) -> bool:
+    """Whether the winner's test drop is within the promised budget."""
+    winner = result.winner
+    if winner is None or winner.test_drop is None:
+        return False
+    return winner.test_drop.point <= result.ctx.config.max_accuracy_drop + 1e-9
 
 
 def _test(c: Candidate, result: SearchResult) -> float:
@@ -133,7 +166,8 @@ def _setup(result: SearchResult) -> list[dict[str, Any]]:
         f"val {len(ctx.splits.val)}, test {len(ctx.splits.test)} rows)",
         "target": f"{cfg.target}: ONNX Runtime on {ctx.cpu.summary()}",
         "threads / batch": f"{cfg.threads} / {cfg.batch_size}",
-        "quality budget": cfg.budget_label(ctx.task),
+        "quality budget": f"{cfg.budget_label(ctx.task)} (upper bound of the paired "
+        f"degradation on {len(ctx.splits.val)} validation rows)",
         "latency limit (p95)": f"{cfg.latency_ms} ms" if cfg.latency_ms else "none",
         "size limit": f"{cfg.max_size_mb} MB" if cfg.max_size_mb else "none",
         "methods": ", ".join(cfg.methods or ["defaults"]),

@@ -6,8 +6,10 @@
 3. Each structural method walks its ladder (mild → aggressive) by bisection on the accuracy
    budget: a variant is fine-tuned by distillation, exported, scored; if it keeps accuracy, the
    graph settings that kept accuracy on the parent are applied to it too.
-A job that would not finish before the budget (minus what the final step needs) is skipped and
-reported. The final step (re-timing, test split, choice) is in finalize.py.
+Every job's cost is estimated from what jobs of its kind cost so far (budget.py). A job that would
+not finish before the budget (minus what the final step needs) is skipped and reported; when the
+whole plan does not fit, structural methods (the large speed-ups) go before the alternative
+settings of each graph method. The final step (re-timing, test split, choice) is in finalize.py.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from collections.abc import Callable
 from typing import Any
 
 from scaledl.errors import PackageError, UsageError
+from scaledl.optimize.budget import TimeBook
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
-from scaledl.optimize.evaluation import ensure_onnx, quality_of, score
+from scaledl.optimize.evaluation import ensure_onnx, judge, quality_of, score
 from scaledl.optimize.frontier import Constraints
+from scaledl.optimize.ladder import Ladder
 from scaledl.optimize.registry import (
     Method,
     MethodConfig,
@@ -38,42 +42,8 @@ from scaledl.optimize.registry import (
 from scaledl.ui import progress
 
 log = logging.getLogger(__name__)
-GRAPH_GUESS_S = 4.0
 MAX_RETRIES = 4
-SAFETY = 1.25
 RETRY_SCALE = 3
-EXPORT_GUESS_S = 8.0
-
-
-class Ladder:
-    """Configs from mild to aggressive, walked by bisection for the most aggressive that passes."""
-
-    def __init__(self, method: Method, configs: list[MethodConfig]) -> None:
-        self.method, self.configs = method, configs
-        self.lo, self.hi = -1, len(configs)
-
-    def next(self) -> MethodConfig | None:
-        if self.hi - self.lo <= 1:
-            return None
-        return self.configs[(self.lo + self.hi) // 2]
-
-    def report(self, passed: bool) -> None:
-        cursor = (self.lo + self.hi) // 2
-        if passed:
-            self.lo = cursor
-        else:
-            self.hi = cursor
-
-    def stop(self) -> None:
-        self.lo = self.hi - 1
-
-    def drop(self) -> None:
-        """The current config does not apply to this model: walk on without it."""
-        del self.configs[(self.lo + self.hi) // 2]
-        self.hi -= 1
-
-    def remaining(self) -> int:
-        return max(0, self.hi - self.lo - 1).bit_length()
 
 
 def constraints_for(parent: Candidate, ctx: SearchContext) -> Constraints:
@@ -85,6 +55,7 @@ def constraints_for(parent: Candidate, ctx: SearchContext) -> Constraints:
         latency_ms=ctx.config.latency_ms,
         max_size_mb=ctx.config.max_size_mb,
         val_count=len(ctx.x_val),
+        confidence=ctx.config.confidence,
     )
 
 
@@ -95,7 +66,10 @@ class Search:
         self.ctx = ctx
         self.candidates: list[Candidate] = []
         self.skipped: list[dict[str, str]] = []
-        self.durations: dict[str, list[float]] = {"graph": [], "epoch": [], "export": []}
+        self.book = TimeBook(ctx)
+        self.ladders: list[Ladder] = []
+        self.pending: list[MethodConfig] = []  # graph configs planned on the parent, not run yet
+        self.follow: list[MethodConfig] = []  # graph configs applied to structural variants
         self.methods = self._usable_methods()
         names = {*(m.name for m in self.methods), "distill"}
         self.spaces: dict[str, MethodSpace] = {
@@ -142,7 +116,12 @@ class Search:
             self.bar.update(description=f"optimize: {label}")
         start = time.monotonic()
         try:
-            candidate = score(make(), self.ctx)
+            made = make()
+            scoring = time.monotonic()
+            candidate = score(made, self.ctx)
+            self.book.record("score", time.monotonic() - scoring)
+            self.book.record("metrics", candidate.metrics_seconds)
+            judge(candidate, self.candidates[0], self.ctx)
         except MethodSkipped as exc:
             self.skip(label, str(exc))
             return None
@@ -159,28 +138,47 @@ class Search:
     def _advance(self, candidate: Candidate) -> None:
         if self.bar is None:
             return
-        fields: dict[str, Any] = {}
+        fields: dict[str, Any] = {"jobs": len(self.candidates)}
         if candidate.ok and candidate.latency is not None:
-            fields = {"last": candidate.id, "val": quality_of(candidate.val, self.ctx.task)}
+            fields.update(last=candidate.id, val=quality_of(candidate.val, self.ctx.task))
             fields["p25_ms"] = candidate.latency.p25_ms
-        self.bar.advance(1, **fields)
+        self.tick(**fields)
+
+    def tick(self, **fields: Any) -> None:
+        """Progress in seconds: elapsed of (elapsed + the estimated rest), capped by the budget."""
+        if self.bar is None:
+            return
+        elapsed = self.ctx.elapsed()
+        planned = elapsed + self.remaining_estimate() + self.book.reserve(self.ok_count())
+        total = max(min(planned, self.ctx.config.time_budget_min * 60.0), elapsed)
+        self.bar.update(completed=elapsed, total=total, **fields)
+
+    def remaining_estimate(self) -> float:
+        """Seconds the planned jobs not run yet would take, at the costs measured so far."""
+        graph = self.book.graph_estimate()
+        steps = sum(ladder.remaining() for ladder in self.ladders)
+        structure = self.book.structure_estimate(self._finetune_epochs())
+        return len(self.pending) * graph + steps * (structure + len(self.follow) * graph)
+
+    def _finetune_epochs(self) -> int:
+        space: Any = self.spaces["distill"]
+        return int(space.step(from_scratch=False, teacher=True).epochs)
+
+    def ok_count(self) -> int:
+        return sum(c.ok for c in self.candidates)
 
     def _fits(self, label: str, estimate: float) -> bool:
-        left = self.ctx.seconds_left() - self.reserve()
+        left = self.book.left(self.ok_count())
         self.out_of_time = estimate > left
         if self.out_of_time:
-            self.skip(label, f"time budget: needs ~{estimate:.0f} s, {max(left, 0):.0f} s left")
+            self.skip(
+                label,
+                f"time budget: needs ~{estimate:.0f} s (from the jobs measured so far), "
+                f"{max(left, 0):.0f} s left before the final step "
+                f"(~{self.book.reserve(self.ok_count()):.0f} s kept for it)",
+            )
             return False
         return True
-
-    def reserve(self) -> float:
-        """Seconds kept for the final re-timing, test scoring, packages and report."""
-        ok = sum(c.ok for c in self.candidates)
-        return 8.0 + min(ok, 12) * (self.ctx.config.final_rounds * 0.2 + 0.3) + ok * 0.5
-
-    def _mean(self, key: str, default: float) -> float:
-        values = self.durations[key]
-        return sum(values) / len(values) if values else default
 
     # -- the jobs ------------------------------------------------------------------------------
 
@@ -196,7 +194,11 @@ class Search:
             export=pkg.manifest.export.model_dump(mode="json", exclude_none=True),
         )
         try:
+            start = time.monotonic()
             score(parent, self.ctx)
+            self.book.record("score", time.monotonic() - start)  # the first measured cost
+            self.book.record("metrics", parent.metrics_seconds)
+            judge(parent, parent, self.ctx)
         except Exception as exc:
             raise PackageError(f"the parent package's graph cannot be scored: {exc}") from None
         parent.package = str(pkg.source.resolve())
@@ -214,12 +216,14 @@ class Search:
     def graph_variants(self, base: Candidate, configs: list[MethodConfig]) -> list[Candidate]:
         made = []
         for config in configs:
+            if config in self.pending:
+                self.pending.remove(config)
             tags = [*base.transforms, config.tag()]
-            if not self._fits(" → ".join(tags), self._mean("graph", GRAPH_GUESS_S)):
+            if not self._fits(" → ".join(tags), self.book.graph_estimate()):
                 continue
             start = time.monotonic()
             child = self._run(tags, functools.partial(apply_method, base, config, self.ctx), base)
-            self.durations["graph"].append(time.monotonic() - start)
+            self.book.record("graph", time.monotonic() - start)
             if child is not None:
                 made.append(child)
         return made
@@ -235,7 +239,7 @@ class Search:
         step = step.model_copy(update={"epochs": step.epochs * scale})
         epochs = 0 if method.finetune == "none" else step.epochs
         tags = [config.tag()] + ([step.tag()] if epochs else [])
-        if not self._fits(" → ".join(tags), self._structure_estimate(epochs)):
+        if not self._fits(" → ".join(tags), self.book.structure_estimate(epochs)):
             return None
 
         def make() -> Candidate:
@@ -243,11 +247,11 @@ class Search:
             if epochs:
                 t0 = time.monotonic()
                 child = apply_method(child, step, self.ctx)
-                self.durations["epoch"].append((time.monotonic() - t0) / epochs)
+                self.book.record("epoch", (time.monotonic() - t0) / epochs)
                 child.notes.append(f"fine-tuned {epochs} epochs")
             t0 = time.monotonic()
             child = ensure_onnx(child, self.ctx)
-            self.durations["export"].append(time.monotonic() - t0)
+            self.book.record("export", time.monotonic() - t0)
             return child
 
         child = self._run(tags, make, parent)
@@ -255,32 +259,58 @@ class Search:
             self.made[child.id] = (config, scale)
         return child
 
-    def _structure_estimate(self, epochs: int) -> float:
-        speed = float(self.ctx.parent.manifest.metrics.get("train_samples_per_second", 0))
-        # Fine-tuning also runs the teacher; start from twice a training epoch of the parent.
-        guess = 2.0 * len(self.ctx.splits.train) / speed if speed > 0 else 10.0
-        estimate = epochs * self._mean("epoch", guess) + self._mean("export", EXPORT_GUESS_S)
-        return SAFETY * estimate  # a busy machine makes training slower than it was
-
     def run(self) -> tuple[Candidate, Constraints]:
-        ladders = [
+        self.ladders = ladders = [
             Ladder(m, self.spaces[m.name].configs(self.ctx))
             for m in self.methods
             if m.kind == "structure"
         ]
         graph = self.graph_configs()
-        total = 1 + len(graph) + sum(lad.remaining() * (1 + len(graph)) for lad in ladders)
-        with progress("optimize", total) as bar:
+        self.pending = list(graph)
+        budget = self.ctx.config.time_budget_min * 60.0
+        with progress("optimize", budget, unit="s") as bar:
             self.bar = bar
             parent = self.baseline()
-            bar.advance(1, description="optimize: parent scored")
+            self.tick(description="optimize: parent scored")
             cons = constraints_for(parent, self.ctx)
-            follow = self._graph_on_parent(parent, graph, cons)
+            first, later = self._prioritize(graph)
+            follow = self._graph_on_parent(parent, first, cons)
             self._walk(parent, ladders, follow, cons)
+            follow += self._graph_on_parent(parent, later, cons)
             self._second_chance(parent, follow, cons)
-            bar.update(completed=total, description="optimize: search done")
+            done = self.ctx.elapsed()
+            bar.update(completed=done, total=done, description="optimize: search done")
             self.bar = None
         return parent, cons
+
+    def _prioritize(
+        self, graph: list[MethodConfig]
+    ) -> tuple[list[MethodConfig], list[MethodConfig]]:
+        """Graph configs to run first and those that wait until the structural walk is done.
+
+        When the estimated plan fits the time left, everything runs in order. When it does
+        not, each graph method's first (default) setting runs first and its alternatives wait:
+        pruning and slimming are where the large speed-ups are, and the graph settings that
+        keep accuracy on the parent are also what their variants get.
+        """
+        self.follow = list(graph)
+        plan = self.remaining_estimate()
+        left = self.book.left(1)
+        if plan <= left:
+            return graph, []
+        first: dict[str, MethodConfig] = {}
+        for config in graph:
+            first.setdefault(method_for(config).name, config)
+        later = [config for config in graph if config not in first.values()]
+        log.info(
+            "optimize: the plan needs ~%.0f s, %.0f s left; %d graph setting(s) wait for the "
+            "structural methods",
+            plan,
+            left,
+            len(later),
+        )
+        self.follow = list(first.values())
+        return list(first.values()), later
 
     def _graph_on_parent(
         self, parent: Candidate, graph: list[MethodConfig], cons: Constraints
@@ -298,7 +328,8 @@ class Search:
                     f"it failed the accuracy budget on the parent ({c.id})",
                 )
         by_tag = {config.tag(): config for config in graph}
-        return [by_tag[c.transforms[-1]] for c in kept]
+        self.follow = [by_tag[c.transforms[-1]] for c in kept]
+        return list(self.follow)
 
     def _walk(
         self,

@@ -13,7 +13,9 @@ _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
 max-width:1100px;color:#1d2330;padding:0 1rem}h1{font-size:1.6rem}
 h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #dde}
-table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
+.table-wrap{max-width:100%;overflow-x:auto;margin:.5rem 0}
+table{border-collapse:collapse;font-size:.9rem}td.num{white-space:nowrap}
+td.text{overflow-wrap:anywhere;min-width:9rem;text-align:left}
 th,td{border:1px solid #ccd;padding:.3rem .6rem;text-align:right}th{background:#f0f2f7}
 td:first-child,th:first-child{text-align:left}img{max-width:100%}
 pre{background:#f6f8fa;padding:.8rem;overflow:auto;font-size:.85rem}.note{color:#555}
@@ -31,10 +33,18 @@ def figure_data_uri(fig: Any, dpi: int = 110) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+# Text longer than this (a lineage, a path, notes) may wrap anywhere: the table then fits the
+# page; numbers never wrap. A table that still cannot fit scrolls inside its own box.
+WRAP_AFTER = 24
+
+
 def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return html.escape(str(value))
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        text = str(value)
+        css = " class='text'" if len(text) > WRAP_AFTER else ""
+        return f"<td{css}>{html.escape(text)}</td>"
+    shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return f"<td class='num'>{shown}</td>"
 
 
 def table_html(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
@@ -43,10 +53,10 @@ def table_html(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = N
     columns = list(columns or rows[0].keys())
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{_cell(row.get(c, ''))}</td>" for c in columns) + "</tr>"
-        for row in rows
+        "<tr>" + "".join(_cell(row.get(c, "")) for c in columns) + "</tr>" for row in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='table-wrap'>{table}</div>"
 
 
 @dataclass

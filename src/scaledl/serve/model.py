@@ -1,4 +1,4 @@
-"""One loaded model version: its verified package, ONNX Runtime session, signature and batcher.
+"""One loaded model version: its verified package, session, signature and batcher.
 
 Loading is all-or-nothing and happens off the event loop: verify checksums (and the signature
 when `SCALEDL_SIGNING_KEY` is set, which also refuses unsigned packages), create the session,
@@ -24,6 +24,7 @@ from scaledl.modalities.base import ServingAdapter
 from scaledl.package import Package, open_package, signing_key_from_env
 from scaledl.serve.batching import Batcher, BatchObserver
 from scaledl.serve.codec import DTYPES
+from scaledl.serve.engine import preferred_engine
 from scaledl.serve.signature import Signature, check_against_graph, parse_signature
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class ModelVersion:
     batch_timings: dict[int, float] = field(default_factory=dict)  # size → ms per sample
     # served inputs → graph inputs (text: strings → token ids), run in the batch runner
     adapter: ServingAdapter | None = None
+    engine: str = "onnxruntime"  # what runs the graph (serve/engine.py)
 
     @property
     def label(self) -> str:
@@ -128,12 +130,17 @@ def load_version(model: str, version: str, path: Path, settings: ServeSettings) 
     except Exception as exc:
         raise PackageError(f"{source}: ONNX Runtime cannot load model.onnx ({exc})") from None
     check_against_graph(graph, signature_of(session), source)
+    session, engine = preferred_engine(
+        package, session, _feeds(graph, 2), settings.intra_threads(), source
+    )
     batching = settings.batching_for(model)
     largest = batching.max_batch_size if signature.batched else 1
     runner = Runner(session, adapter)
     _run(runner, signature, 1, source)  # warm-up: failures show at load, not on a request
     _run(runner, signature, largest, source)
-    mv = ModelVersion(model, version, package, session, signature, batching, adapter=adapter)
+    mv = ModelVersion(
+        model, version, package, session, signature, batching, adapter=adapter, engine=engine
+    )
     mv.preferred_batch = largest
     if batching.tune_batch_size and largest > 1:
         mv.batch_timings = measure_batches(runner, signature, largest, source)

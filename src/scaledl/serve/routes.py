@@ -121,7 +121,7 @@ def triton_config(model: str, mv: ModelVersion, policy: str) -> dict[str, Any]:
     return {
         "name": model,
         "platform": "onnxruntime_onnx",
-        "backend": "onnxruntime",
+        "backend": mv.engine,
         "max_batch_size": mv.batching.max_batch_size if batched else 0,
         "input": tensors(mv.signature.inputs),
         "output": tensors(mv.signature.outputs),

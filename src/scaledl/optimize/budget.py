@@ -1,0 +1,92 @@
+"""The search's time budget: what each step costs, learned from what was measured so far.
+
+Every job (a graph method on a graph, a fine-tune epoch, an export, the scoring of a graph) is
+timed as it runs, and the next estimate of that kind of job is the mean of what it cost here,
+on this machine, under this load. Before anything of a kind has run, a guess stands in: a fine-
+tune epoch from the parent's recorded training speed, the rest from constants. The final step
+(re-timing the finalists, scoring the test split, writing packages and the report) is kept
+aside as a reserve computed from the same measurements, so the search can spend the rest.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from scaledl.optimize.context import SearchContext
+
+GUESS_S = {"graph": 4.0, "export": 8.0, "score": 1.0, "metrics": 0.2}
+SAFETY = 1.25  # a busy machine makes the next job slower than the last
+SECONDS_PER_ROUND = 0.2  # final re-timing: seconds per finalist per interleaved round
+MAX_FINALISTS = 12
+REPORT_S = 3.0  # the Pareto plot and report.html (matplotlib's import included)
+PACKAGE_S = 0.4  # one candidate package: files, hashes, parity sample
+ENGINE_LOAD_S = 2.0  # compiling the chosen graph in another engine
+
+
+@dataclass
+class TimeBook:
+    """Measured durations per kind of job, and the estimates drawn from them."""
+
+    ctx: SearchContext
+    durations: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def record(self, kind: str, seconds: float) -> None:
+        self.durations[kind].append(seconds)
+
+    def mean(self, kind: str, default: float | None = None) -> float:
+        values = self.durations.get(kind) or []
+        if values:
+            return sum(values) / len(values)
+        return GUESS_S[kind] if default is None else default
+
+    def measured(self, kind: str) -> bool:
+        return bool(self.durations.get(kind))
+
+    def graph_estimate(self) -> float:
+        """A graph method on one graph, its scoring included."""
+        return self.mean("graph")
+
+    def epoch_guess(self) -> float:
+        speed = float(self.ctx.parent.manifest.metrics.get("train_samples_per_second", 0))
+        # Fine-tuning also runs the teacher: start from twice a training epoch of the parent.
+        return 2.0 * len(self.ctx.splits.train) / speed if speed > 0 else 10.0
+
+    def structure_estimate(self, epochs: int) -> float:
+        """A structural change: `epochs` of fine-tuning, an export and the scoring."""
+        estimate = epochs * self.mean("epoch", self.epoch_guess())
+        estimate += self.mean("export") + self.mean("score")
+        return SAFETY * estimate
+
+    def reserve(self, ok: int) -> float:
+        """Seconds the final step needs for `ok` scored candidates, from measured costs."""
+        finalists = min(ok, MAX_FINALISTS)
+        retime = finalists * self.ctx.config.final_rounds * SECONDS_PER_ROUND
+        return SAFETY * retime + self.after_retime(ok)
+
+    def after_retime(self, ok: int) -> float:
+        """The final step's part after the re-timing: test split, packages, report."""
+        val_rows = max(len(self.ctx.x_val), 1)
+        test = ok * self.mean("metrics") * len(self.ctx.x_test) / val_rows
+        packages = min(ok, MAX_FINALISTS) * PACKAGE_S
+        return SAFETY * (test + packages) + REPORT_S + self.engine_estimate()
+
+    def left(self, ok: int) -> float:
+        """Seconds the search itself may still spend."""
+        return self.ctx.seconds_left() - self.reserve(ok)
+
+    def engine_estimate(self) -> float:
+        """Timing the chosen graph under each installed engine (0: only ONNX Runtime here)."""
+        from scaledl.export.engines import available_engines
+
+        engines = len(available_engines())
+        if engines == 1:
+            return 0.0
+        timing = engines * self.ctx.config.final_rounds * SECONDS_PER_ROUND
+        return SAFETY * (timing + engines * self.mean("metrics") + ENGINE_LOAD_S)
+
+    def to_json(self) -> dict[str, float]:
+        """Mean measured seconds per kind of job (what the estimates were drawn from)."""
+        return {
+            kind: round(self.mean(kind), 3) for kind, values in self.durations.items() if values
+        }

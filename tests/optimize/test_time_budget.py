@@ -1,0 +1,70 @@
+"""A tiny time budget: the search ends within it, says what it skipped, and its report fits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from scaledl.config.optimize import OptimizeConfig
+from scaledl.optimize.api import optimize_package
+from scaledl.optimize.finalize import SearchResult
+
+pytestmark = pytest.mark.slow
+CHROMIUM = Path("/usr/bin/chromium")
+BUDGET_MIN = 0.2  # 12 s: the parent and one int8 setting fit, a pruned + fine-tuned one cannot
+
+
+@pytest.fixture(scope="module")
+def tiny(digits_package: Path, tmp_path_factory: pytest.TempPathFactory) -> SearchResult:
+    config = OptimizeConfig(
+        time_budget_min=BUDGET_MIN,
+        methods=["prune", "distill", "int8-static"],
+        settings={"int8-static": {"calibrations": ["minmax", "entropy"]}},
+        exporter="legacy",
+    )
+    return optimize_package(digits_package, config, out=tmp_path_factory.mktemp("tiny") / "opt")
+
+
+def test_a_tiny_budget_ends_within_it_and_reports_what_time_left_out(tiny: SearchResult) -> None:
+    budget_s = BUDGET_MIN * 60
+    # Generous: loading and the last report can overrun a little on a busy machine, never 2×.
+    assert tiny.seconds <= 2 * budget_s + 10, tiny.seconds
+    for_time = [s for s in tiny.skipped if s["reason"].startswith("time budget")]
+    assert any(s["method"].startswith("prune") for s in for_time), tiny.skipped
+    jobs = [s for s in for_time if s["method"].startswith(("prune", "int8"))]
+    assert jobs and all("s left before the final step" in s["reason"] for s in jobs)
+    assert tiny.out_dir is not None
+    frontier = json.loads((tiny.out_dir / "frontier.json").read_text())
+    spent = frontier["time"]
+    assert spent["budget_s"] == budget_s and spent["skipped_for_time"] == len(for_time)
+    assert spent["measured_mean_s"]["score"] > 0  # estimates come from what was measured
+    assert frontier["met"] and frontier["promise"].startswith("promised drop ≤ 1 pt at 90%")
+    chosen = next(c for c in frontier["candidates"] if c["chosen"])
+    assert chosen["drop"]["upper"] <= 0.01 and chosen["test_drop"]["rows"] > 0
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
+def test_the_candidate_table_fits_the_page_in_chromium(tiny: SearchResult, tmp_path: Path) -> None:
+    assert tiny.out_dir is not None
+    page = (tiny.out_dir / "report.html").read_text()
+    probe = (
+        "<script>document.body.setAttribute('data-fit', "
+        "document.documentElement.scrollWidth + '/' + document.documentElement.clientWidth)"
+        "</script></body>"
+    )
+    (tmp_path / "report.html").write_text(page.replace("</body>", probe))
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+    args += ["--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    url = (tmp_path / "report.html").as_uri()
+    for width in (1280, 800):
+        dom = subprocess.run(
+            [str(CHROMIUM), *args, f"--window-size={width},900", "--dump-dom", url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+        scroll, client = dom.split('data-fit="', 1)[1].split('"', 1)[0].split("/")
+        assert int(scroll) <= int(client), (width, scroll, client)  # no page-wide scrollbar
