@@ -11,6 +11,7 @@ rank 0 writes checkpoints.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from scaledl.errors import ScaledlError, UsageError
 from scaledl.metrics import evaluate_outputs
 from scaledl.modalities import modality_of
 from scaledl.train import sharding
+from scaledl.train.budget import TimeBudget
 from scaledl.train.checkpoint import (
     CHECKPOINT_NAME,
     FORMAT,
@@ -36,11 +38,14 @@ from scaledl.train.checkpoint import (
 )
 from scaledl.train.config import TrainConfig
 from scaledl.train.distributed import DistContext, autocast_dtype, resolve_device
+from scaledl.train.feed import Batch, BatchSource, Feeder, auto_workers
 from scaledl.train.optim import cpu_state, make_optimizer, uses_channels_last
 from scaledl.train.schedule import lr_factor
 from scaledl.train.sharding import epoch_order, step_seed
 from scaledl.train.syncbn import sync_batchnorm, unsync_batchnorm
 from scaledl.train.tensors import loss_fn, soft_target_loss
+from scaledl.train.utilisation import FlopCount, StepClock, count_flops, describe, measured_peak
+from scaledl.train.utilisation import summarize as summarize_utilisation
 from scaledl.ui import progress
 
 log = logging.getLogger(__name__)
@@ -95,6 +100,7 @@ class Trainer:
         self.dist = dist or DistContext(device=resolve_device(device or "cpu"))
         self.device = self.dist.device
         self.amp_dtype = autocast_dtype(self.device, precision)
+        self.preprocessing = preprocessing
         self.transform = modality_of(preprocessing).batch_transform(preprocessing).to(self.device)
         self.checkpoint_dir = checkpoint_dir
         self.fingerprint = fingerprint
@@ -110,7 +116,7 @@ class Trainer:
             raise ScaledlError(problem)
         self.bounds = sharding.batch_bounds(len(splits.train), config.batch_size)
         self.steps_per_epoch = len(self.bounds)
-        self.total_steps = self.steps_per_epoch * config.epochs
+        self.max_steps = self.steps_per_epoch * config.epochs
         self.warmup_steps = round(config.warmup_epochs * self.steps_per_epoch)
         self.channels_last = uses_channels_last(model, splits.sample_shape)
         if config.threads:
@@ -127,6 +133,7 @@ class Trainer:
         model = self.model.to(self.device)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        flops = self._count_flops(model)  # before BatchNorm sync: the count runs on rank 0
         synced = sync_batchnorm(model) if self.dist.distributed else []
         optimizer = make_optimizer(model, self.cfg)
         state = self._initial_state()
@@ -137,27 +144,51 @@ class Trainer:
         if bind is not None:
             train = self.splits.train
             bind(train.x, train.y, self.transform.scale, self.splits.num_classes)
-        start, samples = time.perf_counter(), 0
+        feeder = self._feeder()
+        budget = TimeBudget(
+            self.cfg.time_budget_min,
+            self.max_steps,
+            self.steps_per_epoch,
+            len(self.splits.val),
+            elapsed_before=state["elapsed"],
+            agree=self._mean,
+        )
+        clock, start, samples = StepClock(), time.perf_counter(), 0
         try:
-            with progress("training", self.total_steps) as bar:
-                bar.update(completed=state["epoch"] * self.steps_per_epoch + state["step"])
-                for epoch in range(state["epoch"], self.cfg.epochs):
-                    if state["stopped_early"]:
-                        break
-                    t0 = time.perf_counter()
-                    samples += self._samples_left(state)
-                    train_stats = self._train_epoch(net, model, optimizer, epoch, state, bar)
-                    elapsed = time.perf_counter() - t0
-                    record = self._end_epoch(model, epoch, train_stats, elapsed, state)
+            with progress("training", state["total_steps"]) as bar:
+                bar.update(completed=self._done(state))
+                while self._running(state):
+                    epoch, t0 = state["epoch"], time.perf_counter()
+                    steps = (feeder, clock, budget)
+                    train_stats, trained = self._train_epoch(
+                        net, model, optimizer, state, bar, steps
+                    )
+                    samples += trained
+                    t1 = time.perf_counter()
+                    record = self._end_epoch(model, epoch, train_stats, t1 - t0, state)
+                    state["elapsed"] = budget.elapsed()
                     self._save(model, optimizer, state)
+                    budget.record_epoch_end(time.perf_counter() - t1)
                     for callback in self.callbacks:
                         callback(record)
         finally:
+            feeder.close()
             unsync_batchnorm(synced)
         seconds = time.perf_counter() - start
         model.load_state_dict(state["best_state"])
         model.to("cpu", memory_format=torch.contiguous_format)  # type: ignore[call-overload]
         model.eval()
+        extra: dict[str, Any] = {
+            "world_size": self.dist.world_size,
+            "device": str(self.device),
+            "precision": self._precision_name(),
+            "utilisation": self._utilisation(clock, flops, feeder),
+        }
+        if budget.active:
+            done = min(self._done(state), state["total_steps"])
+            extra["time_budget"] = budget.summary(
+                done, state["total_steps"], state["stopped_on_time"]
+            )
         return TrainResult(
             model=model,
             history=state["history"],
@@ -166,12 +197,73 @@ class Trainer:
             stopped_early=state["stopped_early"],
             seconds=seconds,
             samples_per_second=samples / seconds if seconds > 0 else 0.0,
-            extra={
-                "world_size": self.dist.world_size,
-                "device": str(self.device),
-                "precision": "bf16" if self.amp_dtype == torch.bfloat16 else "fp32",
-            },
+            extra=extra,
         )
+
+    def _done(self, state: dict[str, Any]) -> int:
+        return int(state["epoch"]) * self.steps_per_epoch + int(state["step"])
+
+    def _running(self, state: dict[str, Any]) -> bool:
+        stopped = state["stopped_early"] or state["stopped_on_time"]
+        return not stopped and self._done(state) < state["total_steps"]
+
+    def _mean(self, values: list[float]) -> list[float]:
+        return [v / self.dist.world_size for v in self.dist.sum(values)]
+
+    def _precision_name(self) -> str:
+        return "bf16" if self.amp_dtype == torch.bfloat16 else "fp32"
+
+    def _feeder(self) -> Feeder:
+        """Where batches are built: `train.data_workers` processes, a prefetch thread, or here."""
+        from scaledl.train.launch import available_cores
+
+        workers, prefetch = self.cfg.data_workers, self.cfg.prefetch
+        if workers == "auto":
+            local = int(os.environ.get("LOCAL_WORLD_SIZE", self.dist.world_size))
+            workers = auto_workers(len(self.splits.train), available_cores() // max(1, local))
+        if prefetch == "auto":
+            prefetch = 2 if workers else 0
+        transform = self.transform
+        if workers:  # workers build CPU tensors; the training process moves them to the device
+            transform = modality_of(self.preprocessing).batch_transform(self.preprocessing)
+        train, ctx = self.splits.train, self.dist
+        source = BatchSource(
+            train.x, train.y, transform, self.augmenter, self.seed, self.bounds,
+            ctx.rank, ctx.world_size, self.channels_last,
+        )  # fmt: skip
+        return Feeder(source, self.steps_per_epoch, int(workers), int(prefetch), self.device)
+
+    def _count_flops(self, model: torch.nn.Module) -> FlopCount | None:
+        if not self.dist.is_main:
+            return None
+        rows = self.splits.train.x[: min(8, len(self.splits.train))]
+        x = self.transform(rows)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        try:
+            return count_flops(model, x)
+        except Exception as exc:  # a user's module may not run under the counter; not fatal
+            log.debug("FLOPs not counted: %s", exc)
+            return None
+
+    def _utilisation(
+        self, clock: StepClock, flops: FlopCount | None, feeder: Feeder
+    ) -> dict[str, Any]:
+        """The group's utilisation figures (rank 0; the others return an empty dict)."""
+        totals = self.dist.sum(
+            [clock.data_seconds, clock.step_seconds, float(clock.samples), float(clock.steps)]
+        )
+        if not self.dist.is_main:
+            return {}
+        peak = None
+        if flops is not None:
+            peak = measured_peak(self.device, self.amp_dtype or torch.float32)
+        figures = summarize_utilisation(
+            totals, self.dist.world_size, flops, peak, self._precision_name()
+        )
+        figures.update(data_workers=feeder.workers, prefetch=feeder.prefetch)
+        log.info("%s", describe(figures))
+        return figures
 
     def _wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         if not self.dist.distributed:
@@ -185,10 +277,6 @@ class Trainer:
         except TypeError:  # torch before forward_sync_buffers
             return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
 
-    def _samples_left(self, state: dict[str, Any]) -> int:
-        done = self.bounds[state["step"] - 1][1] if state["step"] else 0
-        return len(self.splits.train) - done
-
     def _initial_state(self) -> dict[str, Any]:
         return {
             "epoch": 0,
@@ -200,6 +288,9 @@ class Trainer:
             "best_state": cpu_state(self.model),
             "bad_epochs": 0,
             "stopped_early": False,
+            "total_steps": self.max_steps,  # a time budget re-plans it
+            "elapsed": 0.0,  # seconds trained before an interruption (time budget)
+            "stopped_on_time": False,
         }
 
     def _train_epoch(
@@ -207,60 +298,84 @@ class Trainer:
         net: torch.nn.Module,
         model: torch.nn.Module,
         optimizer: torch.optim.Optimizer,
-        epoch: int,
         state: dict[str, Any],
         bar: Any,
-    ) -> dict[str, float]:
+        steps: tuple[Feeder, StepClock, TimeBudget],
+    ) -> tuple[dict[str, float], int]:
+        """One epoch from `state`'s step to its end (or the planned total); (stats, samples)."""
         model.train()
-        train, ctx = self.splits.train, self.dist
-        order = epoch_order(self.seed, epoch, len(train))
+        feeder, clock, budget = steps
+        ctx, epoch = self.dist, state["epoch"]
         # the partial sums a checkpoint carries are global: one rank adds them back
         sums = list(state["partial"]) if ctx.is_main else [0.0, 0.0, 0.0]
-        t0, seen_here = time.perf_counter(), 0.0
-        for step in range(state["step"], self.steps_per_epoch):
-            lo, hi = self.bounds[step]
-            batch = order[lo:hi]
-            index = sharding.shard(batch, ctx.rank, ctx.world_size)
-            torch.manual_seed(step_seed(self.seed, epoch, step, ctx.rank))
-            loss, correct = self._step(net, optimizer, epoch, step, index, len(batch))
-            sums = [sums[0] + loss * len(index), sums[1] + correct, sums[2] + len(index)]
-            state["step"] = step + 1
-            seen_here += len(index)
-            record = {"epoch": epoch, "step": step, "rank": ctx.rank, "index": index, "loss": loss}
+        t0, seen_here, trained = time.perf_counter(), 0.0, 0
+        end = min(self.steps_per_epoch, state["total_steps"] - epoch * self.steps_per_epoch)
+        batches = feeder.epoch(epoch, state["step"], end)
+        while True:
+            asked = time.perf_counter()
+            batch = next(batches, None)
+            if batch is None:
+                break
+            waited = time.perf_counter() - asked
+            torch.manual_seed(step_seed(self.seed, epoch, batch.step, ctx.rank))
+            loss, correct = self._step(net, optimizer, epoch, batch, state["total_steps"])
+            took = time.perf_counter() - asked
+            if budget.timed_steps:  # the run's first step (allocation, warm-up) is not timed
+                clock.add(waited, took, len(batch.index))
+            budget.record_step(took, len(batch.index))
+            n = len(batch.index)
+            sums = [sums[0] + loss * n, sums[1] + correct, sums[2] + n]
+            state["step"], seen_here, trained = (
+                batch.step + 1,
+                seen_here + n,
+                trained + batch.global_size,
+            )
+            record = {"epoch": epoch, "step": batch.step, "rank": ctx.rank,
+                      "index": batch.index, "loss": loss}  # fmt: skip
             for callback in self.step_callbacks:
                 callback(record)
             rate = seen_here * ctx.world_size / max(time.perf_counter() - t0, 1e-9)
-            bar.advance(
-                1,
-                description=f"epoch {epoch + 1}/{self.cfg.epochs}",
-                loss=sums[0] / sums[2],
-                acc=sums[1] / sums[2],
-                **{"img/s": round(rate)},
-            )
+            bar.advance(1, description=f"epoch {epoch + 1}", loss=sums[0] / sums[2],
+                        acc=sums[1] / sums[2], **{"img/s": round(rate)})  # fmt: skip
             every = self.checkpoint_every
-            if every and (step + 1) % every == 0 and step + 1 < self.steps_per_epoch:
+            if every and (batch.step + 1) % every == 0 and batch.step + 1 < end:
                 self._save(model, optimizer, state, partial=sums)
+            if self._replan(state, budget, bar) or self._done(state) >= state["total_steps"]:
+                break
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()  # stop a prefetch thread that is ahead of a shortened plan
         loss_sum, correct_sum, count = ctx.sum(sums)
-        state["step"], state["partial"] = 0, [0.0, 0.0, 0.0]
+        state["partial"] = [0.0, 0.0, 0.0]
         stats = {"train_loss": loss_sum / count}
         if self.task == "classification":
             stats["train_accuracy"] = correct_sum / count
-        return stats
+        return stats, trained
+
+    def _replan(self, state: dict[str, Any], budget: TimeBudget, bar: Any) -> bool:
+        """Fit the plan to the time budget when due; True when training must stop now."""
+        if not budget.due(budget.timed_steps):
+            return not self.dist.distributed and budget.overdue()
+        total, stop = budget.plan(self._done(state), state["total_steps"])
+        if total != state["total_steps"]:
+            log.debug("time budget: %d steps planned (was %d)", total, state["total_steps"])
+            state["total_steps"] = total
+            bar.update(total=total)
+        state["stopped_on_time"] = stop
+        return stop
 
     def _step(
         self,
         net: torch.nn.Module,
         optimizer: torch.optim.Optimizer,
         epoch: int,
-        step: int,
-        index: np.ndarray,
-        global_size: int,
+        batch: Batch,
+        total_steps: int,
     ) -> tuple[float, int]:
-        train = self.splits.train
-        x, y, soft = self._batch(train.x[index], train.y[index], epoch, index)
-        features = self._feature_augment(epoch, index)
-        global_step = epoch * self.steps_per_epoch + step
-        factor = lr_factor(self.cfg.schedule, global_step, self.total_steps, self.warmup_steps)
+        x, y, soft = batch.x, batch.y, batch.soft
+        features = self._feature_augment(epoch, batch.index)
+        global_step = epoch * self.steps_per_epoch + batch.step
+        factor = lr_factor(self.cfg.schedule, global_step, total_steps, self.warmup_steps)
         for group in optimizer.param_groups:
             group["lr"] = self.cfg.lr * factor
         with torch.autocast(
@@ -270,7 +385,7 @@ class Trainer:
             loss = self._loss(out, y, soft, x)
         # DDP averages gradients over ranks; weighting each rank's mean by its share of the
         # global batch makes the result the global batch's mean, also for uneven shards
-        weight = len(index) * self.dist.world_size / global_size
+        weight = len(batch.index) * self.dist.world_size / batch.global_size
         optimizer.zero_grad(set_to_none=True)
         (loss * weight if weight != 1 else loss).backward()
         if self.cfg.grad_clip:
@@ -281,23 +396,10 @@ class Trainer:
         value, correct = torch.stack([loss.detach().float(), hits.float()]).tolist()
         if not np.isfinite(value):
             raise ScaledlError(
-                f"training diverged at epoch {epoch + 1}, step {step + 1} "
+                f"training diverged at epoch {epoch + 1}, step {batch.step + 1} "
                 f"(loss is {value}); lower train.lr or set train.grad_clip"
             )
         return value, int(correct)
-
-    def _batch(
-        self, x_raw: np.ndarray, y_raw: np.ndarray, epoch: int, index: np.ndarray
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        x = self.transform.load(x_raw)
-        y = torch.from_numpy(y_raw).to(self.device)
-        soft = None
-        if self.augmenter is not None:
-            x, soft = self.augmenter(x, y, seed=self.seed, epoch=epoch, index=index)
-        x = self.transform.finish(x)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x, y, soft
 
     def _feature_augment(self, epoch: int, index: np.ndarray) -> Any:
         """The batch's feature-level augmentation (e.g. SpecAugment), applied by the model's
@@ -351,17 +453,17 @@ class Trainer:
     ) -> dict[str, Any]:
         val_stats = evaluate_outputs(self._validate(model), self.splits.val.y, self.task)
         metric = val_stats["accuracy"] if self.task == "classification" else -val_stats["loss"]
-        last_step = (epoch + 1) * self.steps_per_epoch - 1
+        last_step = self._done(state) - 1
         record: dict[str, Any] = {
             "epoch": epoch + 1,
             **train_stats,
             **{f"val_{k}": v for k, v in val_stats.items()},
             "seconds": seconds,
             "lr": self.cfg.lr
-            * lr_factor(self.cfg.schedule, last_step, self.total_steps, self.warmup_steps),
+            * lr_factor(self.cfg.schedule, last_step, state["total_steps"], self.warmup_steps),
         }
         state["history"].append(record)
-        state["epoch"] = epoch + 1
+        state["epoch"], state["step"] = epoch + 1, 0
         if metric > state["best_metric"]:
             state["best_metric"], state["best_epoch"], state["bad_epochs"] = metric, epoch + 1, 0
             state["best_state"] = cpu_state(model)

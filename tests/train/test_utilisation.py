@@ -1,0 +1,77 @@
+"""Utilisation figures: exact FLOP counts on known layers, the cached peak probe, sane ranges."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from scaledl.train.utilisation import PEAK_CACHE, count_flops, measured_peak, summarize
+
+
+def test_linear_flops_are_exact() -> None:
+    layer = torch.nn.Linear(10, 4)
+    flops = count_flops(layer, torch.randn(5, 10))
+    # forward: 2·in·out per sample; backward: the weight gradient only (the input needs none)
+    assert flops.forward_per_sample == 2 * 10 * 4
+    assert flops.training_per_sample == 2 * (2 * 10 * 4)
+
+
+def test_two_layer_flops_count_the_backward_pass() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(10, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+    flops = count_flops(model, torch.randn(3, 10))
+    forward = 2 * 10 * 8 + 2 * 8 * 4
+    # backward: layer 2's input and weight gradients, layer 1's weight gradient
+    backward = 2 * 8 * 4 + 2 * 8 * 4 + 2 * 10 * 8
+    assert flops.forward_per_sample == forward
+    assert flops.training_per_sample == forward + backward
+
+
+def test_counting_leaves_the_model_untouched() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.BatchNorm1d(4))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    count_flops(model, torch.randn(4, 6))
+    assert all(p.grad is None for p in model.parameters())
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_peak_is_probed_once_then_read_from_the_cache(tmp_path: Path) -> None:
+    cpu = torch.device("cpu")
+    first = measured_peak(cpu, torch.float32, cache_dir=tmp_path)
+    assert 1e8 < first < 1e15  # 0.1 GFLOP/s .. 1 PFLOP/s
+    cached = json.loads((tmp_path / PEAK_CACHE).read_text())
+    assert list(cached.values()) == [first]
+    assert measured_peak(cpu, torch.float32, cache_dir=tmp_path) == first  # no new probe
+    (tmp_path / PEAK_CACHE).write_text("{not json")  # a corrupt cache is probed again
+    assert measured_peak(cpu, torch.float32, cache_dir=tmp_path) > 0
+
+
+def test_summary_of_the_clocks() -> None:
+    from scaledl.train.utilisation import FlopCount
+
+    # two ranks, 10 s of steps each, 2 s of them waiting, 1000 samples each
+    figures = summarize([4.0, 20.0, 2000.0, 20.0], 2, FlopCount(1e6, 3e6), 1e9, "fp32")
+    assert figures["samples_per_second"] == 200.0
+    assert figures["data_wait_fraction"] == pytest.approx(0.2)
+    assert figures["achieved_flops_per_second"] == 6e8
+    assert figures["peak_flops_per_second"] == 2e9
+    assert figures["utilisation"] == pytest.approx(0.3)
+    assert summarize([0.0, 0.0, 0.0, 0.0], 1, None, None, "fp32") == {}
+
+
+def test_training_reports_utilisation_in_sane_ranges(digits_package: Path) -> None:
+    from scaledl.package import open_package
+    from scaledl.report.training import training_report
+
+    pkg = open_package(digits_package)
+    figures = pkg.manifest.metrics.model_dump(mode="json")["utilisation"]
+    assert figures["samples_per_second"] > 0
+    assert figures["flops_per_sample"] >= 2 * figures["forward_flops_per_sample"] > 0
+    assert 0.0 < figures["utilisation"] <= 1.5
+    assert 0.0 <= figures["data_wait_fraction"] <= 1.0
+    assert figures["dtype"] == "fp32" and figures["data_workers"] == 0
+    html = training_report(pkg, [])
+    assert "Training speed and utilisation" in html and "fraction of the peak" in html
