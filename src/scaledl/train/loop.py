@@ -31,10 +31,10 @@ from scaledl.train import sharding
 from scaledl.train.budget import TimeBudget
 from scaledl.train.checkpoint import (
     CHECKPOINT_NAME,
-    FORMAT,
     load_for_resume,
     no_checkpoint_message,
-    save_checkpoint,
+    restore_training_state,
+    save_training_state,
 )
 from scaledl.train.config import TrainConfig
 from scaledl.train.distributed import DistContext, autocast_dtype, resolve_device
@@ -44,8 +44,13 @@ from scaledl.train.schedule import lr_factor
 from scaledl.train.sharding import epoch_order, step_seed
 from scaledl.train.syncbn import sync_batchnorm, unsync_batchnorm
 from scaledl.train.tensors import loss_fn, soft_target_loss
-from scaledl.train.utilisation import FlopCount, StepClock, count_flops, describe, measured_peak
-from scaledl.train.utilisation import summarize as summarize_utilisation
+from scaledl.train.utilisation import (
+    FlopCount,
+    StepClock,
+    describe,
+    group_utilisation,
+    try_count_flops,
+)
 from scaledl.ui import progress
 
 log = logging.getLogger(__name__)
@@ -236,15 +241,10 @@ class Trainer:
     def _count_flops(self, model: torch.nn.Module) -> FlopCount | None:
         if not self.dist.is_main:
             return None
-        rows = self.splits.train.x[: min(8, len(self.splits.train))]
-        x = self.transform(rows)
+        x = self.transform(self.splits.train.x[: min(8, len(self.splits.train))])
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        try:
-            return count_flops(model, x)
-        except Exception as exc:  # a user's module may not run under the counter; not fatal
-            log.debug("FLOPs not counted: %s", exc)
-            return None
+        return try_count_flops(model, x)
 
     def _utilisation(
         self, clock: StepClock, flops: FlopCount | None, feeder: Feeder
@@ -255,11 +255,8 @@ class Trainer:
         )
         if not self.dist.is_main:
             return {}
-        peak = None
-        if flops is not None:
-            peak = measured_peak(self.device, self.amp_dtype or torch.float32)
-        figures = summarize_utilisation(
-            totals, self.dist.world_size, flops, peak, self._precision_name()
+        figures = group_utilisation(
+            totals, self.dist.world_size, flops, self.device, self.amp_dtype or torch.float32
         )
         figures.update(data_workers=feeder.workers, prefetch=feeder.prefetch)
         log.info("%s", describe(figures))
@@ -487,27 +484,10 @@ class Trainer:
         state: dict[str, Any],
         partial: list[float] | None = None,
     ) -> None:
-        if self.checkpoint_path is None:
-            return
-        totals = self.dist.sum(partial) if partial is not None else [0.0, 0.0, 0.0]
-        if not self.dist.is_main:
-            return
-        body = {k: v for k, v in state.items() if k not in ("best_state", "partial")}
-        save_checkpoint(
-            self.checkpoint_path,
-            {
-                "format": FORMAT,
-                "fingerprint": self.fingerprint,
-                "world_size": self.dist.world_size,
-                "model": cpu_state(model),
-                "optimizer": optimizer.state_dict(),
-                **body,
-                "partial": totals,
-                "best_state": state["best_state"],
-            },
-        )
-        if partial is not None:
-            log.debug("checkpoint at epoch %d step %d", state["epoch"] + 1, state["step"])
+        if self.checkpoint_path is not None:
+            save_training_state(
+                self.checkpoint_path, self.dist, self.fingerprint, model, optimizer, state, partial
+            )
 
     def _resume(
         self,
@@ -522,15 +502,6 @@ class Trainer:
         if ckpt is None:
             log.info("no checkpoint to resume from; starting fresh")
             return state
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        log.info(
-            "resumed from %s at epoch %d, step %d of %d",
-            self.checkpoint_path,
-            ckpt["epoch"] + 1,
-            ckpt["step"],
-            self.steps_per_epoch,
+        return restore_training_state(
+            ckpt, model, optimizer, state, self.dist.world_size, self.steps_per_epoch
         )
-        resumed = {k: ckpt.get(k, state[k]) for k in state}
-        resumed["partial"] = [float(v) for v in resumed["partial"]]
-        return resumed

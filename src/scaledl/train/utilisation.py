@@ -51,6 +51,15 @@ def count_flops(model: torch.nn.Module, x: torch.Tensor) -> FlopCount:
     return FlopCount(forward / n, total / n)
 
 
+def try_count_flops(model: torch.nn.Module, x: torch.Tensor) -> FlopCount | None:
+    """`count_flops`, or None when a user's module does not run under the counter."""
+    try:
+        return count_flops(model, x)
+    except Exception as exc:  # the figure is informative; training goes on without it
+        log.debug("FLOPs not counted: %s", exc)
+        return None
+
+
 def _machine_key(device: torch.device, dtype: torch.dtype, threads: int) -> str:
     if device.type == "cuda":
         where = f"cuda:{torch.cuda.get_device_name(device)}"
@@ -165,6 +174,19 @@ def summarize(
             out["peak_flops_per_second"] = round(peak)
             out["utilisation"] = round(achieved / peak, 4)
     return out
+
+
+def group_utilisation(
+    clock_totals: list[float],
+    world_size: int,
+    flops: FlopCount | None,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> dict[str, Any]:
+    """`summarize` with this machine's measured peak for `dtype` (probed when flops are known)."""
+    peak = measured_peak(device, dtype) if flops is not None else None
+    name = "bf16" if dtype == torch.bfloat16 else "fp32"
+    return summarize(clock_totals, world_size, flops, peak, name)
 
 
 def describe(figures: dict[str, Any]) -> str:
