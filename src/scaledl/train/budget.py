@@ -35,13 +35,14 @@ class TimeBudget:
         *,
         elapsed_before: float = 0.0,
         agree: Callable[[list[float]], list[float]] = list,
+        started: float | None = None,
     ) -> None:
         self.seconds = minutes * 60.0 if minutes else None
         self.max_steps, self.steps_per_epoch = max_steps, steps_per_epoch
         self.val_samples = val_samples
         self.elapsed_before = elapsed_before
         self.agree = agree  # element-wise mean over the ranks (identity on one process)
-        self.started = time.monotonic()
+        self.started = time.monotonic() if started is None else started
         self.recent: deque[tuple[float, int]] = deque(maxlen=WINDOW)
         self.epoch_end_seconds: float | None = None
         self.timed_steps = 0

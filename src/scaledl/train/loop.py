@@ -45,7 +45,6 @@ from scaledl.train.sharding import epoch_order, step_seed
 from scaledl.train.syncbn import sync_batchnorm, unsync_batchnorm
 from scaledl.train.tensors import loss_fn, soft_target_loss
 from scaledl.train.utilisation import (
-    FlopCount,
     StepClock,
     describe,
     group_utilisation,
@@ -135,10 +134,10 @@ class Trainer:
         """Train to the end. `resume` continues from the newest checkpoint any rank holds; with
         `require_checkpoint` (the user asked for --resume) having none is an error, while a
         group torchrun restarted before its first checkpoint simply starts."""
+        began = time.monotonic()  # a time budget counts from here
         model = self.model.to(self.device)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        flops = self._count_flops(model)  # before BatchNorm sync: the count runs on rank 0
         synced = sync_batchnorm(model) if self.dist.distributed else []
         optimizer = make_optimizer(model, self.cfg)
         state = self._initial_state()
@@ -157,6 +156,7 @@ class Trainer:
             len(self.splits.val),
             elapsed_before=state["elapsed"],
             agree=self._mean,
+            started=began,
         )
         clock, start, samples = StepClock(), time.perf_counter(), 0
         try:
@@ -187,7 +187,7 @@ class Trainer:
             "world_size": self.dist.world_size,
             "device": str(self.device),
             "precision": self._precision_name(),
-            "utilisation": self._utilisation(clock, flops, feeder),
+            "utilisation": self._utilisation(clock, model, feeder),
         }
         if budget.active:
             done = min(self._done(state), state["total_steps"])
@@ -238,23 +238,19 @@ class Trainer:
         )  # fmt: skip
         return Feeder(source, self.steps_per_epoch, int(workers), int(prefetch), self.device)
 
-    def _count_flops(self, model: torch.nn.Module) -> FlopCount | None:
-        if not self.dist.is_main:
-            return None
-        x = self.transform(self.splits.train.x[: min(8, len(self.splits.train))])
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return try_count_flops(model, x)
-
     def _utilisation(
-        self, clock: StepClock, flops: FlopCount | None, feeder: Feeder
+        self, clock: StepClock, model: torch.nn.Module, feeder: Feeder
     ) -> dict[str, Any]:
-        """The group's utilisation figures (rank 0; the others return an empty dict)."""
+        """The group's utilisation figures (rank 0; the others return an empty dict). Counted
+        after training, on the trained CPU model: the counter's first use imports torch's
+        compiler stack (seconds), which would otherwise eat into a time budget."""
         totals = self.dist.sum(
             [clock.data_seconds, clock.step_seconds, float(clock.samples), float(clock.steps)]
         )
         if not self.dist.is_main:
             return {}
+        x = self.transform(self.splits.train.x[: min(8, len(self.splits.train))]).cpu()
+        flops = try_count_flops(model, x)
         figures = group_utilisation(
             totals, self.dist.world_size, flops, self.device, self.amp_dtype or torch.float32
         )
