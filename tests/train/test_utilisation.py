@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -42,10 +43,15 @@ def test_peak_is_probed_once_then_read_from_the_cache(tmp_path: Path) -> None:
     cpu = torch.device("cpu")
     first = measured_peak(cpu, torch.float32, cache_dir=tmp_path)
     assert 1e8 < first < 1e15  # 0.1 GFLOP/s .. 1 PFLOP/s
-    cached = json.loads((tmp_path / PEAK_CACHE).read_text())
-    assert list(cached.values()) == [first]
+    cache = tmp_path / PEAK_CACHE
+    [(key, entry)] = json.loads(cache.read_text()).items()
+    assert entry["flops"] == first
     assert measured_peak(cpu, torch.float32, cache_dir=tmp_path) == first  # no new probe
-    (tmp_path / PEAK_CACHE).write_text("{not json")  # a corrupt cache is probed again
+    # a day later it is probed again, and the best probe is kept (load only lowers it)
+    cache.write_text(json.dumps({key: {"flops": 1e15, "probed": time.time() - 2 * 86400}}))
+    assert measured_peak(cpu, torch.float32, cache_dir=tmp_path) == 1e15
+    assert json.loads(cache.read_text())[key]["probed"] > time.time() - 60
+    cache.write_text("{not json")  # a corrupt cache is probed again
     assert measured_peak(cpu, torch.float32, cache_dir=tmp_path) > 0
 
 
