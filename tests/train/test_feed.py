@@ -11,7 +11,7 @@ from scaledl.data.augment import build_augmenter
 from scaledl.modalities import load_splits, modality_of
 from scaledl.preprocess import fit_preprocessing
 from scaledl.recipe import validate_recipe
-from scaledl.train.feed import Batch, BatchSource, Feeder, auto_workers
+from scaledl.train.feed import Batch, BatchSource, Feeder, auto_prefetch, auto_workers
 from scaledl.train.sharding import batch_bounds
 from tests.conftest import quick_recipe
 
@@ -81,10 +81,10 @@ def test_a_failing_batch_is_raised_in_the_training_thread() -> None:
         list(feeder.epoch(0, 0, steps))
 
 
-def test_auto_workers_only_for_large_splits() -> None:
-    assert auto_workers(1_437, 8) == 0
-    assert auto_workers(48_000, 1) == 0
-    assert auto_workers(48_000, 2) >= 1
+def test_auto_feeding_by_split_size_and_cores() -> None:
+    assert auto_workers(1_437, 32) == 0 and auto_prefetch(1_437, 0) == 0  # tiny: inline
+    assert auto_workers(48_000, 2) == 0 and auto_prefetch(48_000, 0) == 2  # few cores: a thread
+    assert auto_workers(48_000, 16) >= 1 and auto_prefetch(48_000, 4) == 2
 
 
 @pytest.mark.slow

@@ -38,8 +38,8 @@ from scaledl.train.checkpoint import (
 )
 from scaledl.train.config import TrainConfig
 from scaledl.train.distributed import DistContext, autocast_dtype, resolve_device
-from scaledl.train.feed import Batch, BatchSource, Feeder, auto_workers
-from scaledl.train.optim import cpu_state, make_optimizer, uses_channels_last
+from scaledl.train.feed import Batch, BatchSource, Feeder, auto_prefetch, auto_workers
+from scaledl.train.optim import cpu_state, make_optimizer, uses_channels_last, validation_outputs
 from scaledl.train.schedule import lr_factor
 from scaledl.train.sharding import epoch_order, step_seed
 from scaledl.train.syncbn import sync_batchnorm, unsync_batchnorm
@@ -227,7 +227,7 @@ class Trainer:
             local = int(os.environ.get("LOCAL_WORLD_SIZE", self.dist.world_size))
             workers = auto_workers(len(self.splits.train), available_cores() // max(1, local))
         if prefetch == "auto":
-            prefetch = 2 if workers else 0
+            prefetch = auto_prefetch(len(self.splits.train), int(workers))
         transform = self.transform
         if workers:  # workers build CPU tensors; the training process moves them to the device
             transform = modality_of(self.preprocessing).batch_transform(self.preprocessing)
@@ -412,29 +412,20 @@ class Trainer:
             return soft_target_loss(out.float(), soft)
         return self.criterion(out.float(), y)
 
-    @torch.no_grad()
-    def _predict(self, model: torch.nn.Module, x_raw: np.ndarray) -> torch.Tensor:
-        model.eval()
-        bs, outs = self.cfg.eval_batch_size, []
+    def _validate(self, model: torch.nn.Module) -> np.ndarray:
+        """Outputs on the whole validation split; each rank predicts a slice, then gathers."""
+        return validation_outputs(
+            model, self.splits.val.x, self.dist, self._predict_batches, self.cfg.eval_batch_size
+        )
+
+    def _predict_batches(self, model: torch.nn.Module, x_raw: np.ndarray) -> torch.Tensor:
         with torch.autocast(
             self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=bool(self.amp_dtype)
         ):
-            for i in range(0, len(x_raw), bs):
-                x = self.transform(x_raw[i : i + bs])
-                if self.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                outs.append(model(x).float().cpu())
-        return torch.cat(outs)
-
-    def _validate(self, model: torch.nn.Module) -> np.ndarray:
-        """Outputs on the whole validation split; each rank predicts a slice, then gathers."""
-        val, ctx = self.splits.val, self.dist
-        if not ctx.distributed or len(val) < ctx.world_size:
-            return self._predict(model, val.x).numpy()
-        sizes = sharding.shard_sizes(len(val), ctx.world_size)
-        start = sum(sizes[: ctx.rank])
-        local = self._predict(model, val.x[start : start + sizes[ctx.rank]])
-        return ctx.gather_rows(local, sizes).numpy()
+            x = self.transform(x_raw)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            return model(x).float().cpu()
 
     def _end_epoch(
         self,
