@@ -64,11 +64,14 @@ class TimeBudget:
     def record_epoch_end(self, seconds: float) -> None:
         self.epoch_end_seconds = max(seconds, self.epoch_end_seconds or 0.0)
 
-    def due(self, steps_done_here: int) -> bool:
-        """Time to (re)plan: after the probe steps, then every `replan_every` steps."""
+    def due(self, steps_done_here: int, steps_left: int) -> bool:
+        """Time to (re)plan: after the probe steps, then every `replan_every` steps, and at
+        every step of the last `replan_every` (the end is where a slowed machine shows)."""
         if not self.active or steps_done_here < PROBE_STEPS:
             return False
-        return not self.planned or steps_done_here % self.replan_every == 0
+        if not self.planned or steps_left <= self.replan_every:
+            return True
+        return steps_done_here % self.replan_every == 0
 
     def overdue(self) -> bool:
         """The deadline, less the final epoch end, has passed (checked between plans)."""
@@ -88,7 +91,8 @@ class TimeBudget:
             epoch_end = self.val_samples * step_s / max(samples, 1.0) * 2.0 / 3.0
         step_s, epoch_end, elapsed = self.agree([step_s, epoch_end, self.elapsed()])
         self.planned = True
-        left = self.seconds * SAFETY - elapsed - epoch_end  # the final epoch end must fit
+        # the final epoch end must fit, and two steps' slack for a machine that slows down
+        left = self.seconds * SAFETY - elapsed - epoch_end - 2 * step_s
         if left <= 0:
             return max(done, 1), True
         per_step = step_s + epoch_end / self.steps_per_epoch

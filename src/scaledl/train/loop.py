@@ -303,6 +303,7 @@ class Trainer:
         sums = list(state["partial"]) if ctx.is_main else [0.0, 0.0, 0.0]
         t0, seen_here, trained = time.perf_counter(), 0.0, 0
         end = min(self.steps_per_epoch, state["total_steps"] - epoch * self.steps_per_epoch)
+        of = "" if budget.active else f"/{self.cfg.epochs}"  # a budget's epochs: a ceiling
         batches = feeder.epoch(epoch, state["step"], end)
         while True:
             asked = time.perf_counter()
@@ -328,7 +329,7 @@ class Trainer:
             for callback in self.step_callbacks:
                 callback(record)
             rate = seen_here * ctx.world_size / max(time.perf_counter() - t0, 1e-9)
-            bar.advance(1, description=f"epoch {epoch + 1}", loss=sums[0] / sums[2],
+            bar.advance(1, description=f"epoch {epoch + 1}{of}", loss=sums[0] / sums[2],
                         acc=sums[1] / sums[2], **{"img/s": round(rate)})  # fmt: skip
             every = self.checkpoint_every
             if every and (batch.step + 1) % every == 0 and batch.step + 1 < end:
@@ -347,7 +348,7 @@ class Trainer:
 
     def _replan(self, state: dict[str, Any], budget: TimeBudget, bar: Any) -> bool:
         """Fit the plan to the time budget when due; True when training must stop now."""
-        if not budget.due(budget.timed_steps):
+        if not budget.due(budget.timed_steps, state["total_steps"] - self._done(state)):
             return not self.dist.distributed and budget.overdue()
         total, stop = budget.plan(self._done(state), state["total_steps"])
         if total != state["total_steps"]:
