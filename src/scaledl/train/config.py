@@ -25,6 +25,13 @@ class TrainConfig(BaseModel):
         None, ge=1, description="torch intra-op threads (default: all cores)"
     )
     eval_batch_size: int = Field(512, ge=1)
+    ema_decay: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="validate, keep and package an exponential moving average of the weights "
+        "(e.g. 0.99; none: the weights themselves)",
+    )
     data_workers: int | Literal["auto"] = Field(
         "auto",
         description="processes that build batches ahead of the step (0: the training process; "

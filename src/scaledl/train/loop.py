@@ -10,6 +10,7 @@ rank 0 writes checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -38,6 +39,7 @@ from scaledl.train.checkpoint import (
 )
 from scaledl.train.config import TrainConfig
 from scaledl.train.distributed import DistContext, autocast_dtype, resolve_device
+from scaledl.train.ema import WeightAverage
 from scaledl.train.feed import Batch, BatchSource, Feeder, auto_prefetch, auto_workers
 from scaledl.train.optim import cpu_state, make_optimizer, uses_channels_last, validation_outputs
 from scaledl.train.schedule import lr_factor
@@ -123,6 +125,7 @@ class Trainer:
         self.max_steps = self.steps_per_epoch * config.epochs
         self.warmup_steps = round(config.warmup_epochs * self.steps_per_epoch)
         self.channels_last = uses_channels_last(model, splits.sample_shape)
+        self._ema: WeightAverage | None = None
         if config.threads:
             torch.set_num_threads(config.threads)
 
@@ -143,6 +146,11 @@ class Trainer:
         state = self._initial_state()
         if resume:
             state = self._resume(model, optimizer, state, require_checkpoint)
+        self._ema = WeightAverage(model, self.cfg.ema_decay) if self.cfg.ema_decay else None
+        if self._ema is not None:
+            if state["ema"]:
+                self._ema.load(state["ema"])
+            state["ema"] = self._ema.state()
         net = self._wrap(model)
         bind = getattr(self.augmenter, "bind", None)
         if bind is not None:
@@ -170,7 +178,8 @@ class Trainer:
                     )
                     samples += trained
                     t1 = time.perf_counter()
-                    record = self._end_epoch(model, epoch, train_stats, t1 - t0, state)
+                    with self._ema.applied(model) if self._ema else contextlib.nullcontext():
+                        record = self._end_epoch(model, epoch, train_stats, t1 - t0, state)
                     state["elapsed"] = budget.elapsed()
                     self._save(model, optimizer, state)
                     budget.record_epoch_end(time.perf_counter() - t1)
@@ -284,6 +293,7 @@ class Trainer:
             "total_steps": self.max_steps,  # a time budget re-plans it
             "elapsed": 0.0,  # seconds trained before an interruption (time budget)
             "stopped_on_time": False,
+            "ema": None,  # the weight average's state (train.ema_decay)
         }
 
     def _train_epoch(
@@ -385,6 +395,8 @@ class Trainer:
         if self.cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(net.parameters(), self.cfg.grad_clip)
         optimizer.step()
+        if self._ema is not None:
+            self._ema.update(self.model)
         hits = (out.argmax(1) == y).sum() if self.task == "classification" else loss.new_zeros(())
         # one device→host copy per step for both numbers (each .item() waits for a GPU)
         value, correct = torch.stack([loss.detach().float(), hits.float()]).tolist()
@@ -472,6 +484,8 @@ class Trainer:
         state: dict[str, Any],
         partial: list[float] | None = None,
     ) -> None:
+        if self._ema is not None:
+            state["ema"] = self._ema.state()  # its update count is a number, not a live tensor
         if self.checkpoint_path is not None:
             save_training_state(
                 self.checkpoint_path, self.dist, self.fingerprint, model, optimizer, state, partial
