@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from scaledl.train.utilisation import PEAK_CACHE, count_flops, measured_peak, summarize
+from scaledl.train.utilisation import PEAK_CACHE, count_flops, describe, measured_peak, summarize
 
 
 def test_linear_flops_are_exact() -> None:
@@ -66,6 +66,23 @@ def test_summary_of_the_clocks() -> None:
     assert figures["peak_flops_per_second"] == 2e9
     assert figures["utilisation"] == pytest.approx(0.3)
     assert summarize([0.0, 0.0, 0.0, 0.0], 1, None, None, "fp32") == {}
+    assert "no step was measured" in describe({})
+
+
+def test_a_one_step_run_reports_no_figures() -> None:
+    from scaledl.data.dataset import DataSplits
+    from scaledl.modalities import load_splits
+    from scaledl.preprocess import fit_preprocessing
+    from scaledl.recipe import validate_recipe
+    from scaledl.train.loop import Trainer
+    from tests.conftest import quick_recipe
+
+    recipe = validate_recipe(quick_recipe(train={"epochs": 1, "batch_size": 4096}))
+    splits: DataSplits = load_splits(recipe.data, seed=0, task="classification")
+    prep = fit_preprocessing(splits)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    result = Trainer(model, splits, recipe.train, prep).fit()
+    assert result.extra["utilisation"] == {}
 
 
 def test_training_reports_utilisation_in_sane_ranges(digits_package: Path) -> None:

@@ -263,8 +263,9 @@ class Trainer:
         figures = group_utilisation(
             totals, self.dist.world_size, flops, self.device, self.amp_dtype or torch.float32
         )
-        figures.update(data_workers=feeder.workers, prefetch=feeder.prefetch)
         log.info("%s", describe(figures))
+        if figures:  # none when no step was timed (a one-step run)
+            figures.update(data_workers=feeder.workers, prefetch=feeder.prefetch)
         return figures
 
     def _wrap(self, model: torch.nn.Module) -> torch.nn.Module:

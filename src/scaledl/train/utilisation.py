@@ -200,8 +200,8 @@ def group_utilisation(
 
 def describe(figures: dict[str, Any]) -> str:
     """One line for the end of training."""
-    if not figures:
-        return "utilisation: no step was measured"
+    if "samples_per_second" not in figures:
+        return "utilisation: no step was measured (the first step, warm-up, is not timed)"
     text = f"{figures['samples_per_second']:,.0f} samples/s"
     if "achieved_flops_per_second" in figures:
         text += f", {figures['achieved_flops_per_second'] / 1e9:.1f} GFLOP/s"
