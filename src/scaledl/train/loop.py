@@ -313,7 +313,9 @@ class Trainer:
         # the partial sums a checkpoint carries are global: one rank adds them back
         sums = list(state["partial"]) if ctx.is_main else [0.0, 0.0, 0.0]
         t0, seen_here, trained = time.perf_counter(), 0.0, 0
-        end = min(self.steps_per_epoch, state["total_steps"] - epoch * self.steps_per_epoch)
+        # the whole epoch is asked for: a time budget may lengthen the plan mid-epoch, and the
+        # loop stops where the plan ends (batches built ahead of that are dropped)
+        end = self.steps_per_epoch
         of = "" if budget.active else f"/{self.cfg.epochs}"  # a budget's epochs: a ceiling
         batches = feeder.epoch(epoch, state["step"], end)
         while True:
