@@ -21,11 +21,13 @@ class Crash(Exception):
     pass
 
 
-def _trainer(tmp: Path | None, steps: list[Any], crash_at: tuple[int, int] | None) -> Trainer:
+def _trainer(
+    tmp: Path | None, steps: list[Any], crash_at: tuple[int, int] | None, ema: float | None
+) -> Trainer:
     recipe = validate_recipe(
         quick_recipe(
             model={"family": "cnn", "channels": [8], "depth": 1},
-            train={"epochs": 2, "batch_size": 128, "lr": 0.005},
+            train={"epochs": 2, "batch_size": 128, "lr": 0.005, "ema_decay": ema},
             augment={"policy": [{"op": "crop", "padding": 1}, {"op": "mixup", "p": 0.3}]},
         )
     )
@@ -52,15 +54,16 @@ def _trainer(tmp: Path | None, steps: list[Any], crash_at: tuple[int, int] | Non
 
 
 @pytest.mark.slow
-def test_resume_mid_epoch_is_bit_exact(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ema", [None, 0.9], ids=["weights", "weight-average"])
+def test_resume_mid_epoch_is_bit_exact(tmp_path: Path, ema: float | None) -> None:
     reference_steps: list[Any] = []
-    reference = _trainer(None, reference_steps, None).fit()
+    reference = _trainer(None, reference_steps, None, ema).fit()
 
     first: list[Any] = []
     with pytest.raises(Crash):
-        _trainer(tmp_path, first, crash_at=(1, 4)).fit()
+        _trainer(tmp_path, first, (1, 4), ema).fit()
     second: list[Any] = []
-    resumed = _trainer(tmp_path, second, None).fit(resume=True)
+    resumed = _trainer(tmp_path, second, None, ema).fit(resume=True)
 
     # checkpoint after step index 2 (every 3 steps): epoch 1 restarts at step 3
     assert second[0][:2] == (1, 3)

@@ -94,6 +94,10 @@ def _run_worker(args: TrainArgs, recipe: object, out: Path) -> None:
         f"({output.samples_per_second:.0f} samples/s); best epoch {output.best_epoch}"
         + (f", val accuracy {final.get('val_accuracy', 0):.4f}" if "val_accuracy" in final else "")
     )
+    if output.extra.get("utilisation"):
+        from scaledl.train.utilisation import describe
+
+        console.print(describe(output.extra["utilisation"]))
     console.print(f"package: {shown(output.package)}")
 
 

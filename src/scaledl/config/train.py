@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class TrainConfig(BaseModel):
@@ -39,3 +39,34 @@ class TrainConfig(BaseModel):
         None, ge=1, description="torch intra-op threads (default: all cores)"
     )
     eval_batch_size: int = Field(512, ge=1)
+    ema_decay: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="validate, keep and package an exponential moving average of the weights "
+        "(e.g. 0.99; none: the weights themselves)",
+    )
+    data_workers: int | Literal["auto"] = Field(
+        "auto",
+        description="processes that build batches ahead of the step (0: the training process; "
+        "auto: 0 for small in-memory splits, else one or more)",
+    )
+    prefetch: int | Literal["auto"] = Field(
+        "auto",
+        description="batches built ahead: per worker process, or by a background thread when "
+        "data_workers is 0 (auto: 2 with workers, none without)",
+    )
+    time_budget_min: float | None = Field(
+        None,
+        gt=0.0,
+        le=10_080.0,
+        description="fit the schedule to this many minutes of training on this machine "
+        "(epochs becomes the ceiling)",
+    )
+
+    @field_validator("data_workers", "prefetch")
+    @classmethod
+    def _small_count(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 0 <= value <= 64:
+            raise ValueError("expected auto or a number from 0 to 64")
+        return value

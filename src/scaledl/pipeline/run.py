@@ -42,13 +42,14 @@ def run_recipe(
     update_package(trained.package, add_files={REPORT: html.encode()})
     report_copy = Path(out_dir) / REPORT
     atomic_write_text(report_copy, html)
-    metrics = {
+    metrics: dict[str, Any] = {
         **{k: v for k, v in evaluation.metrics.items()},
         **evaluation.extra,
         "samples": evaluation.samples,
         "best_epoch": trained.best_epoch,
         "train_seconds": round(trained.seconds, 2),
         "train_samples_per_second": round(trained.samples_per_second, 1),
+        **{k: trained.extra[k] for k in ("utilisation", "time_budget") if k in trained.extra},
     }
     atomic_write_text(Path(out_dir) / "metrics.json", json.dumps(metrics, indent=2))
     return RunOutput(

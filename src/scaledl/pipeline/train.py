@@ -204,6 +204,11 @@ def _package(
             "train_seconds": round(result.seconds, 3),
             "train_samples_per_second": round(result.samples_per_second, 1),
             "train_processes": result.extra.get("world_size", 1),
+            **{
+                key: result.extra[key]
+                for key in ("utilisation", "time_budget")
+                if result.extra.get(key)
+            },
         },
         extra_files={HISTORY: history_json.encode()},
         threshold=recipe.train.threshold,

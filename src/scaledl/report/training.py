@@ -61,6 +61,31 @@ def _confusion(matrix: list[list[int]], labels: list[str]) -> Any:
     return fig
 
 
+UTILISATION_ROWS = (
+    ("samples_per_second", "samples/s in training steps", "{:,.1f}"),
+    ("flops_per_sample", "FLOPs per sample (forward + backward)", "{:,.0f}"),
+    ("achieved_flops_per_second", "achieved FLOP/s", "{:,.3g}"),
+    ("peak_flops_per_second", "measured peak FLOP/s (matmul probe)", "{:,.3g}"),
+    ("utilisation", "fraction of the peak", "{:.1%}"),
+    ("data_wait_fraction", "step time spent waiting for data", "{:.1%}"),
+    ("dtype", "dtype", "{}"),
+    ("data_workers", "data worker processes", "{}"),
+    ("prefetch", "batches prefetched", "{}"),
+)
+
+
+def utilisation_rows(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for key, label, fmt in UTILISATION_ROWS:
+        if key in figures:
+            try:
+                value = fmt.format(figures[key])
+            except (TypeError, ValueError):  # a hand-edited manifest: show the value as it is
+                value = str(figures[key])
+            rows.append({"figure": label, "value": value})
+    return rows
+
+
 def training_report(
     pkg: Package,
     history: list[dict[str, Any]],
@@ -73,6 +98,10 @@ def training_report(
     metrics = {k: v for k, v in measured.items() if not isinstance(v, list | dict)}
     report.heading("Metrics (test split, ONNX Runtime)")
     report.table([{"metric": k, "value": v} for k, v in metrics.items()])
+    speed = measured.get("utilisation")
+    if isinstance(speed, dict) and speed:
+        report.heading("Training speed and utilisation")
+        report.table(utilisation_rows(speed))
     if history:
         report.heading("Training curves")
         report.figure(_curves(history), "training curves")

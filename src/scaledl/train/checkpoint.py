@@ -8,12 +8,14 @@ broadcast, so the ranks agree even when only some machines hold the file.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from scaledl.errors import ScaledlError
 from scaledl.fsio import atomic_path
 
+log = logging.getLogger(__name__)
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_NAME = "last.ckpt"
 FORMAT = 2
@@ -93,3 +95,67 @@ def load_for_resume(ctx: Any, path: Path | None, fingerprint: str) -> dict[str, 
 
     data = ctx.broadcast_bytes(serialize(local) if ctx.rank == src and local else None, src)
     return local if ctx.rank == src else deserialize(data)
+
+
+def save_training_state(
+    path: Path,
+    ctx: Any,
+    fingerprint: str,
+    model: Any,
+    optimizer: Any,
+    state: dict[str, Any],
+    partial: list[float] | None = None,
+) -> None:
+    """Rank 0 writes the checkpoint; `partial` (this rank's running epoch sums, mid-epoch) is
+    summed over the ranks first, so the file holds the group's totals."""
+    from scaledl.train.optim import cpu_state
+
+    totals = ctx.sum(partial) if partial is not None else [0.0, 0.0, 0.0]
+    if not ctx.is_main:
+        return
+    body = {k: v for k, v in state.items() if k not in ("best_state", "partial")}
+    save_checkpoint(
+        path,
+        {
+            "format": FORMAT,
+            "fingerprint": fingerprint,
+            "world_size": ctx.world_size,
+            "model": cpu_state(model),
+            "optimizer": optimizer.state_dict(),
+            **body,
+            "partial": totals,
+            "best_state": state["best_state"],
+        },
+    )
+    if partial is not None:
+        log.debug("checkpoint at epoch %d step %d", state["epoch"] + 1, state["step"])
+
+
+def restore_training_state(
+    ckpt: dict[str, Any],
+    model: Any,
+    optimizer: Any,
+    state: dict[str, Any],
+    world_size: int,
+    steps_per_epoch: int,
+) -> dict[str, Any]:
+    """Load a checkpoint into the model and optimizer; the training state to continue from.
+
+    Positions are counted in global batches, so a checkpoint written by any number of
+    processes continues on `world_size` of them (the optimizer state is the same on every rank).
+    """
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    written_by = int(ckpt.get("world_size", world_size))
+    log.info(
+        "resumed at epoch %d, step %d of %d%s",
+        ckpt["epoch"] + 1,
+        ckpt["step"],
+        steps_per_epoch,
+        f" (written by {written_by} process(es), continuing on {world_size})"
+        if written_by != world_size
+        else "",
+    )
+    resumed = {k: ckpt.get(k, state[k]) for k in state}
+    resumed["partial"] = [float(v) for v in resumed["partial"]]
+    return resumed
