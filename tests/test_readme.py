@@ -10,11 +10,14 @@ import pytest
 import yaml
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+DOCS = sorted((README.parent / "docs").glob("*.md"))
 
 
 def readme_commands() -> list[str]:
+    """Every `scaledl …` line in a shell block of the README or a page under docs/."""
     lines: list[str] = []
-    for block in re.findall(r"```(?:bash|sh|console)\n(.*?)```", README.read_text(), re.S):
+    text = "\n".join(page.read_text() for page in (README, *DOCS))
+    for block in re.findall(r"```(?:bash|sh|console)\n(.*?)```", text, re.S):
         for line in block.splitlines():
             line = line.split("  #")[0].strip()
             if line.startswith("scaledl "):
@@ -44,6 +47,12 @@ def test_readme_command_uses_real_verbs_and_flags(line: str) -> None:
 def test_readme_shows_the_two_setup_commands() -> None:
     text = README.read_text()
     assert "make demo" in text and "make test" in text
+
+
+def _readme_recipe_names() -> set[str]:
+    """Names of the recipes the README writes out in full (`name: …` in a yaml block)."""
+    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S)
+    return {m for block in blocks for m in re.findall(r"^name: ([\w.-]+)", block, re.M)}
 
 
 def _builtin_name() -> str:
@@ -76,7 +85,7 @@ def test_readme_paths_are_where_the_tool_writes() -> None:
         f"README package paths {packages}; the tool writes {demo}/package (or --out's)"
     )
     optimized = set(re.findall(r"runs/([\w.-]+)-optimized", text))
-    assert optimized <= {_builtin_name()}, optimized
+    assert optimized <= {_builtin_name()} | _readme_recipe_names(), optimized
 
 
 def test_readme_model_names_are_what_the_tool_serves() -> None:
@@ -99,7 +108,31 @@ def test_readme_model_names_are_what_the_tool_serves() -> None:
     used |= set(re.findall(r'client\.infer\("([\w.-]+)"', text))
     used |= set(re.findall(r"`\{([\w.-]+): \{max_batch_size", text))
     used |= set(re.findall(r'"model": "([\w.-]+)", "step"', text))
+    examples |= _readme_recipe_names()
     assert name in used and used <= {name} | examples, (
         f"README uses model name(s) {used}; `scaledl run` packages {name!r}, the examples "
         f"{sorted(examples)}"
     )
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's anchors of a page's headings (lower case, punctuation dropped, spaces → -)."""
+    anchors, in_code = set(), False
+    for line in page.read_text().splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        elif not in_code and line.startswith("#"):
+            title = re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower())
+            anchors.add(title.replace(" ", "-"))
+    return anchors
+
+
+@pytest.mark.parametrize("page", [README, *DOCS], ids=lambda p: p.name)
+def test_links_between_the_guides_resolve(page: Path) -> None:
+    """Every relative link of the README and docs/ names a page that exists and, with a
+    `#fragment`, a heading on it."""
+    for target, fragment in re.findall(r"\]\(([^)#\s:]*)(?:#([^)\s]+))?\)", page.read_text()):
+        linked = (page.parent / target).resolve() if target else page
+        assert linked.exists(), f"{page.name}: link to missing {target}"
+        if fragment and linked.suffix == ".md":
+            assert fragment in _anchors(linked), f"{page.name}: no heading #{fragment} in {target}"
