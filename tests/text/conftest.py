@@ -11,8 +11,14 @@ from tests.conftest import SHARED_DATASETS
 SST2 = SHARED_DATASETS / "sst2"
 
 
+def require_sst2() -> None:
+    if not (SST2 / "train.tsv").is_file():
+        pytest.skip(f"the SST-2 data set is not at {SST2}")
+
+
 def sst2_slice(dest: Path, train_rows: int = 600, dev_rows: int = 120) -> Path:
     """dest/train.tsv and dest/dev.tsv: the first rows of SST-2's files (header kept)."""
+    require_sst2()
     dest.mkdir(parents=True, exist_ok=True)
     for name, rows in (("train.tsv", train_rows), ("dev.tsv", dev_rows)):
         lines = (SST2 / name).read_text(encoding="utf-8").splitlines(keepends=True)

@@ -11,7 +11,7 @@ import pytest
 from scaledl.config.data import DataConfig
 from scaledl.errors import DataError
 from scaledl.modalities import load_data, load_splits
-from tests.text.conftest import SST2
+from tests.text.conftest import SST2, require_sst2
 
 
 def load(path: Path, **text: object) -> object:
@@ -19,6 +19,7 @@ def load(path: Path, **text: object) -> object:
 
 
 def test_sst2_dev_reads_as_written(tmp_path: Path) -> None:
+    require_sst2()
     loaded = load(SST2 / "dev.tsv")
     texts = list(loaded.data.x)  # type: ignore[attr-defined]
     assert len(texts) == 872 and loaded.kind == "text"  # type: ignore[attr-defined]

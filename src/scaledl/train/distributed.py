@@ -125,6 +125,14 @@ class DistContext:
 
     def close(self) -> None:
         if self.distributed and torch.distributed.is_initialized():
+            if self.backend == "gloo":
+                # every rank reaches the end before any tears gloo down: a peer still finishing
+                # its last collective otherwise aborts ("terminate called without an active
+                # exception"); bounded, so a rank that died cannot hang the others here
+                try:
+                    torch.distributed.monitored_barrier(timeout=datetime.timedelta(seconds=60))
+                except RuntimeError as exc:
+                    log.warning("ranks did not all reach the end of training: %s", exc)
             torch.distributed.destroy_process_group()
 
     @property
