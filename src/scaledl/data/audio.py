@@ -8,7 +8,6 @@ settings that change the samples, and written atomically.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,9 +18,9 @@ from scaledl.config.audio import AudioConfig
 from scaledl.config.data import DataConfig
 from scaledl.data.audio_io import AUDIO_SUFFIXES, prepare, read_audio_file
 from scaledl.data.dataset import ArraySet, LoadedData, fingerprint_arrays
+from scaledl.data.folder_cache import limit_per_class, listing_key, read_cache, write_cache
 from scaledl.data.images import IMAGE_SUFFIXES, default_cache_dir
 from scaledl.errors import DataError
-from scaledl.fsio import atomic_path
 from scaledl.ui import progress
 
 log = logging.getLogger(__name__)
@@ -56,14 +55,15 @@ def target_rate(settings: AudioConfig) -> int:
 def read_audio_folder(root: Path, config: DataConfig, task: str) -> LoadedData:
     if task != "classification":
         raise DataError(f"audio folder {root} is for classification; got task {task!r}")
-    listing = {name: _limit(files, config.limit_per_class) for name, files in _layout(root).items()}
+    per_class = config.limit_per_class
+    listing = {name: limit_per_class(files, per_class) for name, files in _layout(root).items()}
     classes = sorted({p.parent.name for files in listing.values() for p in files})
     cache_dir = Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir()
     cache_file = cache_dir / f"audio-{_cache_key(root, listing, config.audio)}.npz"
-    arrays = _read_cache(cache_file)
+    arrays = read_cache(cache_file, "audio")
     if arrays is None:
         arrays = _decode_all(listing, classes, config.audio)
-        _write_cache(cache_file, arrays)
+        write_cache(cache_file, arrays, "audio")
     else:
         log.info("audio folder %s: read decoded cache %s", root, cache_file)
     data = ArraySet(arrays["x_train"], arrays["y_train"])
@@ -111,44 +111,9 @@ def _class_files(folder: Path) -> list[Path]:
     return files
 
 
-def _limit(files: list[Path], per_class: int | None) -> list[Path]:
-    if per_class is None:
-        return files
-    kept: dict[str, list[Path]] = {}
-    for p in files:
-        bucket = kept.setdefault(p.parent.name, [])
-        if len(bucket) < per_class:
-            bucket.append(p)
-    return [p for bucket in kept.values() for p in bucket]
-
-
 def _cache_key(root: Path, listing: dict[str, list[Path]], settings: AudioConfig) -> str:
     head = f"v{CACHE_VERSION}|{target_rate(settings)}|{clip_samples(settings)}"
-    digest = hashlib.sha256(head.encode())
-    for name, files in sorted(listing.items()):
-        for p in files:
-            st = p.stat()
-            digest.update(f"{name}|{p.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:20]
-
-
-def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        log.warning("ignoring unreadable audio cache %s (%s)", path, exc)
-        return None
-
-
-def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    try:
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)  # type: ignore[arg-type]
-    except OSError as exc:  # a read-only home must not stop training
-        log.warning("could not write audio cache %s (%s)", path, exc)
+    return listing_key(head, root, listing)
 
 
 def _decode_all(

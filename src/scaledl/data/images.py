@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -12,8 +11,8 @@ import numpy as np
 
 from scaledl.config.data import DataConfig
 from scaledl.data.dataset import ArraySet, LoadedData, fingerprint_arrays
+from scaledl.data.folder_cache import limit_per_class, listing_key, read_cache, write_cache
 from scaledl.errors import DataError
-from scaledl.fsio import atomic_path
 from scaledl.ui import progress
 
 log = logging.getLogger(__name__)
@@ -32,14 +31,15 @@ def read_image_folder(root: Path, config: DataConfig, task: str) -> LoadedData:
         raise DataError(f"image folder {root} is for classification; got task {task!r}")
     splits = _layout(root)
     classes = sorted({p.parent.name for files in splits.values() for p in files})
-    listing = {name: _limit(files, config.limit_per_class) for name, files in splits.items()}
-    key = _cache_key(root, listing, config)
+    per_class = config.limit_per_class
+    listing = {name: limit_per_class(files, per_class) for name, files in splits.items()}
+    key = listing_key(f"v{CACHE_VERSION}|{config.image_size}|{config.color}", root, listing)
     cache_dir = Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir()
     cache_file = cache_dir / f"images-{key}.npz"
-    arrays = _read_cache(cache_file)
+    arrays = read_cache(cache_file, "image")
     if arrays is None:
         arrays = _decode_all(listing, classes, config)
-        _write_cache(cache_file, arrays)
+        write_cache(cache_file, arrays, "image")
     else:
         log.info("image folder %s: read decoded cache %s", root, cache_file)
     data = ArraySet(arrays["x_train"], arrays["y_train"])
@@ -97,45 +97,6 @@ def _class_files(folder: Path) -> list[Path]:
             )
         files.extend(images)
     return files
-
-
-def _limit(files: list[Path], per_class: int | None) -> list[Path]:
-    if per_class is None:
-        return files
-    kept: dict[str, list[Path]] = {}
-    for p in files:
-        bucket = kept.setdefault(p.parent.name, [])
-        if len(bucket) < per_class:
-            bucket.append(p)
-    return [p for bucket in kept.values() for p in bucket]
-
-
-def _cache_key(root: Path, listing: dict[str, list[Path]], config: DataConfig) -> str:
-    digest = hashlib.sha256(f"v{CACHE_VERSION}|{config.image_size}|{config.color}".encode())
-    for name, files in sorted(listing.items()):
-        for p in files:
-            st = p.stat()
-            digest.update(f"{name}|{p.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:20]
-
-
-def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        log.warning("ignoring unreadable image cache %s (%s)", path, exc)
-        return None
-
-
-def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    try:
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)  # type: ignore[arg-type]
-    except OSError as exc:  # a read-only home must not stop training
-        log.warning("could not write image cache %s (%s)", path, exc)
 
 
 def _decode_all(
