@@ -16,20 +16,24 @@ from scaledl.config.models import CNNKnobs
 from scaledl.models.registry import register_family
 
 
-def conv_bn_relu(cin: int, cout: int, k: int, bn: bool, relu: bool = True) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, padding=k // 2, bias=not bn)]
+def conv_bn_relu(
+    cin: int, cout: int, k: int, bn: bool, relu: bool = True, dims: int = 2
+) -> nn.Sequential:
+    """Conv (2-D on images, 1-D along the steps of a sequence) → BN → ReLU."""
+    conv, norm = (nn.Conv2d, nn.BatchNorm2d) if dims == 2 else (nn.Conv1d, nn.BatchNorm1d)
+    layers: list[nn.Module] = [conv(cin, cout, k, padding=k // 2, bias=not bn)]
     if bn:
-        layers.append(nn.BatchNorm2d(cout))
+        layers.append(norm(cout))
     if relu:
         layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, channels: int, mid: int, k: int, bn: bool) -> None:
+    def __init__(self, channels: int, mid: int, k: int, bn: bool, dims: int = 2) -> None:
         super().__init__()
-        self.conv1 = conv_bn_relu(channels, mid, k, bn)
-        self.conv2 = conv_bn_relu(mid, channels, k, bn, relu=False)
+        self.conv1 = conv_bn_relu(channels, mid, k, bn, dims=dims)
+        self.conv2 = conv_bn_relu(mid, channels, k, bn, relu=False, dims=dims)
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -13,27 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from scaledl.models.cnn import CNNKnobs
-
-
-def conv_bn_relu_1d(cin: int, cout: int, k: int, bn: bool, relu: bool = True) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv1d(cin, cout, k, padding=k // 2, bias=not bn)]
-    if bn:
-        layers.append(nn.BatchNorm1d(cout))
-    if relu:
-        layers.append(nn.ReLU(inplace=True))
-    return nn.Sequential(*layers)
-
-
-class ResidualBlock1d(nn.Module):
-    def __init__(self, channels: int, mid: int, k: int, bn: bool) -> None:
-        super().__init__()
-        self.conv1 = conv_bn_relu_1d(channels, mid, k, bn)
-        self.conv2 = conv_bn_relu_1d(mid, channels, k, bn, relu=False)
-        self.act = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(x + self.conv2(self.conv1(x)))
+from scaledl.models.cnn import CNNKnobs, ResidualBlock, conv_bn_relu
 
 
 class TemporalCNN(nn.Module):
@@ -49,17 +29,17 @@ class TemporalCNN(nn.Module):
             if s > 0 and steps >= 2:
                 layers.append(nn.MaxPool1d(2))
                 steps //= 2
-            layers.append(conv_bn_relu_1d(cin, widths[0], k, bn))
+            layers.append(conv_bn_relu(cin, widths[0], k, bn, dims=1))
             cin = widths[0]
             rest = widths[1:]
             if knobs.residual:
                 while len(rest) >= 2:
                     if rest[1] != cin:
                         raise ValueError("residual blocks must return the stage width")
-                    layers.append(ResidualBlock1d(cin, rest[0], k, bn))
+                    layers.append(ResidualBlock(cin, rest[0], k, bn, dims=1))
                     rest = rest[2:]
             for width in rest:
-                layers.append(conv_bn_relu_1d(cin, width, k, bn))
+                layers.append(conv_bn_relu(cin, width, k, bn, dims=1))
                 cin = width
             stages.append(nn.Sequential(*layers))
         self.stages = nn.Sequential(*stages)
