@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from scaledl.config.models import validate_form_knobs
 from scaledl.errors import ModelError
 
 
@@ -110,13 +111,4 @@ def validate_forecast_knobs(family: str, knobs: dict[str, Any]) -> BaseModel:
             f"{', '.join(forecast_families())}"
         )
     cls = FORECAST_KNOBS[family]
-    try:
-        return cls.model_validate(knobs)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or family}: {e['msg']}" for e in exc.errors()
-        )
-        valid = ", ".join(cls.model_fields)
-        raise ModelError(
-            f"model knobs for {family!r} on a time series: {problems} (valid knobs: {valid})"
-        ) from None
+    return validate_form_knobs(cls, knobs, f"model knobs for {family!r} on a time series", family)

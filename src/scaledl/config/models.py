@@ -10,12 +10,14 @@ when the model is built.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scaledl.errors import ModelError
 from scaledl.validation import validate
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class MLPKnobs(BaseModel):
@@ -202,3 +204,16 @@ def _other_form_ok(family: str, knobs: dict[str, Any]) -> bool:
             continue
         return True
     return False
+
+
+def validate_form_knobs(cls: type[M], knobs: dict[str, Any], where: str, family: str) -> M:
+    """`cls.model_validate(knobs)`; a failure is one ModelError naming every problem and the
+    valid knobs (the family's other input forms, forecasts and texts, validate through it)."""
+    try:
+        return cls.model_validate(knobs)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or family}: {e['msg']}" for e in exc.errors()
+        )
+        valid = ", ".join(cls.model_fields)
+        raise ModelError(f"{where}: {problems} (valid knobs: {valid})") from None

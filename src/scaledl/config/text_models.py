@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from scaledl.config.models import validate_form_knobs
 from scaledl.errors import ModelError
 
 
@@ -106,13 +107,4 @@ def validate_text_knobs(family: str, knobs: dict[str, Any]) -> _Knobs:
     cls = KNOBS.get(family)
     if cls is None:
         raise ModelError(f"family {family!r} does not read text; valid: {', '.join(KNOBS)}")
-    try:
-        return cls.model_validate(knobs)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or family}: {e['msg']}" for e in exc.errors()
-        )
-        valid = ", ".join(cls.model_fields)
-        raise ModelError(
-            f"text model knobs for {family!r}: {problems} (valid knobs: {valid})"
-        ) from None
+    return validate_form_knobs(cls, knobs, f"text model knobs for {family!r}", family)
