@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from scaledl.config.optimize import OptimizeConfig
 from scaledl.config.serve import ServeSettings
+from scaledl.errors import PackageError
 from scaledl.export.engines import ENGINES, ONNXRUNTIME, OPENVINO, engine_session, max_difference
 from scaledl.export.runtime import create_session
 from scaledl.package import open_package, write_package
@@ -107,3 +109,19 @@ def test_optimize_times_the_engines_and_the_package_records_the_winner(
     assert runtime.engines is not None and runtime.engines["p25_ms"] == record["p25_ms"]
     served = load_version("digits", "1", written.path, ServeSettings(source=written.path))
     assert served.engine == record["engine"]
+
+
+@pytest.mark.parametrize("engine", ["../../bin/sh", "OpenVINO; rm", "x" * 33, ""])
+def test_a_malformed_engine_name_refuses_the_package_naming_the_field(
+    digits_package: Path, tmp_path: Path, engine: str
+) -> None:
+    pkg = open_package(digits_package)
+    manifest = pkg.manifest.model_dump(mode="json", exclude_none=True)
+    manifest["runtime"] = {"engine": engine}
+    raw = tmp_path / "pkg"
+    raw.mkdir()
+    for rel in pkg.manifest.files:
+        (raw / rel).write_bytes((pkg.path / rel).read_bytes())
+    (raw / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(PackageError, match=r"runtime\.engine"):
+        open_package(raw, verify=False)
