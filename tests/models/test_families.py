@@ -14,6 +14,18 @@ CASES = [
     ("mlp", (1, 8, 8), {"hidden": [32, 16]}),
     ("cnn", (1, 8, 8), {"channels": [8, 16]}),
     ("cnn", (3, 16, 16), {"channels": [8, 16], "depth": 3, "residual": True, "kernel_size": 5}),
+    (
+        "cnn",
+        (3, 16, 16),
+        {
+            "channels": [8, 16],
+            "stem": "whiten",
+            "downsample": "pool_after_conv",
+            "activation": "gelu",
+            "tta": "flip",
+        },
+    ),
+    ("cnn", (12, 3), {"channels": [8, 16], "downsample": "pool_after_conv"}),
     ("rnn", (1, 8, 8), {"cell": "gru", "hidden": 16}),
     ("rnn", (12, 3), {"cell": "lstm", "hidden": [16, 8], "layers": 2, "bidirectional": True}),
     ("transformer", (1, 8, 8), {"d_model": 16, "heads": 2, "layers": 1, "ff": 32}),
@@ -70,3 +82,42 @@ def test_bad_knobs_are_named(family: str, knobs: dict, pattern: str) -> None:
 def test_cnn_rejects_tables() -> None:
     with pytest.raises(ValueError, match="image inputs"):
         create_model("cnn", (10,), 2)
+
+
+def test_whitening_stem_decorrelates_the_training_patches() -> None:
+    torch.manual_seed(0)
+    model = create_model("cnn", (3, 16, 16), 10, channels=[8], stem="whiten")
+    mix = torch.tensor([[1.0, 0.8, 0.1], [0.0, 0.5, 0.3], [0.0, 0.0, 2.0]])
+    x = torch.einsum("nchw,cd->ndhw", torch.randn(64, 3, 16, 16), mix)  # correlated channels
+    model.fit_to_data(x)
+    stem = model.stem[0]
+    out = torch.nn.functional.conv2d(x, stem.weight)[:, :12]  # one of each ± pair
+    flat = out.permute(0, 2, 3, 1).reshape(-1, 12)
+    covariance = flat.T @ flat / len(flat)
+    torch.testing.assert_close(covariance, torch.eye(12), atol=2e-2, rtol=0)
+    assert not stem.weight.requires_grad and stem.bias.requires_grad
+
+
+def test_flip_tta_answers_the_same_for_an_image_and_its_mirror() -> None:
+    torch.manual_seed(0)
+    model = create_model("cnn", (3, 8, 8), 4, channels=[8, 8], tta="flip").eval()
+    x = torch.randn(5, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), model(torch.flip(x, dims=[3])))
+        plain = create_model("cnn", (3, 8, 8), 4, channels=[8, 8]).eval()
+        plain.load_state_dict(model.state_dict())
+        assert not torch.allclose(plain(x), plain(torch.flip(x, dims=[3])))
+
+
+def test_pool_after_conv_pools_every_stage_inside_its_first_layer() -> None:
+    model = create_model("cnn", (3, 16, 16), 4, channels=[4, 8], downsample="pool_after_conv")
+    first = model.stages[0][0]
+    assert [type(m).__name__ for m in first] == ["Conv2d", "MaxPool2d", "BatchNorm2d", "ReLU"]
+    with torch.no_grad():
+        assert model.stages(torch.zeros(1, 3, 16, 16)).shape == (1, 8, 4, 4)
+
+
+@pytest.mark.parametrize("knobs", [{"stem": "whiten"}, {"tta": "flip"}])
+def test_image_only_cnn_knobs_are_refused_on_sequences(knobs: dict) -> None:
+    with pytest.raises(ValueError, match="images only"):
+        create_model("cnn", (12, 3), 2, **knobs)

@@ -178,3 +178,15 @@ def test_custom_family_is_refused_with_the_valid_ones() -> None:
     spec = ModelSpec("custom", [4], 2, {"class_path": "torch.nn:Linear"})
     with pytest.raises(ModelError, match="cnn, mlp, rnn, transformer"):
         prune_structured(torch.nn.Linear(4, 2), spec, 0.5)
+
+
+def test_a_whitening_stem_is_left_whole_and_the_stages_shrink() -> None:
+    knobs = {"channels": [16, 32], "stem": "whiten", "downsample": "pool_after_conv"}
+    spec = ModelSpec("cnn", [3, 16, 16], 10, knobs)
+    model = spec.build()
+    model.fit_to_data(torch.randn(32, 3, 16, 16))
+    result = prune_structured(model, spec, 0.5)
+    torch.testing.assert_close(result.model.stem[0].weight, model.stem[0].weight)
+    assert result.spec.knobs["widths"] == [[8, 8], [16, 16]]
+    rebuilt = result.spec.build()
+    rebuilt.load_state_dict(result.model.state_dict())

@@ -131,3 +131,17 @@ def test_a_users_own_module_is_trained_and_packaged(tmp_path: Path) -> None:
     assert manifest["family"] == "custom" and manifest["metrics"]["accuracy"] > 0.8
     assert "model.json" not in manifest["files"] and "weights.safetensors" in manifest["files"]
     verify_package(out.package)
+
+
+def test_a_whitening_stem_starts_from_the_training_images(tmp_path: Path) -> None:
+    from scaledl.models import ModelSpec
+
+    knobs = {"channels": [8], "depth": 1, "stem": "whiten"}
+    recipe = validate_recipe(quick_recipe(model={"family": "cnn", **knobs}, train={"epochs": 1}))
+    train_recipe(recipe, tmp_path / "run")
+    stem = weights(tmp_path / "run")["stem.0.weight"]
+    torch.manual_seed(recipe.seed)
+    fresh = ModelSpec("cnn", [1, 8, 8], 10, knobs).build().stem[0].weight
+    assert not torch.allclose(stem, fresh)
+    half = len(stem) // 2
+    torch.testing.assert_close(stem[half:], -stem[:half])  # the ± pairs of the whitening filters

@@ -42,6 +42,23 @@ class CNNKnobs(BaseModel):
     widths: list[list[int]] | None = Field(
         None, description="exact filters of every conv per stage (written by structured pruning)"
     )
+    activation: Literal["relu", "gelu"] = "relu"
+    downsample: Literal["pool_first", "pool_after_conv"] = Field(
+        "pool_first",
+        description="pool_first: stages after the first open with a 2x2 max-pool; "
+        "pool_after_conv: every stage pools right after its first conv (conv, pool, BN, act), "
+        "so that conv sees the full resolution and the norm and activation a quarter of it",
+    )
+    stem: Literal["none", "whiten"] = Field(
+        "none",
+        description="whiten: a frozen 2x2 patch-whitening conv in front of the stages, "
+        "initialised from the training images (images only)",
+    )
+    tta: Literal["none", "flip"] = Field(
+        "none",
+        description="flip: predictions average the image and its mirror (inside the exported "
+        "graph, so twice the inference cost; images only)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> CNNKnobs:

@@ -132,6 +132,17 @@ class Trainer:
         if config.threads:
             torch.set_num_threads(config.threads)
 
+    @torch.no_grad()
+    def _fit_to_data(self, model: torch.nn.Module) -> None:
+        """Data-dependent initialisation (a whitening stem's filters) for models that ask for it
+        with `fit_to_data(x)`: the first training rows, normalised as the model sees them —
+        the same rows on every rank, so the processes start identical."""
+        fit = getattr(model, "fit_to_data", None)
+        if fit is None:
+            return
+        rows = self.splits.train.x[: min(len(self.splits.train), 5000)]
+        fit(self.transform(rows).to(self.device))
+
     @property
     def checkpoint_path(self) -> Path | None:
         return self.checkpoint_dir / CHECKPOINT_NAME if self.checkpoint_dir else None
@@ -145,6 +156,7 @@ class Trainer:
         if self.channels_last:
             model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         synced = sync_batchnorm(model) if self.dist.distributed else []
+        self._fit_to_data(model)  # before the average copies it; a resume overwrites it
         optimizer = make_optimizer(model, self.cfg)
         state = self._initial_state()
         if resume:

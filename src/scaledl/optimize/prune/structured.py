@@ -28,7 +28,9 @@ def prune_graph(model: nn.Module, input_shape: list[int], options: PruneOptions)
     )
     names = {module: name for name, module in model.named_modules()}
     scorer: Any = tp_importance(options.importance)
+    # the head's outputs are the task's; a frozen stem (patch whitening) says it is not prunable
     ignored = [model.get_submodule("head")]
+    ignored += [m for m in model.modules() if not getattr(m, "prunable", True)]
     originals: dict[nn.Module, int] = {}
     skipped: list[str] = []
     for step in range(1, options.steps + 1):
