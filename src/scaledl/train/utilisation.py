@@ -24,7 +24,10 @@ from scaledl.fsio import atomic_write_text
 
 log = logging.getLogger(__name__)
 PEAK_CACHE = "peak-flops.json"
-PROBE_SIZE = 1024  # 2.1 GFLOP per matmul: ~10 ms on 2 cores, long enough to time
+# 2.1 and 17 GFLOP per matmul (~10 and ~100 ms on 2 cores): the smaller one alone read below
+# what a CIFAR-10 conv step reached, so the larger one, whose blocking reaches the FMA units'
+# peak, is timed too and the best of both kept
+PROBE_SIZES = (1024, 2048)
 REPROBE_SECONDS = 24 * 3600  # a day-old probe is re-run (a busy machine may have lowered it)
 
 
@@ -82,9 +85,12 @@ def cpu_model() -> str:
 
 
 def probe_peak(device: torch.device, dtype: torch.dtype, seconds: float = 0.4) -> float:
-    """The best FLOP/s of repeated square matmuls in `dtype` (best, not median: on a shared
-    machine the fastest repetition is the one least disturbed)."""
-    n = PROBE_SIZE
+    """The best FLOP/s of repeated square matmuls in `dtype` over the probe sizes (best, not
+    median: on a shared machine the fastest repetition is the one least disturbed)."""
+    return max(_probe_size(device, dtype, n, seconds) for n in PROBE_SIZES)
+
+
+def _probe_size(device: torch.device, dtype: torch.dtype, n: int, seconds: float) -> float:
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
     torch.mm(a, b)  # warm-up: first-call allocation and kernel selection
