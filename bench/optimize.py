@@ -5,12 +5,13 @@
     python bench/optimize.py --cases digits-cnn,digits-rnn --reuse
     python bench/optimize.py --budget-min 10 --cifar-limit 1000   # ≈ 1 h on 2 cores
 
-For each recipe the parent is trained, then six contenders run the test split and are timed at
+For each recipe the parent is trained, then seven contenders run the test split and are timed at
 batch 1, interleaved round by round with the same thread count: PyTorch eager fp32, ONNX Runtime
 fp32, ONNX Runtime static int8 alone, NNCF's accuracy-aware int8 (quantize_with_accuracy_control,
-max_drop 0.01 on the validation rows; in its own venv, timed in OpenVINO: bench/optimize_nncf.py),
-Torch-Pruning 50% + fine-tune alone, and the model `scaledl optimize --max-accuracy-drop 0.01`
-chooses. Writes bench/results/optimize.json (optimize-quick.json with --quick).
+max_drop 0.01 on the validation rows; in its own venv, timed in OpenVINO: bench/optimize_nncf.py)
+with the parent in OpenVINO beside it (what that engine costs by itself), Torch-Pruning 50% +
+fine-tune alone, and the model `scaledl optimize --max-accuracy-drop 0.01` chooses. Writes
+bench/results/optimize.json (optimize-quick.json with --quick).
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import CIFAR10, REPO, RESULTS, write_results
 from optimize_baselines import ort_static_int8, torch_pruning_finetune
+from optimize_contenders import (
+    NNCF,
+    THREADS,
+    Contender,
+    eager_contender,
+    nncf_contenders,
+    ort_contender,
+)
 from optimize_nncf import quantize_with_accuracy_control
 
 
@@ -67,93 +76,10 @@ CASES = {
     "digits-rnn": Case("digits-rnn", "recurrent", 15.0, quick_overrides=["train.epochs=15"]),
 }
 QUICK_SETTINGS = {"distill": {"epochs": 3, "slim_epochs": 8}}
-THREADS = 1
-
-
-@dataclass
-class Contender:
-    name: str
-    run: Any  # callable(normalized batch) -> outputs
-    test_accuracy: float
-    file_bytes: int | None
-    notes: list[str] = field(default_factory=list)
 
 
 def log(case: str, text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {case}: {text}", flush=True)
-
-
-def ort_contender(
-    name: str,
-    onnx: bytes,
-    x: np.ndarray,
-    y: np.ndarray,
-    config: dict[str, str] | None = None,
-    **kw: Any,
-) -> Contender:
-    from scaledl.optimize.candidate import Candidate
-    from scaledl.optimize.evaluation import make_session
-
-    graph = Candidate(id=name, transforms=[], onnx=onnx, session_config=dict(config or {}))
-    session = make_session(graph, THREADS)
-    iname = session.get_inputs()[0].name
-    outputs = np.concatenate(
-        [session.run(None, {iname: x[i : i + 512]})[0] for i in range(0, len(x), 512)]
-    )
-    accuracy = float((outputs.argmax(1) == y).mean())
-    return Contender(name, lambda b: session.run(None, {iname: b}), accuracy, len(onnx), **kw)
-
-
-def eager_contender(name: str, module: Any, x: np.ndarray, y: np.ndarray) -> Contender:
-    import torch
-
-    module = module.eval()
-    with torch.inference_mode():
-        outputs = torch.cat(
-            [module(torch.from_numpy(x[i : i + 512])) for i in range(0, len(x), 512)]
-        )
-    accuracy = float((outputs.argmax(1).numpy() == y).mean())
-
-    def run(batch: np.ndarray) -> Any:
-        with torch.inference_mode():
-            return module(torch.from_numpy(batch))
-
-    return Contender(name, run, accuracy, None)
-
-
-NNCF = "nncf-accuracy-aware-int8"
-
-
-def nncf_contender(
-    result: dict[str, Any], parent_onnx: bytes, x: np.ndarray, y: np.ndarray
-) -> Contender:
-    """NNCF's IR in OpenVINO, with the session settings scaledl's own OpenVINO engine uses."""
-    import onnxruntime as ort
-
-    from scaledl.export.engines import OpenVinoSession
-
-    reference = ort.InferenceSession(parent_onnx, providers=["CPUExecutionProvider"])
-    iname = reference.get_inputs()[0].name
-    session = OpenVinoSession(Path(result["xml"]), reference, THREADS)
-    outputs = np.concatenate(
-        [session.run(None, {iname: x[i : i + 512]})[0] for i in range(0, len(x), 512)]
-    )
-    accuracy = float((outputs.argmax(1) == y).mean())
-    notes = [
-        f"OpenVINO IR timed with OpenVINO's compiled model (not ONNX Runtime) at {THREADS} "
-        "thread(s), LATENCY hint, 1 stream, f32 inference precision: scaledl's OpenVINO settings",
-        f"validation accuracy fp32 {result['val_accuracy_fp32']:.4f} → int8 "
-        f"{result['val_accuracy_int8']:.4f} (max_drop {result['max_drop']} absolute)",
-        f"{result['fake_quantize_ops']} FakeQuantize ops for "
-        f"{result['convolutions_and_matmuls']} Convolution/MatMul ops",
-        f"quantization {result['seconds']} s (convert_model + NNCF), venv install "
-        f"{result['install_seconds']} s",
-    ]
-    if abs(accuracy - result["test_accuracy"]) > 1e-9:
-        notes.append(f"test accuracy in the NNCF venv's own run: {result['test_accuracy']:.4f}")
-    return Contender(
-        NNCF, lambda b: session.run(None, {iname: b}), accuracy, result["file_bytes"], notes
-    )
 
 
 def run_nncf(
@@ -254,8 +180,12 @@ def contenders_for(
     if nncf_work is not None:
         val = (apply_preprocessing(splits.val.x, prep), splits.val.y)
         extra["nncf"] = run_nncf(name, nncf_work, pkg.onnx_path, calibration, val, (x, y))
-        if "error" not in extra["nncf"]:
-            out.append(nncf_contender(extra["nncf"], onnx, x, y))
+        try:
+            if "error" not in extra["nncf"]:
+                out.extend(nncf_contenders(extra["nncf"], onnx, x, y))
+        except Exception as exc:  # e.g. OpenVINO missing beside the bench (the `openvino` extra)
+            extra["nncf"]["error"] = f"not timed: {type(exc).__name__}: {exc}"
+            log(name, extra["nncf"]["error"])
     epochs = QUICK_SETTINGS["distill"]["epochs"] if quick else 5
     try:
         log(name, "Torch-Pruning 50% + fine-tune")

@@ -197,3 +197,20 @@ def quantize_with_accuracy_control(
     result["xml"] = str(xml)
     result["file_bytes"] = xml.stat().st_size + xml.with_suffix(".bin").stat().st_size
     return result
+
+
+def nncf_notes(result: dict[str, Any], test_accuracy: float, threads: int) -> list[str]:
+    """What the benchmark's table says of NNCF's model besides its numbers."""
+    notes = [
+        f"OpenVINO IR timed with OpenVINO's compiled model (not ONNX Runtime) at {threads} "
+        "thread(s), LATENCY hint, 1 stream, f32 inference precision: scaledl's OpenVINO settings",
+        f"validation accuracy fp32 {result['val_accuracy_fp32']:.4f} → int8 "
+        f"{result['val_accuracy_int8']:.4f} (max_drop {result['max_drop']} absolute)",
+        f"{result['fake_quantize_ops']} FakeQuantize ops for "
+        f"{result['convolutions_and_matmuls']} Convolution/MatMul ops",
+        f"quantization {result['seconds']} s (convert_model + NNCF), venv install "
+        f"{result['install_seconds']} s",
+    ]
+    if abs(test_accuracy - result["test_accuracy"]) > 1e-9:
+        notes.append(f"test accuracy in the NNCF venv's own run: {result['test_accuracy']:.4f}")
+    return notes
