@@ -202,8 +202,8 @@ def quantize_with_accuracy_control(
 def nncf_notes(result: dict[str, Any], test_accuracy: float, threads: int) -> list[str]:
     """What the benchmark's table says of NNCF's model besides its numbers."""
     notes = [
-        f"OpenVINO IR timed with OpenVINO's compiled model (not ONNX Runtime) at {threads} "
-        "thread(s), LATENCY hint, 1 stream, f32 inference precision: scaledl's OpenVINO settings",
+        f"OpenVINO IR timed as OpenVINO's compiled model called directly (not ONNX Runtime) at "
+        f"{threads} thread(s), LATENCY hint, 1 stream, f32 inference precision",
         f"validation accuracy fp32 {result['val_accuracy_fp32']:.4f} → int8 "
         f"{result['val_accuracy_int8']:.4f} (max_drop {result['max_drop']} absolute)",
         f"{result['fake_quantize_ops']} FakeQuantize ops for "
