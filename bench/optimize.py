@@ -5,11 +5,13 @@
     python bench/optimize.py --cases digits-cnn,digits-rnn --reuse
     python bench/optimize.py --budget-min 10 --cifar-limit 1000   # ≈ 1 h on 2 cores
 
-For each recipe the parent is trained, then five contenders run the test split and are timed at
+For each recipe the parent is trained, then seven contenders run the test split and are timed at
 batch 1, interleaved round by round with the same thread count: PyTorch eager fp32, ONNX Runtime
-fp32, ONNX Runtime static int8 alone, Torch-Pruning 50% + fine-tune alone, and the model
-`scaledl optimize --max-accuracy-drop 0.01` chooses. Writes bench/results/optimize.json
-(optimize-quick.json with --quick).
+fp32, ONNX Runtime static int8 alone, NNCF's accuracy-aware int8 (quantize_with_accuracy_control,
+max_drop 0.01 on the validation rows; in its own venv, timed in OpenVINO: bench/optimize_nncf.py)
+with the parent in OpenVINO beside it (what that engine costs by itself), Torch-Pruning 50% +
+fine-tune alone, and the model `scaledl optimize --max-accuracy-drop 0.01` chooses. Writes
+bench/results/optimize.json (optimize-quick.json with --quick).
 """
 
 from __future__ import annotations
@@ -28,6 +30,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import CIFAR10, REPO, RESULTS, write_results
 from optimize_baselines import ort_static_int8, torch_pruning_finetune
+from optimize_contenders import (
+    NNCF,
+    THREADS,
+    Contender,
+    eager_contender,
+    nncf_contenders,
+    ort_contender,
+)
+from optimize_nncf import quantize_with_accuracy_control
 
 
 @dataclass
@@ -65,58 +76,22 @@ CASES = {
     "digits-rnn": Case("digits-rnn", "recurrent", 15.0, quick_overrides=["train.epochs=15"]),
 }
 QUICK_SETTINGS = {"distill": {"epochs": 3, "slim_epochs": 8}}
-THREADS = 1
-
-
-@dataclass
-class Contender:
-    name: str
-    run: Any  # callable(normalized batch) -> outputs
-    test_accuracy: float
-    file_bytes: int | None
-    notes: list[str] = field(default_factory=list)
 
 
 def log(case: str, text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {case}: {text}", flush=True)
 
 
-def ort_contender(
-    name: str,
-    onnx: bytes,
-    x: np.ndarray,
-    y: np.ndarray,
-    config: dict[str, str] | None = None,
-    **kw: Any,
-) -> Contender:
-    from scaledl.optimize.candidate import Candidate
-    from scaledl.optimize.evaluation import make_session
-
-    graph = Candidate(id=name, transforms=[], onnx=onnx, session_config=dict(config or {}))
-    session = make_session(graph, THREADS)
-    iname = session.get_inputs()[0].name
-    outputs = np.concatenate(
-        [session.run(None, {iname: x[i : i + 512]})[0] for i in range(0, len(x), 512)]
+def run_nncf(
+    name: str, work: Path, onnx_path: Path, calibration: np.ndarray, val: Any, test: Any
+) -> dict[str, Any]:
+    log(name, "NNCF quantize_with_accuracy_control (max_drop 0.01 absolute; its own venv)")
+    result = quantize_with_accuracy_control(
+        onnx_path, calibration, val, test, work / "nncf", threads=THREADS
     )
-    accuracy = float((outputs.argmax(1) == y).mean())
-    return Contender(name, lambda b: session.run(None, {iname: b}), accuracy, len(onnx), **kw)
-
-
-def eager_contender(name: str, module: Any, x: np.ndarray, y: np.ndarray) -> Contender:
-    import torch
-
-    module = module.eval()
-    with torch.inference_mode():
-        outputs = torch.cat(
-            [module(torch.from_numpy(x[i : i + 512])) for i in range(0, len(x), 512)]
-        )
-    accuracy = float((outputs.argmax(1).numpy() == y).mean())
-
-    def run(batch: np.ndarray) -> Any:
-        with torch.inference_mode():
-            return module(torch.from_numpy(batch))
-
-    return Contender(name, run, accuracy, None)
+    if "error" in result:
+        log(name, f"NNCF not run: {result['error'].splitlines()[-1]}")
+    return result
 
 
 def overrides_for(case: Case, quick: bool, cifar_limit: int | None) -> list[str]:
@@ -179,7 +154,7 @@ def run_search(
 
 
 def contenders_for(
-    name: str, parent: Path, search: dict[str, Any], quick: bool
+    name: str, parent: Path, search: dict[str, Any], quick: bool, nncf_work: Path | None
 ) -> tuple[list[Contender], dict[str, Any]]:
     from scaledl.data import DataConfig
     from scaledl.export.onnx_export import export_onnx
@@ -201,7 +176,16 @@ def contenders_for(
     ]
     calibration = apply_preprocessing(splits.train.x[:: max(1, len(splits.train) // 256)], prep)
     out.append(ort_contender("ort-int8-static", ort_static_int8(onnx, calibration), x, y))
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"nncf": "skipped (--skip-nncf)"}
+    if nncf_work is not None:
+        val = (apply_preprocessing(splits.val.x, prep), splits.val.y)
+        extra["nncf"] = run_nncf(name, nncf_work, pkg.onnx_path, calibration, val, (x, y))
+        try:
+            if "error" not in extra["nncf"]:
+                out.extend(nncf_contenders(extra["nncf"], onnx, x, y))
+        except Exception as exc:  # e.g. OpenVINO missing beside the bench (the `openvino` extra)
+            extra["nncf"]["error"] = f"not timed: {type(exc).__name__}: {exc}"
+            log(name, extra["nncf"]["error"])
     epochs = QUICK_SETTINGS["distill"]["epochs"] if quick else 5
     try:
         log(name, "Torch-Pruning 50% + fine-tune")
@@ -246,36 +230,50 @@ def time_contenders(contenders: list[Contender], x1: np.ndarray, quick: bool) ->
 def ratios_and_targets(kind: str, timing: dict[str, Any], search: dict[str, Any]) -> dict[str, Any]:
     ours = timing["scaledl"]
     fp32, int8, eager = timing["ort-fp32"], timing["ort-int8-static"], timing["pytorch-eager-fp32"]
-    ratios = {
+    nncf = timing.get(NNCF)  # absent when skipped or when NNCF failed (the error is recorded)
+    ratios: dict[str, float | None] = {
         "p50_vs_eager": eager["p50_ms"] / ours["p50_ms"],
         "p50_vs_ort_fp32": fp32["p50_ms"] / ours["p50_ms"],
         "p50_vs_ort_int8": int8["p50_ms"] / ours["p50_ms"],
+        "p50_vs_nncf": nncf["p50_ms"] / ours["p50_ms"] if nncf else None,
         # the lower quartile: the same comparison with background load filtered out
         "p25_vs_eager": eager["p25_ms"] / ours["p25_ms"],
         "p25_vs_ort_fp32": fp32["p25_ms"] / ours["p25_ms"],
         "p25_vs_ort_int8": int8["p25_ms"] / ours["p25_ms"],
+        "p25_vs_nncf": nncf["p25_ms"] / ours["p25_ms"] if nncf else None,
         "file_vs_parent": fp32["file_bytes"] / ours["file_bytes"],
+        "file_vs_nncf": nncf["file_bytes"] / ours["file_bytes"] if nncf else None,
         "accuracy_drop_pt": (fp32["test_accuracy"] - ours["test_accuracy"]) * 100,
+        "nncf_accuracy_drop_pt": (fp32["test_accuracy"] - nncf["test_accuracy"]) * 100
+        if nncf
+        else None,
     }
-    drop_ok = ratios["accuracy_drop_pt"] <= 1.0 + 1e-9
+    drop_ok = (fp32["test_accuracy"] - ours["test_accuracy"]) * 100 <= 1.0 + 1e-9
     if kind == "cnn":
         targets = {
-            "≥10× lower p50 than eager fp32": ratios["p50_vs_eager"] >= 10,
-            "≥1.5× lower p50 than ORT int8 alone": ratios["p50_vs_ort_int8"] >= 1.5,
-            "≥8× smaller file": ratios["file_vs_parent"] >= 8,
+            "≥10× lower p50 than eager fp32": eager["p50_ms"] / ours["p50_ms"] >= 10,
+            "≥1.5× lower p50 than ORT int8 alone": int8["p50_ms"] / ours["p50_ms"] >= 1.5,
+            "≥8× smaller file": fp32["file_bytes"] / ours["file_bytes"] >= 8,
             "≤1 pt test accuracy drop": drop_ok,
         }
     else:
         targets = {
-            "≥1.5× lower p50 than ORT fp32": ratios["p50_vs_ort_fp32"] >= 1.5,
+            "≥1.5× lower p50 than ORT fp32": fp32["p50_ms"] / ours["p50_ms"] >= 1.5,
             "≤1 pt test accuracy drop": drop_ok,
         }
     targets["search within its time budget"] = bool(search["within_budget"])
-    return {"ratios": {k: round(v, 3) for k, v in ratios.items()}, "targets": targets}
+    rounded = {k: None if v is None else round(v, 3) for k, v in ratios.items()}
+    return {"ratios": rounded, "targets": targets}
 
 
 def run_case(
-    name: str, case: Case, root: Path, quick: bool, reuse: bool, cifar_limit: int | None
+    name: str,
+    case: Case,
+    root: Path,
+    quick: bool,
+    reuse: bool,
+    cifar_limit: int | None,
+    nncf: bool = True,
 ) -> dict[str, Any]:
     work = root / name
     start = time.perf_counter()
@@ -283,7 +281,7 @@ def run_case(
     parent = train_parent(name, work, case.recipe, overrides, reuse)
     search = run_search(name, case, parent, work, quick, reuse)
     log(name, f"chosen {search['chosen']} {search['transforms']} in {search['seconds']} s")
-    contenders, extra = contenders_for(name, parent, search, quick)
+    contenders, extra = contenders_for(name, parent, search, quick, work if nncf else None)
     log(name, "timing all contenders side by side (batch 1, interleaved)")
     timing = time_contenders(contenders, extra.pop("example"), quick)
     summary = ratios_and_targets(case.kind, timing, search)
@@ -305,7 +303,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="short training/search, CIFAR subset")
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated cases")
-    parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench-optimize")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=REPO / "runs" / "bench-optimize",
+        help="folder for parents, searches and peers' models (default: runs/bench-optimize)",
+    )
     parser.add_argument(
         "--cifar-limit", type=int, default=None, help="CIFAR-10 images per class (default: all)"
     )
@@ -314,6 +317,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--budget-min", type=float, default=None, help="every case's search budget in minutes"
+    )
+    parser.add_argument(
+        "--skip-nncf",
+        action="store_true",
+        help="leave out NNCF's accuracy-aware int8 (it installs NNCF + OpenVINO in its own venv)",
     )
     args = parser.parse_args()
     names = [n.strip() for n in args.cases.split(",") if n.strip()]
@@ -330,7 +338,9 @@ def main() -> None:
         case = CASES[name]
         if args.budget_min:
             case = replace(case, budget_min=args.budget_min, quick_budget_min=args.budget_min)
-        results[name] = run_case(name, case, args.work, args.quick, args.reuse, args.cifar_limit)
+        results[name] = run_case(
+            name, case, args.work, args.quick, args.reuse, args.cifar_limit, not args.skip_nncf
+        )
         results[name]["command"] = " ".join(["python bench/optimize.py", *sys.argv[1:]])
         path = write_results(
             "optimize-quick" if args.quick else "optimize",
