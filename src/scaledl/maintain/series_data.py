@@ -57,15 +57,19 @@ def write_series_union(
         raise DataError("maintaining a forecaster needs timestamped series (data.series.timestamp)")
     columns = old_table.columns
     index = new_table.column_index(columns, "the old series'")
-    keep = new_table.times > old_table.times[-1]
+    # the old series ends with its test period: rows of the file after `test_end` were never
+    # part of the live version's data, and the new rows continue the series from there
+    used = _end_of_periods(old)
+    old_end = int(old_table.times[used - 1])
+    keep = new_table.times > old_end
     dropped = int((~keep).sum())
     if not keep.any():
         raise DataError(
             f"--new-data {new_table.source} ends at {format_time(int(new_table.times[-1]))}, "
-            f"not after the old series ({format_time(int(old_table.times[-1]))}); give newer rows"
+            f"not after the old series ({format_time(old_end)}); give newer rows"
         )
-    times = np.concatenate([old_table.times, new_table.times[keep]])
-    values = np.concatenate([old_table.values, new_table.values[keep][:, index]])
+    times = np.concatenate([old_table.times[:used], new_table.times[keep]])
+    values = np.concatenate([old_table.values[:used], new_table.values[keep][:, index]])
     timestamp = template.series.timestamp if template.series is not None else "date"
     _write_csv(path.with_suffix(".csv"), str(timestamp), columns, times, values)
     val_start, test_start = (_period_start(new, name, new_table) for name in ("val", "test"))
@@ -84,6 +88,11 @@ def _table(splits: DataSplits, what: str) -> SeriesTable:
     if table is None:
         raise DataError(f"the {what} data is not a time series")
     return table
+
+
+def _end_of_periods(splits: DataSplits) -> int:
+    """One past the last row a split's periods use (its test period's end)."""
+    return max(p.end for p in splits.periods)  # type: ignore[attr-defined]
 
 
 def _period_start(splits: DataSplits, name: str, table: SeriesTable) -> str:
