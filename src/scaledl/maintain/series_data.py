@@ -3,9 +3,10 @@
 - The **new data** is the series' continuation (a CSV/Parquet with the same columns), split by
   time: its newest `test_fraction` is the period both versions are judged on, the
   `val_fraction` before it picks the fine-tune's best epoch.
-- The **union** is one file: the old series followed by the new rows (rows at or before the old
-  series' end are dropped and counted), split by date at the new data's validation and test
-  periods. The new version learns from all the history before its judging period — including
+- The **union** is one file: the old series up to the end of its test period (rows of the file
+  past a `test_end` were never the live version's data) followed by the new rows (rows at or
+  before that end are dropped and counted), split by date at the new data's validation and
+  test periods. The new version learns from all the history before its judging period — including
   periods earlier versions were judged on: a forecaster must learn the newest behaviour.
 - The **evaluation set** is the newest period's windows (their look-back may reach into the
   rows before, as in training); the old test period is history the new version trains on, so it
