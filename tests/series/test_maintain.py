@@ -134,6 +134,26 @@ def test_new_rows_continue_the_series_from_the_end_of_its_test_period(
     assert result.outcome == "promoted", _decision(result.records)
 
 
+def test_new_rows_that_leave_a_gap_are_refused_naming_the_new_data(
+    early_package: Path, tmp_path: Path
+) -> None:
+    from scaledl.errors import DataError
+
+    later = START + np.timedelta64(750, "h")  # 50 hours after the test period's end
+    feed = write_series(tmp_path / "late.csv", series_values(NEW_ROWS, seed=5, start=750), later)
+    repo = _repo(early_package, tmp_path / "repo")
+    request = MaintainRequest(repo, MODEL, str(feed), build_config(FAST, []), work_dir=tmp_path)
+    with pytest.raises(DataError) as caught:
+        run_maintain(request)
+    assert caught.value.exit_code == 2
+    assert caught.value.message == (
+        f"--new-data {feed} starts at {_stamp(750)}, 50 step(s) after the live version's series "
+        f"ends ({_stamp(699)}); give the rows in between: the new data must continue the series"
+    )
+    assert sorted(p.name for p in (repo / MODEL).iterdir()) == [".maintain", "1"]
+    assert not list((repo / MODEL / ".maintain").glob("data/*"))
+
+
 class SeriesTraffic(Traffic):
     """The request loop, with a look-back window as its input."""
 

@@ -69,6 +69,7 @@ def write_series_union(
             f"--new-data {new_table.source} ends at {format_time(int(new_table.times[-1]))}, "
             f"not after the old series ({format_time(old_end)}); give newer rows"
         )
+    _no_gap(new_table, int(new_table.times[keep][0]), old_end, old_table.step_seconds, template)
     times = np.concatenate([old_table.times[:used], new_table.times[keep]])
     values = np.concatenate([old_table.values[:used], new_table.values[keep][:, index]])
     timestamp = template.series.timestamp if template.series is not None else "date"
@@ -89,6 +90,22 @@ def _table(splits: DataSplits, what: str) -> SeriesTable:
     if table is None:
         raise DataError(f"the {what} data is not a time series")
     return table
+
+
+def _no_gap(
+    new: SeriesTable, first: int, old_end: int, step: float | None, template: DataConfig
+) -> None:
+    """The new rows must go on where the old series ended: a gap between them would otherwise
+    be reported by the row numbers of the union file, a file the user never wrote."""
+    fills = template.series is not None and template.series.fill != "none"
+    if step is None or fills or first - old_end <= step:
+        return
+    missing = round((first - old_end) / step) - 1
+    raise DataError(
+        f"--new-data {new.source} starts at {format_time(first)}, {missing} step(s) after the "
+        f"live version's series ends ({format_time(old_end)}); give the rows in between: the "
+        "new data must continue the series"
+    )
 
 
 def _end_of_periods(splits: DataSplits) -> int:
