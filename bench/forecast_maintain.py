@@ -1,6 +1,6 @@
 """`scaledl maintain` on ETTh1 through a real server, with forecast requests running throughout.
 
-    python bench/forecast_maintain.py [--out runs/bench-forecast/maintain]
+    python bench/forecast_maintain.py [--family linear|dlinear] [--out runs/bench-forecast/maintain]
 
 ETTh1's behaviour changes with the seasons and over the years (the loads' levels and the oil
 temperature's cycle drift). A live forecaster (`examples/etth1-linear.yaml`: a linear map per
@@ -61,7 +61,7 @@ SOAK_SECONDS = 15.0
 EXPECTED = {"recent": "promoted", "corrupted": "rolled-back"}
 
 
-def train_live(out: Path) -> Path:
+def train_live(out: Path, family: str) -> Path:
     from scaledl.pipeline.train import train_recipe
     from scaledl.recipe import load_recipe
 
@@ -74,7 +74,7 @@ def train_live(out: Path) -> Path:
         "export.exporter=legacy",
         f"name={MODEL}",
     ]
-    recipe = load_recipe(REPO / "examples" / "etth1-linear.yaml", overrides)
+    recipe = load_recipe(REPO / "examples" / f"etth1-{family}.yaml", overrides)
     return train_recipe(recipe, out / "live").package
 
 
@@ -289,12 +289,15 @@ def summarize(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/bench-forecast/maintain"))
+    parser.add_argument(
+        "--family", default="linear", choices=["linear", "dlinear"], help="the live recipe"
+    )
     parser.add_argument("--cases", default="recent,corrupted", help="comma-separated cases")
     args = parser.parse_args()
     load_before = os.getloadavg()
     started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
-    live = train_live(args.out)
+    live = train_live(args.out, args.family)
     feeds, about = write_feeds(live, args.out)
     cases = {name: run_case(name, live, feeds[name], args.out) for name in args.cases.split(",")}
     live_metrics = json.loads((live / "manifest.json").read_text())["metrics"]
@@ -302,7 +305,7 @@ def main() -> None:
         "command": "python " + " ".join(sys.argv),
         "protocol": " ".join(__doc__.split("\n\n")[2:5]).replace("\n", " "),
         "live": {
-            "recipe": "examples/etth1-linear.yaml",
+            "recipe": f"examples/etth1-{args.family}.yaml",
             "lookback": LOOKBACK,
             "horizon": HORIZON,
             "periods": LIVE_PERIODS,
