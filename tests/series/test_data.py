@@ -110,6 +110,32 @@ def test_etth1_usual_protocol_window_counts() -> None:
     assert splits.sizes == {"train": 8640 - 336 - 96 + 1, "val": 2785, "test": 2785}
 
 
+def test_unquoted_dates_in_a_recipe_or_a_set_split_like_quoted_ones(
+    series_csv: Path, tmp_path: Path
+) -> None:
+    """YAML reads `train_end: 2021-01-15` as a date, not text: the split is the same."""
+    from scaledl.recipe import load_recipe
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        f"name: s\ndata:\n  source: {series_csv}\n  series:\n    lookback: 48\n"
+        "    horizon: 12\n    train_end: 2021-01-15\n    val_end: 2021-01-20 12:00:00\n"
+        "model: {family: mlp}\n"
+    )
+    loaded = load_recipe(recipe, ["data.series.test_end=2021-01-24"]).data
+    assert loaded.series is not None
+    assert (loaded.series.train_end, loaded.series.val_end, loaded.series.test_end) == (
+        "2021-01-15",
+        "2021-01-20 12:00:00",
+        "2021-01-24",
+    )
+    quoted = _config(
+        series_csv, train_end="2021-01-15", val_end="2021-01-20 12:00", test_end="2021-01-24"
+    )
+    periods = [(p.start, p.end) for p in load_splits(loaded, task="regression").periods]
+    assert periods == [(p.start, p.end) for p in load_splits(quoted, task="regression").periods]
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [

@@ -17,7 +17,7 @@ from scaledl.maintain.log import read_log
 from scaledl.maintain.loop import MaintainRequest, run_maintain
 from tests.conftest import run_cli
 from tests.maintain.conftest import Traffic
-from tests.series.conftest import START, series_values, write_series
+from tests.series.conftest import START, series_recipe, series_values, write_series
 from tests.serve.helpers import ServerProcess
 
 MODEL = "synthetic"
@@ -91,6 +91,67 @@ def test_corrupted_feed_is_rolled_back_offline(
     assert [c["check"] for c in decision["checks"] if not c["passed"]] == ["gain:offline"]
     assert "% lower, needed ≥ +1.00 %" in decision["reason"]
     assert not (repo / MODEL / "2").exists()  # moved out of the server's sight
+
+
+def _stamp(hours: int) -> str:
+    return str(START + np.timedelta64(hours, "h")).replace("T", " ")
+
+
+@pytest.fixture(scope="module")
+def early_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A forecaster trained on the first 700 hours of a 1,000-hour file, split by date: the
+    file's last 300 hours come after its test period and were never its data."""
+    from scaledl.pipeline import train_recipe
+    from scaledl.recipe import validate_recipe
+
+    root = tmp_path_factory.mktemp("early")
+    csv = write_series(root / "series.csv", series_values(1000))
+    ends = {"train_end": _stamp(500), "val_end": _stamp(600), "test_end": _stamp(700)}
+    return train_recipe(validate_recipe(series_recipe(csv, **ends)), root / "run").package
+
+
+@pytest.mark.slow
+def test_new_rows_continue_the_series_from_the_end_of_its_test_period(
+    early_package: Path, tmp_path: Path
+) -> None:
+    """New data that starts where the live version's test period ended is appended whole,
+    even though the old file goes on (a split by date that leaves the rest unused): none of
+    its rows is dropped, and the union holds no old row after the test period."""
+    changed = series_values(NEW_ROWS, seed=5, start=700, period=16.0)
+    feed = write_series(tmp_path / "feed.csv", changed, start=START + np.timedelta64(700, "h"))
+    repo = _repo(early_package, tmp_path / "repo")
+    request = MaintainRequest(
+        repo, MODEL, str(feed), build_config(FAST, []), work_dir=tmp_path / "w"
+    )
+    result = run_maintain(request)
+    data = next(r for r in result.records if r["step"] == "data")
+    assert data["dropped_copies_of_test_rows"] == 0
+    union = Path(data["union"]).with_suffix(".csv")
+    lines = union.read_text().splitlines()
+    assert len(lines) == 1 + 700 + NEW_ROWS
+    assert lines[700].startswith(_stamp(699)) and lines[701].startswith(_stamp(700))
+    assert float(lines[701].split(",")[1]) == pytest.approx(changed[0, 0], abs=1e-3)
+    assert result.outcome == "promoted", _decision(result.records)
+
+
+def test_new_rows_that_leave_a_gap_are_refused_naming_the_new_data(
+    early_package: Path, tmp_path: Path
+) -> None:
+    from scaledl.errors import DataError
+
+    later = START + np.timedelta64(750, "h")  # 50 hours after the test period's end
+    feed = write_series(tmp_path / "late.csv", series_values(NEW_ROWS, seed=5, start=750), later)
+    repo = _repo(early_package, tmp_path / "repo")
+    request = MaintainRequest(repo, MODEL, str(feed), build_config(FAST, []), work_dir=tmp_path)
+    with pytest.raises(DataError) as caught:
+        run_maintain(request)
+    assert caught.value.exit_code == 2
+    assert caught.value.message == (
+        f"--new-data {feed} starts at {_stamp(750)}, 50 step(s) after the live version's series "
+        f"ends ({_stamp(699)}); give the rows in between: the new data must continue the series"
+    )
+    assert sorted(p.name for p in (repo / MODEL).iterdir()) == [".maintain", "1"]
+    assert not list((repo / MODEL / ".maintain").glob("data/*"))
 
 
 class SeriesTraffic(Traffic):

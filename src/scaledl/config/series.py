@@ -15,9 +15,10 @@ data:
 
 from __future__ import annotations
 
-from typing import Literal
+import datetime as dt
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_WINDOW = 1 << 16
 
@@ -80,6 +81,17 @@ class SeriesConfig(BaseModel):
         description="steps in one season for the seasonal-naive baseline (default: a day of "
         "hourly or finer data, a week of daily data)",
     )
+
+    @field_validator("train_end", "val_end", "test_end", mode="before")
+    @classmethod
+    def _date_as_text(cls, value: Any) -> Any:
+        """YAML reads an unquoted `2017-06-26` (in a recipe or a `--set`) as a date: the same
+        boundary as the quoted text."""
+        if isinstance(value, dt.datetime):
+            return value.isoformat(sep=" ")
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> SeriesConfig:

@@ -3,9 +3,10 @@
 - The **new data** is the series' continuation (a CSV/Parquet with the same columns), split by
   time: its newest `test_fraction` is the period both versions are judged on, the
   `val_fraction` before it picks the fine-tune's best epoch.
-- The **union** is one file: the old series followed by the new rows (rows at or before the old
-  series' end are dropped and counted), split by date at the new data's validation and test
-  periods. The new version learns from all the history before its judging period — including
+- The **union** is one file: the old series up to the end of its test period (rows of the file
+  past a `test_end` were never the live version's data) followed by the new rows (rows at or
+  before that end are dropped and counted), split by date at the new data's validation and
+  test periods. The new version learns from all the history before its judging period — including
   periods earlier versions were judged on: a forecaster must learn the newest behaviour.
 - The **evaluation set** is the newest period's windows (their look-back may reach into the
   rows before, as in training); the old test period is history the new version trains on, so it
@@ -57,15 +58,20 @@ def write_series_union(
         raise DataError("maintaining a forecaster needs timestamped series (data.series.timestamp)")
     columns = old_table.columns
     index = new_table.column_index(columns, "the old series'")
-    keep = new_table.times > old_table.times[-1]
+    # the old series ends with its test period: rows of the file after `test_end` were never
+    # part of the live version's data, and the new rows continue the series from there
+    used = _end_of_periods(old)
+    old_end = int(old_table.times[used - 1])
+    keep = new_table.times > old_end
     dropped = int((~keep).sum())
     if not keep.any():
         raise DataError(
             f"--new-data {new_table.source} ends at {format_time(int(new_table.times[-1]))}, "
-            f"not after the old series ({format_time(int(old_table.times[-1]))}); give newer rows"
+            f"not after the old series ({format_time(old_end)}); give newer rows"
         )
-    times = np.concatenate([old_table.times, new_table.times[keep]])
-    values = np.concatenate([old_table.values, new_table.values[keep][:, index]])
+    _no_gap(new_table, int(new_table.times[keep][0]), old_end, old_table.step_seconds, template)
+    times = np.concatenate([old_table.times[:used], new_table.times[keep]])
+    values = np.concatenate([old_table.values[:used], new_table.values[keep][:, index]])
     timestamp = template.series.timestamp if template.series is not None else "date"
     _write_csv(path.with_suffix(".csv"), str(timestamp), columns, times, values)
     val_start, test_start = (_period_start(new, name, new_table) for name in ("val", "test"))
@@ -84,6 +90,27 @@ def _table(splits: DataSplits, what: str) -> SeriesTable:
     if table is None:
         raise DataError(f"the {what} data is not a time series")
     return table
+
+
+def _no_gap(
+    new: SeriesTable, first: int, old_end: int, step: float | None, template: DataConfig
+) -> None:
+    """The new rows must go on where the old series ended: a gap between them would otherwise
+    be reported by the row numbers of the union file, a file the user never wrote."""
+    fills = template.series is not None and template.series.fill != "none"
+    if step is None or fills or first - old_end <= step:
+        return
+    missing = round((first - old_end) / step) - 1
+    raise DataError(
+        f"--new-data {new.source} starts at {format_time(first)}, {missing} step(s) after the "
+        f"live version's series ends ({format_time(old_end)}); give the rows in between: the "
+        "new data must continue the series"
+    )
+
+
+def _end_of_periods(splits: DataSplits) -> int:
+    """One past the last row a split's periods use (its test period's end)."""
+    return max(p.end for p in splits.periods)  # type: ignore[attr-defined]
 
 
 def _period_start(splits: DataSplits, name: str, table: SeriesTable) -> str:

@@ -357,8 +357,9 @@ class Trainer:
             for callback in self.step_callbacks:
                 callback(record)
             rate = seen_here * ctx.world_size / max(time.perf_counter() - t0, 1e-9)
+            shown = {"acc": sums[1] / sums[2]} if self.task == "classification" else {}
             bar.advance(1, description=f"epoch {epoch + 1}{of}", loss=sums[0] / sums[2],
-                        acc=sums[1] / sums[2], **{"img/s": round(rate)})  # fmt: skip
+                        **shown, **{"img/s": round(rate)})  # fmt: skip
             every = self.checkpoint_every
             if every and (batch.step + 1) % every == 0 and batch.step + 1 < end:
                 self._save(model, optimizer, state, partial=sums)
