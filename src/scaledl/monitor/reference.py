@@ -118,7 +118,15 @@ def package_profile(pkg: Package) -> ReferenceProfile:
             f"package {pkg.source} has no monitoring profile; add one with "
             f"`scaledl monitor profile {pkg.source} --data SPEC`"
         )
-    return load_profile(pkg.file(name).read_bytes(), source=f"{pkg.source}/{name}")
+    source = f"{pkg.source}/{name}"
+    profile = load_profile(pkg.file(name).read_bytes(), source=source)
+    spec = pkg.manifest.preprocessing
+    if spec is not None and spec.kind == "series":
+        from scaledl.monitor.series_profile import align_profile, is_series
+
+        if is_series(profile):
+            profile = align_profile(profile, spec, source)  # type: ignore[arg-type]
+    return profile
 
 
 def session_predict(pkg: Package) -> Predict:
