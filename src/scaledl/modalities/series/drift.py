@@ -9,7 +9,7 @@ For every input variable of a window (values standardised with the training stat
 | `step` | mean of the last quarter minus the rest, in window std units | a recent level shift |
 | `roughness` | log of the mean absolute step-to-step change | noise, scale, a stuck sensor |
 | `stillness` | share of unchanged steps in the last quarter | a sensor stuck at a constant |
-| `floor` | the window's 10th percentile (its base level) | a level shift the seasons do not explain |
+| `floor` | the window's 10th percentile: its base level | an offset no season explains |
 
 `level` alone cannot tell a faulty offset from a season: a load's mean rises in summer by as
 much as a sensor offset of a few training standard deviations (ETTh1's LUFL: +2.4 σ from
