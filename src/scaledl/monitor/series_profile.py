@@ -48,15 +48,22 @@ def series_profile(
     spec: SeriesSpec,
     predict: Predict,
     *,
+    unscored_raw: np.ndarray | None = None,
     train_rows: np.ndarray | None = None,
     options: ProfileOptions | None = None,
     sources: dict[str, str] | None = None,
 ) -> ReferenceProfile:
-    """A profile from the reference period's windows (time order) and their targets."""
+    """A profile from the reference period's windows (time order) and their targets.
+
+    `unscored_raw`: the windows that follow, up to the period's last hour, whose targets lie
+    past it — normal inputs of the newest hours, so the input reference includes them.
+    """
     from scaledl.modalities.series.drift import feature_names, window_features
 
     opts = options or ProfileOptions()
     features = window_features(spec, sequence_raw)
+    if unscored_raw is not None and len(unscored_raw):
+        features = np.concatenate([features, window_features(spec, unscored_raw)])
     if len(features) > opts.max_reference:  # keep the newest, in order
         features = features[-opts.max_reference :]
     outputs = _predict_chunks(predict, sequence_raw)
