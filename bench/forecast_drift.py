@@ -79,7 +79,19 @@ class Bench:
         rows = values[last_row - self.lookback + 1 : last_row + N]
         windows = sliding_window_view(rows, self.lookback, axis=0).transpose(0, 2, 1)
         features = modality_of(self.spec).drift_features(self.spec, windows)
-        return detect_drift(self.profile, Window(features), self.config).drift
+        watched = self.profile.projection.transform(features)  # the profile's own features
+        return detect_drift(self.profile, Window(watched), self.config).drift
+
+    def profile_summary(self) -> dict[str, Any]:
+        """What the stored profile watches; an older one lacks today's features (rebuild it with
+        `scaledl monitor profile PACKAGE` to measure them)."""
+        from scaledl.modalities.series.drift import feature_names
+
+        current, held = feature_names(self.spec), self.profile.meta["feature_names"]
+        missing = [name for name in current if name not in held]
+        if missing:
+            print(f"the package's profile predates {len(missing)} features: measured without them")
+        return {"windows": len(self.profile.features), "features": len(held), "missing": missing}
 
     def false_alarms(self, period: str, trials: int) -> dict[str, Any]:
         p = self.periods[period]
@@ -134,6 +146,7 @@ def main() -> None:
         "window": N,
         "alpha": args.alpha,
         "reference": "validation period windows, in time order (the package profile)",
+        "profile": bench.profile_summary(),
         "false_alarms": {
             "validation": bench.false_alarms("val", args.trials),
             "test": bench.false_alarms("test", args.trials),

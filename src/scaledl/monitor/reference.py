@@ -140,7 +140,7 @@ def package_profile(pkg: Package) -> ReferenceProfile:
         from scaledl.monitor.series_profile import align_profile, is_series
 
         if is_series(profile):
-            profile = align_profile(profile, spec, source)  # type: ignore[arg-type]
+            profile = align_profile(profile, spec, source)
     return profile
 
 
