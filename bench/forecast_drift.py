@@ -9,8 +9,10 @@ live monitor and `scaledl monitor report` run it, on windows of n = 200 consecut
 validation period's windows.
 
 - **false alarms**: 300 windows of 200 forecasts starting at random hours of the validation
-  period (the reference period, so this measures calibration) and of the test period (four
-  months later, out of sample: real drift there counts as an alarm);
+  period (the reference period, so this measures calibration in sample) and of the test period
+  (four months later, out of sample: real drift there counts as an alarm); and, held out, the
+  validation period cut in blocks of 600 windows, every other block the reference and windows
+  of 200 inside the blocks left out scored against it (the same season, unseen hours);
 - **detection**: a fault starts at a random hour of the validation period on one sensor; the
   monitor sees the 200 forecasts after the fault has filled the look-back (an established
   fault) and, separately, the first 200 forecasts after its onset. Faults:
@@ -40,6 +42,7 @@ from common import REPO, RESULTS, machine
 ETTH1 = REPO.parent / "shared" / "datasets" / "etth1" / "ETTh1.csv"
 N = 200
 FAULTS = {"level": 3.0, "scale": 2.0, "stuck": 0.0}
+HELD_OUT_BLOCK = 600  # validation windows (25 days) per block of the held-out check
 
 
 def package(path: Path | None, out: Path) -> Path:
@@ -101,6 +104,26 @@ class Bench:
         rate = float(np.mean(flags))
         return {"trials": trials, "rate": round(rate, 4), "se": round(_se(rate, trials), 4)}
 
+    def held_out(self, block: int = HELD_OUT_BLOCK, stride: int = 10) -> dict[str, Any]:
+        """False alarms out of sample: the reference is every other block of `block` validation
+        windows, the alarms are counted on windows of N inside the blocks it left out."""
+        import dataclasses
+
+        from scaledl.monitor.drift import Window, detect_drift
+
+        features = self.profile.features
+        blocks = [features[i : i + block] for i in range(0, len(features), block)]
+        flags = []
+        for kept in (0, 1):
+            half = dataclasses.replace(
+                self.profile, features=np.concatenate(blocks[kept::2]), _cache={}
+            )
+            for held in blocks[1 - kept :: 2]:
+                for start in range(0, len(held) - N + 1, stride):
+                    window = Window(held[start : start + N])
+                    flags.append(detect_drift(half, window, self.config).drift)
+        return {"block": block, "stride": stride, "windows": len(flags), "rate": _rate(flags)}
+
     def inject(self, kind: str, column: int, onset: int) -> np.ndarray:
         v = self.values.copy()
         if kind == "level":
@@ -122,6 +145,10 @@ class Bench:
             per_variable[name] = round(float(np.mean(hits)), 4)
         mean = float(np.mean(list(per_variable.values())))
         return {"trials_per_variable": trials, "mean": round(mean, 4), "per_variable": per_variable}
+
+
+def _rate(flags: list[bool]) -> float:
+    return round(float(np.mean(flags)), 4) if flags else float("nan")
 
 
 def _se(rate: float, n: int) -> float:
@@ -150,6 +177,7 @@ def main() -> None:
         "false_alarms": {
             "validation": bench.false_alarms("val", args.trials),
             "test": bench.false_alarms("test", args.trials),
+            "validation_held_out": bench.held_out(),
         },
         "faults": {
             "level": f"+{FAULTS['level']:g} training standard deviations on one sensor",
