@@ -140,12 +140,15 @@ def align_profile(profile: ReferenceProfile, spec: SeriesSpec, source: str) -> R
         return profile
     position = {name: i for i, name in enumerate(current)}
     unknown = [name for name in held if name not in position]
-    if not held or unknown or len(held) != profile.features.shape[1]:
+    width = profile.features.shape[1] if profile.features.ndim == 2 else -1
+    if not held or unknown or len(held) != width:
+        shown = (unknown or held)[:5]
         raise PackageError(
-            f"{source}: its window features {unknown or held} do not match this model's inputs; "
-            f"rebuild it with `scaledl monitor profile PACKAGE`"
+            f"{source}: its window features ({len(held)} named, e.g. {shown}; {width} columns) "
+            f"do not match this model's inputs; rebuild it with `scaledl monitor profile PACKAGE`"
         )
-    missing = [name for name in current if name not in set(held)]
+    kept = set(held)
+    missing = [name for name in current if name not in kept]
     log.info("%s predates the features %s; it is used without them", source, missing)
     select = np.zeros((len(held), len(current)), np.float32)
     select[np.arange(len(held)), [position[name] for name in held]] = 1.0
