@@ -9,8 +9,10 @@ live monitor and `scaledl monitor report` run it, on windows of n = 200 consecut
 validation period's windows.
 
 - **false alarms**: 300 windows of 200 forecasts starting at random hours of the validation
-  period (the reference period, so this measures calibration) and of the test period (four
-  months later, out of sample: real drift there counts as an alarm);
+  period (the reference period, so this measures calibration in sample) and of the test period
+  (four months later, out of sample: real drift there counts as an alarm); and, held out, the
+  validation period cut in blocks of 600 windows, every other block the reference and windows
+  of 200 inside the blocks left out scored against it (the same season, unseen hours);
 - **detection**: a fault starts at a random hour of the validation period on one sensor; the
   monitor sees the 200 forecasts after the fault has filled the look-back (an established
   fault) and, separately, the first 200 forecasts after its onset. Faults:
@@ -40,6 +42,7 @@ from common import REPO, RESULTS, machine
 ETTH1 = REPO.parent / "shared" / "datasets" / "etth1" / "ETTh1.csv"
 N = 200
 FAULTS = {"level": 3.0, "scale": 2.0, "stuck": 0.0}
+HELD_OUT_BLOCK = 600  # validation windows (25 days) per block of the held-out check
 
 
 def package(path: Path | None, out: Path) -> Path:
@@ -79,7 +82,19 @@ class Bench:
         rows = values[last_row - self.lookback + 1 : last_row + N]
         windows = sliding_window_view(rows, self.lookback, axis=0).transpose(0, 2, 1)
         features = modality_of(self.spec).drift_features(self.spec, windows)
-        return detect_drift(self.profile, Window(features), self.config).drift
+        watched = self.profile.projection.transform(features)  # the profile's own features
+        return detect_drift(self.profile, Window(watched), self.config).drift
+
+    def profile_summary(self) -> dict[str, Any]:
+        """What the stored profile watches; an older one lacks today's features (rebuild it with
+        `scaledl monitor profile PACKAGE` to measure them)."""
+        from scaledl.modalities.series.drift import feature_names
+
+        current, held = feature_names(self.spec), self.profile.meta["feature_names"]
+        missing = [name for name in current if name not in held]
+        if missing:
+            print(f"the package's profile predates {len(missing)} features: measured without them")
+        return {"windows": len(self.profile.features), "features": len(held), "missing": missing}
 
     def false_alarms(self, period: str, trials: int) -> dict[str, Any]:
         p = self.periods[period]
@@ -88,6 +103,26 @@ class Bench:
         flags = [self.flagged(self.values, int(t)) for t in ends]
         rate = float(np.mean(flags))
         return {"trials": trials, "rate": round(rate, 4), "se": round(_se(rate, trials), 4)}
+
+    def held_out(self, block: int = HELD_OUT_BLOCK, stride: int = 10) -> dict[str, Any]:
+        """False alarms out of sample: the reference is every other block of `block` validation
+        windows, the alarms are counted on windows of N inside the blocks it left out."""
+        import dataclasses
+
+        from scaledl.monitor.drift import Window, detect_drift
+
+        features = self.profile.features
+        blocks = [features[i : i + block] for i in range(0, len(features), block)]
+        flags = []
+        for kept in (0, 1):
+            half = dataclasses.replace(
+                self.profile, features=np.concatenate(blocks[kept::2]), _cache={}
+            )
+            for held in blocks[1 - kept :: 2]:
+                for start in range(0, len(held) - N + 1, stride):
+                    window = Window(held[start : start + N])
+                    flags.append(detect_drift(half, window, self.config).drift)
+        return {"block": block, "stride": stride, "windows": len(flags), "rate": _rate(flags)}
 
     def inject(self, kind: str, column: int, onset: int) -> np.ndarray:
         v = self.values.copy()
@@ -112,6 +147,10 @@ class Bench:
         return {"trials_per_variable": trials, "mean": round(mean, 4), "per_variable": per_variable}
 
 
+def _rate(flags: list[bool]) -> float:
+    return round(float(np.mean(flags)), 4) if flags else float("nan")
+
+
 def _se(rate: float, n: int) -> float:
     return float(np.sqrt(max(rate * (1 - rate), 1e-12) / n))
 
@@ -134,9 +173,11 @@ def main() -> None:
         "window": N,
         "alpha": args.alpha,
         "reference": "validation period windows, in time order (the package profile)",
+        "profile": bench.profile_summary(),
         "false_alarms": {
             "validation": bench.false_alarms("val", args.trials),
             "test": bench.false_alarms("test", args.trials),
+            "validation_held_out": bench.held_out(),
         },
         "faults": {
             "level": f"+{FAULTS['level']:g} training standard deviations on one sensor",

@@ -48,7 +48,9 @@ def drift_table(doc: dict[str, Any]) -> list[str]:
     lines = [
         f"False alarms (n = {drift['window']}, alpha {drift['alpha']}): validation period "
         f"{fa['validation']['rate']:.1%} ± {fa['validation']['se']:.1%} "
-        f"({fa['validation']['trials']} windows), test period {fa['test']['rate']:.1%}.",
+        f"({fa['validation']['trials']} windows), test period {fa['test']['rate']:.1%}"
+        + _held_out(fa.get("validation_held_out"))
+        + ".",
         "",
         "| fault | "
         + " | ".join(next(iter(drift["detection_established"].values()))["per_variable"])
@@ -63,6 +65,15 @@ def drift_table(doc: dict[str, Any]) -> list[str]:
             f"| {kind}: {drift['faults'][kind]} | {cells} | {found['mean']:.0%} | {onset:.0%} |"
         )
     return lines
+
+
+def _held_out(held: dict[str, Any] | None) -> str:
+    if not held:
+        return ""
+    return (
+        f", validation blocks held out of the reference {held['rate']:.1%} "
+        f"({held['windows']} windows, blocks of {held['block']})"
+    )
 
 
 def optimize_lines(doc: dict[str, Any]) -> list[str]:

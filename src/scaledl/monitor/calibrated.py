@@ -13,6 +13,12 @@ standardised value (a max-T combination, Westfall–Young), compared with the re
 largest — so correlated features and features of different natural variability are weighed
 fairly. The p-value `(1 + #reference chunks at least as extreme) / (1 + B)` is valid for
 exchangeable chunks: on a period that behaves like the reference, alarms come at rate `alpha`.
+
+The spread is measured on each side of the median separately (a two-piece control chart): a
+few months of reference hold one or two seasonal excursions, one-sided (ETTh1's LULL dips by
+1.5 training σ for a month of its four), and a single standard deviation inflated by a dip
+would hide a rise of the same size. Each side's spread is √2 × the root mean square of the
+deviations on that side, which is the standard deviation when the chunk means are symmetric.
 """
 
 from __future__ import annotations
@@ -33,11 +39,16 @@ class Calibration:
 
     size: int
     center: np.ndarray  # (k,) median chunk mean per feature
-    spread: np.ndarray  # (k,) standard deviation of the chunk means per feature
+    upper: np.ndarray  # (k,) spread of the chunk means above the median, per feature
+    lower: np.ndarray  # (k,) … and below it
     maxima: np.ndarray  # (B,) each reference chunk's largest |standardised mean|
 
     def scores(self, window: np.ndarray) -> np.ndarray:
-        return (window.mean(axis=0) - self.center) / self.spread
+        return self.standardise(window.mean(axis=0))
+
+    def standardise(self, means: np.ndarray) -> np.ndarray:
+        deviation = means - self.center
+        return np.where(deviation >= 0, deviation / self.upper, deviation / self.lower)
 
     def p_value(self, window: np.ndarray) -> tuple[float, np.ndarray]:
         """(p-value, per-feature standardised scores) of a window (n, k)."""
@@ -56,9 +67,17 @@ def calibrate(sequence: np.ndarray, size: int, chunks: int = NULL_CHUNKS) -> Cal
     cumulative = np.concatenate([np.zeros((1, sequence.shape[1])), np.cumsum(sequence, axis=0)])
     means = (cumulative[starts + size] - cumulative[starts]) / size  # (B, k)
     center = np.median(means, axis=0)
-    spread = np.maximum(means.std(axis=0), MIN_SPREAD)
-    maxima = np.abs((means - center) / spread).max(axis=1)
-    return Calibration(size, center, spread, maxima)
+    upper, lower = _side_spreads(means - center)
+    calibration = Calibration(size, center, upper, lower, np.zeros(0))
+    calibration.maxima = np.abs(calibration.standardise(means)).max(axis=1)
+    return calibration
+
+
+def _side_spreads(deviations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column, the spread above and below zero: √(2 · mean(deviation² on that side))."""
+    above = np.sqrt(2 * np.mean(np.maximum(deviations, 0) ** 2, axis=0))
+    below = np.sqrt(2 * np.mean(np.minimum(deviations, 0) ** 2, axis=0))
+    return np.maximum(above, MIN_SPREAD), np.maximum(below, MIN_SPREAD)
 
 
 def chunk_size_limit(reference_length: int) -> int:

@@ -63,19 +63,34 @@ def _series_profile(
     from scaledl.monitor.series_profile import series_profile
 
     table, layout = getattr(splits, "table", None), getattr(splits, "layout", None)
-    train_rows = None
+    train_rows = unscored = None
     if table is not None and layout is not None:
         period = splits.period("train")  # type: ignore[attr-defined]
         train_rows = table.values[period.start : period.end][:, layout.inputs]
+        unscored = _unscored_windows(splits, table.values[:, layout.inputs], layout.lookback)
     return series_profile(
         splits.val.x,
         splits.val.y,
         spec,  # type: ignore[arg-type]
         predict,
+        unscored_raw=unscored,
         train_rows=train_rows,
         options=options,
         sources={"inputs_from": "val", "outputs_from": "val", "data": splits.source},
     )
+
+
+def _unscored_windows(splits: DataSplits, inputs: np.ndarray, lookback: int) -> np.ndarray:
+    """The validation period's look-back windows after its last scored one: their horizon runs
+    past the period, but their inputs are the period's newest (whole, finite windows only)."""
+    starts: range = splits.starts["val"]  # type: ignore[attr-defined]
+    end = splits.period("val").end  # type: ignore[attr-defined]
+    none = np.zeros((0, lookback, inputs.shape[1]), inputs.dtype)
+    if len(starts) == 0:
+        return none
+    tail = range(starts[-1] + starts.step, end - lookback + 1, starts.step)
+    kept = [inputs[s : s + lookback] for s in tail if np.isfinite(inputs[s : s + lookback]).all()]
+    return np.stack(kept) if kept else none
 
 
 def input_features(preprocessing: SpecBase, graph_x: np.ndarray) -> np.ndarray:
@@ -118,7 +133,15 @@ def package_profile(pkg: Package) -> ReferenceProfile:
             f"package {pkg.source} has no monitoring profile; add one with "
             f"`scaledl monitor profile {pkg.source} --data SPEC`"
         )
-    return load_profile(pkg.file(name).read_bytes(), source=f"{pkg.source}/{name}")
+    source = f"{pkg.source}/{name}"
+    profile = load_profile(pkg.file(name).read_bytes(), source=source)
+    spec = pkg.manifest.preprocessing
+    if spec is not None and spec.kind == "series":
+        from scaledl.monitor.series_profile import align_profile, is_series
+
+        if is_series(profile):
+            profile = align_profile(profile, spec, source)
+    return profile
 
 
 def session_predict(pkg: Package) -> Predict:

@@ -58,7 +58,9 @@ def build_report(
             ]
         )
     names = profile.meta.get("feature_names")
-    if names and assessment.feature_means is not None:
+    channels = len(profile.channel_stats.get("mean", ()))
+    # one statistic per named feature (tables): a forecaster's are per variable, not feature
+    if names and len(names) == channels and assessment.feature_means is not None:
         report.heading("Input features: reference vs new data")
         report.table(_feature_shift(names, profile, assessment.feature_means))
     report.heading("Plots")
@@ -215,10 +217,13 @@ def _named_feature_figures(
 def feature_means(profile: ReferenceProfile, window: Any) -> list[dict[str, Any]]:
     """Reference and new mean of every named feature, in its own units."""
     names = profile.meta.get("feature_names") or []
-    diag = np.diag(profile.projection.components).astype(np.float64)
-    if len(names) != len(diag) or window is None:
+    components = profile.projection.components.astype(np.float64)
+    if len(names) != len(components) or window is None:
         return []
-    scale, mean = 1.0 / diag, profile.projection.mean.astype(np.float64)
+    # each row of a readable projection picks one input (scaled): map back through it
+    picked = np.abs(components).argmax(axis=1)
+    scale = 1.0 / components[np.arange(len(components)), picked]
+    mean = profile.projection.mean.astype(np.float64)[picked]
     ref = profile.features.mean(axis=0) * scale + mean
     new = window.features.mean(axis=0) * scale + mean
     return [

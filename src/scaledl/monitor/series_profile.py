@@ -10,19 +10,27 @@ Differences from the other modalities' profiles, and why:
   is calibrated on chunks of this sequence (`monitor.calibrated`), not on textbook p-values;
 - the **output reference** is the held-out error (MSE on the standardised scale) that live
   errors from feedback are compared with, and the forecasts' mean per target.
+
+The window features grow over releases (`floor` came after the first five). A profile names the
+features it holds (`feature_names`), so an older profile keeps working on those:
+`align_profile` makes its projection pick them, by name, out of today's feature vector.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from typing import Any
 
 import numpy as np
 
 from scaledl.contract import SeriesSpec
+from scaledl.errors import PackageError
 from scaledl.metrics import regression_errors
 from scaledl.monitor.profile import FORMAT, Predict, ProfileOptions, ReferenceProfile
 from scaledl.monitor.projection import Projection
 
+log = logging.getLogger(__name__)
 SERIES_TESTS = ["windows"]
 
 
@@ -40,15 +48,22 @@ def series_profile(
     spec: SeriesSpec,
     predict: Predict,
     *,
+    unscored_raw: np.ndarray | None = None,
     train_rows: np.ndarray | None = None,
     options: ProfileOptions | None = None,
     sources: dict[str, str] | None = None,
 ) -> ReferenceProfile:
-    """A profile from the reference period's windows (time order) and their targets."""
+    """A profile from the reference period's windows (time order) and their targets.
+
+    `unscored_raw`: the windows that follow, up to the period's last hour, whose targets lie
+    past it — normal inputs of the newest hours, so the input reference includes them.
+    """
     from scaledl.modalities.series.drift import feature_names, window_features
 
     opts = options or ProfileOptions()
     features = window_features(spec, sequence_raw)
+    if unscored_raw is not None and len(unscored_raw):
+        features = np.concatenate([features, window_features(spec, unscored_raw)])
     if len(features) > opts.max_reference:  # keep the newest, in order
         features = features[-opts.max_reference :]
     outputs = _predict_chunks(predict, sequence_raw)
@@ -111,3 +126,35 @@ def _row_statistics(rows: np.ndarray) -> dict[str, np.ndarray]:
 
 def is_series(profile: ReferenceProfile) -> bool:
     return profile.meta.get("kind") == "series"
+
+
+def align_profile(profile: ReferenceProfile, spec: SeriesSpec, source: str) -> ReferenceProfile:
+    """The profile, its projection picking its own named features out of the window features
+    this version computes (a no-op for a profile of the current features)."""
+    from scaledl.modalities.series.drift import feature_names
+
+    current = feature_names(spec)
+    names = profile.meta.get("feature_names")
+    held = [str(name) for name in names] if isinstance(names, list) else []
+    if held == current:
+        return profile
+    position = {name: i for i, name in enumerate(current)}
+    unknown = [name for name in held if name not in position]
+    width = profile.features.shape[1] if profile.features.ndim == 2 else -1
+    if not held or unknown or len(held) != width:
+        shown = (unknown or held)[:5]
+        raise PackageError(
+            f"{source}: its window features ({len(held)} named, e.g. {shown}; {width} columns) "
+            f"do not match this model's inputs; rebuild it with `scaledl monitor profile PACKAGE`"
+        )
+    kept = set(held)
+    missing = [name for name in current if name not in kept]
+    log.info("%s predates the features %s; it is used without them", source, missing)
+    select = np.zeros((len(held), len(current)), np.float32)
+    select[np.arange(len(held)), [position[name] for name in held]] = 1.0
+    projection = Projection(
+        mean=np.zeros(len(current), np.float32),
+        components=select,
+        explained_variance=np.ones(len(held)),
+    )
+    return dataclasses.replace(profile, projection=projection)
