@@ -96,6 +96,15 @@ def test_whitening_stem_decorrelates_the_training_patches() -> None:
     covariance = flat.T @ flat / len(flat)
     torch.testing.assert_close(covariance, torch.eye(12), atol=2e-2, rtol=0)
     assert not stem.weight.requires_grad and stem.bias.requires_grad
+    # fitted once: a fine-tune on other rows, or a rebuilt model that loaded the weights, keeps
+    # the filters the rest of the network was trained under
+    fitted = stem.weight.clone()
+    model.fit_to_data(torch.randn(64, 3, 16, 16))
+    torch.testing.assert_close(stem.weight, fitted)
+    rebuilt = create_model("cnn", (3, 16, 16), 10, channels=[8], stem="whiten")
+    rebuilt.load_state_dict(model.state_dict())
+    rebuilt.fit_to_data(torch.randn(64, 3, 16, 16))
+    torch.testing.assert_close(rebuilt.stem[0].weight, fitted)
 
 
 def test_flip_tta_answers_the_same_for_an_image_and_its_mirror() -> None:

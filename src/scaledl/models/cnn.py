@@ -97,18 +97,36 @@ class PatchWhitening(nn.Conv2d):
     """A 2×2 conv whose filters whiten the training images' 2×2 patches (airbench's stem).
 
     Its filters are the eigenvectors of the patch covariance scaled by 1/sqrt(eigenvalue), each
-    also negated (so a ReLU/GELU after it loses no sign), estimated once from the training rows
-    (`fit_to_data`) and then frozen; only the bias trains. Pruning leaves it alone (`prunable`):
-    its outputs come in pairs and the next conv relies on all of them."""
+    also negated (so a ReLU/GELU after it loses no sign), estimated from the training rows by
+    `fit_to_data` (once: a model that loaded its filters keeps them) and then frozen; only the
+    bias trains. Pruning leaves it alone (`prunable`): its outputs come in pairs and the next
+    conv relies on all of them."""
 
     prunable = False
+    fitted: torch.Tensor
 
     def __init__(self, cin: int) -> None:
         super().__init__(cin, 2 * cin * 4, kernel_size=2, padding=0, bias=True)
         self.weight.requires_grad_(False)
+        # Saved with the weights: a model that loaded fitted filters (a fine-tune, a pruned or
+        # slimmed student, a maintenance retrain) keeps them; eigenvectors fitted again on
+        # other rows could come out with other signs and orders under the trained layers.
+        self.register_buffer("fitted", torch.tensor(False))
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
+    ) -> None:
+        # weights saved before the flag existed were fitted all the same
+        if prefix + "weight" in state_dict and prefix + "fitted" not in state_dict:
+            state_dict[prefix + "fitted"] = torch.tensor(True)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
+        )
 
     @torch.no_grad()
     def fit_to_data(self, x: torch.Tensor) -> None:
+        if bool(self.fitted):
+            return
         c = x.shape[1]
         patches = x.unfold(2, 2, 1).unfold(3, 2, 1)  # (N, C, H-1, W-1, 2, 2)
         flat = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * 4).double()
@@ -118,6 +136,7 @@ class PatchWhitening(nn.Conv2d):
         filters = filters.flip(0).reshape(c * 4, c, 2, 2)  # strongest direction first
         self.weight.copy_(torch.cat([filters, -filters]).to(self.weight.dtype))
         self.bias.zero_()  # type: ignore[union-attr]
+        self.fitted.fill_(True)
 
 
 class CNN(nn.Module):
