@@ -63,14 +63,17 @@ def torch_pruning_finetune(
     before = sum(p.numel() for p in parent.parameters())
     example = torch.from_numpy(apply_preprocessing(splits.train.x[:2], preprocessing))
     model = copy.deepcopy(parent).eval()
+    # what a user would pass after a first crash: the head, and a frozen stem (patch
+    # whitening) whose ± filter pairs must stay whole
+    keep = [model.head, *(m for m in model.modules() if not getattr(m, "prunable", True))]
     try:
-        _prune(model, example, [model.head])
+        _prune(model, example, keep)
         with torch.no_grad():
             model(example)
     except Exception as exc:  # e.g. a reshape into heads that channel pruning broke
         notes.append(f"whole-model pruning failed ({type(exc).__name__}: {exc}); attention kept")
         model = copy.deepcopy(parent).eval()
-        _prune(model, example, [model.head, *_attention_layers(model)])
+        _prune(model, example, [*keep, *_attention_layers(model)])
     after = sum(p.numel() for p in model.parameters())
     if after >= before:
         raise RuntimeError("Torch-Pruning found nothing it can prune in this model")
