@@ -113,16 +113,6 @@ class PatchWhitening(nn.Conv2d):
         # other rows could come out with other signs and orders under the trained layers.
         self.register_buffer("fitted", torch.tensor(False))
 
-    def _load_from_state_dict(
-        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
-    ) -> None:
-        # weights saved before the flag existed were fitted all the same
-        if prefix + "weight" in state_dict and prefix + "fitted" not in state_dict:
-            state_dict[prefix + "fitted"] = torch.tensor(True)
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
-        )
-
     @torch.no_grad()
     def fit_to_data(self, x: torch.Tensor) -> None:
         if bool(self.fitted):
