@@ -3,9 +3,11 @@
     python bench/train.py            # digits × 4 families + two CIFAR-10 recipes (≈ 45 min)
     python bench/train.py --quick    # fewer epochs, a CIFAR-10 subset (for development)
     python bench/train.py --only cifar10-fast   # one recipe (its row replaces the earlier one)
+    python bench/train.py --only cifar10-fast --precision bf16   # → train-bf16.json
 
-Writes bench/results/train.json. Accuracy is measured on the test split by ONNX Runtime
-(the graph that would be served), exactly as `scaledl run` reports it.
+Writes bench/results/train.json (train-<precision>.json for an explicit --precision).
+Accuracy is measured on the test split by ONNX Runtime (the graph that would be served),
+exactly as `scaledl run` reports it.
 """
 
 from __future__ import annotations
@@ -40,9 +42,9 @@ TARGETS = {
 }
 
 
-def run_one(name: str, out_root: Path, quick: bool) -> dict:
+def run_one(name: str, out_root: Path, quick: bool, precision: str = "auto") -> dict:
     from scaledl.evaluate import evaluate_package
-    from scaledl.pipeline.train import train_recipe
+    from scaledl.pipeline.train import ScaleOptions, train_recipe
     from scaledl.recipe import load_recipe
 
     overrides = list(QUICK.get(name, QUICK["digits"])) if quick else []
@@ -51,7 +53,8 @@ def run_one(name: str, out_root: Path, quick: bool) -> dict:
     recipe = load_recipe(REPO / "examples" / f"{name}.yaml", overrides)
     load_before = os.getloadavg()[0]  # the machine is shared: the load goes with the numbers
     start = time.perf_counter()
-    trained = train_recipe(recipe, out_root / name)
+    out = out_root / (name if precision == "auto" else f"{name}-{precision}")
+    trained = train_recipe(recipe, out, options=ScaleOptions(precision=precision))
     total = time.perf_counter() - start
     manifest = json.loads((trained.package / "manifest.json").read_text())
     accuracy = evaluate_package(trained.package).metrics["accuracy"]
@@ -67,6 +70,7 @@ def run_one(name: str, out_root: Path, quick: bool) -> dict:
         "parameters": parameter_count(trained.package),
         "onnx_bytes": (trained.package / "model.onnx").stat().st_size,
         "overrides": overrides,
+        "precision": precision,
         "package": str(trained.package),
         "parity_max_abs_error": manifest["parity"]["max_abs_error"],
         "utilisation": trained.extra.get("utilisation", {}),
@@ -100,22 +104,29 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=REPO / "runs" / "bench-train", help="run folders"
     )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="training precision (as `scaledl train --precision`); not auto: train-<it>.json",
+    )
     args = parser.parse_args()
+    kind = "train" if args.precision == "auto" else f"train-{args.precision}"
     rows = []
     for name in args.only or RECIPES:
         if name.startswith("cifar") and not CIFAR10.is_dir():
             print(f"skipping {name}: {CIFAR10} not found")
             continue
-        rows.append(run_one(name, args.out, args.quick))
+        rows.append(run_one(name, args.out, args.quick, args.precision))
     # a run of some recipes keeps the other recipes' rows from an earlier run of the same kind
-    previous = RESULTS / "train.json"
+    previous = RESULTS / f"{kind}.json"
     if args.only and previous.is_file():
         earlier = json.loads(previous.read_text())
         if earlier.get("quick") == args.quick:
             fresh = {row["recipe"] for row in rows}
             kept = [row for row in earlier["results"] if row["recipe"] not in fresh]
             rows = sorted(kept + rows, key=lambda row: RECIPES.index(row["recipe"]))
-    path = write_results("train", {"quick": args.quick, "results": rows})
+    path = write_results(kind, {"quick": args.quick, "results": rows})
     print(f"wrote {path}")
 
 
