@@ -20,7 +20,6 @@ from scaledl.models.registry import register_family
 
 # Below this eigenvalue a direction of patch space is noise; the floor keeps 1/sqrt bounded.
 WHITENING_EPS = 5e-4
-WHITENING_ROWS = 5000  # training images the stem's covariance is estimated from
 
 
 def activation(name: str) -> nn.Module:
@@ -39,8 +38,8 @@ def conv_bn_relu(
 ) -> nn.Sequential:
     """Conv (2-D on images, 1-D along the steps of a sequence) → [max-pool 2] → BN → activation.
 
-    Pooling before the norm and activation gives the same module names and parameter order
-    as without it (conv first, BN after), so pruning and state dicts treat both alike."""
+    With `pool` the norm and activation run on the pooled map, a quarter of the conv's output
+    (airbench's order, cheaper than pooling after the activation)."""
     conv, norm = (nn.Conv2d, nn.BatchNorm2d) if dims == 2 else (nn.Conv1d, nn.BatchNorm1d)
     layers: list[nn.Module] = [conv(cin, cout, k, padding=k // 2, bias=not bn)]
     if pool:
@@ -152,7 +151,7 @@ class CNN(nn.Module):
         """Data-dependent initialisation from normalised training images (the whitening stem)."""
         for module in self.stem.modules():
             if isinstance(module, PatchWhitening):
-                module.fit_to_data(x[:WHITENING_ROWS])
+                module.fit_to_data(x)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.pool(self.stages(self.stem(x)))))
