@@ -74,5 +74,9 @@ def test_optimize_a_forecaster_under_an_error_budget(series_package: Path, tmp_p
     verify_package(chosen)
     manifest = json.loads((chosen / "manifest.json").read_text())
     assert manifest["signature"]["outputs"][0]["shape"] == [-1, 12, 3]
-    if result.met:
+    if not result.winner.transforms:
+        # nothing beat the parent's speed on this machine (a tiny linear model often wins at
+        # batch 1): the answer is the parent package itself, unchanged
+        assert chosen.resolve() == series_package.resolve()
+    elif result.met:
         assert manifest["metrics"]["error_increase_val"] <= 0.05 + 1e-9
