@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -57,5 +58,40 @@ def write_results(name: str, data: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"machine": machine(), **data}, indent=2, default=str))
+    os.replace(tmp, path)
+    return path
+
+
+def run_logged(
+    cmd: list[str], timeout: float, env: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """A peer's command (its venv's pip or python): (exit code, stdout + stderr); 124 and the
+    output so far past `timeout`; 127 when the interpreter itself is missing."""
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+        )
+        return proc.returncode, proc.stdout + proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        return 124, out + f"\n(timed out after {timeout:.0f} s)"
+    except OSError as exc:
+        return 127, f"{type(exc).__name__}: {exc}"
+
+
+def last_lines(log: str, lines: int = 12) -> str:
+    """The end of a peer's log, for a result that records an error instead of a number."""
+    # pip repeats a harmless warning per package for an unreachable local index
+    tail = [line for line in log.strip().splitlines() if "WARNING: Location" not in line]
+    return "\n".join(tail[-lines:])
+
+
+def write_section(name: str, key: str, section: dict[str, Any]) -> Path:
+    """Replace one section of bench/results/<name>.json, keeping the others (atomic)."""
+    path = RESULTS / f"{name}.json"
+    doc = json.loads(path.read_text()) if path.is_file() else {"machine": machine()}
+    doc[key] = section
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=str))
     os.replace(tmp, path)
     return path

@@ -37,7 +37,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, RESULTS, machine
+from common import REPO, write_section
 
 ETTH1 = REPO.parent / "shared" / "datasets" / "etth1" / "ETTh1.csv"
 N = 200
@@ -196,12 +196,7 @@ def main() -> None:
         "loadavg_before": [round(v, 2) for v in load_before],
         "loadavg_after": [round(v, 2) for v in os.getloadavg()],
     }
-    path = RESULTS / "forecast.json"
-    doc = json.loads(path.read_text()) if path.is_file() else {"machine": machine()}
-    doc["drift"] = result
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str))
-    os.replace(tmp, path)
+    path = write_section("forecast", "drift", result)
     print(json.dumps(result["false_alarms"]), f"wrote {path}")
 
 

@@ -49,7 +49,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, RESULTS, machine
+from common import REPO, write_section
 from serve_load import free_port, wait_ready
 
 ETTH1 = REPO.parent / "shared" / "datasets" / "etth1" / "ETTh1.csv"
@@ -325,12 +325,7 @@ def main() -> None:
             "loadavg_after": [round(v, 2) for v in os.getloadavg()],
         },
     }  # fmt: skip
-    path = RESULTS / "forecast.json"
-    doc = json.loads(path.read_text()) if path.is_file() else {"machine": machine()}
-    doc["maintain"] = section
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str))
-    os.replace(tmp, path)
+    write_section("forecast", "maintain", section)
     print(
         json.dumps(
             {

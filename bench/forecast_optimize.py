@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, machine
+from common import write_section
 
 TARGET_SPEEDUP = 2.0
 MAX_ERROR_INCREASE = 0.02
@@ -83,12 +83,7 @@ def main() -> None:
             "loadavg_after": [round(v, 2) for v in os.getloadavg()],
         },
     }
-    path = RESULTS / "forecast.json"
-    doc = json.loads(path.read_text()) if path.is_file() else {"machine": machine()}
-    doc["optimize"] = section
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str))
-    os.replace(tmp, path)
+    write_section("forecast", "optimize", section)
     print(json.dumps({k: section[k] for k in ("chosen", "speedup", "test_mse_increase")}))
 
 

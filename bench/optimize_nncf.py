@@ -17,14 +17,16 @@ its exact error (the last lines of its output) instead of a number.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 import numpy as np
+
+from common import last_lines, run_logged
 
 REPO = Path(__file__).resolve().parents[1]
 VENV = REPO / ".cache" / "bench-optimize" / "nncf-venv"
@@ -89,26 +91,6 @@ print("RESULT " + json.dumps({
 """
 
 
-def run(cmd: list[str], timeout: float, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """(exit code, stdout + stderr); 124 and the output so far when it ran past `timeout`."""
-    try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
-        )
-        return proc.returncode, proc.stdout + proc.stderr
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
-        return 124, out + f"\n(timed out after {timeout:.0f} s)"
-    except OSError as exc:  # the interpreter itself is missing or not executable
-        return 127, f"{type(exc).__name__}: {exc}"
-
-
-def last_lines(log: str, lines: int = 12) -> str:
-    # pip repeats a harmless warning per package for an unreachable local index
-    tail = [line for line in log.strip().splitlines() if "WARNING: Location" not in line]
-    return "\n".join(tail[-lines:])
-
-
 def openvino_pin() -> str:
     """`openvino==X`: the release installed beside the bench, so both sides read the same IR."""
     from importlib.metadata import PackageNotFoundError, version
@@ -136,7 +118,7 @@ def install(venv: Path = VENV, base_python: str | None = None) -> dict[str, Any]
         [str(python), "-c", "import nncf, openvino; print(nncf.__version__, openvino.__version__)"],
     ]
     for cmd in steps:
-        code, log = run(cmd, 1800, {"PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+        code, log = run_logged(cmd, 1800, {"PIP_DISABLE_PIP_VERSION_CHECK": "1"})
         if code != 0:
             return {
                 "installed": False,
@@ -186,7 +168,7 @@ def quantize_with_accuracy_control(
     # NNCF_CI: no telemetry (this machine reaches no network, and a send would only wait)
     env = {"NNCF_CI": "1", "OMP_NUM_THREADS": str(threads)}
     t0 = time.perf_counter()
-    code, log = run(cmd, timeout_s, env)
+    code, log = run_logged(cmd, timeout_s, env)
     result["wall_seconds"] = round(time.perf_counter() - t0, 1)
     found = [line for line in log.splitlines() if line.startswith("RESULT ")]
     if code != 0 or not found or not xml.is_file():

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import last_lines, run_logged
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".cache" / "bench-text" / "ludwig-venv"
@@ -53,22 +55,6 @@ print("RESULT " + json.dumps(
 """
 
 
-def run(cmd: list[str], timeout: float, env: dict[str, str] | None = None) -> tuple[int, str]:
-    try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
-        )
-        return proc.returncode, proc.stdout + proc.stderr
-    except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
-        return 124, out + f"\n(timed out after {timeout:.0f} s)"
-
-
-def last_error(log: str, lines: int = 12) -> str:
-    tail = [line for line in log.strip().splitlines() if "WARNING: Location" not in line]
-    return "\n".join(tail[-lines:])
-
-
 def install() -> dict[str, Any]:
     """The venv with CPU torch first, then Ludwig (torch held at its pin)."""
     python = VENV / "bin" / "python"
@@ -82,15 +68,15 @@ def install() -> dict[str, Any]:
         [str(python), "-m", "pip", "install", "-q", LUDWIG, TORCH],
     ]
     for cmd in steps:
-        code, log = run(cmd, 2400, {"PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+        code, log = run_logged(cmd, 2400, {"PIP_DISABLE_PIP_VERSION_CHECK": "1"})
         if code != 0:
-            return {"installed": False, "command": " ".join(cmd[2:]), "error": last_error(log)}
-    code, log = run(
+            return {"installed": False, "command": " ".join(cmd[2:]), "error": last_lines(log)}
+    code, log = run_logged(
         [str(python), "-c", "import ludwig, torch; print(ludwig.__version__, torch.__version__)"],
         300,
     )
     if code != 0:
-        return {"installed": False, "command": "import ludwig", "error": last_error(log)}
+        return {"installed": False, "command": "import ludwig", "error": last_lines(log)}
     marker.write_text(log.strip())
     return {"installed": True, "venv": str(VENV), "versions": log.strip()}
 
@@ -125,13 +111,13 @@ def main() -> None:
         env = {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
         t0 = time.perf_counter()
         # a little over the budget: Ludwig's preprocessing counts, the kill is the limit
-        code, log = run(["nice", *cmd], args.budget_s * 1.5, env)
+        code, log = run_logged(["nice", *cmd], args.budget_s * 1.5, env)
         result["wall_seconds"] = round(time.perf_counter() - t0, 1)
         found = [line for line in log.splitlines() if line.startswith("RESULT ")]
         if code == 0 and found:
             result.update(json.loads(found[-1][len("RESULT ") :]))
         else:
-            result["error"] = last_error(log, 20)
+            result["error"] = last_lines(log, 20)
             result["exit_code"] = code
     print(json.dumps(result, default=str))
 

@@ -82,6 +82,24 @@ def check(profile: ReferenceProfile, spec: SeriesSpec, rows: np.ndarray) -> dict
     return {"drift": result["drift"], "top": result["tests"][0]["top_features"]}
 
 
+def with_features(
+    profile: ReferenceProfile, features: np.ndarray, names: object
+) -> ReferenceProfile:
+    """The input profile with other feature columns and names (an older or a forged one)."""
+    return ReferenceProfile(
+        projection=profile.projection,
+        features=features,
+        task=profile.task,
+        output_predicted=None,
+        output_score=None,
+        output_confidence=None,
+        output_values=None,
+        num_classes=None,
+        channel_stats=profile.channel_stats,
+        meta={**profile.meta, "feature_names": names},
+    )
+
+
 def test_an_offset_as_large_as_the_seasonal_swing_is_caught_by_the_floor(
     series: np.ndarray, spec: SeriesSpec, profile: ReferenceProfile
 ) -> None:
@@ -118,18 +136,7 @@ def test_a_profile_from_before_the_floor_feature_still_works(
 ) -> None:
     names = feature_names(spec)
     kept = [i for i, name in enumerate(names) if not name.endswith(".floor")]
-    older = ReferenceProfile(
-        projection=profile.projection,
-        features=profile.features[:, kept],
-        task=profile.task,
-        output_predicted=None,
-        output_score=None,
-        output_confidence=None,
-        output_values=None,
-        num_classes=None,
-        channel_stats=profile.channel_stats,
-        meta={**profile.meta, "feature_names": [names[i] for i in kept]},
-    )
+    older = with_features(profile, profile.features[:, kept], [names[i] for i in kept])
     loaded = align_profile(load_profile(older.to_bytes()), spec, "old.npz")
     assert loaded.projection.k == len(kept) and loaded.projection.dim == len(names)
     stuck = series[REFERENCE_ROWS : REFERENCE_ROWS + N + LOOKBACK].copy()
@@ -144,17 +151,6 @@ def test_a_profile_from_before_the_floor_feature_still_works(
 def test_a_profile_naming_unknown_features_is_refused(
     spec: SeriesSpec, profile: ReferenceProfile, names: object
 ) -> None:
-    bad = ReferenceProfile(
-        projection=profile.projection,
-        features=profile.features[:, :2],
-        task=profile.task,
-        output_predicted=None,
-        output_score=None,
-        output_confidence=None,
-        output_values=None,
-        num_classes=None,
-        channel_stats=profile.channel_stats,
-        meta={**profile.meta, "feature_names": names},
-    )
+    bad = with_features(profile, profile.features[:, :2], names)
     with pytest.raises(PackageError, match="scaledl monitor profile"):
         align_profile(bad, spec, "bad.npz")
