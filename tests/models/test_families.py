@@ -69,6 +69,10 @@ def test_spec_round_trip_rebuilds_same_architecture() -> None:
     [
         ("cnn", {"kernel_size": 4}, "odd"),
         ("cnn", {"chanels": [1]}, "valid keys: channels"),
+        ("cnn", {"stem": "pca"}, "'stem': must be one of none, whiten"),
+        ("cnn", {"tta": "rotate"}, "'tta': must be one of none, flip"),
+        ("cnn", {"downsample": "stride"}, "'downsample': must be one of pool_first"),
+        ("cnn", {"activation": ["gelu"]}, "'activation'"),
         ("transformer", {"d_model": 30, "heads": 4}, "divisible"),
         ("rnn", {"hidden": [8, 8], "layers": 3}, "3 layers"),
         ("resnet", {}, "unknown model family 'resnet'"),
