@@ -5,6 +5,15 @@ configuration, the same split and time budget as scaledl.
 
 Run by bench/text.py; prints one JSON object. Ludwig's own pins may conflict with the CPU torch
 this machine uses: every step that fails is recorded with its exact error instead of a number.
+
+Two environment fix-ups let Ludwig import beside the CPU torch, and both are recorded in the
+result. The torchvision and torchaudio wheels from PyPI are CUDA builds, and their C++
+extensions cannot load against the CPU torch. Ludwig imports both packages at start-up but its
+text path never calls their compiled operators.
+- torchaudio: its extension libraries are renamed aside, so torchaudio runs in its
+  pure-Python mode.
+- torchvision: it registers shape functions for operators that its unloaded library never
+  defined. The runner skips those registrations.
 """
 
 from __future__ import annotations
@@ -28,6 +37,20 @@ LUDWIG = "ludwig==0.11.0"  # the newest release that runs on Python 3.11 (0.11.1
 # Runs inside the Ludwig venv: train with Ludwig's default text configuration.
 RUNNER = r"""
 import json, sys, time, logging
+import torch, torch.library
+
+_register_fake = torch.library.register_fake
+def _register_fake_if_defined(op, *args, **kwargs):
+    # torchvision's CUDA-built library did not load, so its operators do not exist; skip
+    # their shape functions instead of failing the import (Ludwig's text path never runs them)
+    if isinstance(op, str) and op.startswith("torchvision::"):
+        try:
+            getattr(torch.ops.torchvision, op.split("::", 1)[1])
+        except (AttributeError, RuntimeError):
+            return lambda fn: fn
+    return _register_fake(op, *args, **kwargs)
+torch.library.register_fake = _register_fake_if_defined
+
 import pandas as pd
 from ludwig.api import LudwigModel
 
@@ -81,6 +104,19 @@ def install() -> dict[str, Any]:
     return {"installed": True, "venv": str(VENV), "versions": log.strip()}
 
 
+def disable_cuda_extensions() -> list[str]:
+    """Rename torchaudio's compiled libraries aside (idempotent); returns what was renamed.
+
+    They link CUDA libraries the CPU torch does not ship, so loading them fails at import.
+    Without them torchaudio reports its extension as unavailable and imports.
+    """
+    renamed = []
+    for lib in sorted(VENV.glob("lib/python*/site-packages/torchaudio/lib/*.so")):
+        lib.rename(lib.with_name(lib.name + ".disabled"))
+        renamed.append(lib.name)
+    return renamed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--train", required=True)
@@ -95,6 +131,12 @@ def main() -> None:
     result: dict[str, Any] = {"peer": LUDWIG, "install": install()}
     result["install_seconds"] = round(time.perf_counter() - started, 1)
     if result["install"]["installed"]:
+        renamed = disable_cuda_extensions()
+        result["environment_fixups"] = [
+            "torchaudio's compiled libraries renamed aside"
+            + (f" ({', '.join(renamed)})" if renamed else " (earlier)"),
+            "torchvision's shape functions for its unloaded operators skipped",
+        ]
         script = Path(args.workdir) / "runner.py"
         script.parent.mkdir(parents=True, exist_ok=True)
         script.write_text(RUNNER)
