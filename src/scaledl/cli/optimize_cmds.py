@@ -144,8 +144,14 @@ def _table(result: Any) -> Any:
     cons = result.constraints
     accuracy = cons.budget == "accuracy"
     table = Table(
-        title=f"optimize {result.ctx.parent.name} ({cons.budget}: validation split; bounds at "
-        f"{cons.confidence:.0%}; test change with its bounds)",
+        title=f"optimize {result.ctx.parent.name} ({cons.budget}: validation split"
+        + (
+            f", cross-fitted over {result.cross_fit['folds']} folds ({result.cross_fit['rows']} "
+            "rows) where it ran"
+            if result.cross_fit
+            else ""
+        )
+        + f"; bounds at {cons.confidence:.0%}; test change with its bounds)",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )

@@ -80,6 +80,13 @@ class OptimizeConfig(BaseModel):
         description="which candidates get a package: the Pareto frontier + choice, or all",
     )
     seed: int = Field(0, description="seed of the fine-tunes and distillation of the search")
+    cross_fit: str = Field(
+        "auto",
+        pattern=r"^(auto|off|[2-9]|10)$",
+        description="judge the parent's quantized variants on every non-test row as well, "
+        "retraining the parent on K folds (auto: 5 folds when the validation split has fewer "
+        "than 1,000 rows; off; or K from 2 to 10)",
+    )
 
     @property
     def accuracy_floor_label(self) -> str:

@@ -46,6 +46,8 @@ class Candidate:
     latency_source: str = ""
     package: str | None = None
     engine: dict[str, Any] | None = None  # the engine that runs it fastest here (engine_choice)
+    cross_fit: dict[str, Any] | None = None  # how `drop` was widened (crossfit.py), if it was
+    chain: list[Any] = field(default_factory=list)  # the MethodConfigs that made it from the parent
 
     def derive(self, tag: str, **changes: Any) -> Candidate:
         """A child with `tag` appended to the transforms; scores reset, notes carried over."""
@@ -65,6 +67,7 @@ class Candidate:
             "latency_source": "",
             "package": None,
             "engine": None,
+            "cross_fit": None,
         }
         return dataclasses.replace(self, **{**fresh, **changes})
 

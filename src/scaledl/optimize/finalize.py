@@ -35,6 +35,7 @@ class SearchResult:
     noise: float = 0.0  # relative spread of per-round medians in the final re-timing
     tie_tolerance: float = 0.0
     measured: dict[str, float] = field(default_factory=dict)  # mean seconds per kind of job
+    cross_fit: dict[str, Any] = field(default_factory=dict)  # folds and rows, when it ran
 
     @property
     def met(self) -> bool:
@@ -108,6 +109,7 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
         noise=noise,
         tie_tolerance=tie,
         measured=search.book.to_json(),
+        cross_fit=search.cross_fit.summary() if search.cross_fit is not None else {},
     )
 
 

@@ -168,6 +168,15 @@ def _setup(result: SearchResult) -> list[dict[str, Any]]:
         "threads / batch": f"{cfg.threads} / {cfg.batch_size}",
         "quality budget": f"{cfg.budget_label(ctx.task)} (upper bound of the paired "
         f"degradation on {len(ctx.splits.val)} validation rows)",
+        **(
+            {
+                "cross-fitting": f"{result.cross_fit['folds']} folds: candidates "
+                f"{', '.join(result.cross_fit['candidates'])} were judged on "
+                f"{result.cross_fit['rows']} rows (every non-test row)"
+            }
+            if result.cross_fit
+            else {}
+        ),
         "latency limit (p95)": f"{cfg.latency_ms} ms" if cfg.latency_ms else "none",
         "size limit": f"{cfg.max_size_mb} MB" if cfg.max_size_mb else "none",
         "methods": ", ".join(cfg.methods or ["defaults"]),

@@ -79,6 +79,7 @@ class Search:
         self.bar: Any = None
         self.made: dict[str, tuple[MethodConfig, int]] = {}  # structural id → (config, scale)
         self.out_of_time = False
+        self.cross_fit: Any = None  # crossfit.CrossFit, made when the parent has been scored
 
     def _usable_methods(self) -> list[Method]:
         settings = self.ctx.config.settings
@@ -109,7 +110,11 @@ class Search:
     # -- running one job -----------------------------------------------------------------------
 
     def _run(
-        self, tags: list[str], make: Callable[[], Candidate], base: Candidate
+        self,
+        tags: list[str],
+        make: Callable[[], Candidate],
+        base: Candidate,
+        chain: list[MethodConfig],
     ) -> Candidate | None:
         label = " → ".join(tags)
         if self.bar is not None:
@@ -122,6 +127,7 @@ class Search:
             self.book.record("score", time.monotonic() - scoring)
             self.book.record("metrics", candidate.metrics_seconds)
             judge(candidate, self.candidates[0], self.ctx)
+            candidate.chain = chain
         except MethodSkipped as exc:
             self.skip(label, str(exc))
             return None
@@ -134,6 +140,12 @@ class Search:
         self.candidates.append(candidate)
         self._advance(candidate)
         return candidate
+
+    def _widen(self, candidate: Candidate | None) -> None:
+        """Small data: judge the candidate on every non-test row too (crossfit.py). Its time is
+        not booked as the candidate's kind of job, whose estimates it would inflate."""
+        if self.cross_fit is not None and candidate is not None:
+            self.cross_fit.widen(candidate, self.candidates[0])
 
     def _advance(self, candidate: Candidate) -> None:
         if self.bar is None:
@@ -167,7 +179,7 @@ class Search:
     def ok_count(self) -> int:
         return sum(c.ok for c in self.candidates)
 
-    def _fits(self, label: str, estimate: float) -> bool:
+    def fits(self, label: str, estimate: float) -> bool:
         left = self.book.left(self.ok_count())
         self.out_of_time = estimate > left
         if self.out_of_time:
@@ -219,11 +231,13 @@ class Search:
             if config in self.pending:
                 self.pending.remove(config)
             tags = [*base.transforms, config.tag()]
-            if not self._fits(" → ".join(tags), self.book.graph_estimate()):
+            if not self.fits(" → ".join(tags), self.book.graph_estimate()):
                 continue
             start = time.monotonic()
-            child = self._run(tags, functools.partial(apply_method, base, config, self.ctx), base)
+            make = functools.partial(apply_method, base, config, self.ctx)
+            child = self._run(tags, make, base, [*base.chain, config])
             self.book.record("graph", time.monotonic() - start)
+            self._widen(child)
             if child is not None:
                 made.append(child)
         return made
@@ -239,7 +253,7 @@ class Search:
         step = step.model_copy(update={"epochs": step.epochs * scale})
         epochs = 0 if method.finetune == "none" else step.epochs
         tags = [config.tag()] + ([step.tag()] if epochs else [])
-        if not self._fits(" → ".join(tags), self.book.structure_estimate(epochs)):
+        if not self.fits(" → ".join(tags), self.book.structure_estimate(epochs)):
             return None
 
         def make() -> Candidate:
@@ -254,7 +268,8 @@ class Search:
             self.book.record("export", time.monotonic() - t0)
             return child
 
-        child = self._run(tags, make, parent)
+        child = self._run(tags, make, parent, [config, step] if epochs else [config])
+        self._widen(child)
         if child is not None:
             self.made[child.id] = (config, scale)
         return child
@@ -273,6 +288,9 @@ class Search:
             parent = self.baseline()
             self.tick(description="optimize: parent scored")
             cons = constraints_for(parent, self.ctx)
+            from scaledl.optimize.crossfit import CrossFit
+
+            self.cross_fit = CrossFit(self)
             first, later = self._prioritize(graph)
             follow = self._graph_on_parent(parent, first, cons)
             self._walk(parent, ladders, follow, cons)
