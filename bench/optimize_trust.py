@@ -3,6 +3,7 @@
     python bench/optimize_trust.py                       # 5 seeds × digits CNN, CIFAR-10 CNN, GRU
     python bench/optimize_trust.py --cases digits-cnn --seeds 0,1 --budget-min 5
     python bench/optimize_trust.py --dry-run             # print the plan, run nothing
+    python bench/optimize_trust.py --cross-fit off --results optimize_trust-nocf
 
 For every case and seed the parent is trained with that seed (its data split follows the seed),
 then `scaledl optimize --max-accuracy-drop 0.01 --confidence C` searches with 1 thread at batch
@@ -48,6 +49,7 @@ def one_run(case_name: str, seed: int, args: argparse.Namespace) -> dict[str, An
             time_budget_min=args.budget_min or case.budget_min,
             threads=1,
             seed=seed,
+            cross_fit=args.cross_fit,
         )
         optimize_package(parent, config, out=out)
     return summarize(json.loads((out / "frontier.json").read_text()), case_name, seed)
@@ -70,6 +72,7 @@ def summarize(frontier: dict[str, Any], case: str, seed: int) -> dict[str, Any]:
         "within_budget_on_test": test_drop is not None and test_drop <= BUDGET + 1e-9,
         "speedup_vs_ort_fp32_p25": round(speedup, 3),
         "engine": (winner.get("engine") or {}).get("engine", "onnxruntime"),
+        "cross_fit": frontier["selection"].get("cross_fit"),
         "seconds": frontier["seconds"],
         "time": frontier.get("time"),
     }
@@ -97,6 +100,12 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench-optimize-trust")
     parser.add_argument("--reuse", action="store_true", help="reuse trained parents and searches")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    parser.add_argument(
+        "--cross-fit", default="auto", help="the search's --cross-fit (auto, off or 2-10 folds)"
+    )
+    parser.add_argument(
+        "--results", default="optimize_trust", help="name of the bench/results/*.json written"
+    )
     args = parser.parse_args()
     cases = [c for c in args.cases.split(",") if c]
     unknown = sorted(set(cases) - set(CASES))
@@ -112,10 +121,12 @@ def main() -> None:
     runs = [one_run(case, seed, args) for case, seed in plan]
     per_case = {case: aggregate([r for r in runs if r["case"] == case]) for case in cases}
     path = write_results(
-        "optimize_trust",
+        args.results,
         {
+            "command": "python " + " ".join(sys.argv),
             "budget": BUDGET,
             "confidence": args.confidence,
+            "cross_fit": args.cross_fit,
             "overall": aggregate(runs),
             "per_case": per_case,
             "runs": runs,
