@@ -66,6 +66,9 @@ def test_optimize_a_forecaster_under_an_error_budget(series_package: Path, tmp_p
     assert frontier["constraints"]["max_error_increase"] == 0.05
     skipped = {s["method"]: s["reason"] for s in frontier["skipped"]}
     assert "front-end" in skipped.get("prune", "")  # skipped with a reason, not crashed
+    # overlapping windows: a fold's rows would have near-copies in its training folds
+    assert "windows overlap" in skipped.get("cross-fitting", ""), skipped
+    assert "cross_fit" not in frontier["selection"]
     scored = [c for c in frontier["candidates"] if c["status"] == "ok"]
     assert all("error" in c["meets"] and "error_increase" in c for c in scored)
     assert not [c for c in frontier["candidates"] if c["status"] == "failed"]

@@ -83,9 +83,10 @@ class OptimizeConfig(BaseModel):
     cross_fit: str = Field(
         "auto",
         pattern=r"^(auto|off|[2-9]|10)$",
-        description="judge the parent's quantized variants on every non-test row as well, "
-        "retraining the parent on K folds (auto: 5 folds when the validation split has fewer "
-        "than 1,000 rows; off; or K from 2 to 10)",
+        description="judge candidates on every non-test row as well, retraining the parent on K "
+        "folds with the time the search leaves (auto: 5 folds when the validation split has "
+        "fewer than 1,000 rows, for the candidates that could win; off; or K from 2 to 10, for "
+        "every candidate)",
     )
 
     @property

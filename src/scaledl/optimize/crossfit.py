@@ -20,11 +20,14 @@ row). The bound then speaks of the procedure (this chain applied to a model trai
 recipe), and the chosen graph is one run of that procedure. That is the standard cross-fitting
 argument.
 
-Limits:
-- it runs only when the time budget covers K trainings, and each candidate only when the budget
-  covers its chain K times (a structural variant is fine-tuned once per fold; its quantized
-  children reuse that fine-tune). A candidate it does not reach keeps its validation-only
-  bound, and the report says so;
+It runs after the search, with the time the search left: the candidates that could win
+(faster than the parent, not clearly over budget on the validation rows) are judged fastest
+first. A structural variant that passes only now also gets the quantization settings that kept
+accuracy on the parent. Limits:
+- it runs only when the time left covers K trainings, and each candidate only when it covers
+  its chain K times (a structural variant is fine-tuned once per fold; its quantized children
+  reuse that fine-tune). A candidate it does not reach keeps its validation-only bound, and the
+  report says so;
 - it never runs on time series. Their windows overlap, so a held-out fold's rows would have
   near-copies in its training folds.
 """
@@ -52,7 +55,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 AUTO_MAX_ROWS = 1000  # `auto` cross-fits when the validation split has fewer rows than this
 AUTO_FOLDS = 5
-AUTO_BUDGET_SHARE = 1 / 3  # `auto` retrains the fold parents only if they fit in this share
 FALLBACK_TRAIN_S = 60.0  # a fold's training when the package records no training time
 
 
@@ -242,16 +244,6 @@ class CrossFit:
         ctx, book = self.ctx, self.search.book
         per_fold = self._fold_estimate()
         label = f"cross-fitting ({self.folds} folds: retraining the parent on each)"
-        share = AUTO_BUDGET_SHARE * ctx.config.time_budget_min * 60.0
-        if ctx.config.cross_fit == "auto" and self.folds * per_fold > share:
-            self.search.skip(
-                label,
-                f"time budget: needs ~{self.folds * per_fold:.0f} s; --cross-fit auto spends at "
-                f"most a third of the budget ({share:.0f} s) on it (--cross-fit {self.folds} "
-                "runs it whenever it fits)",
-            )
-            self.folds = 0
-            return False
         if not self.search.fits(label, self.folds * per_fold):
             self.folds = 0
             return False

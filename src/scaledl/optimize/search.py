@@ -141,12 +141,6 @@ class Search:
         self._advance(candidate)
         return candidate
 
-    def _widen(self, candidate: Candidate | None) -> None:
-        """Small data: judge the candidate on every non-test row too (crossfit.py). Its time is
-        not booked as the candidate's kind of job, whose estimates it would inflate."""
-        if self.cross_fit is not None and candidate is not None:
-            self.cross_fit.widen(candidate, self.candidates[0])
-
     def _advance(self, candidate: Candidate) -> None:
         if self.bar is None:
             return
@@ -237,7 +231,6 @@ class Search:
             make = functools.partial(apply_method, base, config, self.ctx)
             child = self._run(tags, make, base, [*base.chain, config])
             self.book.record("graph", time.monotonic() - start)
-            self._widen(child)
             if child is not None:
                 made.append(child)
         return made
@@ -269,7 +262,6 @@ class Search:
             return child
 
         child = self._run(tags, make, parent, [config, step] if epochs else [config])
-        self._widen(child)
         if child is not None:
             self.made[child.id] = (config, scale)
         return child
@@ -296,6 +288,7 @@ class Search:
             self._walk(parent, ladders, follow, cons)
             follow += self._graph_on_parent(parent, later, cons)
             self._second_chance(parent, follow, cons)
+            self._cross_fit_all(parent, follow, cons)
             done = self.ctx.elapsed()
             bar.update(completed=done, total=done, description="optimize: search done")
             self.bar = None
@@ -397,6 +390,36 @@ class Search:
             child = self.structure_variant(parent, config, scale=RETRY_SCALE)
             if child is not None and child.ok and cons.within_budget(child):
                 self.graph_variants(child, follow)
+
+    def _cross_fit_all(
+        self, parent: Candidate, follow: list[MethodConfig], cons: Constraints
+    ) -> None:
+        """Small data: with the time the search left, judge candidates on every non-test row.
+
+        Fastest first. With `auto`, only those that could win: faster than the parent and not
+        clearly over budget already (the lower bound of the validation drop within it). A structural
+        variant that passes only now also gets the graph settings that kept accuracy on the
+        parent, and those children are judged the same way.
+        """
+        if self.cross_fit is None or not self.cross_fit.active:
+            return
+        every = self.ctx.config.cross_fit != "auto"  # asked for by name: judge them all
+        worth = [
+            c
+            for c in self.candidates[1:]
+            if c.ok
+            and c.chain
+            and (every or c.rank_ms < parent.rank_ms)
+            and (every or c.drop is None or c.drop.lower <= cons.limit)
+        ]
+        for candidate in sorted(worth, key=lambda c: c.rank_ms):
+            passed = cons.within_budget(candidate)
+            self.cross_fit.widen(candidate, parent)
+            if not self.cross_fit.active:  # the fold parents did not fit the time left
+                return
+            if candidate.id in self.made and not passed and cons.within_budget(candidate):
+                for child in self.graph_variants(candidate, follow):
+                    self.cross_fit.widen(child, parent)
 
     def _retry_pick(self, cons: Constraints, retried: set[str]) -> Candidate | None:
         fresh = [
