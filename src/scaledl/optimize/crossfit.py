@@ -150,7 +150,7 @@ def _key(chain: list[MethodConfig]) -> tuple[MethodConfig, ...]:
 
 
 class CrossFit:
-    """Trains the fold parents once, then re-judges graph candidates of the parent on them."""
+    """Trains the fold parents once, then re-judges candidates on them (their chains replayed)."""
 
     def __init__(self, search: Search) -> None:
         self.search = search
