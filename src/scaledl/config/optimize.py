@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from scaledl.config.flags import flag
 
@@ -82,12 +82,18 @@ class OptimizeConfig(BaseModel):
     seed: int = Field(0, description="seed of the fine-tunes and distillation of the search")
     cross_fit: str = Field(
         "auto",
-        pattern=r"^(auto|off|[2-9]|10)$",
         description="judge candidates on every non-test row as well, retraining the parent on K "
         "folds with the time the search leaves (auto: 5 folds when the validation split has "
         "fewer than 1,000 rows, for the candidates that could win; off; or K from 2 to 10, for "
         "every candidate)",
     )
+
+    @field_validator("cross_fit")
+    @classmethod
+    def _folds_or_mode(cls, value: str) -> str:
+        if value in ("auto", "off") or (value.isdigit() and 2 <= int(value) <= 10):
+            return value
+        raise ValueError("expected auto, off or a number of folds from 2 to 10")
 
     @property
     def accuracy_floor_label(self) -> str:
