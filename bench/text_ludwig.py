@@ -86,11 +86,16 @@ model.train(training_set=read(train), validation_set=read(val), test_set=read(te
             skip_save_training_description=True, skip_save_training_statistics=True,
             skip_save_progress=True, output_directory=sys.argv[6])
 seconds = time.perf_counter() - start
+BIG = {"vocab", "str2freq", "str2idf", "idx2str", "str2idx"}  # the data set's vocabulary
+def trim(o):
+    if isinstance(o, dict):
+        return {k: f"<{len(v)} entries>" if k in BIG else trim(v) for k, v in o.items()}
+    return [trim(v) for v in o] if isinstance(o, list) else o
 stats, _, _ = model.evaluate(read(test), collect_predictions=False, collect_overall_stats=False)
 accuracy = float(stats["label"]["accuracy"])
 print("RESULT " + json.dumps(
     {"train_seconds": seconds, "accuracy": accuracy, "stopped_by_time_budget": budget.stopped,
-     "config": model.config}, default=str))
+     "config": trim(model.config)}, default=str))
 """
 
 
