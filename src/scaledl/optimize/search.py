@@ -6,6 +6,8 @@
 3. Each structural method walks its ladder (mild → aggressive) by bisection on the accuracy
    budget: a variant is fine-tuned by distillation, exported, scored; if it keeps accuracy, the
    graph settings that kept accuracy on the parent are applied to it too.
+4. On a small data set, the time left cross-fits the candidates that could win: they are judged
+   on every non-test row, not only the validation rows (crossfit.py).
 Every job's cost is estimated from what jobs of its kind cost so far (budget.py). A job that would
 not finish before the budget (minus what the final step needs) is skipped and reported; when the
 whole plan does not fit, structural methods (the large speed-ups) go before the alternative
@@ -24,6 +26,7 @@ from scaledl.errors import PackageError, UsageError
 from scaledl.optimize.budget import TimeBook
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
+from scaledl.optimize.crossfit import CrossFit
 from scaledl.optimize.evaluation import ensure_onnx, judge, quality_of, score
 from scaledl.optimize.frontier import Constraints
 from scaledl.optimize.ladder import Ladder
@@ -79,7 +82,7 @@ class Search:
         self.bar: Any = None
         self.made: dict[str, tuple[MethodConfig, int]] = {}  # structural id → (config, scale)
         self.out_of_time = False
-        self.cross_fit: Any = None  # crossfit.CrossFit, made when the parent has been scored
+        self.cross_fit: CrossFit | None = None  # made once the parent has been scored
 
     def _usable_methods(self) -> list[Method]:
         settings = self.ctx.config.settings
@@ -280,8 +283,6 @@ class Search:
             parent = self.baseline()
             self.tick(description="optimize: parent scored")
             cons = constraints_for(parent, self.ctx)
-            from scaledl.optimize.crossfit import CrossFit
-
             self.cross_fit = CrossFit(self)
             first, later = self._prioritize(graph)
             follow = self._graph_on_parent(parent, first, cons)
