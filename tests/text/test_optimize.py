@@ -65,3 +65,32 @@ def test_slim_text_model_exports_with_symbolic_length(family: str, tmp_path: Pat
     np.testing.assert_allclose(
         run_onnx(result.onnx_bytes, longer), result.parity_outputs, atol=1e-5
     )
+
+
+@pytest.mark.slow
+def test_a_search_on_a_text_package_prunes_quantizes_and_cross_fits(
+    text_package: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from scaledl.config.optimize import OptimizeConfig
+    from scaledl.optimize.api import optimize_package
+
+    config = OptimizeConfig(
+        methods=["prune", "distill", "int8-dynamic"],
+        settings={"prune": {"ratios": [0.5]}, "distill": {"epochs": 1}},
+        max_accuracy_drop=0.2,  # a 2-epoch smoke-test model
+        time_budget_min=2,
+        cross_fit="2",
+        exporter="legacy",
+    )
+    result = optimize_package(text_package, config, out=tmp_path / "opt")
+    frontier = json.loads((tmp_path / "opt" / "frontier.json").read_text())
+    skipped = {s["method"]: s["reason"] for s in frontier["skipped"]}
+    assert "prune" not in skipped, skipped  # text is not a forecaster
+    made = [c["transforms"] for c in frontier["candidates"] if c["status"] == "ok"]
+    assert ["prune:0.5", "distill"] in made, frontier["candidates"]
+    assert result.winner is not None
+    if result.cross_fit:  # the time left covered the fold parents: raw strings were refolded
+        ctx = result.ctx
+        assert result.cross_fit["rows"] == len(ctx.splits.train) + len(ctx.splits.val)

@@ -84,7 +84,10 @@ def _is_forecaster(frontend: dict[str, Any]) -> bool:
     front-end followed by a bare family (whose body pruning handles, e.g. audio)."""
     from scaledl.modalities import modality
 
-    _, features = modality(str(frontend.get("kind"))).build_frontend(frontend)
+    try:
+        _, features = modality(str(frontend.get("kind"))).build_frontend(frontend)
+    except NotImplementedError:  # a front-end the family builds itself (text: embeddings)
+        return False
     return getattr(features, "form", None) == "forecast"
 
 
