@@ -51,9 +51,7 @@ def test_auto_cross_fits_a_small_validation_split_and_off_never(digits_package: 
 
 
 @pytest.mark.slow
-def test_candidates_are_judged_on_every_non_test_row(
-    digits_package: Path, tmp_path: Path
-) -> None:
+def test_candidates_are_judged_on_every_non_test_row(digits_package: Path, tmp_path: Path) -> None:
     config = OptimizeConfig(
         cross_fit="3",
         methods=["int8-static"],
