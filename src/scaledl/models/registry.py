@@ -74,6 +74,17 @@ def has_own_form(frontend: dict[str, Any]) -> bool:
     return frontend.get("kind") in _FRONTEND_FORMS
 
 
+def is_forecaster(frontend: dict[str, Any] | None) -> bool:
+    """True when the front-end hands the family a forecast form (a time-series window): the
+    model is a forecaster built around its family, not a front-end followed by a bare family."""
+    if frontend is None or has_own_form(frontend):
+        return False
+    from scaledl.modalities import modality
+
+    _, features = modality(str(frontend.get("kind"))).build_frontend(frontend)
+    return getattr(features, "form", None) == "forecast"
+
+
 TRUST_CODE_FLAG = "--trust-code"
 MAX_INPUT_DIM = 1 << 20
 MAX_KNOBS_JSON = 16 << 10  # a family's knobs are a few lists of layer widths

@@ -13,6 +13,7 @@ from typing import Any
 
 from scaledl.errors import ModelError, UsageError
 from scaledl.models import ModelSpec, validate_knobs
+from scaledl.models.registry import is_forecaster
 
 ALIGN = 8
 
@@ -132,7 +133,7 @@ def slim_spec(
         "rnn": _rnn,
         "transformer": _transformer,
     }
-    if _is_forecaster(spec):
+    if is_forecaster(spec.frontend):
         from scaledl.optimize.slim_forecast import forecast_knobs
 
         if kernel_size is not None:
@@ -152,16 +153,6 @@ def slim_spec(
     )
     _check_smaller(spec, slim)
     return slim
-
-
-def _is_forecaster(spec: ModelSpec) -> bool:
-    """A model whose modality front-end hands the family a forecast (a time series)."""
-    if spec.frontend is None:
-        return False
-    from scaledl.modalities import modality
-
-    _, features = modality(str(spec.frontend.get("kind"))).build_frontend(spec.frontend)
-    return getattr(features, "form", None) == "forecast"
 
 
 def _check_smaller(spec: ModelSpec, slim: ModelSpec) -> None:

@@ -57,8 +57,10 @@ class PruneSpace(MethodSpace):
         return sorted(set(value))
 
     def unavailable(self, ctx: SearchContext) -> str | None:
+        from scaledl.models.registry import is_forecaster
+
         spec = ctx.spec
-        if spec is not None and spec.frontend is not None and _is_forecaster(spec.frontend):
+        if spec is not None and is_forecaster(spec.frontend):
             return (
                 "structured pruning rebuilds a family's own layers; a forecaster is built "
                 "around its family by the series front-end (slimming and quantization apply)"
@@ -77,18 +79,6 @@ class PruneSpace(MethodSpace):
             )
             for r in self.ratios
         ]
-
-
-def _is_forecaster(frontend: dict[str, Any]) -> bool:
-    """A front-end whose features are a forecast form: the model is a forecaster, not a
-    front-end followed by a bare family (whose body pruning handles, e.g. audio)."""
-    from scaledl.modalities import modality
-
-    try:
-        _, features = modality(str(frontend.get("kind"))).build_frontend(frontend)
-    except NotImplementedError:  # a front-end the family builds itself (text: embeddings)
-        return False
-    return getattr(features, "form", None) == "forecast"
 
 
 @register_method("prune", config=PruneConfig, space=PruneSpace, kind="structure")
