@@ -80,3 +80,59 @@ def test_candidates_are_judged_on_every_non_test_row(digits_package: Path, tmp_p
     parent = result.candidates[0]
     assert parent.cross_fit is None and parent.drop is not None
     assert parent.drop.rows == len(ctx.splits.val)
+
+
+def _with_recipe_train(source: Path, dest: Path, train: object) -> Path:
+    """A copy of a real package whose recipe.yaml `train` section is replaced (checksums
+    rewritten, as a liar would); its manifest still records the original training time."""
+    import hashlib
+    import shutil
+
+    import yaml
+
+    pkg = Path(shutil.copytree(source, dest))
+    recipe = yaml.safe_load((pkg / "recipe.yaml").read_text())
+    recipe["train"] = train
+    (pkg / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    manifest = json.loads((pkg / "manifest.json").read_text())
+    manifest["files"]["recipe.yaml"] = hashlib.sha256(
+        (pkg / "recipe.yaml").read_bytes()
+    ).hexdigest()
+    (pkg / "manifest.json").write_text(json.dumps(manifest))
+    return pkg
+
+
+@pytest.mark.parametrize("train", [{"epochs": "many"}, ["not", "a", "section"], {"lr": -1}])
+def test_a_malformed_train_section_skips_cross_fitting_naming_it(
+    digits_package: Path, tmp_path: Path, train: object
+) -> None:
+    pkg = _with_recipe_train(digits_package, tmp_path / "pkg", train)
+    ctx = build_context(pkg, OptimizeConfig(cross_fit="3"))
+    folds, reason = planned_folds(ctx)
+    assert folds == 0 and reason is not None and "`train` section" in reason
+
+
+@pytest.mark.slow
+def test_a_recipe_that_trains_far_longer_than_recorded_stops_within_the_budget(
+    digits_package: Path, tmp_path: Path
+) -> None:
+    import time
+
+    # the manifest says a few seconds of training; the recipe now asks for 2,000 epochs
+    pkg = _with_recipe_train(
+        digits_package, tmp_path / "pkg", {"epochs": 2000, "batch_size": 64, "lr": 0.005}
+    )
+    budget_min = 1.0  # the search leaves enough for the two folds the record promises
+    config = OptimizeConfig(
+        cross_fit="2",
+        methods=["int8-static"],
+        settings={"int8-static": {"calibrations": ["minmax"]}},
+        time_budget_min=budget_min,
+        exporter="legacy",
+    )
+    start = time.monotonic()
+    result = optimize_package(pkg, config, out=tmp_path / "opt")
+    assert time.monotonic() - start <= 2 * budget_min * 60 + 10  # generous on a busy machine
+    reasons = [s["reason"] for s in result.skipped if s["method"] == "cross-fitting"]
+    assert any("ran past the time left" in r for r in reasons), result.skipped
+    assert result.cross_fit == {} and all(c.cross_fit is None for c in result.candidates)

@@ -209,17 +209,24 @@ def _load_data(parent: Package, config: OptimizeConfig, task: str) -> tuple[Data
     return splits, data.source
 
 
-def _parent_augment(parent: Package) -> Any:
-    """The augmentation the parent was trained with (from its recipe.yaml), if any."""
+def recipe_section(parent: Package, key: str, model: Any) -> Any:
+    """One section of the parent's recipe.yaml validated as `model` (a pydantic model), or
+    None when the package has no recipe or the section does not validate (an old or
+    hand-written recipe: whoever asked goes on without it and says so)."""
     if RECIPE not in parent.manifest.files:
         return None
     import yaml
 
-    from scaledl.data.augment import AugmentConfig
-
     try:
         recipe = yaml.safe_load(parent.file(RECIPE).read_text()) or {}
-        return AugmentConfig.model_validate(recipe.get("augment") or {})
-    except Exception as exc:  # an old or hand-written recipe: fine-tune without augmentation
-        log.info("parent recipe augment section not usable (%s); fine-tuning without it", exc)
+        return model.model_validate(recipe.get(key) or {})
+    except Exception as exc:
+        log.info("parent recipe section %r not usable (%s)", key, exc)
         return None
+
+
+def _parent_augment(parent: Package) -> Any:
+    """The augmentation the parent was trained with (from its recipe.yaml), if any."""
+    from scaledl.data.augment import AugmentConfig
+
+    return recipe_section(parent, "augment", AugmentConfig)

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from scaledl.optimize.candidate import Candidate
-from scaledl.optimize.context import SearchContext
+from scaledl.optimize.context import SearchContext, recipe_section
 from scaledl.optimize.evaluation import ensure_onnx, make_session, split_metrics
 from scaledl.optimize.paired import paired_drop
 from scaledl.optimize.registry import MethodConfig, MethodSkipped, apply_method, method_for
@@ -58,9 +58,10 @@ AUTO_FOLDS = 5
 FALLBACK_TRAIN_S = 60.0  # a fold's training when the package records no training time
 
 
-def planned_folds(ctx: SearchContext) -> tuple[int, str | None]:
+def planned_folds(ctx: SearchContext, settings: Any = None) -> tuple[int, str | None]:
     """(folds, None) when cross-fitting runs, or (0, why not); None as the reason when `auto`
-    simply found the validation split large enough (nothing worth reporting)."""
+    simply found the validation split large enough (nothing worth reporting). `settings`: the
+    parent's TrainConfig when the caller has read it already."""
     setting = ctx.config.cross_fit
     if setting == "off":
         return 0, None
@@ -74,8 +75,8 @@ def planned_folds(ctx: SearchContext) -> tuple[int, str | None]:
         )
     if not ctx.has_weights or ctx.spec is None or ctx.spec.family == "custom":
         return 0, "it retrains the parent from its model.json, which this package does not allow"
-    if _train_settings(ctx) is None:
-        return 0, "the package has no recipe.yaml to retrain the parent by"
+    if (settings or _train_settings(ctx)) is None:
+        return 0, "the package has no recipe.yaml with a valid `train` section to retrain by"
     rows = len(ctx.splits.train) + len(ctx.splits.val)
     if rows < folds * 10:
         return 0, f"{rows} rows are too few for {folds} folds"
@@ -83,21 +84,10 @@ def planned_folds(ctx: SearchContext) -> tuple[int, str | None]:
 
 
 def _train_settings(ctx: SearchContext) -> Any:
-    """The parent's TrainConfig from its recipe.yaml (None when it has none)."""
-    from scaledl.package import RECIPE
-
-    if RECIPE not in ctx.parent.manifest.files:
-        return None
-    import yaml
-
+    """The parent's TrainConfig from its recipe.yaml (None when it has none that validates)."""
     from scaledl.config.train import TrainConfig
 
-    try:
-        recipe = yaml.safe_load(ctx.parent.file(RECIPE).read_text()) or {}
-        return TrainConfig.model_validate(recipe.get("train") or {})
-    except Exception as exc:  # an old or hand-written recipe: nothing to retrain by
-        log.info("parent recipe train section not usable (%s); no cross-fitting", exc)
-        return None
+    return recipe_section(ctx.parent, "train", TrainConfig)
 
 
 def fold_ids(y: np.ndarray, folds: int, seed: int, task: str) -> np.ndarray:
@@ -113,6 +103,10 @@ def fold_ids(y: np.ndarray, folds: int, seed: int, task: str) -> np.ndarray:
         return ids
     ids[rng.permutation(len(y))] = np.arange(len(y)) % folds
     return ids
+
+
+class _OutOfTime(Exception):
+    """A fold parent's training ran past the time the search had left."""
 
 
 @dataclass
@@ -155,7 +149,8 @@ class CrossFit:
     def __init__(self, search: Search) -> None:
         self.search = search
         self.ctx = search.ctx
-        self.folds, reason = planned_folds(self.ctx)
+        self.settings = _train_settings(self.ctx)  # read once: every fold trains by it
+        self.folds, reason = planned_folds(self.ctx, self.settings)
         if reason is not None:
             search.skip("cross-fitting", reason)
         self.parents: list[FoldParent] | None = None
@@ -268,6 +263,16 @@ class CrossFit:
             start = time.monotonic()
             try:
                 parents.append(self._fold_parent(k, x, y, ids))
+            except _OutOfTime:
+                recorded = self.ctx.parent.manifest.metrics.get("train_seconds")
+                self.search.skip(
+                    "cross-fitting",
+                    f"time budget: retraining fold {k} ran past the time left (the package "
+                    f"records {recorded} s of training, which understated it); stopped after "
+                    "an epoch",
+                )
+                self.folds = 0
+                return False
             except Exception as exc:
                 log.info("cross-fitting fold %d failed", k, exc_info=True)
                 self.search.skip("cross-fitting", f"retraining fold {k} failed: {exc}")
@@ -276,6 +281,13 @@ class CrossFit:
             book.record("fold", time.monotonic() - start)
         self.parents = parents
         return True
+
+    def _deadline(self, record: dict[str, Any]) -> None:
+        """After each epoch of a fold parent: stop once the search's time is spent. The plan
+        trusted the package's recorded training time; a recipe that trains far longer (an old
+        record, or a forged one) costs at most one epoch more."""
+        if self.search.book.left(self.search.ok_count()) < 0:
+            raise _OutOfTime
 
     def _fold_estimate(self) -> float:
         """Seconds to retrain, export and score one fold parent (from what was recorded)."""
@@ -309,17 +321,17 @@ class CrossFit:
             val=ArraySet(x[inside[early]], y[inside[early]]),
             test=ArraySet(x[held], y[held]),
         )
-        settings = _train_settings(ctx)
         torch.manual_seed(ctx.config.seed + k)
         kind = modality(splits.kind).augmentation_kind()
         trainer = Trainer(
             ctx.spec.build(),
             splits,
-            settings,
+            self.settings,
             ctx.preprocessing,
             task=ctx.task,
             seed=ctx.config.seed + k,
             augmenter=build_augmenter(ctx.augment, kind) if ctx.augment is not None else None,
+            callbacks=[self._deadline],
         )
         model = trainer.fit().model.eval()
         x_held = apply_preprocessing(x[held], ctx.preprocessing)
