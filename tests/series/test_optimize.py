@@ -64,6 +64,8 @@ def test_optimize_a_forecaster_under_an_error_budget(series_package: Path, tmp_p
     frontier = json.loads((tmp_path / "opt" / "frontier.json").read_text())
     assert frontier["constraints"]["budget"] == "error"
     assert frontier["constraints"]["max_error_increase"] == 0.05
+    # the promise is stated in the error budget's own unit, and judged against it
+    assert frontier["promise"].startswith("promised error increase ≤ 5 % at 90%"), frontier
     skipped = {s["method"]: s["reason"] for s in frontier["skipped"]}
     assert "front-end" in skipped.get("prune", "")  # skipped with a reason, not crashed
     # overlapping windows: a fold's rows would have near-copies in its training folds
@@ -83,3 +85,26 @@ def test_optimize_a_forecaster_under_an_error_budget(series_package: Path, tmp_p
         assert chosen.resolve() == series_package.resolve()
     elif result.met:
         assert manifest["metrics"]["error_increase_val"] <= 0.05 + 1e-9
+
+
+def test_the_engine_choice_scores_a_forecaster_on_its_own_error_scale(
+    series_package: Path,
+) -> None:
+    """OpenVINO computing the same forecasts is not a change: its rows are scored on the
+    standardised scale the parent's were (in original units it looked like a 700 % rise)."""
+    pytest.importorskip("openvino")
+    from scaledl.config.optimize import OptimizeConfig
+    from scaledl.export.engines import OPENVINO
+    from scaledl.optimize.context import build_context
+    from scaledl.optimize.engine_choice import choose_engine
+    from scaledl.optimize.search import Search, constraints_for
+
+    config = OptimizeConfig(max_error_increase=0.02, final_rounds=2, measure_seconds=0.1)
+    search = Search(build_context(series_package, config))
+    parent = search.baseline()
+    cons = constraints_for(parent, search.ctx)
+    record = choose_engine(parent, parent, search.ctx, cons, tie=0.1)
+    assert record[OPENVINO]["max_abs_diff"] < 1e-3
+    drop = record[OPENVINO]["drop"]
+    assert abs(drop["point"]) < 1e-3 and drop["upper"] <= 0.02, drop
+    assert not [note for note in record["notes"] if "changes the outputs" in note]

@@ -64,7 +64,8 @@ def choose_engine(
         outputs = run(session, ctx.x_val)
         drop = paired_drop(
             parent.val_rows,
-            row_scores(outputs, ctx.splits.val.y, ctx.task),
+            # on the scale the parent's rows were scored on (a forecaster's standardised error)
+            row_scores(outputs, ctx.splits.val.y, ctx.task, ctx.error_scale),
             ctx.splits.val.y,
             ctx.task,
             ctx.config.confidence,
@@ -76,7 +77,8 @@ def choose_engine(
         if keeps and p25[engine] * (1.0 + tie) < p25[best]:
             best = engine
         elif not keeps:
-            notes.append(f"{engine} changes the outputs: drop {drop.text()} breaks the budget")
+            change = drop.text("pt" if cons.budget == "accuracy" else "%")
+            notes.append(f"{engine} changes the outputs: {change} breaks the budget")
     record["engine"] = best
     log.info("engine for %s: %s (p25 ms %s)", chosen.id, best, record["p25_ms"])
     return record

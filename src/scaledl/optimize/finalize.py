@@ -63,12 +63,16 @@ class SearchResult:
         E.g. `promised drop ≤ 1 pt at 90 %; test drop 0.40 pt [−0.20, 1.10]`.
         """
         config = self.ctx.config
-        text = f"promised drop ≤ {config.max_accuracy_drop * 100:g} pt at {config.confidence:.0%}"
+        if self.constraints.budget == "accuracy":
+            what, limit, unit = "drop", config.max_accuracy_drop, "pt"
+        else:  # regressors: the relative rise of the error (0.02 = 2 %)
+            what, limit, unit = "error increase", config.max_error_increase, "%"
+        text = f"promised {what} ≤ {limit * 100:g} {unit} at {config.confidence:.0%}"
         winner = self.winner
         if winner is None or winner.test_drop is None:
             return text + "; no test rows to check it on"
-        verdict = "within" if winner.test_drop.point <= config.max_accuracy_drop + 1e-9 else "over"
-        return f"{text}; test drop {winner.test_drop.text()} ({verdict} the budget)"
+        verdict = "within" if winner.test_drop.point <= limit + 1e-9 else "over"
+        return f"{text}; test {what} {winner.test_drop.text(unit)} ({verdict} the budget)"
 
 
 def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResult:

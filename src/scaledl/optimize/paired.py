@@ -62,8 +62,11 @@ class DropEstimate:
             "rows": self.rows,
         }
 
-    def text(self) -> str:
-        """E.g. `0.40 pt [−0.20, 1.10]` (points of the metric)."""
+    def text(self, unit: str = "pt") -> str:
+        """E.g. `0.40 pt [−0.20, 1.10]` (points of accuracy) or, with unit "%", a regressor's
+        relative error rise `+0.40 % [−0.20, +1.10]`."""
+        if unit == "%":
+            return f"{self.point * 100:+.2f} % [{self.lower * 100:+.2f}, {self.upper * 100:+.2f}]"
         return f"{self.point * 100:.2f} pt [{self.lower * 100:.2f}, {self.upper * 100:.2f}]"
 
 
