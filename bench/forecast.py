@@ -40,7 +40,9 @@ TRAIN_LIMIT_S = 600  # each model: ≤ 10 minutes of training on 2 cores
 DROP_LAST_BATCH = 128
 
 
-def run_model(name: str, horizon: int, out: Path, quick: bool, threads: int) -> dict[str, Any]:
+def run_model(
+    name: str, horizon: int, out: Path, quick: bool, threads: int, seed: int | None = None
+) -> dict[str, Any]:
     from scaledl.pipeline.train import train_recipe
     from scaledl.recipe import load_recipe
 
@@ -52,9 +54,12 @@ def run_model(name: str, horizon: int, out: Path, quick: bool, threads: int) -> 
     ]
     if quick:
         overrides += ["train.epochs=1"]
+    if seed is not None:  # another seed of the same recipe (the spread of its result)
+        overrides += [f"seed={seed}"]
     recipe = load_recipe(REPO / "examples" / f"etth1-{name}.yaml", overrides)
     start = time.perf_counter()
-    trained = train_recipe(recipe, out / f"{name}-{horizon}")
+    folder = f"{name}-{horizon}" if seed is None else f"{name}-{horizon}-seed{seed}"
+    trained = train_recipe(recipe, out / folder)
     total = time.perf_counter() - start
     manifest = json.loads((trained.package / "manifest.json").read_text())
     metrics = manifest["metrics"]

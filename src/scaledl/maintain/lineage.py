@@ -52,6 +52,11 @@ def training_source(repo: ModelRepository, version: str, live: Package) -> Train
 
 
 def _need_weights(pkg: Package, what: str) -> None:
+    if pkg.manifest.family == "ensemble":
+        raise ModelError(
+            f"{what} is an ensemble (`scaledl ensemble`): it has no weights of its own to "
+            "fine-tune; maintain each member, then ensemble their new versions"
+        )
     if not pkg.has_weights:
         raise ModelError(
             f"{what} has no PyTorch weights (weights.safetensors + model.json); maintain "
