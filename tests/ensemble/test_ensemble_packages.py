@@ -16,11 +16,16 @@ from tests.conftest import quick_recipe, run_cli
 
 @pytest.fixture(scope="module")
 def mlp_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A second digits model, another family, trained on the same data and split."""
+    """A second digits model: another family and seed, on the same split (`data.split_seed`)."""
     from scaledl.pipeline.train import train_recipe
     from scaledl.recipe import validate_recipe
 
-    recipe = quick_recipe(name="digits-mlp", model={"family": "mlp", "hidden": [64]})
+    recipe = quick_recipe(
+        name="digits-mlp",
+        seed=7,
+        data={"source": "digits", "split_seed": 0},
+        model={"family": "mlp", "hidden": [64]},
+    )
     return train_recipe(validate_recipe(recipe), tmp_path_factory.mktemp("mlp")).package
 
 
@@ -44,6 +49,7 @@ def test_the_ensemble_is_the_members_soft_vote_in_one_verified_package(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "ensemble" in done.stdout and "digits-mlp:1" in done.stdout
+    assert open_package(mlp_package).manifest.lineage.split_seed == 0  # not its seed, 7
     verify_package(out)  # the merged graph reproduces the members' average from raw inputs
     pkg = open_package(out)
     assert pkg.manifest.family == "ensemble" and not pkg.has_weights

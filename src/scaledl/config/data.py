@@ -31,6 +31,13 @@ class DataConfig(BaseModel):
     test_fraction: float = Field(
         0.2, gt=0.0, lt=0.9, description="test share when no test split ships"
     )
+    split_seed: int | None = Field(
+        None,
+        ge=0,
+        le=2**32 - 1,
+        description="seed of the train/validation/test split (default: the recipe's seed); "
+        "fix it to vary the model's seed on the same split, e.g. for `scaledl ensemble`",
+    )
     image_size: tuple[int, int] | None = Field(None, description="resize images to (height, width)")
     color: Literal["auto", "rgb", "gray"] = "auto"
     limit_per_class: int | None = Field(

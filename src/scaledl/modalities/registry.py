@@ -87,7 +87,11 @@ def load_data(config: DataConfig, task: str = "classification") -> LoadedData:
 
 
 def load_splits(config: DataConfig, seed: int = 0, task: str = "classification") -> DataSplits:
-    """Train/validation/test splits of a data source (a predefined test split is kept)."""
+    """Train/validation/test splits of a data source (a predefined test split is kept).
+
+    `config.split_seed`, when set, is the split's seed instead of `seed` (the recipe's)."""
+    if config.split_seed is not None:
+        seed = config.split_seed
     loaded = load_data(config, task)
     if task == "classification" and loaded.labels is None:
         raise DataError(

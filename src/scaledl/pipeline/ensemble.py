@@ -34,8 +34,14 @@ log = logging.getLogger(__name__)
 MAX_MEMBERS = 16
 SAMPLE_SIZE = 16
 PARITY_TOLERANCE = 1e-4
-# Data settings that shape how a member was trained, not which rows are its test rows.
-TRAINING_ONLY_DATA = {("series", "lookback"), ("series", "train_stride"), ("cache_dir",)}
+# Data settings that shape how a member was trained, not which rows are its test rows; the
+# split seed is compared as the seed each split really used (`lineage.split_seed`).
+TRAINING_ONLY_DATA = {
+    ("series", "lookback"),
+    ("series", "train_stride"),
+    ("cache_dir",),
+    ("split_seed",),
+}
 
 
 @dataclass
