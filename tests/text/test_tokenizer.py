@@ -30,6 +30,43 @@ def test_ids_are_frequency_ranks_after_the_special_tokens() -> None:
     assert counts == sorted(counts, reverse=True)  # id 3 is the most frequent word
 
 
+def test_tied_tokens_are_numbered_by_their_text_not_the_trainers_order() -> None:
+    from scaledl.modalities.text.tokenizer import renumber_by_frequency
+
+    counts = np.array([0, 0, 0, 5, 5, 9])
+    for order in (["b", "a", "c"], ["a", "b", "c"]):  # the trainer's ids differ per process
+        vocab = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, **{t: 3 + i for i, t in enumerate(order)}}
+        doc = renumber_by_frequency({"model": {"type": "WordLevel", "vocab": vocab}}, counts)
+        assert doc["model"]["vocab"] == {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "c": 3, "a": 4, "b": 5}
+
+
+@pytest.mark.parametrize("algorithm", ["wordpiece", "word"])
+def test_the_same_texts_give_the_same_tokenizer_in_another_process(algorithm: str) -> None:
+    """The trainers number tied tokens in a per-process hash order; the stored tokenizer (and
+    its sha256, which `scaledl ensemble` compares) must not depend on it. (The unigram trainer
+    is not reproducible across processes at all; docs/text.md says so.)"""
+    import subprocess
+    import sys
+
+    texts = [f"film {i % 17} is {'good' if i % 3 else 'bad'} , {i % 11} stars" for i in range(400)]
+    script = (
+        "import sys, json, hashlib\n"
+        "from scaledl.config.text import TextConfig\n"
+        "from scaledl.modalities.text.tokenizer import train_tokenizer\n"
+        "texts = json.loads(sys.stdin.read())\n"
+        f"data = train_tokenizer(texts, TextConfig(tokenizer={algorithm!r}, vocab_size=1000))\n"
+        "print(hashlib.sha256(data).hexdigest())\n"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script], input=json.dumps(texts), capture_output=True,
+            text=True, check=True,
+        ).stdout.strip()
+        for _ in range(3)
+    }  # fmt: skip
+    assert len(digests) == 1, digests
+
+
 @pytest.mark.parametrize("algorithm", ["wordpiece", "bpe", "unigram", "word"])
 def test_every_algorithm_encodes_with_cls_padding_and_truncation(algorithm: str) -> None:
     from scaledl.data.dataset import ArraySet, DataSplits

@@ -143,22 +143,24 @@ def renumber_by_frequency(doc: dict[str, Any], counts: np.ndarray) -> dict[str, 
     model = doc["model"]
     if model["type"] == "Unigram":
         entries = model["vocab"]
-        old_ids = _frequency_order(len(entries), counts)
+        old_ids = _frequency_order([str(entry[0]) for entry in entries], counts)
         model["vocab"] = [entries[i] for i in old_ids]
         model["unk_id"] = 1
     else:
         vocab: dict[str, int] = model["vocab"]
         by_id = {i: token for token, i in vocab.items()}
-        old_ids = _frequency_order(len(by_id), counts)
+        old_ids = _frequency_order([by_id[i] for i in range(len(by_id))], counts)
         model["vocab"] = {by_id[old]: new for new, old in enumerate(old_ids)}
     return doc
 
 
-def _frequency_order(size: int, counts: np.ndarray) -> list[int]:
-    rest = np.arange(len(SPECIALS), size)
-    # descending count, ties by the trainer's id (stable)
-    order = rest[np.argsort(-counts[len(SPECIALS) : size], kind="stable")]
-    return [*range(len(SPECIALS)), *order.tolist()]
+def _frequency_order(tokens: Sequence[str], counts: np.ndarray) -> list[int]:
+    """Old ids in their new order: the special tokens, then descending count, ties by the
+    token's text. Not by the trainer's id: the trainers number tied tokens in hash-map order,
+    which changes from process to process, and the same data must give the same tokenizer
+    (its sha256 is what `scaledl ensemble` and a package's checks compare)."""
+    rest = sorted(range(len(SPECIALS), len(tokens)), key=lambda i: (-int(counts[i]), tokens[i]))
+    return [*range(len(SPECIALS)), *rest]
 
 
 # ---- loading -----------------------------------------------------------------------------
