@@ -1,8 +1,9 @@
 """Text benchmark on SST-2: scaledl side by side with TF-IDF + logistic regression and Ludwig,
 then the optimized package, serving raw text and drift detection.
 
-    python bench/text.py [--only train,tfidf,ludwig,optimize,serve,drift] [--threads 2]
-                         [--budget-min 10] [--recipes best,fast] [--use best]
+    python bench/text.py [--only train,tfidf,ludwig,ensemble,optimize,serve,drift]
+                         [--threads 2] [--budget-min 10] [--recipes best,fast] [--use best]
+                         [--ensemble gru,gru@1,best]
                          [--out bench/results/text.json]
 
 - train: `scaledl train examples/sst2-best.yaml` and sst2-fast.yaml (`--recipes`): dev accuracy
@@ -11,6 +12,10 @@ then the optimized package, serving raw text and drift detection.
 - tfidf: scikit-learn TF-IDF (word 1–2-grams) + logistic regression on the same training rows;
 - ludwig: Ludwig's default text configuration in its own venv (bench/text_ludwig.py), the same
   rows and time budget;
+- ensemble: the `--ensemble` members trained on one split (`recipe@seed` varies the model's
+  seed), merged by `scaledl ensemble`; its dev accuracy beside TF-IDF's on the same sentences
+  (a paired bootstrap interval of the difference) and Ludwig's recorded figure; the members'
+  training seconds summed against the 10-minute budget;
 - optimize: `scaledl optimize` on the best package; the chosen graph vs the parent's ONNX
   Runtime fp32 graph at batch 1 on dev sentences of median length, timed interleaved;
 - serve: bench/text_serve.py; drift: bench/text_drift.py.
@@ -37,9 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, RESULTS, machine
 
 WORK = REPO / ".cache" / "bench-text"
-SECTIONS = ("train", "tfidf", "ludwig", "optimize", "serve", "drift")
+SECTIONS = ("train", "tfidf", "ludwig", "ensemble", "optimize", "serve", "drift")
 BEST, FAST = REPO / "examples" / "sst2-best.yaml", REPO / "examples" / "sst2-fast.yaml"
-RECIPES = {"best": BEST, "fast": FAST}
+GRU = REPO / "examples" / "sst2-gru.yaml"
+RECIPES = {"best": BEST, "fast": FAST, "gru": GRU}
+TRAIN_LIMIT_S = 600.0  # the target's training budget: 10 minutes on 2 cores, all members
 
 
 def load_average() -> str:
@@ -102,6 +109,86 @@ def train_section(threads: int, recipes: list[Path]) -> dict[str, Any]:
     return rows
 
 
+def ensemble_section(threads: int, members: list[str], ludwig: float | None) -> dict[str, Any]:
+    """Train each member (`recipe` or `recipe@seed`, all on the split of seed 0), then
+    `scaledl ensemble` them; the ensemble's dev accuracy against TF-IDF's on the same
+    sentences (paired bootstrap) and Ludwig's recorded figure."""
+    from scaledl.package import open_package
+
+    rows: list[dict[str, Any]] = []
+    packages: list[Path] = []
+    for member in members:
+        name, _, seed = member.partition("@")
+        out = WORK / "ensemble" / f"{name}-seed{seed or 0}"
+        cpu: dict[str, float] = {}
+        # every member after the first reads the first one's tokenizer: the same token ids
+        shared = [f"data.text.tokenizer_from={packages[0]}"] if packages else []
+        settings = [f"seed={seed or 0}", "data.split_seed=0", f"train.threads={threads}", *shared]
+        wall, _ = scaledl(
+            "train", str(RECIPES[name]), "--out", str(out),
+            *[arg for item in settings for arg in ("--set", item)],
+            threads=threads, cpu=cpu,
+        )  # fmt: skip
+        pkg = open_package(out / "package")
+        m = pkg.manifest.metrics
+        rows.append(
+            {
+                "member": member,
+                "recipe": str(RECIPES[name].relative_to(REPO)),
+                "family": pkg.manifest.family,
+                "dev_accuracy": m.accuracy,
+                "val_accuracy": m.val_accuracy,
+                "train_seconds": m.get("train_seconds"),
+                "wall_seconds_with_packaging": round(wall, 1),
+                "cpu_seconds_with_packaging": round(cpu["seconds"], 1),
+            }
+        )
+        packages.append(out / "package")
+        print(json.dumps(rows[-1]), flush=True)
+    ensemble, report = WORK / "ensemble" / "package", WORK / "ensemble" / "ensemble.json"
+    wall, _ = scaledl(
+        "ensemble", *map(str, packages), "--out", str(ensemble), "--json", str(report),
+        threads=threads,
+    )  # fmt: skip
+    from scaledl.evaluate import predict_raw
+
+    pkg = open_package(ensemble)
+    split = split_rows()
+    x_test, y_test = split["test"]
+    ours = predict_raw(pkg, x_test).argmax(axis=1) == y_test
+    vectorizer, model, _, _ = tfidf_fit(split)
+    theirs = model.predict(vectorizer.transform(list(x_test))) == y_test
+    train_s = sum(float(r["train_seconds"] or 0.0) for r in rows)
+    return {
+        "members": rows,
+        "dev_accuracy": float(ours.mean()),
+        "dev_accuracy_se": round(float(np.sqrt(ours.mean() * (1 - ours.mean()) / len(ours))), 4),
+        "val_accuracy": pkg.manifest.metrics.val_accuracy,
+        "dev_sentences": len(ours),
+        "train_seconds": round(train_s, 1),
+        "within_train_limit": train_s <= TRAIN_LIMIT_S,
+        "ensemble_seconds": round(wall, 1),
+        "vs_tfidf": paired_difference(ours, theirs),
+        "ludwig_dev_accuracy": ludwig,
+        "package": str(ensemble),
+    }
+
+
+def paired_difference(ours: np.ndarray, theirs: np.ndarray, seed: int = 0) -> dict[str, Any]:
+    """Accuracy difference on the same rows with a 90 % paired bootstrap interval."""
+    diff = ours.astype(np.float64) - theirs.astype(np.float64)
+    rng = np.random.default_rng(seed)
+    boots = diff[rng.integers(0, len(diff), size=(10_000, len(diff)))].mean(axis=1)
+    low, high = np.quantile(boots, [0.05, 0.95])
+    return {
+        "theirs": round(float(theirs.mean()), 4),
+        "difference": round(float(diff.mean()), 4),
+        "interval_90": [round(float(low), 4), round(float(high), 4)],
+        "only_ours_right": int((diff > 0).sum()),
+        "only_theirs_right": int((diff < 0).sum()),
+    }
+
+
 def split_rows() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The training, validation and test (dev.tsv) rows of the best recipe's split."""
     from scaledl.modalities import load_splits
@@ -117,11 +204,25 @@ def split_rows() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def tfidf_section(threads: int) -> dict[str, Any]:
+    rows = split_rows()
+    xt, yt = rows["test"]
+    vectorizer, model, val_score, seconds = tfidf_fit(rows)
+    accuracy = float((model.predict(vectorizer.transform(list(xt))) == yt).mean())
+    return {
+        "method": "TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf) + "
+        f"LogisticRegression(C={model.C})",
+        "dev_accuracy": accuracy,
+        "val_accuracy": val_score,
+        "train_seconds": round(seconds, 1),
+    }
+
+
+def tfidf_fit(rows: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[Any, Any, float, float]:
+    """(vectorizer, model, validation accuracy, seconds) of the TF-IDF baseline."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    rows = split_rows()
-    (x, y), (xv, yv), (xt, yt) = rows["train"], rows["val"], rows["test"]
+    (x, y), (xv, yv) = rows["train"], rows["val"]
     start = time.perf_counter()
     best: tuple[float, Any, Any] | None = None
     for c in (1.0, 3.0, 10.0):  # C picked on the validation rows, like an epoch in training
@@ -133,15 +234,8 @@ def tfidf_section(threads: int) -> dict[str, Any]:
             best = (score, vectorizer, model)
     seconds = time.perf_counter() - start
     assert best is not None
-    _, vectorizer, model = best
-    accuracy = float((model.predict(vectorizer.transform(list(xt))) == yt).mean())
-    return {
-        "method": "TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf) + "
-        f"LogisticRegression(C={model.C})",
-        "dev_accuracy": accuracy,
-        "val_accuracy": best[0],
-        "train_seconds": round(seconds, 1),
-    }
+    score, vectorizer, model = best
+    return vectorizer, model, score, seconds
 
 
 def write_tsv(path: Path, x: np.ndarray, y: np.ndarray) -> Path:
@@ -231,6 +325,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "text.json")
     parser.add_argument("--recipes", default="best,fast", help="train: which sst2-* recipes")
     parser.add_argument("--use", choices=sorted(RECIPES), default="best", help="package used")
+    parser.add_argument(
+        "--ensemble",
+        default="gru,gru@1,best",
+        help="ensemble: members as recipe or recipe@seed (all on the split of seed 0)",
+    )
     args = parser.parse_args()
     package = WORK / RECIPES[args.use].stem / "package"
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -250,6 +349,13 @@ def main() -> None:
             body = tfidf_section(args.threads)
         elif section == "ludwig":
             body = ludwig_section(args.threads, args.budget_min * 60)
+        elif section == "ensemble":
+            names = [m.strip() for m in args.ensemble.split(",") if m.strip()]
+            unknown_members = [m for m in names if m.partition("@")[0] not in RECIPES]
+            if unknown_members:
+                parser.error(f"--ensemble {unknown_members}: valid: {', '.join(RECIPES)}")
+            ludwig = (results.get("ludwig") or {}).get("dev_accuracy")
+            body = ensemble_section(args.threads, names, ludwig)
         elif section == "optimize":
             body = optimize_section(args.threads, args.optimize_min, package)
         elif section == "serve":

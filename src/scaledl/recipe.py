@@ -26,7 +26,7 @@ __all__ = ["ModelConfig", "Recipe", "apply_override", "load_recipe", "validate_r
 
 BUILTIN_RECIPE = Path(__file__).parent / "recipes" / "digits-cnn.yaml"
 # Recipe values that are paths; `digits` and other built-in names are not.
-PATH_KEYS = (("data", "source"), ("data", "cache_dir"))
+PATH_KEYS = (("data", "source"), ("data", "cache_dir"), ("data", "text", "tokenizer_from"))
 BUILTIN_SOURCES = {"digits"}
 
 
@@ -55,10 +55,13 @@ def resolve_paths(
 
     `only` limits it to the path keys under one `--set` key (e.g. `data` or `data.source`).
     """
-    for section, key in PATH_KEYS:
-        if only is not None and (section, key)[: len(only)] != only[:2]:
+    for keys in PATH_KEYS:
+        if only is not None and keys[: len(only)] != only[: len(keys)]:
             continue
-        node = raw.get(section)
+        node: Any = raw
+        for part in keys[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        key = keys[-1]
         value = node.get(key) if isinstance(node, dict) else None
         if not isinstance(value, str) or not value.strip() or value.strip() in BUILTIN_SOURCES:
             continue

@@ -38,6 +38,13 @@ class TextConfig(BaseModel):
     tokenizer: Literal["wordpiece", "bpe", "unigram", "word"] = Field(
         "wordpiece", description="tokenizer trained on the training split (Hugging Face tokenizers)"
     )
+    tokenizer_from: str | None = Field(
+        None,
+        description="a text package (folder or .zip) whose tokenizer is used instead of "
+        "training one (then tokenizer, vocab_size, min_frequency, lowercase and "
+        "split_punctuation are the package's): models on one tokenizer share token ids and "
+        "can join one `scaledl ensemble`",
+    )
     vocab_size: int = Field(16000, ge=16, le=1 << 20, description="tokens in the vocabulary")
     min_frequency: int = Field(
         1, ge=1, description="a word/piece seen fewer times in training is not added"

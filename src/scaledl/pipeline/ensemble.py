@@ -35,12 +35,24 @@ MAX_MEMBERS = 16
 SAMPLE_SIZE = 16
 PARITY_TOLERANCE = 1e-4
 # Data settings that shape how a member was trained, not which rows are its test rows; the
-# split seed is compared as the seed each split really used (`lineage.split_seed`).
+# split seed is compared as the seed each split really used (`lineage.split_seed`), and the
+# tokenizer as the file itself (`preprocessing.tokenizer`, with its sha256).
 TRAINING_ONLY_DATA = {
     ("series", "lookback"),
     ("series", "train_stride"),
     ("cache_dir",),
     ("split_seed",),
+    *(
+        ("text", key)
+        for key in (
+            "tokenizer",
+            "tokenizer_from",
+            "vocab_size",
+            "min_frequency",
+            "lowercase",
+            "split_punctuation",
+        )
+    ),
 }
 
 

@@ -210,6 +210,31 @@ def tokenizer_info(data: bytes, config: TextConfig) -> TokenizerInfo:
     )
 
 
+def shared_tokenizer(source: str) -> TokenizerInfo:
+    """The tokenizer of the text package at `source` (`data.text.tokenizer_from`), checked and
+    kept for this run: the package is opened like any other (every checksum verified), and
+    only its listed tokenizer file is read."""
+    from scaledl.package import open_package
+
+    where = f"data.text.tokenizer_from {source!r}"
+    try:
+        pkg = open_package(source)
+    except PackageError as exc:
+        raise DataError(f"{where}: {exc.message}") from None
+    spec = pkg.manifest.preprocessing
+    if not isinstance(spec, TextSpec):
+        kind = spec.kind if spec is not None else "none"
+        raise DataError(
+            f"{where}: the package is not a text model (its preprocessing is {kind}); name a "
+            "package trained on text, whose tokenizer the new model will share"
+        )
+    path = pkg.file(spec.tokenizer.file)
+    if path.stat().st_size > MAX_TOKENIZER_BYTES:
+        raise DataError(f"{where}: its tokenizer file is over {MAX_TOKENIZER_BYTES:,} bytes")
+    register_tokenizer(path.read_bytes(), spec.tokenizer.sha256)
+    return spec.tokenizer
+
+
 def _parse(data: bytes) -> Any:
     from tokenizers import Tokenizer
 

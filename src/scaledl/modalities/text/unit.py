@@ -30,6 +30,7 @@ from scaledl.modalities.text import features, store
 from scaledl.modalities.text.serving import SERVED_INPUT, TextServing, check_texts
 from scaledl.modalities.text.tokenizer import (
     register_tokenizer,
+    shared_tokenizer,
     tokenizer_for,
     tokenizer_info,
     train_tokenizer,
@@ -62,10 +63,14 @@ class TextModality(Modality):
     def fit(self, splits: DataSplits) -> TextSpec:
         given = splits.config.text if splits.config is not None else None
         config = given if given is not None else TextConfig()
-        data = train_tokenizer(as_texts(splits.train.x, "training texts"), config)
+        if config.tokenizer_from is not None:
+            info = shared_tokenizer(config.tokenizer_from)
+        else:
+            data = train_tokenizer(as_texts(splits.train.x, "training texts"), config)
+            info = tokenizer_info(data, config)
         return TextSpec(
             raw_shape=[],
-            tokenizer=tokenizer_info(data, config),
+            tokenizer=info,
             max_length=config.max_length,
             truncation=config.truncation,
             max_chars=config.max_chars,
