@@ -109,7 +109,9 @@ def train_section(threads: int, recipes: list[Path]) -> dict[str, Any]:
     return rows
 
 
-def ensemble_section(threads: int, members: list[str], ludwig: float | None) -> dict[str, Any]:
+def ensemble_section(
+    threads: int, members: list[str], ludwig: tuple[float, float] | None
+) -> dict[str, Any]:
     """Train each member (`recipe` or `recipe@seed`, all on the split of seed 0), then
     `scaledl ensemble` them; the ensemble's dev accuracy against TF-IDF's on the same
     sentences (paired bootstrap) and Ludwig's recorded figure."""
@@ -169,7 +171,8 @@ def ensemble_section(threads: int, members: list[str], ludwig: float | None) -> 
         "within_train_limit": train_s <= TRAIN_LIMIT_S,
         "ensemble_seconds": round(wall, 1),
         "vs_tfidf": paired_difference(ours, theirs),
-        "ludwig_dev_accuracy": ludwig,
+        "ludwig_dev_accuracy": ludwig[0] if ludwig else None,
+        "ludwig_train_seconds": ludwig[1] if ludwig else None,
         "package": str(ensemble),
     }
 
@@ -354,7 +357,8 @@ def main() -> None:
             unknown_members = [m for m in names if m.partition("@")[0] not in RECIPES]
             if unknown_members:
                 parser.error(f"--ensemble {unknown_members}: valid: {', '.join(RECIPES)}")
-            ludwig = (results.get("ludwig") or {}).get("dev_accuracy")
+            peer = results.get("ludwig") or {}
+            ludwig = (peer["accuracy"], peer["train_seconds"]) if "accuracy" in peer else None
             body = ensemble_section(args.threads, names, ludwig)
         elif section == "optimize":
             body = optimize_section(args.threads, args.optimize_min, package)

@@ -155,7 +155,8 @@ def run(
     config: DriftConfig,
     weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    hits, per_test, times = 0, {}, []
+    hits, times = 0, []
+    per_test: dict[str, int] = {}
     size = min(size, len(window))  # tiny pools (a smoke run) take what there is
     for _ in range(trials):
         idx = pools.rng.choice(len(window), size=size, replace=False, p=weights)

@@ -113,3 +113,18 @@ def test_maintain_refuses_an_ensemble_naming_what_to_do(
     repo = ModelRepository(tmp_path, "digits")
     with pytest.raises(ModelError, match=r"is an ensemble.*maintain each member"):
         training_source(repo, "1", repo.open("1"))
+
+
+def test_out_never_replaces_a_member_or_a_folder_that_is_not_a_package(
+    digits_package: Path, mlp_package: Path, tmp_path: Path
+) -> None:
+    member = tmp_path / "member"
+    shutil.copytree(mlp_package, member)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "keep.txt").write_text("mine")
+    for out, expected in ((member, "is the member package"), (notes, "not a package folder")):
+        done = run_cli("ensemble", str(digits_package), str(member), "--out", str(out))
+        assert done.returncode == 2 and expected in done.stderr, done.stderr
+    assert (notes / "keep.txt").read_text() == "mine"
+    open_package(member)  # untouched: every checksum still holds

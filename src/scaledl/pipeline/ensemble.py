@@ -27,11 +27,20 @@ import numpy as np
 
 from scaledl.contract import SpecBase
 from scaledl.errors import PackageError, UsageError
-from scaledl.export.ensemble_graph import Combine, Member, merge_graphs
-from scaledl.package import MODEL_ONNX, PROFILE, SAMPLE, Package, open_package, write_package
+from scaledl.export.ensemble_graph import PROBABILITY_FLOOR, Combine, Member, merge_graphs
+from scaledl.package import (
+    MANIFEST,
+    MODEL_ONNX,
+    PROFILE,
+    SAMPLE,
+    Package,
+    open_package,
+    write_package,
+)
 
 log = logging.getLogger(__name__)
 MAX_MEMBERS = 16
+MAX_GRAPH_BYTES = 2_000_000_000  # protobuf's limit for one serialized ONNX model, with room
 SAMPLE_SIZE = 16
 PARITY_TOLERANCE = 1e-4
 # Data settings that shape how a member was trained, not which rows are its test rows; the
@@ -78,6 +87,7 @@ def ensemble_packages(
     if not 2 <= len(members) <= MAX_MEMBERS:
         raise UsageError(f"an ensemble takes 2 to {MAX_MEMBERS} packages, got {len(members)}")
     packages = [open_package(path) for path in members]
+    _check_out(Path(out), packages)
     shares = _normalised_weights(weights, len(packages))
     base = _check_compatible(packages)
     spec = base.preprocessing
@@ -121,7 +131,7 @@ def ensemble_packages(
             total = part if total is None else total + part
         assert total is not None
         if combine == "probability":
-            return np.log(np.maximum(total, 1e-30)).astype(np.float32)
+            return np.log(np.maximum(total, PROBABILITY_FLOOR)).astype(np.float32)
         return total.astype(np.float32)
 
     metrics, per_member = _score(
@@ -151,6 +161,13 @@ def ensemble_packages(
         }
         for i, (pkg, share) in enumerate(zip(packages, shares, strict=True))
     ]
+    for pkg in packages:
+        if pkg.manifest.decision is not None:  # chosen for that model's probabilities alone
+            log.warning(
+                "%s decides with a threshold of %.3f; the ensemble decides by argmax",
+                pkg.source,
+                pkg.manifest.decision.threshold,
+            )
     precisions = {pkg.manifest.precision for pkg in packages}
     lineage = base.manifest.lineage.model_dump(mode="json")
     lineage.update(
@@ -186,6 +203,27 @@ def ensemble_packages(
     }
     path = write_package(out, manifest, files)
     return EnsembleResult(path=path, metrics=metrics, members=described)
+
+
+def _check_out(out: Path, packages: Sequence[Package]) -> None:
+    """`--out` is replaced as a whole: never a member, never a folder that is not a package."""
+    target = out.resolve()
+    for pkg in packages:
+        if target in (pkg.source.resolve(), pkg.path.resolve()):
+            raise UsageError(f"--out {out} is the member package {pkg.source}; choose a new folder")
+    if out.exists() and not (
+        out.is_dir() and (not any(out.iterdir()) or (out / MANIFEST).is_file())
+    ):
+        raise UsageError(
+            f"--out {out} exists and is not a package folder (it would be replaced); choose a "
+            "new folder"
+        )
+    total = sum(pkg.onnx_path.stat().st_size for pkg in packages)
+    if total > MAX_GRAPH_BYTES:
+        raise PackageError(
+            f"the members' graphs hold {total / 2**30:.1f} GiB together; one ONNX file holds at "
+            f"most {MAX_GRAPH_BYTES / 2**30:.1f} GiB"
+        )
 
 
 def _normalised_weights(weights: Sequence[float] | None, count: int) -> list[float]:
