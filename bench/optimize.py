@@ -84,6 +84,8 @@ CASES = {
         "digits-transformer", "transformer", 15.0, quick_overrides=["train.epochs=20"]
     ),
     "digits-rnn": Case("digits-rnn", "recurrent", 15.0, quick_overrides=["train.epochs=15"]),
+    # text: SST-2's bidirectional GRU (the 872 dev sentences are the test split)
+    "sst2-gru": Case("sst2-gru", "recurrent", 15.0, quick_overrides=["train.epochs=1"]),
 }
 QUICK_SETTINGS = {"distill": {"epochs": 3, "slim_epochs": 8}}
 
