@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 from pathlib import Path
 
@@ -101,7 +102,13 @@ def test_optimize_times_the_engines_and_the_package_records_the_winner(
     result = finalize(search, parent, cons)
     record = choose_engine(child, parent, search.ctx, cons, result.tie_tolerance)
     assert record["engine"] in ENGINES and set(record["p25_ms"]) == {ONNXRUNTIME, OPENVINO}
-    assert record[OPENVINO]["max_abs_diff"] < 1.0 and record[OPENVINO]["drop"]["rows"] > 0
+    # The same int8 graph is not bit-equal across engines: their integer kernels depend on the
+    # instruction set (without VNNI, ONNX Runtime's u8s8 path can saturate), so logits may
+    # differ by more than a unit. What must hold is that OpenVINO ran it: finite outputs and
+    # predictions as accurate as ONNX Runtime's, within a few of the 179 rows.
+    openvino = record[OPENVINO]
+    assert math.isfinite(openvino["max_abs_diff"]) and openvino["drop"]["rows"] > 0
+    assert abs(openvino["drop"]["point"]) <= 0.03
     child.engine = record
     written = open_package(write_candidate_package(result, child, tmp_path / "pkg"))
     runtime = written.manifest.runtime
