@@ -12,7 +12,9 @@ from scaledl.export.ensemble_graph import Member, merge_graphs
 from scaledl.export.runtime import create_session
 
 
-def _linear(weight: np.ndarray, steps: int | None = None, opset: int = 18) -> bytes:
+def _linear(
+    weight: np.ndarray, steps: int | None = None, opset: int = 18, domain: str = ""
+) -> bytes:
     """input (N, features) or (N, steps, features) → output = input @ weight (summed over time)."""
     shape: list[int | str] = ["batch", weight.shape[0]] if steps is None else ["batch", steps, 2]
     nodes = [helper.make_node("MatMul", ["input", "w"], ["product"])]
@@ -29,7 +31,7 @@ def _linear(weight: np.ndarray, steps: int | None = None, opset: int = 18) -> by
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", weight.shape[1]])],
         initializer=[numpy_helper.from_array(weight.astype(np.float32), "w"), *inits],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(domain, opset)])
     model.ir_version = 8
     return model.SerializeToString()
 
@@ -89,3 +91,12 @@ def test_members_with_other_opsets_or_inputs_are_refused_by_name() -> None:
         merge_graphs([Member("one", _linear(w), 1.0)], "value")
     with pytest.raises(PackageError, match="member bad: its ONNX graph does not parse"):
         merge_graphs([Member("ok", _linear(w), 0.5), Member("bad", b"\x00garbage", 0.5)], "value")
+
+
+def test_the_default_domain_under_either_name_is_one_opset() -> None:
+    w = np.eye(2)
+    members = [Member("a", _linear(w), 0.5), Member("b", _linear(w * 3, domain="ai.onnx"), 0.5)]
+    merged = merge_graphs(members, "value")
+    assert [(o.domain, o.version) for o in onnx.load_from_string(merged).opset_import] == [("", 18)]
+    x = np.ones((2, 2))
+    np.testing.assert_allclose(_run(merged, x), 0.5 * x + 0.5 * (x @ (w * 3)), rtol=1e-6)

@@ -160,7 +160,8 @@ def _union_opsets(models: Sequence[ModelProto]) -> list[object]:
     versions: dict[str, int] = {}
     for model in models:
         for opset in model.opset_import:
-            versions[opset.domain] = opset.version
+            # "" and "ai.onnx" name the same domain; importing both would be two versions of it
+            versions[opset.domain if opset.domain != "ai.onnx" else ""] = opset.version
     return [helper.make_opsetid(domain, version) for domain, version in sorted(versions.items())]
 
 
