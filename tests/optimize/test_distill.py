@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -109,3 +111,28 @@ def test_regression_student_learns_from_teacher_and_targets() -> None:
 def test_config_rejects_unknown_keys() -> None:
     with pytest.raises(ValidationError):
         DistillConfig.model_validate({"epochs": 2, "temprature": 3.0})
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (None, (4, 4)),  # the digits package trained 4 epochs: 5 and 10 come down to 4
+        ({"epochs": 6, "slim_epochs": 12}, (6, 12)),  # what the user sets stands
+    ],
+)
+def test_fine_tunes_never_outlast_the_parents_training_unless_asked(
+    digits_package: Path,
+    settings: dict[str, int] | None,
+    expected: tuple[int, int],
+) -> None:
+    from scaledl.config.optimize import OptimizeConfig
+    from scaledl.optimize.context import build_context
+    from scaledl.optimize.search import Search
+
+    config = OptimizeConfig(methods=["prune", "distill"], settings={"distill": settings or {}})
+    ctx = build_context(digits_package, config)
+    assert ctx.parent.manifest.metrics.epochs_run == 4
+    space: Any = Search(ctx).spaces["distill"]
+    assert (space.epochs, space.slim_epochs) == expected
+    assert space.step(from_scratch=False).epochs == expected[0]
+    assert space.step(from_scratch=True).epochs == expected[1]
