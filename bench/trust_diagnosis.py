@@ -1,0 +1,115 @@
+"""Why a search's validation drop and its test drop disagree: where the two splits differ.
+
+    python bench/trust_diagnosis.py --case sst2-best --seeds 0,1,2
+
+Reads the runs of `bench/optimize_trust.py` (parents and the candidate packages of each
+search) and writes a `diagnosis` section into bench/results/optimize_trust-<results>.json:
+- how long the validation and test rows are (tokens of a text model; 0 is padding);
+- how many validation and test rows occur inside a training row (sampled), i.e. text the
+  model was trained on (SST-2's training file holds every phrase of its sentences, so a
+  random validation row is mostly a piece of a training sentence);
+- each kept candidate's paired drop on all validation rows, on the validation rows at least
+  as long as the test's median, and on the test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import REPO, write_section
+
+SAMPLED = 300
+
+
+def diagnose(seed_dir: Path, seed: int) -> dict[str, Any]:
+    from scaledl.config.optimize import OptimizeConfig
+    from scaledl.evaluate import run_session
+    from scaledl.export.runtime import create_session
+    from scaledl.optimize.context import build_context
+    from scaledl.optimize.paired import paired_drop, row_scores
+    from scaledl.package import open_package
+
+    ctx = build_context(seed_dir / "parent" / "package", OptimizeConfig())
+    splits = ctx.splits
+    if splits.kind != "text":
+        raise SystemExit(f"{seed_dir}: the diagnosis reads text packages, this is {splits.kind}")
+    val_tokens = (ctx.x_val != 0).sum(axis=1)
+    test_tokens = (ctx.x_test != 0).sum(axis=1)
+    long_rows = val_tokens >= np.median(test_tokens)
+    joined = "\n".join(str(t) for t in splits.train.x)
+    rng = np.random.default_rng(seed)
+
+    def inside_training(texts: np.ndarray) -> float:
+        picked = rng.choice(len(texts), min(SAMPLED, len(texts)), replace=False)
+        return float(np.mean([str(texts[i]) in joined for i in picked]))
+
+    def scores(package: Path, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        session = create_session(open_package(package).onnx_path.read_bytes())
+        return row_scores(run_session(session, x), y, "classification")
+
+    def drop(parent: np.ndarray, child: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        return paired_drop(parent, child, y, "classification", 0.9, seed=seed).to_json()
+
+    yv, yt = splits.val.y, splits.test.y
+    parent = seed_dir / "parent" / "package"
+    pv, pt = scores(parent, ctx.x_val, yv), scores(parent, ctx.x_test, yt)
+    candidates = []
+    for package in sorted((seed_dir / "optimized" / "packages").iterdir()):
+        cv, ct = scores(package, ctx.x_val, yv), scores(package, ctx.x_test, yt)
+        row = {
+            "candidate": package.name,
+            "val_drop": drop(pv, cv, yv),
+            "long_val_drop": drop(pv[long_rows], cv[long_rows], yv[long_rows]),
+            "test_drop": drop(pt, ct, yt),
+        }
+        candidates.append(row)
+        points = [row[key]["point"] for key in ("val_drop", "long_val_drop", "test_drop")]
+        print(f"seed {seed} {package.name[:44]:44s} drop val/long val/test", points)
+    return {
+        "seed": seed,
+        "tokens_median": {
+            "val": float(np.median(val_tokens)),
+            "test": float(np.median(test_tokens)),
+        },
+        "inside_a_training_row": {
+            "val": inside_training(splits.val.x),
+            "test": inside_training(splits.test.x),
+            "sampled": SAMPLED,
+        },
+        "long_val_rows": int(long_rows.sum()),
+        "parent_accuracy": {
+            "val": float(pv.mean()),
+            "long_val": float(pv[long_rows].mean()),
+            "test": float(pt.mean()),
+        },
+        "candidates": candidates,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--case", default="sst2-best", help="a case of bench/optimize_trust.py")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench-optimize-trust")
+    parser.add_argument("--results", default="optimize_trust-text", help="results file to extend")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    runs = [diagnose(args.work / args.case / f"seed{seed}", seed) for seed in seeds]
+    section = {
+        "command": "python " + " ".join(sys.argv),
+        "case": args.case,
+        "long_rows_rule": "validation rows with at least the test split's median token count",
+        "runs": runs,
+    }
+    print(f"written: {write_section(args.results, 'diagnosis', section)}")
+
+
+if __name__ == "__main__":
+    main()
