@@ -90,6 +90,9 @@ def test_a_search_on_a_text_package_prunes_quantizes_and_cross_fits(
     assert "prune" not in skipped, skipped  # text is not a forecaster
     made = [c["transforms"] for c in frontier["candidates"] if c["status"] == "ok"]
     assert ["prune:0.5", "distill"] in made, frontier["candidates"]
+    # the first 600 rows of SST-2 hold few phrases of one another: measured, and no warning
+    assert 0.0 <= frontier["selection"]["seen_in_training"] < 0.2
+    assert "warning" not in frontier["selection"]
     assert result.winner is not None
     if result.cross_fit:  # the time left covered the fold parents: raw strings were refolded
         ctx = result.ctx

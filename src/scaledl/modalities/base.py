@@ -149,6 +149,12 @@ class Modality:
         """Figures reported beside a model's test metrics (e.g. naive baselines)."""
         return {}
 
+    def seen_in_training(self, splits: DataSplits) -> float | None:
+        """The share of validation rows whose content the model was trained on (e.g. a text
+        row that occurs inside a training row), where the modality can tell; None elsewhere.
+        A budget judged on such rows holds for seen data, not necessarily for new data."""
+        return None
+
     def finish(self, spec: Any, model: Any) -> SpecBase:
         """The spec as packaged, once the model is trained (default: unchanged). Text adds a
         table from the model's embedding that the monitor watches."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from scaledl.bench.latency import LatencyStats, interleaved_rounds, round_noise
+from scaledl.modalities import modality_of
 from scaledl.optimize.budget import MAX_FINALISTS, SECONDS_PER_ROUND
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
@@ -16,8 +18,10 @@ from scaledl.optimize.evaluation import judge_test, make_session, score_test
 from scaledl.optimize.frontier import Choice, Constraints, choose, pareto
 from scaledl.optimize.search import Search
 
+log = logging.getLogger(__name__)
 MAX_TIE = 0.25
 MIN_ROUNDS = 3
+SEEN_WARNING_SHARE = 0.2  # most rows of a random split are new text; a fifth seen is not
 
 
 @dataclass
@@ -36,6 +40,8 @@ class SearchResult:
     tie_tolerance: float = 0.0
     measured: dict[str, float] = field(default_factory=dict)  # mean seconds per kind of job
     cross_fit: dict[str, Any] = field(default_factory=dict)  # folds and rows, when it ran
+    # share of validation rows the model read in training (text phrases of training sentences)
+    seen_in_training: float | None = None
 
     @property
     def met(self) -> bool:
@@ -74,6 +80,17 @@ class SearchResult:
         verdict = "within" if winner.test_drop.point <= limit + 1e-9 else "over"
         return f"{text}; test {what} {winner.test_drop.text(unit)} ({verdict} the budget)"
 
+    def seen_warning(self) -> str | None:
+        """Said beside the promise when most validation rows are text the model trained on."""
+        share = self.seen_in_training
+        if share is None or share < SEEN_WARNING_SHARE:
+            return None
+        return (
+            f"{share:.0%} of the validation rows occur inside training rows (sampled): the budget "
+            "was judged on text the model has read, and new text may lose more (give the search "
+            "a tighter budget, or a validation split of unseen text)"
+        )
+
 
 def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResult:
     ctx = search.ctx
@@ -102,7 +119,7 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     if choice.chosen is not None:
         _choose_engine(search, choice.chosen, parent, cons, tie)
     frontier = [c.id for c in pareto(ok, cons)]
-    return SearchResult(
+    result = SearchResult(
         ctx=ctx,
         candidates=search.candidates,
         parent=parent,
@@ -114,7 +131,11 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
         tie_tolerance=tie,
         measured=search.book.to_json(),
         cross_fit=search.cross_fit.summary() if search.cross_fit is not None else {},
+        seen_in_training=modality_of(ctx.preprocessing).seen_in_training(ctx.splits),
     )
+    if (warning := result.seen_warning()) is not None:
+        log.warning("optimize: %s", warning)
+    return result
 
 
 def _choose_engine(

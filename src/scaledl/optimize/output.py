@@ -177,6 +177,12 @@ def frontier_json(result: SearchResult) -> dict[str, Any]:
             "test_rows": len(ctx.splits.test),
             "rule": "paired bootstrap upper bound of the drop vs the parent ≤ max_accuracy_drop",
             **({"cross_fit": result.cross_fit} if result.cross_fit else {}),
+            **(
+                {"seen_in_training": round(result.seen_in_training, 3)}
+                if result.seen_in_training is not None
+                else {}
+            ),
+            **({"warning": warning} if (warning := result.seen_warning()) else {}),
         },
         "diagnosis": choice.diagnosis,
         "frontier": result.frontier,

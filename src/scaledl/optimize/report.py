@@ -17,6 +17,9 @@ def render_report(result: SearchResult) -> str:
     report = HtmlReport(f"scaledl optimize: {ctx.parent.name}")
     report.paragraph(_summary(result), "good" if result.met else "bad")
     report.paragraph(result.promise().capitalize() + ".", "good" if _kept(result) else "bad")
+    warning = result.seen_warning()
+    if warning is not None:
+        report.paragraph(warning[0].upper() + warning[1:] + ".", "bad")
     if result.met:
         report.heading("Why this candidate")
         report.paragraph(choice.reason)

@@ -76,6 +76,11 @@ class TextModality(Modality):
             max_chars=config.max_chars,
         )
 
+    def seen_in_training(self, splits: DataSplits) -> float | None:
+        from scaledl.modalities.text.overlap import share_inside
+
+        return share_inside(splits.val.x, splits.train.x)
+
     def to_graph(self, spec: TextSpec, raw: Any) -> np.ndarray:
         return tokenizer_for(spec).encode(as_texts(raw, "raw input"))
 
