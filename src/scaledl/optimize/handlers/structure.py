@@ -282,9 +282,10 @@ class DistillSpace(MethodSpace):
     def resolve(self, ctx: SearchContext) -> DistillSpace:
         """Fit the epochs left at their defaults to the parent's training: a slimmed model
         needs most of it (half, at least 10), and neither fine-tune runs more epochs than the
-        parent itself was trained for. On a large data set a parent trains in few epochs (SST-2:
-        2 of 60,000 sentences), and 5 or 10 epochs of fine-tuning with a teacher would cost
-        several times its whole training, so the search's time would never reach them."""
+        parent itself was trained for. On a large data set a parent trains in few epochs (the
+        SST-2 GRU: 2 epochs over 60,000 sentences), and 5 or 10 epochs of fine-tuning with a
+        teacher would cost several times its whole training, so the search's time would never
+        reach them."""
         trained = ctx.parent.manifest.metrics.epochs_run or 0
         update: dict[str, int] = {}
         if self.slim_epochs is None:
