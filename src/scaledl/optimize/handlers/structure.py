@@ -266,9 +266,14 @@ class DistillStep(MethodConfig):
 
 
 class DistillSpace(MethodSpace):
-    epochs: int = Field(5, ge=1, description="fine-tune epochs after pruning")
+    epochs: int = Field(
+        5, ge=1, description="fine-tune epochs after pruning (default: 5, at most the parent's)"
+    )
     slim_epochs: int | None = Field(
-        None, ge=1, description="epochs for a slimmed model (default: half the parent's, ≥ 10)"
+        None,
+        ge=1,
+        description="epochs for a slimmed model (default: half the parent's, ≥ 10, at most "
+        "the parent's)",
     )
     lr: float = Field(1e-3, gt=0.0)
     slim_lr: float = Field(3e-3, gt=0.0, description="learning rate for slimmed models")
