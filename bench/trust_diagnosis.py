@@ -32,6 +32,7 @@ def diagnose(seed_dir: Path, seed: int) -> dict[str, Any]:
     from scaledl.config.optimize import OptimizeConfig
     from scaledl.evaluate import run_session
     from scaledl.export.runtime import create_session
+    from scaledl.modalities.text.overlap import share_inside
     from scaledl.optimize.context import build_context
     from scaledl.optimize.paired import paired_drop, row_scores
     from scaledl.package import open_package
@@ -43,12 +44,9 @@ def diagnose(seed_dir: Path, seed: int) -> dict[str, Any]:
     val_tokens = (ctx.x_val != 0).sum(axis=1)
     test_tokens = (ctx.x_test != 0).sum(axis=1)
     long_rows = val_tokens >= np.median(test_tokens)
-    joined = "\n".join(str(t) for t in splits.train.x)
-    rng = np.random.default_rng(seed)
 
-    def inside_training(texts: np.ndarray) -> float:
-        picked = rng.choice(len(texts), min(SAMPLED, len(texts)), replace=False)
-        return float(np.mean([str(texts[i]) in joined for i in picked]))
+    def inside_training(texts: np.ndarray) -> float | None:
+        return share_inside(texts, splits.train.x, sample=SAMPLED, seed=seed)
 
     def scores(package: Path, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         session = create_session(open_package(package).onnx_path.read_bytes())
