@@ -92,21 +92,30 @@ def train_section(threads: int, recipes: list[Path]) -> dict[str, Any]:
             threads=threads,
             cpu=cpu,
         )
-        pkg = open_package(out / "package")
-        m = pkg.manifest.metrics
         rows[recipe.stem] = {
-            "recipe": str(recipe.relative_to(REPO)),
-            "family": pkg.manifest.family,
-            "dev_accuracy": m.accuracy,
-            "val_accuracy": m.val_accuracy,
-            "train_seconds": m.get("train_seconds"),
-            "wall_seconds_with_packaging": round(wall, 1),
-            "cpu_seconds_with_packaging": round(cpu["seconds"], 1),
+            **trained_row(recipe, out / "package", wall, cpu),
             "threads": threads,
-            "epochs_run": m.epochs_run,
+            "epochs_run": open_package(out / "package").manifest.metrics.epochs_run,
             "package": str(out / "package"),
         }
     return rows
+
+
+def trained_row(recipe: Path, package: Path, wall: float, cpu: dict[str, float]) -> dict[str, Any]:
+    """What one trained recipe is reported by: its accuracies and what training cost."""
+    from scaledl.package import open_package
+
+    pkg = open_package(package)
+    m = pkg.manifest.metrics
+    return {
+        "recipe": str(recipe.relative_to(REPO)),
+        "family": pkg.manifest.family,
+        "dev_accuracy": m.accuracy,
+        "val_accuracy": m.val_accuracy,
+        "train_seconds": m.get("train_seconds"),
+        "wall_seconds_with_packaging": round(wall, 1),
+        "cpu_seconds_with_packaging": round(cpu["seconds"], 1),
+    }
 
 
 def ensemble_section(
@@ -131,20 +140,7 @@ def ensemble_section(
             *[arg for item in settings for arg in ("--set", item)],
             threads=threads, cpu=cpu,
         )  # fmt: skip
-        pkg = open_package(out / "package")
-        m = pkg.manifest.metrics
-        rows.append(
-            {
-                "member": member,
-                "recipe": str(RECIPES[name].relative_to(REPO)),
-                "family": pkg.manifest.family,
-                "dev_accuracy": m.accuracy,
-                "val_accuracy": m.val_accuracy,
-                "train_seconds": m.get("train_seconds"),
-                "wall_seconds_with_packaging": round(wall, 1),
-                "cpu_seconds_with_packaging": round(cpu["seconds"], 1),
-            }
-        )
+        rows.append({"member": member, **trained_row(RECIPES[name], out / "package", wall, cpu)})
         packages.append(out / "package")
         print(json.dumps(rows[-1]), flush=True)
     ensemble, report = WORK / "ensemble" / "package", WORK / "ensemble" / "ensemble.json"
