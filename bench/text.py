@@ -76,7 +76,6 @@ def scaledl(*args: str, threads: int, cpu: dict[str, float] | None = None) -> tu
 
 
 def train_section(threads: int, recipes: list[Path]) -> dict[str, Any]:
-    from scaledl.package import open_package
 
     rows = {}
     for recipe in recipes:
@@ -95,7 +94,6 @@ def train_section(threads: int, recipes: list[Path]) -> dict[str, Any]:
         rows[recipe.stem] = {
             **trained_row(recipe, out / "package", wall, cpu),
             "threads": threads,
-            "epochs_run": open_package(out / "package").manifest.metrics.epochs_run,
             "package": str(out / "package"),
         }
     return rows
@@ -115,6 +113,7 @@ def trained_row(recipe: Path, package: Path, wall: float, cpu: dict[str, float])
         "train_seconds": m.get("train_seconds"),
         "wall_seconds_with_packaging": round(wall, 1),
         "cpu_seconds_with_packaging": round(cpu["seconds"], 1),
+        "epochs_run": m.epochs_run,
     }
 
 
