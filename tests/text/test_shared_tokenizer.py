@@ -86,6 +86,7 @@ def test_a_tokenizer_from_a_package_that_is_not_text_is_refused(
     for source, expected in (
         (str(digits_package), "is not a text model (its preprocessing is image)"),
         (str(tmp_path / "nowhere"), "does not exist"),
+        (str(tmp_path), "is not a model package: it has no manifest.json"),  # a data folder
     ):
         recipe = _recipe(tmp_path, "bad", model, tokenizer_from=source)
         done = run_cli("train", str(recipe), "--out", str(tmp_path / "bad"))
