@@ -128,3 +128,15 @@ def test_out_never_replaces_a_member_or_a_folder_that_is_not_a_package(
         assert done.returncode == 2 and expected in done.stderr, done.stderr
     assert (notes / "keep.txt").read_text() == "mine"
     open_package(member)  # untouched: every checksum still holds
+
+
+@pytest.mark.parametrize("name", ["../evil", "x" * 200, "", "a b"])
+def test_a_name_that_is_not_a_plain_model_name_is_refused_before_any_work(
+    digits_package: Path, mlp_package: Path, tmp_path: Path, name: str
+) -> None:
+    out = tmp_path / "ens"
+    done = run_cli("ensemble", str(digits_package), str(mlp_package), "--out", str(out),
+                   "--name", name)  # fmt: skip
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "--name" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists()

@@ -86,6 +86,8 @@ def ensemble_packages(
 
     if not 2 <= len(members) <= MAX_MEMBERS:
         raise UsageError(f"an ensemble takes 2 to {MAX_MEMBERS} packages, got {len(members)}")
+    if name is not None:
+        _check_name(name)
     packages = [open_package(path) for path in members]
     _check_out(Path(out), packages)
     shares = _normalised_weights(weights, len(packages))
@@ -224,6 +226,21 @@ def _check_out(out: Path, packages: Sequence[Package]) -> None:
             f"the members' graphs hold {total / 2**30:.1f} GiB together; one ONNX file holds at "
             f"most {MAX_GRAPH_BYTES / 2**30:.1f} GiB"
         )
+
+
+def _check_name(name: str) -> None:
+    """Checked before any work: the name ends up in URLs, metric labels and folder names."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from scaledl.contract.manifest import Name
+
+    try:
+        TypeAdapter(Name).validate_python(name)
+    except ValidationError:
+        raise UsageError(
+            f"--name {name[:80]!r} is not a model name: 1 to 128 letters, digits, '.', '_' or "
+            "'-', starting with a letter or digit"
+        ) from None
 
 
 def _normalised_weights(weights: Sequence[float] | None, count: int) -> list[float]:
