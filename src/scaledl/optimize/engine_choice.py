@@ -22,9 +22,8 @@ from scaledl.export.engines import (
 from scaledl.optimize.budget import SECONDS_PER_ROUND
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
-from scaledl.optimize.evaluation import make_session, run
+from scaledl.optimize.evaluation import judge_outputs, make_session, run
 from scaledl.optimize.frontier import Constraints
-from scaledl.optimize.paired import paired_drop, row_scores
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +61,7 @@ def choose_engine(
         if engine == ONNXRUNTIME:
             continue
         outputs = run(session, ctx.x_val)
-        drop = paired_drop(
-            parent.val_rows,
-            # on the scale the parent's rows were scored on (a forecaster's standardised error)
-            row_scores(outputs, ctx.splits.val.y, ctx.task, ctx.error_scale),
-            ctx.splits.val.y,
-            ctx.task,
-            ctx.config.confidence,
-            seed=ctx.config.seed,
-        )
+        drop = judge_outputs(outputs, parent, ctx)
         difference = max_difference([outputs], [ort_outputs])
         record[engine] = {"max_abs_diff": difference, "drop": drop.to_json()}
         keeps = drop.upper <= cons.max_drop + 1e-9

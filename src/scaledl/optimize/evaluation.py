@@ -19,7 +19,7 @@ from scaledl.bench.latency import LatencyStats, time_calls
 from scaledl.export.runtime import create_session
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
-from scaledl.optimize.paired import identical, paired_drop, row_scores
+from scaledl.optimize.paired import DropEstimate, identical, paired_drop, row_scores
 
 SEARCH_ROUNDS = 4  # timed rounds per candidate during the search (p25 = median over rounds)
 
@@ -79,6 +79,20 @@ def judge(candidate: Candidate, parent: Candidate, ctx: SearchContext) -> None:
         ctx.splits.val.y,
         ctx.task,
         confidence,
+        seed=ctx.config.seed,
+    )
+
+
+def judge_outputs(outputs: np.ndarray, parent: Candidate, ctx: SearchContext) -> DropEstimate:
+    """The paired drop of other validation outputs of a graph (e.g. the same graph in another
+    engine) against the parent, scored as `score` scores every candidate (a forecaster's rows
+    on its error scale)."""
+    return paired_drop(
+        parent.val_rows,
+        row_scores(outputs, ctx.splits.val.y, ctx.task, ctx.error_scale),
+        ctx.splits.val.y,
+        ctx.task,
+        ctx.config.confidence,
         seed=ctx.config.seed,
     )
 
