@@ -35,6 +35,14 @@ class TextConfig(BaseModel):
     test_source: str | None = Field(
         None, description="a separate labelled test file (else data.test_fraction is split off)"
     )
+    group_phrases: bool = Field(
+        False,
+        description="split by sentence: a row that is a run of words inside a longer row goes "
+        "to that row's side of the split, and validation (and a test split carved from the "
+        "file) holds whole sentences only. For files that list every phrase of a sentence as "
+        "a row (SST-2's train.tsv): otherwise most validation rows are pieces of training "
+        "sentences, and validation overstates accuracy on new text",
+    )
     tokenizer: Literal["wordpiece", "bpe", "unigram", "word"] = Field(
         "wordpiece", description="tokenizer trained on the training split (Hugging Face tokenizers)"
     )

@@ -80,6 +80,9 @@ class DataSplits:
     split_seed: int = 0
     sizes: dict[str, int] = field(default_factory=dict)
     config: DataConfig | None = None  # how the source was read (a modality's nested knobs)
+    # how rows were kept together across the split (None: each row on its own), e.g. text
+    # phrases with their sentence; cross-fitting's folds do not know the groups
+    grouped: str | None = None
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -124,6 +127,25 @@ def stratified_split(
             start += count
         parts[-1].append(idx[start:])
     return [np.sort(np.concatenate(p)) if p else np.array([], dtype=np.int64) for p in parts]
+
+
+def grouped_split(
+    y: np.ndarray, group: np.ndarray, fractions: tuple[float, ...], seed: int, stratify: bool
+) -> list[np.ndarray]:
+    """`stratified_split` of whole groups (`group[i]`: the row heading row i's group).
+
+    The heads are split (stratified by their own label); the last part (training) takes every
+    row of its groups, the held-out parts only their heads: a held-out group's other rows are
+    pieces of its head, neither new text to judge by nor allowed into training."""
+    heads = np.flatnonzero(group == np.arange(len(group)))
+    parts = [heads[p] for p in stratified_split(y[heads], fractions, seed, stratify)]
+    return [*parts[:-1], np.flatnonzero(np.isin(group, parts[-1]))]
+
+
+def _in_groups(group: np.ndarray | None) -> str:
+    if group is None:
+        return ""
+    return f" in {int(np.sum(group == np.arange(len(group))))} groups"
 
 
 def min_rows_per_class(fractions: tuple[float, ...]) -> int:
@@ -173,9 +195,20 @@ def make_splits(
     seed: int,
     classification: bool,
     allow_small_classes: bool = False,
+    group: np.ndarray | None = None,
+    grouped: str | None = None,
 ) -> DataSplits:
-    """Train/validation/test splits. A predefined test split is kept as is."""
+    """Train/validation/test splits. A predefined test split is kept as is.
+
+    `group` (row i's group head per row) keeps groups whole (`grouped_split`); `grouped` says
+    what the groups are, for reports."""
     data = loaded.data
+
+    def split(fractions: tuple[float, ...]) -> list[np.ndarray]:
+        if group is None:
+            return stratified_split(data.y, fractions, seed, classification)
+        return grouped_split(data.y, group, fractions, seed, classification)
+
     if classification:
         fractions = (val_fraction,) if loaded.test is not None else (test_fraction, val_fraction)
         what = f"val_fraction={val_fraction}" + (
@@ -183,18 +216,19 @@ def make_splits(
         )
         check_class_sizes(loaded, fractions, what, allow_small_classes)
     if loaded.test is not None:
-        val_idx, train_idx = stratified_split(data.y, (val_fraction,), seed, classification)
+        val_idx, train_idx = split((val_fraction,))
         train, val, test = data.take(train_idx), data.take(val_idx), loaded.test
+        used = len(train) + len(val)
     else:
-        test_idx, val_idx, train_idx = stratified_split(
-            data.y, (test_fraction, val_fraction), seed, classification
-        )
+        test_idx, val_idx, train_idx = split((test_fraction, val_fraction))
         train, val, test = data.take(train_idx), data.take(val_idx), data.take(test_idx)
+        used = len(train) + len(val) + len(test)
     for name, part in (("train", train), ("validation", val), ("test", test)):
         if len(part) == 0:
             raise DataError(
                 f"data {loaded.source}: the {name} split is empty "
-                f"({len(data)} rows; val_fraction={val_fraction}, test_fraction={test_fraction})"
+                f"({len(data)} rows{_in_groups(group)}; val_fraction={val_fraction}, "
+                f"test_fraction={test_fraction})"
             )
     return DataSplits(
         train=train,
@@ -208,6 +242,12 @@ def make_splits(
         feature_names=loaded.feature_names,
         max_value=loaded.max_value,
         split_seed=seed,
-        sizes={"train": len(train), "val": len(val), "test": len(test)},
+        sizes={
+            "train": len(train),
+            "val": len(val),
+            "test": len(test),
+            **({"unused": len(data) - used} if group is not None else {}),
+        },
         config=loaded.config,
+        grouped=grouped,
     )

@@ -73,6 +73,11 @@ def planned_folds(ctx: SearchContext, settings: Any = None) -> tuple[int, str | 
             "time-series windows overlap: a held-out fold's rows would have near-copies in its "
             "training folds"
         )
+    if ctx.splits.grouped is not None:
+        return 0, (
+            f"the split keeps {ctx.splits.grouped}; folds that keep those groups whole are not "
+            "built, and row-wise folds would judge rows whose group trained the fold parent"
+        )
     if not ctx.has_weights or ctx.spec is None or ctx.spec.family == "custom":
         return 0, "it retrains the parent from its model.json, which this package does not allow"
     if (settings or _train_settings(ctx)) is None:

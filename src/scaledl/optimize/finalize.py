@@ -88,7 +88,8 @@ class SearchResult:
         return (
             f"{share:.0%} of the validation rows occur inside training rows (sampled): the budget "
             "was judged on text the model has read, and new text may lose more (give the search "
-            "a tighter budget, or a validation split of unseen text)"
+            "a tighter budget, or a validation split of unseen text: data.text.group_phrases: "
+            "true splits a file of phrases by sentence)"
         )
 
 

@@ -144,7 +144,11 @@ def frontier_json(result: SearchResult) -> dict[str, Any]:
             "version": ctx.parent.version,
             "has_weights": ctx.has_weights,
         },
-        "data": {"source": ctx.data_label, "split_seed": ctx.splits.split_seed},
+        "data": {
+            "source": ctx.data_label,
+            "split_seed": ctx.splits.split_seed,
+            **({"grouped": ctx.splits.grouped} if ctx.splits.grouped else {}),
+        },
         "target": {"name": config.target, "cpu": ctx.cpu.to_json(), "threads": config.threads},
         "constraints": {
             "max_accuracy_drop": config.max_accuracy_drop,

@@ -166,7 +166,9 @@ def _setup(result: SearchResult) -> list[dict[str, Any]]:
     rows = {
         "parent package": str(ctx.parent.source),
         "data": f"{ctx.data_label} (split seed {ctx.splits.split_seed}; "
-        f"val {len(ctx.splits.val)}, test {len(ctx.splits.test)} rows)",
+        f"val {len(ctx.splits.val)}, test {len(ctx.splits.test)} rows"
+        + (f"; split keeps {ctx.splits.grouped}" if ctx.splits.grouped else "")
+        + ")",
         "target": f"{cfg.target}: ONNX Runtime on {ctx.cpu.summary()}",
         "threads / batch": f"{cfg.threads} / {cfg.batch_size}",
         "quality budget": f"{cfg.budget_label(ctx.task)} (upper bound of the paired "

@@ -13,6 +13,7 @@ the batch.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,6 +37,7 @@ from scaledl.modalities.text.tokenizer import (
     train_tokenizer,
 )
 
+log = logging.getLogger(__name__)
 TEXT_TYPES = ("text/plain",)
 OWN_SUFFIXES = {".jsonl", ".ndjson", ".txt"}  # no other modality reads these
 MAX_PREDICT_TEXTS = 4096
@@ -58,6 +60,33 @@ class TextModality(Modality):
         from scaledl.data.text import read_text_data
 
         return read_text_data(path, config, task)
+
+    def split(self, loaded: LoadedData, config: DataConfig, seed: int, task: str) -> DataSplits:
+        """Row-wise like every modality, or by sentence (`data.text.group_phrases`)."""
+        if config.text is None or not config.text.group_phrases:
+            return super().split(loaded, config, seed, task)
+        from scaledl.data.dataset import make_splits
+        from scaledl.modalities.text.phrases import phrase_groups
+
+        groups = phrase_groups(loaded.data.x)
+        splits = make_splits(
+            loaded,
+            config.val_fraction,
+            config.test_fraction,
+            seed,
+            classification=task == "classification",
+            allow_small_classes=config.allow_small_classes,
+            group=groups.group,
+            grouped="phrases with their sentence (data.text.group_phrases)",
+        )
+        log.info(
+            "text split by sentence: %d rows in %d sentences; %d phrases of held-out sentences "
+            "left out",
+            len(loaded.data),
+            len(groups.heads),
+            splits.sizes.get("unused", 0),
+        )
+        return splits
 
     # ---- preprocessing ------------------------------------------------------------------
     def fit(self, splits: DataSplits) -> TextSpec:

@@ -1,0 +1,69 @@
+"""Rows that are phrases of other rows, grouped under the sentence they come from.
+
+Some text data sets list every phrase of every sentence as its own row (SST-2's training file:
+67,349 rows from 6,886 sentences). A row-wise random split then validates on pieces of training
+sentences, and validation figures describe text the model has read. Grouping keeps a sentence
+and its phrases on one side of the split.
+
+A row's group is the first longer row (longest first) that holds it as a run of whole words
+(" a phrase " inside " the whole sentence "). Rows inside no other row head their own group.
+A short phrase found in several sentences (a single word, often) joins one of them: it is
+text every split shares anyway, as a test sentence shares words with training.
+
+Candidates are found through the row's rarest word (an inverted index of group heads), so
+SST-2 groups in under a second. Each row checks at most `MAX_CANDIDATES` heads; a row whose
+rarest word is in more heads than that and that none of the first ones holds heads its own
+group (a word that common is in nearly every sentence, so the first few hold any short
+phrase of it; the cap bounds hostile inputs).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_CANDIDATES = 2048
+
+
+@dataclass
+class PhraseGroups:
+    """`group[i]`: the row heading row i's group (i itself for a head)."""
+
+    group: np.ndarray
+
+    @property
+    def heads(self) -> np.ndarray:
+        """Rows that head a group (no other row holds them), in row order."""
+        return np.flatnonzero(self.group == np.arange(len(self.group)))
+
+    def members_of(self, heads: np.ndarray) -> np.ndarray:
+        """Every row (heads and phrases) of the given heads' groups, in row order."""
+        return np.flatnonzero(np.isin(self.group, heads))
+
+
+def phrase_groups(texts: Sequence[object] | np.ndarray) -> PhraseGroups:
+    """Group rows under the longest row that holds them as whole words."""
+    words = [str(text).split() for text in texts]
+    padded = [" " + " ".join(w) + " " for w in words]
+    # longest first (in words; ties in row order), so a row's holders are all heads already
+    order = sorted(range(len(words)), key=lambda i: (-len(words[i]), i))
+    heads_with: defaultdict[str, list[int]] = defaultdict(list)
+    group = np.arange(len(words), dtype=np.int64)
+    for i in order:
+        if not words[i]:
+            continue  # an empty row holds nothing and is held by nothing that matters
+        distinct = set(words[i])
+        rarest = min(distinct, key=lambda w: (len(heads_with.get(w, ())), w))
+        holder = next(
+            (h for h in heads_with.get(rarest, ())[:MAX_CANDIDATES] if padded[i] in padded[h]),
+            None,
+        )
+        if holder is None:
+            for word in distinct:
+                heads_with[word].append(i)
+        else:
+            group[i] = group[holder]
+    return PhraseGroups(group)

@@ -1,0 +1,96 @@
+"""A file of sentences and their phrases split by sentence (`data.text.group_phrases`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from scaledl.config.data import DataConfig
+from scaledl.data.dataset import grouped_split
+from scaledl.modalities import load_splits, modality
+from scaledl.modalities.text.overlap import share_inside
+from scaledl.modalities.text.phrases import phrase_groups
+from tests.text.test_overlap import _sentences, _write
+
+
+def _phrases(sentences: list[str]) -> list[str]:
+    """Three phrases of each sentence, each with its number (so no other sentence holds it)."""
+    return [" ".join(s.split()[a:b]) for s in sentences for a, b in ((0, 4), (1, 5), (1, 8))]
+
+
+def test_a_phrase_joins_the_sentence_that_holds_it_as_whole_words() -> None:
+    rows = ["good film", "a good film", "go", "a bad film", "bad", "film", "a good film"]
+    groups = phrase_groups(rows)
+    # "film" is in both sentences and joins one; "go" is inside "good" as letters, not as a
+    # word; the repeated sentence joins the first
+    assert groups.group.tolist() == [1, 1, 2, 3, 3, 1, 1]
+    assert groups.heads.tolist() == [1, 2, 3]
+    assert groups.members_of(np.array([3])).tolist() == [3, 4]
+
+
+def test_held_out_parts_hold_whole_groups_heads_only_and_training_every_row_of_its_own() -> None:
+    rng = np.random.default_rng(0)
+    group = np.repeat(np.arange(0, 400, 4), 4)  # 100 groups of 4 rows, headed by their first
+    y = rng.integers(0, 2, len(group))
+    val, train = grouped_split(y, group, (0.2,), seed=3, stratify=True)
+    heads = np.arange(0, 400, 4)
+    assert set(val) <= set(heads) and len(val) == 20
+    assert not set(group[train]) & set(val)  # no row of a validation sentence trains
+    assert set(group[train]) | set(val) == set(heads)  # every group is used
+    again = grouped_split(y, group, (0.2,), seed=3, stratify=True)
+    assert np.array_equal(again[0], val)
+
+
+def test_grouping_removes_seen_text_from_validation_and_keeps_its_length(tmp_path: Path) -> None:
+    sentences = _sentences(150, seed=1)
+    phrases = _phrases(sentences)
+    train = _write(tmp_path / "sst", sentences + phrases, _sentences(40, 2))
+    by_row = load_splits(
+        DataConfig(source=str(train), val_fraction=0.2, text={"test_source": "dev.tsv"})
+    )
+    grouped = load_splits(
+        DataConfig(
+            source=str(train),
+            val_fraction=0.2,
+            text={"test_source": "dev.tsv", "group_phrases": True},
+        )
+    )
+    assert share_inside(by_row.val.x, by_row.train.x) >= 0.5  # type: ignore[operator]
+    assert share_inside(grouped.val.x, grouped.train.x) == 0.0
+    assert modality(grouped.kind).seen_in_training(grouped) == 0.0
+    assert set(grouped.val.x) <= set(sentences) and abs(len(grouped.val) - 30) <= 1
+    assert grouped.sizes["unused"] == 3 * len(grouped.val)  # the validation sentences' phrases
+    assert grouped.grouped is not None and by_row.grouped is None
+    assert len(grouped.test) == 40  # a separate test file is kept as it is
+    carved = load_splits(
+        DataConfig(
+            source=str(train), val_fraction=0.2, test_fraction=0.2, text={"group_phrases": True}
+        )
+    )
+    assert set(carved.test.x) <= set(sentences) and set(carved.val.x) <= set(sentences)
+    assert share_inside(carved.test.x, carved.train.x) == 0.0
+
+
+def test_a_grouped_package_is_re_split_the_same_way_and_not_cross_fitted(
+    tmp_path: Path,
+) -> None:
+    from scaledl.config.optimize import OptimizeConfig
+    from scaledl.optimize.context import build_context
+    from scaledl.optimize.crossfit import planned_folds
+    from scaledl.pipeline.train import train_recipe
+    from scaledl.recipe import validate_recipe
+    from tests.text.conftest import text_recipe
+
+    sentences = _sentences(120, seed=4)
+    phrases = _phrases(sentences)
+    train = _write(tmp_path / "sst", sentences + phrases, _sentences(30, 5))
+    recipe = text_recipe(train)
+    recipe["data"]["text"]["group_phrases"] = True  # type: ignore[index]
+    recipe["train"]["epochs"] = 1  # type: ignore[index]
+    package = train_recipe(validate_recipe(recipe), tmp_path / "run").package
+    ctx = build_context(package, OptimizeConfig(cross_fit="3"))
+    assert ctx.splits.grouped is not None  # read back from the package's lineage
+    assert share_inside(ctx.splits.val.x, ctx.splits.train.x) == 0.0
+    folds, reason = planned_folds(ctx)
+    assert folds == 0 and reason is not None and "group" in reason
