@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from scaledl.config.data import DataConfig
 from scaledl.data.dataset import grouped_split
@@ -94,3 +96,25 @@ def test_a_grouped_package_is_re_split_the_same_way_and_not_cross_fitted(
     assert share_inside(ctx.splits.val.x, ctx.splits.train.x) == 0.0
     folds, reason = planned_folds(ctx)
     assert folds == 0 and reason is not None and "group" in reason
+
+
+def test_training_on_a_phrase_split_warns_and_names_the_fix(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from scaledl.pipeline.train import _warn_if_validation_was_seen
+
+    sentences = _sentences(100, seed=6)
+    train = _write(tmp_path / "sst", sentences + _phrases(sentences), _sentences(20, 7))
+    for grouped in (False, True):
+        config = DataConfig(
+            source=str(train), text={"test_source": "dev.tsv", "group_phrases": grouped}
+        )
+        splits = load_splits(config)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="scaledl.pipeline.train"):
+            _warn_if_validation_was_seen(modality(splits.kind), splits)
+        warned = [r.getMessage() for r in caplog.records]
+        if grouped:
+            assert not warned
+        else:
+            assert len(warned) == 1 and "data.text.group_phrases: true" in warned[0], warned

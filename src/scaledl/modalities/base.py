@@ -32,6 +32,10 @@ import numpy as np
 from scaledl.contract import Signature, SpecBase, TensorSpec
 from scaledl.errors import DataError, UnsupportedMediaTypeError
 
+# a larger share of seen validation rows is warned about (below a fifth, seen rows cannot move
+# a measured accuracy by much)
+SEEN_WARNING_SHARE = 0.2
+
 if TYPE_CHECKING:
     from scaledl.config.data import DataConfig
     from scaledl.data.dataset import DataSplits, LoadedData
@@ -148,6 +152,9 @@ class Modality:
     ) -> dict[str, Any]:
         """Figures reported beside a model's test metrics (e.g. naive baselines)."""
         return {}
+
+    # what to do when most validation rows were seen in training (`seen_in_training`)
+    seen_fix: ClassVar[str] = "a validation split of data the model has not seen"
 
     def seen_in_training(self, splits: DataSplits) -> float | None:
         """The share of validation rows whose content the model was trained on (e.g. a text

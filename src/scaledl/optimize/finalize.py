@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from scaledl.bench.latency import LatencyStats, interleaved_rounds, round_noise
-from scaledl.modalities import modality_of
+from scaledl.modalities import modality, modality_of
+from scaledl.modalities.base import SEEN_WARNING_SHARE
 from scaledl.optimize.budget import MAX_FINALISTS, SECONDS_PER_ROUND
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
@@ -21,7 +22,6 @@ from scaledl.optimize.search import Search
 log = logging.getLogger(__name__)
 MAX_TIE = 0.25
 MIN_ROUNDS = 3
-SEEN_WARNING_SHARE = 0.2  # below a fifth, seen rows cannot move a measured drop by much
 
 
 @dataclass
@@ -87,9 +87,8 @@ class SearchResult:
             return None
         return (
             f"{share:.0%} of the validation rows occur inside training rows (sampled): the budget "
-            "was judged on text the model has read, and new text may lose more (give the search "
-            "a tighter budget, or a validation split of unseen text: data.text.group_phrases: "
-            "true splits a file of phrases by sentence)"
+            "was judged on data the model has read, and new data may lose more (give the search "
+            f"a tighter budget, or retrain with {modality(self.ctx.splits.kind).seen_fix})"
         )
 
 

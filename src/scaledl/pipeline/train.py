@@ -120,6 +120,8 @@ def _train(
 
     splits = load_splits(recipe.data, seed=recipe.seed, task=recipe.task)
     unit = modality(splits.kind)
+    if ctx.is_main:
+        _warn_if_validation_was_seen(unit, splits)
     preprocessing = unit.fit(splits)
     num_outputs = splits.num_classes if recipe.task == "classification" else 1
     assert num_outputs is not None
@@ -234,3 +236,19 @@ def train_module(
     if isinstance(recipe, dict):
         recipe = validate_recipe({**recipe, "model": {"family": "custom"}})
     return train_recipe(recipe, out_dir, resume=resume, model=model)
+
+
+def _warn_if_validation_was_seen(unit: Any, splits: Any) -> None:
+    """Validation rows that are pieces of training rows (SST-2's phrases) make the best epoch's
+    score, and every later budget judged on them, optimistic for new data: say so, and how to
+    split instead."""
+    from scaledl.modalities.base import SEEN_WARNING_SHARE
+
+    share = unit.seen_in_training(splits)
+    if share is not None and share >= SEEN_WARNING_SHARE:
+        log.warning(
+            "%.0f%% of the validation rows occur inside training rows (sampled): validation "
+            "scores describe data the model has read; for a validation of new data use %s",
+            share * 100,
+            unit.seen_fix,
+        )

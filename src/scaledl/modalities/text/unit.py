@@ -105,6 +105,11 @@ class TextModality(Modality):
             max_chars=config.max_chars,
         )
 
+    seen_fix: ClassVar[str] = (
+        "data.text.group_phrases: true (a file of phrases split by sentence: validation then "
+        "holds sentences none of whose phrases trained)"
+    )
+
     def seen_in_training(self, splits: DataSplits) -> float | None:
         from scaledl.modalities.text.overlap import share_inside
 
