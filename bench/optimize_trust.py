@@ -70,6 +70,10 @@ def summarize(frontier: dict[str, Any], case: str, seed: int) -> dict[str, Any]:
         "val_drop": winner.get("drop"),
         "test_drop": winner.get("test_drop"),
         "within_budget_on_test": test_drop is not None and test_drop <= BUDGET + 1e-9,
+        # the test split is a noisy judge too (872 SST-2 sentences: one point is 8.7 of them):
+        # over the budget even at the lower end of the test drop's interval
+        "over_budget_beyond_test_noise": (winner.get("test_drop") or {}).get("lower", 0.0)
+        > BUDGET + 1e-9,
         "speedup_vs_ort_fp32_p25": round(speedup, 3),
         "engine": (winner.get("engine") or {}).get("engine", "onnxruntime"),
         "cross_fit": frontier["selection"].get("cross_fit"),
@@ -83,6 +87,9 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "runs": len(runs),
         "within_budget_on_test": kept,
+        "over_budget_beyond_test_noise": sum(
+            bool(r.get("over_budget_beyond_test_noise")) for r in runs
+        ),
         "share_within_budget": round(kept / len(runs), 3) if runs else None,
         "median_speedup_vs_ort_fp32_p25": (
             statistics.median(r["speedup_vs_ort_fp32_p25"] for r in runs) if runs else None
