@@ -9,12 +9,15 @@ search) and writes a `diagnosis` section into bench/results/optimize_trust-<resu
   model was trained on (SST-2's training file holds every phrase of its sentences, so a
   random validation row is mostly a piece of a training sentence);
 - each kept candidate's paired drop on all validation rows, on the validation rows at least
-  as long as the test's median, and on the test split.
+  as long as the test's median, and on the test split;
+- every candidate the search scored: its validation and test drop, pooled over the seeds
+  (pruned/slimmed models apart from int8 of the parent).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -88,7 +91,37 @@ def diagnose(seed_dir: Path, seed: int) -> dict[str, Any]:
             "test": float(pt.mean()),
         },
         "candidates": candidates,
+        "searched": searched(seed_dir),
     }
+
+
+def searched(seed_dir: Path) -> dict[str, list[list[float]]]:
+    """Every candidate the search scored (packaged or not): [validation drop, test drop] in
+    points, apart for pruned/slimmed models and graph-only ones (int8 of the parent)."""
+    frontier = json.loads((seed_dir / "optimized" / "frontier.json").read_text())
+    pairs: dict[str, list[list[float]]] = {"structural": [], "graph_only": []}
+    for c in frontier["candidates"][1:]:
+        if not c.get("drop") or not c.get("test_drop"):
+            continue
+        structural = any(t.startswith(("prune", "slim")) for t in c["transforms"])
+        pairs["structural" if structural else "graph_only"].append(
+            [round(c["drop"]["point"] * 100, 3), round(c["test_drop"]["point"] * 100, 3)]
+        )
+    return pairs
+
+
+def pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The mean validation and test drop (points) of every scored candidate over all seeds."""
+    out: dict[str, Any] = {}
+    for kind in ("structural", "graph_only"):
+        pairs = np.array([p for run in runs for p in run["searched"][kind]], dtype=float)
+        if len(pairs):
+            out[kind] = {
+                "candidates": len(pairs),
+                "mean_val_drop_pt": round(float(pairs[:, 0].mean()), 3),
+                "mean_test_drop_pt": round(float(pairs[:, 1].mean()), 3),
+            }
+    return out
 
 
 def main() -> None:
@@ -104,8 +137,10 @@ def main() -> None:
         "command": "python " + " ".join(sys.argv),
         "case": args.case,
         "long_rows_rule": "validation rows with at least the test split's median token count",
+        "searched_candidates": pooled(runs),
         "runs": runs,
     }
+    print(json.dumps(section["searched_candidates"], indent=1))
     print(f"written: {write_section(args.results, 'diagnosis', section)}")
 
 
