@@ -118,3 +118,19 @@ def test_training_on_a_phrase_split_warns_and_names_the_fix(
             assert not warned
         else:
             assert len(warned) == 1 and "data.text.group_phrases: true" in warned[0], warned
+
+
+def test_rows_too_alike_to_group_are_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from scaledl.errors import DataError
+    from scaledl.modalities.text import phrases
+
+    # every pair of 80 words: no row holds another, and each row's rarest word is in dozens of
+    # earlier rows, each of them checked (the quadratic search the limit stops)
+    rows = [f"w{a} w{b}" for a in range(80) for b in range(80) if a != b]
+    assert len(set(phrases.phrase_groups(rows).group.tolist())) == len(rows)  # all heads
+    monkeypatch.setattr(phrases, "MAX_CHECKS_PER_ROW", 4)
+    monkeypatch.setattr(phrases, "MIN_CHECKS", 0)
+    with pytest.raises(DataError, match=r"data\.text\.group_phrases: false"):
+        phrases.phrase_groups(rows)

@@ -14,7 +14,9 @@ Candidates are found through the row's rarest word (an inverted index of group h
 SST-2 groups in under a second. Each row checks at most `MAX_CANDIDATES` heads; a row whose
 rarest word is in more heads than that and that none of the first ones holds heads its own
 group (a word that common is in nearly every sentence, so the first few hold any short
-phrase of it; the cap bounds hostile inputs).
+phrase of it). The whole search is bounded too: rows that share so many words that grouping
+would take more than `MAX_CHECKS_PER_ROW` checks per row on average are not a file of sentences
+and their phrases, and are refused rather than searched for hours.
 """
 
 from __future__ import annotations
@@ -25,7 +27,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scaledl.errors import DataError
+
 MAX_CANDIDATES = 2048
+MAX_CHECKS_PER_ROW = 256  # SST-2 needs 4
+MIN_CHECKS = 100_000  # a small file is never refused (a fraction of a second)
 
 
 @dataclass
@@ -52,15 +58,26 @@ def phrase_groups(texts: Sequence[object] | np.ndarray) -> PhraseGroups:
     order = sorted(range(len(words)), key=lambda i: (-len(words[i]), i))
     heads_with: defaultdict[str, list[int]] = defaultdict(list)
     group = np.arange(len(words), dtype=np.int64)
-    for i in order:
+    allowed = MAX_CHECKS_PER_ROW * len(words) + MIN_CHECKS
+    checks = 0
+    for done, i in enumerate(order):
         if not words[i]:
             continue  # an empty row holds nothing and is held by nothing that matters
         distinct = set(words[i])
         rarest = min(distinct, key=lambda w: (len(heads_with.get(w, ())), w))
-        holder = next(
-            (h for h in heads_with.get(rarest, ())[:MAX_CANDIDATES] if padded[i] in padded[h]),
-            None,
-        )
+        holder = None
+        for h in heads_with.get(rarest, ())[:MAX_CANDIDATES]:
+            checks += 1
+            if padded[i] in padded[h]:
+                holder = h
+                break
+        if checks > allowed:
+            raise DataError(
+                f"data.text.group_phrases: after {done + 1} of {len(words)} rows, grouping had "
+                f"checked {checks} candidate sentences, more than {MAX_CHECKS_PER_ROW} per row: "
+                "these rows share too many words to be sentences and their phrases. Set "
+                "data.text.group_phrases: false to split by row"
+            )
         if holder is None:
             for word in distinct:
                 heads_with[word].append(i)
