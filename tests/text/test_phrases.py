@@ -74,10 +74,26 @@ def test_grouping_removes_seen_text_from_validation_and_keeps_its_length(tmp_pat
     assert share_inside(carved.test.x, carved.train.x) == 0.0
 
 
-def test_a_grouped_package_is_re_split_the_same_way_and_not_cross_fitted(
+def test_cross_fitting_folds_keep_each_group_in_one_fold() -> None:
+    from scaledl.optimize.crossfit import group_fold_ids
+
+    group = np.repeat(np.arange(0, 300, 3), 3)  # 100 groups of 3 rows, headed by their first
+    head = group == np.arange(300)
+    y = np.repeat(np.arange(100) % 2, 3)
+    ids = group_fold_ids(y, group, head, 4, seed=1, task="classification")
+    for g in range(0, 300, 3):
+        assert len(set(ids[group == g])) == 1  # a sentence and its phrases share a fold
+    assert sorted(np.bincount(ids[head], minlength=4).tolist()) == [25, 25, 25, 25]
+    with pytest.raises(ValueError, match="no head"):
+        group_fold_ids(y[3:], group[3:], head[3:] & (group[3:] != 3), 4, seed=1, task="x")
+
+
+@pytest.mark.slow
+def test_a_grouped_package_is_re_split_the_same_way_and_cross_fitted_by_sentence(
     tmp_path: Path,
 ) -> None:
     from scaledl.config.optimize import OptimizeConfig
+    from scaledl.optimize.api import optimize_package
     from scaledl.optimize.context import build_context
     from scaledl.optimize.crossfit import planned_folds
     from scaledl.pipeline.train import train_recipe
@@ -91,11 +107,24 @@ def test_a_grouped_package_is_re_split_the_same_way_and_not_cross_fitted(
     recipe["data"]["text"]["group_phrases"] = True  # type: ignore[index]
     recipe["train"]["epochs"] = 1  # type: ignore[index]
     package = train_recipe(validate_recipe(recipe), tmp_path / "run").package
-    ctx = build_context(package, OptimizeConfig(cross_fit="3"))
+    config = OptimizeConfig(
+        methods=["int8-static"],
+        settings={"int8-static": {"calibrations": ["minmax"]}},
+        cross_fit="2",
+        max_accuracy_drop=0.5,  # a 1-epoch smoke-test model
+        time_budget_min=5,
+        exporter="legacy",
+    )
+    ctx = build_context(package, config)
     assert ctx.splits.grouped is not None  # read back from the package's lineage
     assert share_inside(ctx.splits.val.x, ctx.splits.train.x) == 0.0
-    folds, reason = planned_folds(ctx)
-    assert folds == 0 and reason is not None and "group" in reason
+    assert planned_folds(ctx) == (2, None)
+    result = optimize_package(package, config, out=tmp_path / "opt")
+    splits = result.ctx.splits
+    assert splits.train_head is not None
+    # judged on whole sentences: every training sentence once, and the validation sentences
+    assert result.cross_fit["rows"] == int(splits.train_head.sum()) + len(splits.val)
+    assert int(splits.train_head.sum()) < len(splits.train)  # the phrases were not judged
 
 
 def test_training_on_a_phrase_split_warns_and_names_the_fix(

@@ -83,6 +83,10 @@ class DataSplits:
     # how rows were kept together across the split (None: each row on its own), e.g. text
     # phrases with their sentence; cross-fitting's folds do not know the groups
     grouped: str | None = None
+    # with `grouped`: each training row's group (the source row heading it) and whether the row
+    # is that head (a whole sentence); cross-fitting cuts its folds by group and judges heads
+    train_group: np.ndarray | None = None
+    train_head: np.ndarray | None = None
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -250,4 +254,6 @@ def make_splits(
         },
         config=loaded.config,
         grouped=grouped,
+        train_group=group[train_idx] if group is not None else None,
+        train_head=group[train_idx] == train_idx if group is not None else None,
     )

@@ -111,6 +111,8 @@ class SearchContext:
                 self.splits,
                 train=ArraySet(train.x[~held], train.y[~held]),
                 val=ArraySet(train.x[held], train.y[held]),
+                train_group=None,  # these rows are not the split's training rows
+                train_head=None,
             )
         return self._finetune
 

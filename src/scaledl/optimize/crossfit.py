@@ -14,6 +14,10 @@ the parent. Cross-fitting widens the selection set without touching the test spl
    on the fold parent's own training rows;
 4. fold parent and fold candidate are scored, row by row, on the fold they never saw.
 
+A split that keeps groups together (`data.text.group_phrases`: a sentence with its phrases)
+is cut into folds by group, and each fold is judged on its whole sentences only, as the
+validation split is; a held-out fold's phrases train no fold parent.
+
 The paired per-row results of every fold are pooled with the validation rows' own, and the
 budget's bound is recomputed over all of them: on digits, 179 rows become 1,438 (every non-test
 row). The bound then speaks of the procedure (this chain applied to a model trained by this
@@ -73,10 +77,10 @@ def planned_folds(ctx: SearchContext, settings: Any = None) -> tuple[int, str | 
             "time-series windows overlap: a held-out fold's rows would have near-copies in its "
             "training folds"
         )
-    if ctx.splits.grouped is not None:
+    if ctx.splits.grouped is not None and _groups(ctx) is None:
         return 0, (
-            f"the split keeps {ctx.splits.grouped}; folds that keep those groups whole are not "
-            "built, and row-wise folds would judge rows whose group trained the fold parent"
+            f"the split keeps {ctx.splits.grouped}, but the training rows' groups are not "
+            "known here, and row-wise folds would judge rows whose group trained the fold parent"
         )
     if not ctx.has_weights or ctx.spec is None or ctx.spec.family == "custom":
         return 0, "it retrains the parent from its model.json, which this package does not allow"
@@ -108,6 +112,29 @@ def fold_ids(y: np.ndarray, folds: int, seed: int, task: str) -> np.ndarray:
         return ids
     ids[rng.permutation(len(y))] = np.arange(len(y)) % folds
     return ids
+
+
+def group_fold_ids(
+    y: np.ndarray, group: np.ndarray, head: np.ndarray, folds: int, seed: int, task: str
+) -> np.ndarray:
+    """A fold per row that keeps each group in one fold: the heads are cut like `fold_ids`
+    (by their own label), and every row follows its head."""
+    heads = np.flatnonzero(head)
+    fold_of = dict(zip(group[heads].tolist(), fold_ids(y[heads], folds, seed, task).tolist()))
+    missing = set(group.tolist()) - fold_of.keys()
+    if missing:  # every training group keeps its head in training (grouped_split)
+        raise ValueError(f"{len(missing)} groups have no head among the training rows")
+    return np.fromiter((fold_of[g] for g in group.tolist()), dtype=np.int64, count=len(group))
+
+
+def _groups(ctx: SearchContext) -> tuple[np.ndarray, np.ndarray] | None:
+    """The training rows' groups and heads of a grouped split (None when it is not grouped,
+    or when they do not line up with the training rows)."""
+    splits = ctx.splits
+    group, head = splits.train_group, splits.train_head
+    if group is None or head is None or not len(group) == len(head) == len(splits.train):
+        return None
+    return group, head
 
 
 class _OutOfTime(Exception):
@@ -250,13 +277,20 @@ class CrossFit:
         x = np.concatenate([ctx.splits.train.x, ctx.splits.val.x])
         y = np.concatenate([ctx.splits.train.y, ctx.splits.val.y])
         # folds cut the training rows only; the validation rows always train the fold parents,
-        # so each non-test row is judged exactly once: by its fold, or by the real parent
-        ids = np.concatenate(
-            [
-                fold_ids(ctx.splits.train.y, self.folds, ctx.config.seed, ctx.task),
-                np.full(len(ctx.splits.val), -1, dtype=np.int64),
-            ]
-        )
+        # so each non-test row is judged exactly once: by its fold, or by the real parent.
+        # A grouped split (a sentence with its phrases) keeps each group in one fold and judges
+        # its head only, as validation holds whole sentences: a held-out fold's phrases
+        # neither train its fold parent nor judge it.
+        groups = _groups(ctx)
+        train_y = ctx.splits.train.y
+        if groups is None:
+            train_ids = fold_ids(train_y, self.folds, ctx.config.seed, ctx.task)
+            judged = np.ones(len(x), dtype=bool)
+        else:
+            group, head = groups
+            train_ids = group_fold_ids(train_y, group, head, self.folds, ctx.config.seed, ctx.task)
+            judged = np.concatenate([head, np.ones(len(ctx.splits.val), dtype=bool)])
+        ids = np.concatenate([train_ids, np.full(len(ctx.splits.val), -1, dtype=np.int64)])
         parents = []
         for k in range(self.folds):
             rest = (self.folds - k) * self._fold_estimate()
@@ -267,7 +301,7 @@ class CrossFit:
                 self.search.bar.update(description=f"optimize: cross-fit fold {k + 1}/{self.folds}")
             start = time.monotonic()
             try:
-                parents.append(self._fold_parent(k, x, y, ids))
+                parents.append(self._fold_parent(k, x, y, ids, judged))
             except _OutOfTime:
                 recorded = self.ctx.parent.manifest.metrics.get("train_seconds")
                 self.search.skip(
@@ -307,7 +341,9 @@ class CrossFit:
         share = rows / max(train, 1)
         return 1.25 * (seconds * share + book.mean("export") + book.mean("score"))
 
-    def _fold_parent(self, k: int, x: np.ndarray, y: np.ndarray, ids: np.ndarray) -> FoldParent:
+    def _fold_parent(
+        self, k: int, x: np.ndarray, y: np.ndarray, ids: np.ndarray, judged: np.ndarray
+    ) -> FoldParent:
         import torch
 
         from scaledl.data.augment import build_augmenter
@@ -317,7 +353,7 @@ class CrossFit:
 
         ctx = self.ctx
         inside = np.flatnonzero(ids != k)  # the other folds and the validation rows
-        held = np.flatnonzero(ids == k)
+        held = np.flatnonzero((ids == k) & judged)
         early = np.zeros(len(inside), dtype=bool)
         early[::10] = True  # the fold parent picks its best epoch on these, not on the fold
         splits = dataclasses.replace(
@@ -325,6 +361,8 @@ class CrossFit:
             train=ArraySet(x[inside[~early]], y[inside[~early]]),
             val=ArraySet(x[inside[early]], y[inside[early]]),
             test=ArraySet(x[held], y[held]),
+            train_group=None,  # the fold's rows are not the split's training rows
+            train_head=None,
         )
         torch.manual_seed(ctx.config.seed + k)
         kind = modality(splits.kind).augmentation_kind()
