@@ -163,3 +163,17 @@ def test_rows_too_alike_to_group_are_refused_naming_the_setting(
     monkeypatch.setattr(phrases, "MIN_CHECKS", 0)
     with pytest.raises(DataError, match=r"data\.text\.group_phrases: false"):
         phrases.phrase_groups(rows)
+
+
+@pytest.mark.parametrize("value", ["maybe", 2, [True], {"on": True}])
+def test_a_group_phrases_that_is_not_a_boolean_is_refused_naming_the_field(
+    tmp_path: Path, value: object
+) -> None:
+    from scaledl.errors import RecipeError
+    from scaledl.recipe import validate_recipe
+    from tests.text.conftest import text_recipe
+
+    recipe = text_recipe(tmp_path / "train.tsv")
+    recipe["data"]["text"]["group_phrases"] = value  # type: ignore[index]
+    with pytest.raises(RecipeError, match="group_phrases"):
+        validate_recipe(recipe)

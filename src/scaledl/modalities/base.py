@@ -108,9 +108,11 @@ class Modality:
         raise DataError(f"{self.kind} data cannot be read from {path}")
 
     def split(self, loaded: LoadedData, config: DataConfig, seed: int, task: str) -> DataSplits:
-        """Train/validation/test splits (default: stratified by class, shuffled with `seed`)."""
+        """Train/validation/test splits (default: stratified by class, shuffled with `seed`;
+        whole groups when `row_groups` gives them)."""
         from scaledl.data.dataset import make_splits
 
+        groups = self.row_groups(loaded, config)
         return make_splits(
             loaded,
             config.val_fraction,
@@ -118,7 +120,14 @@ class Modality:
             seed,
             classification=task == "classification",
             allow_small_classes=config.allow_small_classes,
+            group=groups[0] if groups is not None else None,
+            grouped=groups[1] if groups is not None else None,
         )
+
+    def row_groups(self, loaded: LoadedData, config: DataConfig) -> tuple[np.ndarray, str] | None:
+        """Rows that must stay on one side of the split: (the row heading each row's group,
+        what the groups are), or None to split row by row (the default)."""
+        return None
 
     # ---- preprocessing ------------------------------------------------------------------
     def fit(self, splits: DataSplits) -> SpecBase:

@@ -288,7 +288,14 @@ class CrossFit:
             judged = np.ones(len(x), dtype=bool)
         else:
             group, head = groups
-            train_ids = group_fold_ids(train_y, group, head, self.folds, ctx.config.seed, ctx.task)
+            try:
+                train_ids = group_fold_ids(
+                    train_y, group, head, self.folds, ctx.config.seed, ctx.task
+                )
+            except ValueError as exc:  # groups without a head: no fold can keep them whole
+                self.search.skip("cross-fitting", f"the split's groups: {exc}")
+                self.folds = 0
+                return False
             judged = np.concatenate([head, np.ones(len(ctx.splits.val), dtype=bool)])
         ids = np.concatenate([train_ids, np.full(len(ctx.splits.val), -1, dtype=np.int64)])
         parents = []

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from scaledl.bench.latency import LatencyStats, interleaved_rounds, round_noise
-from scaledl.modalities import modality, modality_of
+from scaledl.modalities import modality_of
 from scaledl.modalities.base import SEEN_WARNING_SHARE
 from scaledl.optimize.budget import MAX_FINALISTS, SECONDS_PER_ROUND
 from scaledl.optimize.candidate import Candidate
@@ -88,7 +88,7 @@ class SearchResult:
         return (
             f"{share:.0%} of the validation rows occur inside training rows (sampled): the budget "
             "was judged on data the model has read, and new data may lose more (give the search "
-            f"a tighter budget, or retrain with {modality(self.ctx.splits.kind).seen_fix})"
+            f"a tighter budget, or retrain with {modality_of(self.ctx.preprocessing).seen_fix})"
         )
 
 

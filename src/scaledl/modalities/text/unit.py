@@ -38,6 +38,7 @@ from scaledl.modalities.text.tokenizer import (
 )
 
 log = logging.getLogger(__name__)
+GROUPED = "phrases with their sentence (data.text.group_phrases)"
 TEXT_TYPES = ("text/plain",)
 OWN_SUFFIXES = {".jsonl", ".ndjson", ".txt"}  # no other modality reads these
 MAX_PREDICT_TEXTS = 4096
@@ -61,32 +62,17 @@ class TextModality(Modality):
 
         return read_text_data(path, config, task)
 
-    def split(self, loaded: LoadedData, config: DataConfig, seed: int, task: str) -> DataSplits:
-        """Row-wise like every modality, or by sentence (`data.text.group_phrases`)."""
+    def row_groups(self, loaded: LoadedData, config: DataConfig) -> tuple[np.ndarray, str] | None:
+        """With `data.text.group_phrases`: each phrase with the sentence that holds it."""
         if config.text is None or not config.text.group_phrases:
-            return super().split(loaded, config, seed, task)
-        from scaledl.data.dataset import make_splits
+            return None
         from scaledl.modalities.text.phrases import phrase_groups
 
         groups = phrase_groups(loaded.data.x)
-        splits = make_splits(
-            loaded,
-            config.val_fraction,
-            config.test_fraction,
-            seed,
-            classification=task == "classification",
-            allow_small_classes=config.allow_small_classes,
-            group=groups.group,
-            grouped="phrases with their sentence (data.text.group_phrases)",
-        )
         log.info(
-            "text split by sentence: %d rows in %d sentences; %d phrases of held-out sentences "
-            "left out",
-            len(loaded.data),
-            len(groups.heads),
-            splits.sizes.get("unused", 0),
+            "text split by sentence: %d rows in %d sentences", len(loaded.data), len(groups.heads)
         )
-        return splits
+        return groups.group, GROUPED
 
     # ---- preprocessing ------------------------------------------------------------------
     def fit(self, splits: DataSplits) -> TextSpec:
@@ -111,6 +97,8 @@ class TextModality(Modality):
     )
 
     def seen_in_training(self, splits: DataSplits) -> float | None:
+        if splits.grouped == GROUPED:
+            return 0.0  # a held-out sentence inside a training row would not head a group
         from scaledl.modalities.text.overlap import share_inside
 
         return share_inside(splits.val.x, splits.train.x)
