@@ -3,10 +3,12 @@
     python bench/forecast_drift.py [--package runs/bench-forecast/linear-96/package]
 
 The monitor's own test (`windows`: per-variable window features, calibrated on chunks of the
-reference period, see scaledl.monitor.calibrated) runs through `detect_drift` exactly as the
-live monitor and `scaledl monitor report` run it, on windows of n = 200 consecutive forecasts
-(one an hour: the traffic of an hourly forecaster). The reference is the package's profile: the
-validation period's windows.
+reference, see scaledl.monitor.calibrated) runs through `detect_drift` exactly as the live
+monitor and `scaledl monitor report` run it, on windows of n = 200 consecutive forecasts (one
+an hour: the traffic of an hourly forecaster). Both references a forecaster's profile can have
+are built from the package and measured side by side (`--references`):
+`history` (the default: the newest 10,000 windows through the validation period, calibrated out
+of sample) and `validation` (that period's windows, calibrated in sample).
 
 - **false alarms**: 300 windows of 200 forecasts starting at random hours of the validation
   period (the reference period, so this measures calibration in sample) and of the test period
@@ -56,18 +58,22 @@ def package(path: Path | None, out: Path) -> Path:
 
 
 class Bench:
-    def __init__(self, pkg_path: Path, alpha: float) -> None:
+    def __init__(self, pkg_path: Path, alpha: float, reference: str) -> None:
         from scaledl.config.monitor import DriftConfig
         from scaledl.data import DataConfig
         from scaledl.modalities import load_splits
-        from scaledl.monitor.reference import package_profile
+        from scaledl.monitor.profile import ProfileOptions
+        from scaledl.monitor.reference import profile_for_splits, session_predict
         from scaledl.package import open_package
 
         self.pkg = open_package(pkg_path)
         self.spec: Any = self.pkg.preprocessing
-        self.profile = package_profile(self.pkg)
         config = DataConfig.model_validate(self.pkg.manifest.lineage.data)
         splits = load_splits(config, task="regression")
+        options = ProfileOptions(series_reference=reference)
+        self.profile = profile_for_splits(
+            splits, self.spec, session_predict(self.pkg), "regression", options
+        )
         self.values = np.asarray(splits.table.values, np.float64)  # type: ignore[attr-defined]
         self.periods = {p.name: p for p in splits.periods}  # type: ignore[attr-defined]
         self.lookback = self.spec.lookback
@@ -86,15 +92,12 @@ class Bench:
         return detect_drift(self.profile, Window(watched), self.config).drift
 
     def profile_summary(self) -> dict[str, Any]:
-        """What the stored profile watches; an older one lacks today's features (rebuild it with
-        `scaledl monitor profile PACKAGE` to measure them)."""
-        from scaledl.modalities.series.drift import feature_names
-
-        current, held = feature_names(self.spec), self.profile.meta["feature_names"]
-        missing = [name for name in current if name not in held]
-        if missing:
-            print(f"the package's profile predates {len(missing)} features: measured without them")
-        return {"windows": len(self.profile.features), "features": len(held), "missing": missing}
+        meta = self.profile.meta
+        return {
+            "windows": len(self.profile.features),
+            "features": len(meta["feature_names"]),
+            "calibration": meta["calibration"],
+        }
 
     def false_alarms(self, period: str, trials: int) -> dict[str, Any]:
         p = self.periods[period]
@@ -105,8 +108,9 @@ class Bench:
         return {"trials": trials, "rate": round(rate, 4), "se": round(_se(rate, trials), 4)}
 
     def held_out(self, block: int = HELD_OUT_BLOCK, stride: int = 10) -> dict[str, Any]:
-        """False alarms out of sample: the reference is every other block of `block` validation
-        windows, the alarms are counted on windows of N inside the blocks it left out."""
+        """False alarms out of sample: the reference is every other block of `block` windows of
+        the profile's reference, the alarms are counted on windows of N inside the blocks it
+        left out (weeks of the same period that it never held)."""
         import dataclasses
 
         from scaledl.monitor.drift import Window, detect_drift
@@ -155,34 +159,15 @@ def _se(rate: float, n: int) -> float:
     return float(np.sqrt(max(rate * (1 - rate), 1e-12) / n))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--package", type=Path, default=None, help="a trained ETTh1 package")
-    parser.add_argument("--trials", type=int, default=300, help="false-alarm windows per period")
-    parser.add_argument("--fault-trials", type=int, default=30, help="per fault and variable")
-    parser.add_argument("--alpha", type=float, default=0.05)
-    parser.add_argument("--out", type=Path, default=Path("runs/bench-forecast"))
-    args = parser.parse_args()
-    load_before = os.getloadavg()
+def measure(pkg_path: Path, reference: str, args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
-    bench = Bench(package(args.package, args.out), args.alpha)
+    bench = Bench(pkg_path, args.alpha, reference)
     result: dict[str, Any] = {
-        "command": "python " + " ".join(sys.argv),
-        "package": str(bench.pkg.source),
-        "lookback": bench.lookback,
-        "window": N,
-        "alpha": args.alpha,
-        "reference": "validation period windows, in time order (the package profile)",
         "profile": bench.profile_summary(),
         "false_alarms": {
             "validation": bench.false_alarms("val", args.trials),
             "test": bench.false_alarms("test", args.trials),
-            "validation_held_out": bench.held_out(),
-        },
-        "faults": {
-            "level": f"+{FAULTS['level']:g} training standard deviations on one sensor",
-            "scale": f"deviations from the sensor's recent mean ×{FAULTS['scale']:g}",
-            "stuck": "the sensor repeats its last value",
+            "held_out": bench.held_out(),
         },
         "detection_established": {},
         "detection_onset": {},
@@ -190,14 +175,47 @@ def main() -> None:
     for kind in FAULTS:
         result["detection_established"][kind] = bench.detection(kind, args.fault_trials, True)
         result["detection_onset"][kind] = bench.detection(kind, args.fault_trials, False)
-        print(kind, json.dumps(result["detection_established"][kind]), flush=True)
+        print(reference, kind, json.dumps(result["detection_established"][kind]), flush=True)
     result["seconds"] = round(time.perf_counter() - started, 1)
+    print(reference, json.dumps(result["false_alarms"]), flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--package", type=Path, default=None, help="a trained ETTh1 package")
+    parser.add_argument("--trials", type=int, default=300, help="false-alarm windows per period")
+    parser.add_argument("--fault-trials", type=int, default=30, help="per fault and variable")
+    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument(
+        "--references", default="history,validation", help="profile references to compare"
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs/bench-forecast"))
+    args = parser.parse_args()
+    load_before = os.getloadavg()
+    pkg_path = package(args.package, args.out)
+    result: dict[str, Any] = {
+        "command": "python " + " ".join(sys.argv),
+        "package": str(pkg_path),
+        "window": N,
+        "alpha": args.alpha,
+        "faults": {
+            "level": f"+{FAULTS['level']:g} training standard deviations on one sensor",
+            "scale": f"deviations from the sensor's recent mean ×{FAULTS['scale']:g}",
+            "stuck": "the sensor repeats its last value",
+        },
+        "held_out": f"every other block of {HELD_OUT_BLOCK} reference windows is the "
+        "reference, windows inside the blocks it left out are scored",
+        "references": {},
+    }
+    for reference in args.references.split(","):
+        result["references"][reference] = measure(pkg_path, reference, args)
     result["machine_load"] = {
         "loadavg_before": [round(v, 2) for v in load_before],
         "loadavg_after": [round(v, 2) for v in os.getloadavg()],
     }
     path = write_section("forecast", "drift", result)
-    print(json.dumps(result["false_alarms"]), f"wrote {path}")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -41,39 +41,34 @@ def accuracy_table(doc: dict[str, Any]) -> list[str]:
 
 
 def drift_table(doc: dict[str, Any]) -> list[str]:
+    """One row per profile reference: false alarms in sample, on held-out weeks and on the test
+    period, and detection of each fault (established, then at onset)."""
     drift = doc.get("drift")
-    if not drift:
+    if not drift or "references" not in drift:
         return []
-    fa = drift["false_alarms"]
+    faults = list(drift["faults"])
     lines = [
-        f"False alarms (n = {drift['window']}, alpha {drift['alpha']}): validation period "
-        f"{fa['validation']['rate']:.1%} ± {fa['validation']['se']:.1%} "
-        f"({fa['validation']['trials']} windows), test period {fa['test']['rate']:.1%}"
-        + _held_out(fa.get("validation_held_out"))
-        + ".",
+        f"n = {drift['window']} forecasts, alpha {drift['alpha']}.",
         "",
-        "| fault | "
-        + " | ".join(next(iter(drift["detection_established"].values()))["per_variable"])
-        + " | mean | at onset (mean) |",
-        "|---|"
-        + "---:|" * (len(next(iter(drift["detection_established"].values()))["per_variable"]) + 2),
+        "| reference | windows | false alarms: validation period | held-out weeks | test period | "
+        + " | ".join(f"{k}: established · onset" for k in faults)
+        + " |",
+        "|---|---:|---:|---:|---:|" + "---:|" * len(faults),
     ]
-    for kind, found in drift["detection_established"].items():
-        onset = drift["detection_onset"][kind]["mean"]
-        cells = " | ".join(f"{v:.0%}" for v in found["per_variable"].values())
-        lines.append(
-            f"| {kind}: {drift['faults'][kind]} | {cells} | {found['mean']:.0%} | {onset:.0%} |"
+    for name, r in drift["references"].items():
+        fa = r["false_alarms"]
+        found = " | ".join(
+            f"{r['detection_established'][k]['mean']:.0%} · {r['detection_onset'][k]['mean']:.0%}"
+            for k in faults
         )
+        lines.append(
+            f"| {name} ({r['profile']['calibration'].replace('_', ' ')}) | "
+            f"{r['profile']['windows']:,} | {fa['validation']['rate']:.1%} ± "
+            f"{fa['validation']['se']:.1%} | {fa['held_out']['rate']:.1%} "
+            f"({fa['held_out']['windows']}) | {fa['test']['rate']:.1%} | {found} |"
+        )
+    lines += ["", "Faults: " + "; ".join(f"{k}: {v}" for k, v in drift["faults"].items()) + "."]
     return lines
-
-
-def _held_out(held: dict[str, Any] | None) -> str:
-    if not held:
-        return ""
-    return (
-        f", validation blocks held out of the reference {held['rate']:.1%} "
-        f"({held['windows']} windows, blocks of {held['block']})"
-    )
 
 
 def optimize_lines(doc: dict[str, Any]) -> list[str]:

@@ -154,3 +154,96 @@ def test_a_profile_naming_unknown_features_is_refused(
     bad = with_features(profile, profile.features[:, :2], names)
     with pytest.raises(PackageError, match="scaledl monitor profile"):
         align_profile(bad, spec, "bad.npz")
+
+
+def wandering(rows: int, seed: int) -> np.ndarray:
+    """A load and a temperature whose level wanders with the weeks (a smooth random walk): each
+    stretch of a few weeks sits at a level its neighbours only approach."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows, dtype=np.float64)
+    weekly = rng.normal(0.0, 1.0, rows // 168 + 2).cumsum() * 0.4
+    level = np.interp(t / 168, np.arange(len(weekly)), weekly)
+    daylight = np.maximum(0.0, np.sin(2 * np.pi * t / 24)) ** 2
+    load = 2.0 + level + 0.6 * daylight + rng.normal(0, 0.1, rows)
+    temp = 10 + 2 * np.cos(2 * np.pi * t / 24) + 0.5 * level + rng.normal(0, 0.2, rows)
+    return np.stack([load, temp], axis=1)
+
+
+def held_out_alarms(features: np.ndarray, names: list[str], out_of_sample: bool) -> list[bool]:
+    """Every other block of 400 windows is the reference; windows of N inside the blocks it left
+    out (weeks it never held) are scored against it."""
+    from scaledl.monitor.calibrated import windows_test
+
+    blocks = [features[i : i + 400] for i in range(0, len(features), 400)]
+    flags = []
+    for kept in (0, 1):
+        reference, cache = np.concatenate(blocks[kept::2]), {}
+        for held in blocks[1 - kept :: 2]:
+            for start in range(0, len(held) - N + 1, 20):
+                p, _, _ = windows_test(
+                    reference, held[start : start + N], names, cache, out_of_sample
+                )
+                flags.append(p <= 0.05)
+    return flags
+
+
+def test_out_of_sample_calibration_keeps_false_alarms_on_unseen_weeks(spec: SeriesSpec) -> None:
+    """Calibrated in sample, a reference of a wandering series calls its own unseen weeks drift
+    (each reference chunk was scored against statistics that included it); calibrated out of
+    sample, alarms on those weeks stay near alpha and a stuck sensor is still caught at once."""
+    from scaledl.monitor.calibrated import windows_test
+
+    names = feature_names(spec)
+    in_sample, out_of_sample, stuck = [], [], []
+    for seed in range(4):
+        rows = wandering(4000, seed)
+        features = window_features(spec, windows(rows)).astype(np.float64)
+        in_sample += held_out_alarms(features, names, out_of_sample=False)
+        out_of_sample += held_out_alarms(features, names, out_of_sample=True)
+        faulty = rows[3000 : 3000 + N + LOOKBACK].copy()
+        faulty[:, 0] = faulty[0, 0]  # the load sensor stuck at one value
+        watched = window_features(spec, windows(faulty)).astype(np.float64)
+        stuck.append(windows_test(features[:2900], watched, names, {}, True)[0] <= 0.05)
+    assert np.mean(in_sample) > 0.1, np.mean(in_sample)
+    assert np.mean(out_of_sample) <= 0.06, np.mean(out_of_sample)
+    assert np.mean(out_of_sample) < np.mean(in_sample) / 3
+    assert all(stuck)
+
+
+def test_a_forecaster_profile_reads_its_reference_from_history_or_the_validation_period(
+    series: np.ndarray, spec: SeriesSpec
+) -> None:
+    """`history` (the default) takes the newest windows through the period's end and is
+    calibrated out of sample; `validation` takes the period's own windows, in sample."""
+    from scaledl.monitor.profile import ProfileOptions
+
+    history_rows, period = series[:1500], series[1500:REFERENCE_ROWS]
+    x = windows(period)[: -HORIZON - 1]
+    y = np.stack([period[s : s + HORIZON, :1] for s in np.arange(len(x)) + LOOKBACK])
+    history = windows(np.concatenate([history_rows, period]))
+    kept = ProfileOptions(max_reference=1800)
+    made = series_profile(x, y, spec, persistence, history_raw=history, options=kept)
+    assert made.meta["calibration"] == "out_of_sample"
+    assert made.meta["reference"]["series_reference"] == "history"
+    assert len(made.features) == 1800  # the newest, in time order: the last one is the newest
+    np.testing.assert_allclose(made.features[-1], window_features(spec, history[-1:])[0])
+    own = series_profile(
+        x,
+        y,
+        spec,
+        persistence,
+        history_raw=history,
+        options=ProfileOptions(series_reference="validation"),
+    )
+    assert own.meta["calibration"] == "in_sample" and len(own.features) == len(x)
+    with pytest.raises(ValueError, match="series_reference"):
+        series_profile(x, y, spec, persistence, options=ProfileOptions(series_reference="all"))
+    assert load_profile(made.to_bytes()).meta["calibration"] == "out_of_sample"
+    # a profile written before the choice existed carries none: calibrated in sample, as then
+    older = with_features(own, own.features, own.meta["feature_names"])
+    del older.meta["calibration"]
+    watched = window_features(spec, windows(series[REFERENCE_ROWS:])[:N])
+    detail = detect_drift(older, Window(watched), CONFIG).to_json()["tests"][0]
+    assert detail["calibration"] == "in_sample"
+    detail = detect_drift(made, Window(watched), CONFIG).to_json()["tests"][0]
+    assert detail["calibration"] == "out_of_sample"

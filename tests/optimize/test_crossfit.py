@@ -50,6 +50,22 @@ def test_auto_cross_fits_a_small_validation_split_and_off_never(digits_package: 
     assert planned_folds(three) == (3, None)
 
 
+def test_cross_fitting_asked_for_by_name_books_its_fold_parents(digits_package: Path) -> None:
+    """A longer fine-tune of a near miss may not take the time the fold parents need when the
+    user asked for cross-fitting; with `auto` they take what the search leaves, as before."""
+    from scaledl.optimize.crossfit import CrossFit
+    from scaledl.optimize.search import Search
+
+    asked = CrossFit(Search(build_context(digits_package, OptimizeConfig(cross_fit="3"))))
+    booked = asked.booked()
+    assert booked > 0
+    assert booked == pytest.approx(3 * asked._fold_estimate())
+    auto = CrossFit(Search(build_context(digits_package, OptimizeConfig())))
+    assert auto.active and auto.booked() == 0.0
+    asked.parents = []  # trained: nothing left to book
+    assert asked.booked() == 0.0
+
+
 @pytest.mark.slow
 def test_candidates_are_judged_on_every_non_test_row(digits_package: Path, tmp_path: Path) -> None:
     config = OptimizeConfig(

@@ -28,15 +28,29 @@ def profile(
         "split as in training). Another source is treated as held-out data.",
     ),
     components: int = typer.Option(32, "--components", help="PCA components (1–256)."),
+    series_reference: str = typer.Option(
+        "history",
+        "--series-reference",
+        help="Forecasters: 'history' (the newest 10,000 windows through the validation period, "
+        "calibrated out of sample: false alarms hold on unseen weeks) or 'validation' (that "
+        "period alone, calibrated in sample: more sensitive, but a seasonal series alarms on "
+        "weeks it did not hold).",
+    ),
 ) -> None:
     """Build the monitoring reference profile (profile.npz) and add it to the package."""
     from scaledl.errors import UsageError
     from scaledl.monitor.profile import ProfileOptions
     from scaledl.monitor.reference import add_profile
+    from scaledl.monitor.series_profile import SERIES_REFERENCES
 
     if not 1 <= components <= 256:
         raise UsageError(f"--components {components}: expected 1–256")
-    built = add_profile(package, data, ProfileOptions(components=components))
+    if series_reference not in SERIES_REFERENCES:
+        raise UsageError(
+            f"--series-reference {series_reference!r}: expected " + " or ".join(SERIES_REFERENCES)
+        )
+    options = ProfileOptions(components=components, series_reference=series_reference)
+    built = add_profile(package, data, options)
     ref = built.meta["reference"]
     console.print(
         f"profile added to {shown(package)}: {built.projection.k} PCA components "

@@ -213,7 +213,11 @@ def _windows(profile: ReferenceProfile, window: Window) -> TestResult:
     from scaledl.monitor.calibrated import windows_test
 
     names = list(profile.meta.get("feature_names") or [])
-    p, score, detail = windows_test(profile.features, window.features, names, profile._cache)
+    # Profiles from before the choice existed were calibrated in sample.
+    out_of_sample = profile.meta.get("calibration") == "out_of_sample"
+    p, score, detail = windows_test(
+        profile.features, window.features, names, profile._cache, out_of_sample
+    )
     return TestResult("windows", p_value=p, score=score, detail=detail)
 
 

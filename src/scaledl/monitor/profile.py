@@ -42,6 +42,9 @@ class ProfileOptions:
     max_fit: int = 5000  # training rows the PCA is fitted on
     max_reference: int = 10000  # rows kept as input / output reference
     seed: int = 0
+    # Forecasters: "history" (the newest windows through the validation period, calibrated out
+    # of sample) or "validation" (that period alone, calibrated in sample); see series_profile.
+    series_reference: str = "history"
 
 
 @dataclass

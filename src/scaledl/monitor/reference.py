@@ -63,21 +63,36 @@ def _series_profile(
     from scaledl.monitor.series_profile import series_profile
 
     table, layout = getattr(splits, "table", None), getattr(splits, "layout", None)
-    train_rows = unscored = None
+    train_rows = unscored = history = None
     if table is not None and layout is not None:
         period = splits.period("train")  # type: ignore[attr-defined]
-        train_rows = table.values[period.start : period.end][:, layout.inputs]
-        unscored = _unscored_windows(splits, table.values[:, layout.inputs], layout.lookback)
+        inputs = table.values[:, layout.inputs]
+        train_rows = inputs[period.start : period.end]
+        unscored = _unscored_windows(splits, inputs, layout.lookback)
+        end = splits.period("val").end  # type: ignore[attr-defined]
+        history = _history_windows(inputs[period.start : end], layout.lookback, layout.stride)
     return series_profile(
         splits.val.x,
         splits.val.y,
         spec,  # type: ignore[arg-type]
         predict,
         unscored_raw=unscored,
+        history_raw=history,
         train_rows=train_rows,
         options=options,
         sources={"inputs_from": "val", "outputs_from": "val", "data": splits.source},
     )
+
+
+def _history_windows(rows: np.ndarray, lookback: int, stride: int) -> np.ndarray:
+    """Every look-back window of `rows` (time order, every `stride` steps) as a view: nothing is
+    copied until the features are computed, a chunk at a time."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    if len(rows) < lookback:
+        return np.zeros((0, lookback, rows.shape[1]), rows.dtype)
+    windows = sliding_window_view(rows, lookback, axis=0).transpose(0, 2, 1)
+    return windows[::stride]
 
 
 def _unscored_windows(splits: DataSplits, inputs: np.ndarray, lookback: int) -> np.ndarray:

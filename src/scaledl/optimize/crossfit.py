@@ -192,6 +192,13 @@ class CrossFit:
     def active(self) -> bool:
         return self.folds > 0
 
+    def booked(self) -> float:
+        """Seconds other work must leave for the fold parents: when cross-fitting was asked
+        for by name and they are not trained yet (`auto` takes what the search leaves)."""
+        if not self.active or self.parents is not None or self.ctx.config.cross_fit == "auto":
+            return 0.0
+        return self.folds * self._fold_estimate()
+
     def summary(self) -> dict[str, Any]:
         if not self.parents:
             return {}

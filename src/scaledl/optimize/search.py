@@ -239,9 +239,12 @@ class Search:
         return made
 
     def structure_variant(
-        self, parent: Candidate, config: MethodConfig, scale: int = 1
+        self, parent: Candidate, config: MethodConfig, scale: int = 1, booked: float = 0.0
     ) -> Candidate | None:
-        """Apply a structural method, fine-tune (`scale` × the usual epochs), export, score."""
+        """Apply a structural method, fine-tune (`scale` × the usual epochs), export, score.
+
+        `booked`: seconds promised to later work (cross-fitting asked for by name), which this
+        job may not take."""
         method = method_for(config)
         space: Any = self.spaces["distill"]
         teacher = any(m.name == "distill" for m in self.methods)
@@ -249,7 +252,13 @@ class Search:
         step = step.model_copy(update={"epochs": step.epochs * scale})
         epochs = 0 if method.finetune == "none" else step.epochs
         tags = [config.tag()] + ([step.tag()] if epochs else [])
-        if not self.fits(" → ".join(tags), self.book.structure_estimate(epochs)):
+        label = " → ".join(tags)
+        estimate = self.book.structure_estimate(epochs)
+        if booked and estimate <= self.book.left(self.ok_count()) < estimate + booked:
+            why = f"time budget: ~{booked:.0f} s are kept for cross-fitting (--cross-fit)"
+            self.skip(label, why)
+            return None
+        if not self.fits(label, estimate):
             return None
 
         def make() -> Candidate:
@@ -388,7 +397,8 @@ class Search:
                 return
             config = self.made[pick.id][0]
             retried.add(config.tag())
-            child = self.structure_variant(parent, config, scale=RETRY_SCALE)
+            booked = self.cross_fit.booked() if self.cross_fit is not None else 0.0
+            child = self.structure_variant(parent, config, scale=RETRY_SCALE, booked=booked)
             if child is not None and child.ok and cons.within_budget(child):
                 self.graph_variants(child, follow)
 
