@@ -23,3 +23,28 @@ def test_report_page_of_a_forecaster_names_its_window_features(series_package: P
     page = build_report(assessment, profile, pkg.name).render()
     assert assessment.drift.drift
     assert "load.floor" in page and "Input features: reference vs new data" in page
+
+
+def test_the_profile_verb_builds_either_reference_of_a_forecaster(
+    series_package: Path, tmp_path: Path
+) -> None:
+    """The packaged profile reads the history (calibrated out of sample); `--series-reference
+    validation` rebuilds it from that period alone; a reference that does not exist is exit 2."""
+    import shutil
+
+    from tests.conftest import run_cli
+
+    pkg = open_package(series_package)
+    packaged = package_profile(pkg)
+    assert packaged.meta["calibration"] == "out_of_sample"
+    assert packaged.meta["reference"]["series_reference"] == "history"
+    copy = tmp_path / "forecaster"
+    shutil.copytree(series_package, copy)
+    done = run_cli("monitor", "profile", str(copy), "--series-reference", "validation")
+    assert done.returncode == 0, done.stderr
+    rebuilt = package_profile(open_package(copy))
+    assert rebuilt.meta["calibration"] == "in_sample"
+    assert len(rebuilt.features) < len(packaged.features)  # one period of the history
+    bad = run_cli("monitor", "profile", str(copy), "--series-reference", "everything")
+    assert bad.returncode == 2 and "--series-reference" in bad.stderr
+    assert "Traceback" not in bad.stderr
