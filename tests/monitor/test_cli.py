@@ -37,6 +37,9 @@ def test_profile_verb_adds_a_profile_to_an_older_package(
     assert run_cli("verify", str(old)).returncode == 0
     bad = run_cli("monitor", "profile", str(old), "--components", "0")
     assert bad.returncode == 2 and "--components" in bad.stderr
+    wrong = run_cli("monitor", "profile", str(old), "--series-reference", "validation")
+    assert wrong.returncode == 2 and "applies to forecasters" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
 
 
 def test_report_exit_codes_and_html(

@@ -247,3 +247,29 @@ def test_a_forecaster_profile_reads_its_reference_from_history_or_the_validation
     assert detail["calibration"] == "in_sample"
     detail = detect_drift(made, Window(watched), CONFIG).to_json()["tests"][0]
     assert detail["calibration"] == "out_of_sample"
+
+
+def test_each_null_chunk_is_scored_against_the_chunks_it_shares_no_row_with() -> None:
+    """The fast out-of-sample null (one partition per chunk) equals the plain computation:
+    np.median and the two-sided spreads over every chunk that starts a window or more away."""
+    from scaledl.monitor.calibrated import _side_spreads
+
+    rng = np.random.default_rng(3)
+    sequence = rng.normal(size=(1500, 5))
+    sequence[300:700] += 2.0 * rng.normal(size=5)
+    size = 120
+    calibration = calibrate(sequence, size, out_of_sample=True)
+    starts = np.unique(np.linspace(0, len(sequence) - size, 400).astype(np.int64))
+    cumulative = np.concatenate([np.zeros((1, 5)), np.cumsum(sequence, axis=0)])
+    means = (cumulative[starts + size] - cumulative[starts]) / size
+    expected = []
+    for j, start in enumerate(starts):
+        others = means[np.abs(starts - start) >= size]
+        center = np.median(others, axis=0)
+        upper, lower = _side_spreads(others - center)
+        deviation = means[j] - center
+        scaled = np.where(deviation >= 0, deviation / upper, deviation / lower)
+        expected.append(np.abs(scaled).max())
+    np.testing.assert_allclose(calibration.maxima, expected, rtol=1e-12)
+    in_sample = calibrate(sequence, size)
+    assert np.quantile(calibration.maxima, 0.95) > np.quantile(in_sample.maxima, 0.95)

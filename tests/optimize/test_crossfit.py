@@ -66,6 +66,21 @@ def test_cross_fitting_asked_for_by_name_books_its_fold_parents(digits_package: 
     assert asked.booked() == 0.0
 
 
+def test_a_longer_fine_tune_that_would_take_the_booked_time_is_skipped_saying_so(
+    digits_package: Path,
+) -> None:
+    from scaledl.optimize.search import RETRY_SCALE, Search
+
+    search = Search(build_context(digits_package, OptimizeConfig(cross_fit="3")))
+    parent = search.baseline()
+    config = search.spaces["prune"].configs(search.ctx)[0]
+    left = search.book.left(search.ok_count())
+    child = search.structure_variant(parent, config, scale=RETRY_SCALE, booked=left)
+    assert child is None and search.out_of_time
+    reason = search.skipped[-1]["reason"]
+    assert reason.startswith("time budget") and "for cross-fitting (--cross-fit)" in reason
+
+
 @pytest.mark.slow
 def test_candidates_are_judged_on_every_non_test_row(digits_package: Path, tmp_path: Path) -> None:
     config = OptimizeConfig(

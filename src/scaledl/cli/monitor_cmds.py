@@ -28,13 +28,13 @@ def profile(
         "split as in training). Another source is treated as held-out data.",
     ),
     components: int = typer.Option(32, "--components", help="PCA components (1–256)."),
-    series_reference: str = typer.Option(
-        "history",
+    series_reference: str | None = typer.Option(
+        None,
         "--series-reference",
         help="Forecasters: 'history' (the newest 10,000 windows through the validation period, "
         "calibrated out of sample: false alarms hold on unseen weeks) or 'validation' (that "
         "period alone, calibrated in sample: more sensitive, but a seasonal series alarms on "
-        "weeks it did not hold).",
+        "weeks it did not hold). Default: history.",
     ),
 ) -> None:
     """Build the monitoring reference profile (profile.npz) and add it to the package."""
@@ -45,11 +45,22 @@ def profile(
 
     if not 1 <= components <= 256:
         raise UsageError(f"--components {components}: expected 1–256")
-    if series_reference not in SERIES_REFERENCES:
-        raise UsageError(
-            f"--series-reference {series_reference!r}: expected " + " or ".join(SERIES_REFERENCES)
-        )
-    options = ProfileOptions(components=components, series_reference=series_reference)
+    if series_reference is not None:
+        from scaledl.package import open_package
+
+        if series_reference not in SERIES_REFERENCES:
+            raise UsageError(
+                f"--series-reference {series_reference!r}: expected "
+                + " or ".join(SERIES_REFERENCES)
+            )
+        kind = open_package(package).preprocessing.kind
+        if kind != "series":
+            raise UsageError(
+                f"--series-reference applies to forecasters; {shown(package)} is a {kind} model"
+            )
+    options = ProfileOptions(
+        components=components, series_reference=series_reference or SERIES_REFERENCES[0]
+    )
     built = add_profile(package, data, options)
     ref = built.meta["reference"]
     console.print(

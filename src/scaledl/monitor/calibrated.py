@@ -103,12 +103,7 @@ def _held_out_maxima(means: np.ndarray, starts: np.ndarray, size: int) -> np.nda
         if others.shape[1] == 0:
             others = by_feature
         center = _row_medians(others)
-        deviations = others - center[:, None]
-        above = np.maximum(deviations, 0.0)
-        below = deviations - above  # the negative parts
-        n = deviations.shape[1]
-        upper = np.maximum(np.sqrt(2.0 * np.einsum("ij,ij->i", above, above) / n), MIN_SPREAD)
-        lower = np.maximum(np.sqrt(2.0 * np.einsum("ij,ij->i", below, below) / n), MIN_SPREAD)
+        upper, lower = _side_spreads(others - center[:, None], axis=1)
         deviation = means[j] - center
         scale = np.where(deviation >= 0, upper, lower)
         maxima[j] = np.abs(deviation / scale).max()
@@ -124,10 +119,11 @@ def _row_medians(x: np.ndarray) -> np.ndarray:
     return (part[:, :half].max(axis=1) + part[:, half]) / 2
 
 
-def _side_spreads(deviations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per column, the spread above and below zero: √(2 · mean(deviation² on that side))."""
-    above = np.sqrt(2 * np.mean(np.maximum(deviations, 0) ** 2, axis=0))
-    below = np.sqrt(2 * np.mean(np.minimum(deviations, 0) ** 2, axis=0))
+def _side_spreads(deviations: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per feature, the spread above and below zero: √(2 · mean(deviation² on that side));
+    `axis` runs over the chunks (1: a row per feature, the fast layout for many calls)."""
+    above = np.sqrt(2 * np.mean(np.maximum(deviations, 0) ** 2, axis=axis))
+    below = np.sqrt(2 * np.mean(np.minimum(deviations, 0) ** 2, axis=axis))
     return np.maximum(above, MIN_SPREAD), np.maximum(below, MIN_SPREAD)
 
 

@@ -176,15 +176,19 @@ class Search:
     def ok_count(self) -> int:
         return sum(c.ok for c in self.candidates)
 
-    def fits(self, label: str, estimate: float) -> bool:
-        left = self.book.left(self.ok_count())
+    def fits(self, label: str, estimate: float, booked: float = 0.0) -> bool:
+        """Whether a job of `estimate` seconds fits the time left, less `booked` seconds promised
+        to later work (cross-fitting asked for by name); a job that does not is skipped."""
+        left = self.book.left(self.ok_count()) - booked
         self.out_of_time = estimate > left
         if self.out_of_time:
+            kept = f"~{self.book.reserve(self.ok_count()):.0f} s kept for it"
+            if booked:
+                kept += f", ~{booked:.0f} s for cross-fitting (--cross-fit)"
             self.skip(
                 label,
                 f"time budget: needs ~{estimate:.0f} s (from the jobs measured so far), "
-                f"{max(left, 0):.0f} s left before the final step "
-                f"(~{self.book.reserve(self.ok_count()):.0f} s kept for it)",
+                f"{max(left, 0):.0f} s left before the final step ({kept})",
             )
             return False
         return True
@@ -252,13 +256,7 @@ class Search:
         step = step.model_copy(update={"epochs": step.epochs * scale})
         epochs = 0 if method.finetune == "none" else step.epochs
         tags = [config.tag()] + ([step.tag()] if epochs else [])
-        label = " → ".join(tags)
-        estimate = self.book.structure_estimate(epochs)
-        if booked and estimate <= self.book.left(self.ok_count()) < estimate + booked:
-            why = f"time budget: ~{booked:.0f} s are kept for cross-fitting (--cross-fit)"
-            self.skip(label, why)
-            return None
-        if not self.fits(label, estimate):
+        if not self.fits(" → ".join(tags), self.book.structure_estimate(epochs), booked):
             return None
 
         def make() -> Candidate:
