@@ -8,13 +8,16 @@ monitor and `scaledl monitor report` run it, on windows of n = 200 consecutive f
 an hour: the traffic of an hourly forecaster). Both references a forecaster's profile can have
 are built from the package and measured side by side (`--references`):
 `history` (the default: the newest 10,000 windows through the validation period, calibrated out
-of sample) and `validation` (that period's windows, calibrated in sample).
+of sample) and `validation` (that period's windows, calibrated in sample); `history-no-gaps`
+is the default without the gaps between sensors (each variable against what the others
+predict), to measure what they add.
 
 - **false alarms**: 300 windows of 200 forecasts starting at random hours of the validation
   period (the reference period, so this measures calibration in sample) and of the test period
   (four months later, out of sample: real drift there counts as an alarm); and, held out, the
-  validation period cut in blocks of 600 windows, every other block the reference and windows
-  of 200 inside the blocks left out scored against it (the same season, unseen hours);
+  validation period cut in blocks of 600 windows, every other block the reference (its gaps
+  between sensors fitted again on it alone) and windows of 200 inside the blocks left out
+  scored against it (the same season, unseen hours);
 - **detection**: a fault starts at a random hour of the validation period on one sensor; the
   monitor sees the 200 forecasts after the fault has filled the look-back (an established
   fault) and, separately, the first 200 forecasts after its onset. Faults:
@@ -45,6 +48,7 @@ ETTH1 = REPO.parent / "shared" / "datasets" / "etth1" / "ETTh1.csv"
 N = 200
 FAULTS = {"level": 3.0, "scale": 2.0, "stuck": 0.0}
 HELD_OUT_BLOCK = 600  # validation windows (25 days) per block of the held-out check
+NO_GAPS = "-no-gaps"  # a reference name with this suffix: the profile without gaps
 
 
 def package(path: Path | None, out: Path) -> Path:
@@ -58,7 +62,7 @@ def package(path: Path | None, out: Path) -> Path:
 
 
 class Bench:
-    def __init__(self, pkg_path: Path, alpha: float, reference: str) -> None:
+    def __init__(self, pkg_path: Path, alpha: float, reference: str, gaps: bool = True) -> None:
         from scaledl.config.monitor import DriftConfig
         from scaledl.data import DataConfig
         from scaledl.modalities import load_splits
@@ -70,7 +74,8 @@ class Bench:
         self.spec: Any = self.pkg.preprocessing
         config = DataConfig.model_validate(self.pkg.manifest.lineage.data)
         splits = load_splits(config, task="regression")
-        options = ProfileOptions(series_reference=reference)
+        options = ProfileOptions(series_reference=reference, series_gaps=gaps)
+        self.gaps = gaps
         self.profile = profile_for_splits(
             splits, self.spec, session_predict(self.pkg), "regression", options
         )
@@ -97,6 +102,7 @@ class Bench:
             "windows": len(self.profile.features),
             "features": len(meta["feature_names"]),
             "calibration": meta["calibration"],
+            "gaps": sum(str(name).endswith("_gap") for name in meta["feature_names"]),
         }
 
     def false_alarms(self, period: str, trials: int) -> dict[str, Any]:
@@ -113,18 +119,30 @@ class Bench:
         left out (weeks of the same period that it never held)."""
         import dataclasses
 
+        from scaledl.modalities.series.drift import feature_names, fit_gaps
         from scaledl.monitor.drift import Window, detect_drift
+        from scaledl.monitor.series_profile import identity_projection, with_rows
 
-        features = self.profile.features
+        own = len(feature_names(self.spec))  # the per-variable features, before the gaps
+        features = self.profile.features[:, :own]
         blocks = [features[i : i + block] for i in range(0, len(features), block)]
         flags = []
         for kept in (0, 1):
+            # the gaps between sensors are fitted again on the kept blocks alone
+            reference = np.concatenate(blocks[kept::2])
+            gaps = fit_gaps(self.spec, reference if self.gaps else reference[:0])
+            projection = with_rows(identity_projection(own), gaps.rows)
+            meta = {**self.profile.meta, "tolerance": [0.0] * own + list(gaps.tolerance)}
             half = dataclasses.replace(
-                self.profile, features=np.concatenate(blocks[kept::2]), _cache={}
+                self.profile,
+                features=projection.transform(reference),
+                projection=projection,
+                meta=meta,
+                _cache={},
             )
             for held in blocks[1 - kept :: 2]:
                 for start in range(0, len(held) - N + 1, stride):
-                    window = Window(held[start : start + N])
+                    window = Window(projection.transform(held[start : start + N]))
                     flags.append(detect_drift(half, window, self.config).drift)
         return {"block": block, "stride": stride, "windows": len(flags), "rate": _rate(flags)}
 
@@ -159,9 +177,12 @@ def _se(rate: float, n: int) -> float:
     return float(np.sqrt(max(rate * (1 - rate), 1e-12) / n))
 
 
-def measure(pkg_path: Path, reference: str, args: argparse.Namespace) -> dict[str, Any]:
+def measure(pkg_path: Path, name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One profile: a reference, "-no-gaps" appended for one without gaps between sensors."""
     started = time.perf_counter()
-    bench = Bench(pkg_path, args.alpha, reference)
+    reference = name.removesuffix(NO_GAPS)
+    bench = Bench(pkg_path, args.alpha, reference, gaps=not name.endswith(NO_GAPS))
+    reference = name
     result: dict[str, Any] = {
         "profile": bench.profile_summary(),
         "false_alarms": {
@@ -188,10 +209,14 @@ def main() -> None:
     parser.add_argument("--fault-trials", type=int, default=30, help="per fault and variable")
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument(
-        "--references", default="history,validation", help="profile references to compare"
+        "--references",
+        default="history,history-no-gaps,validation",
+        help="profiles to compare: a reference, '-no-gaps' appended for one without gaps",
     )
     parser.add_argument("--out", type=Path, default=Path("runs/bench-forecast"))
     args = parser.parse_args()
+    from scaledl.modalities.series.drift import GAP_TOLERANCE
+
     load_before = os.getloadavg()
     pkg_path = package(args.package, args.out)
     result: dict[str, Any] = {
@@ -205,7 +230,9 @@ def main() -> None:
             "stuck": "the sensor repeats its last value",
         },
         "held_out": f"every other block of {HELD_OUT_BLOCK} reference windows is the "
-        "reference, windows inside the blocks it left out are scored",
+        "reference (gaps between sensors fitted on it), windows inside the blocks it left out "
+        "are scored",
+        "gap_tolerance": GAP_TOLERANCE,
         "references": {},
     }
     for reference in args.references.split(","):

@@ -40,6 +40,8 @@ def test_profile_verb_adds_a_profile_to_an_older_package(
     wrong = run_cli("monitor", "profile", str(old), "--series-reference", "validation")
     assert wrong.returncode == 2 and "applies to forecasters" in wrong.stderr
     assert "Traceback" not in wrong.stderr
+    gaps = run_cli("monitor", "profile", str(old), "--no-series-gaps")
+    assert gaps.returncode == 2 and "--series-gaps/--no-series-gaps applies" in gaps.stderr
 
 
 def test_report_exit_codes_and_html(

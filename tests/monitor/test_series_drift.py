@@ -4,6 +4,8 @@ keep working."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
@@ -96,7 +98,11 @@ def with_features(
         output_values=None,
         num_classes=None,
         channel_stats=profile.channel_stats,
-        meta={**profile.meta, "feature_names": names},
+        # an older profile: no gaps between sensors, so no tolerance for them
+        meta={
+            **{k: v for k, v in profile.meta.items() if k != "tolerance"},
+            "feature_names": names,
+        },
     )
 
 
@@ -226,7 +232,9 @@ def test_a_forecaster_profile_reads_its_reference_from_history_or_the_validation
     assert made.meta["calibration"] == "out_of_sample"
     assert made.meta["reference"]["series_reference"] == "history"
     assert len(made.features) == 1800  # the newest, in time order: the last one is the newest
-    np.testing.assert_allclose(made.features[-1], window_features(spec, history[-1:])[0])
+    newest = window_features(spec, history[-1:])
+    np.testing.assert_allclose(made.features[-1, : newest.shape[1]], newest[0])
+    np.testing.assert_allclose(made.features[-1], made.projection.transform(newest)[0], atol=1e-5)
     own = series_profile(
         x,
         y,
@@ -242,7 +250,7 @@ def test_a_forecaster_profile_reads_its_reference_from_history_or_the_validation
     # a profile written before the choice existed carries none: calibrated in sample, as then
     older = with_features(own, own.features, own.meta["feature_names"])
     del older.meta["calibration"]
-    watched = window_features(spec, windows(series[REFERENCE_ROWS:])[:N])
+    watched = made.projection.transform(window_features(spec, windows(series[REFERENCE_ROWS:])[:N]))
     detail = detect_drift(older, Window(watched), CONFIG).to_json()["tests"][0]
     assert detail["calibration"] == "in_sample"
     detail = detect_drift(made, Window(watched), CONFIG).to_json()["tests"][0]
@@ -273,3 +281,113 @@ def test_each_null_chunk_is_scored_against_the_chunks_it_shares_no_row_with() ->
     np.testing.assert_allclose(calibration.maxima, expected, rtol=1e-12)
     in_sample = calibrate(sequence, size)
     assert np.quantile(calibration.maxima, 0.95) > np.quantile(in_sample.maxima, 0.95)
+
+
+def wandering_spec(rows: np.ndarray) -> SeriesSpec:
+    mean, std = rows.mean(axis=0), rows.std(axis=0)
+    return SeriesSpec(
+        raw_shape=[LOOKBACK, 2],
+        horizon=HORIZON,
+        inputs=["load", "temp"],
+        targets=["load"],
+        target_index=[0],
+        mean=[float(v) for v in mean],
+        std=[float(v) for v in std],
+        target_mean=[float(mean[0])],
+        target_std=[float(std[0])],
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_sensor_that_leaves_its_partner_is_caught_by_its_gap(seed: int) -> None:
+    """The load and the temperature wander together with the weeks. An offset of 2 training σ
+    on the load stays inside the range its own level wandered through (a profile without gaps
+    misses it), but the temperature no longer predicts it: `load.level_gap` moves past its
+    tolerance (1 σ). An offset within the tolerance is not scored by the gap at all."""
+    rows = wandering(4000, seed)
+    reference = rows[:3000]
+    spec = wandering_spec(reference)
+    x = windows(reference)[: -HORIZON - 1]
+    y = np.stack([reference[s : s + HORIZON, :1] for s in np.arange(len(x)) + LOOKBACK])
+    profile = series_profile(x, y, spec, persistence, history_raw=windows(reference))
+    base = len(feature_names(spec))
+    assert profile.meta["feature_names"][base:] == [
+        f"{var}.{feature}_gap"
+        for feature in ("level", "floor", "spread", "roughness")
+        for var in ("load", "temp")
+    ]
+    assert profile.meta["tolerance"][:base] == [0.0] * base
+    assert align_profile(load_profile(profile.to_bytes()), spec, "new.npz").projection.k == len(
+        profile.meta["feature_names"]
+    )
+    older = align_profile(
+        with_features(profile, profile.features[:, :base], feature_names(spec)), spec, "old.npz"
+    )
+
+    def watch(which: ReferenceProfile, offset: float) -> dict[str, object]:
+        later = rows[3000 : 3000 + N + LOOKBACK].copy()
+        later[:, 0] += offset * spec.std[0]
+        features = which.projection.transform(window_features(spec, windows(later)[:N]))
+        return detect_drift(which, Window(features), CONFIG).to_json()["tests"][0]
+
+    assert watch(older, 2.0)["p_value"] > CONFIG.alpha  # inside the seasons' range
+    caught = watch(profile, 2.0)
+    assert caught["p_value"] <= CONFIG.alpha
+    assert caught["top_features"][0]["feature"] == "load.level_gap", caught
+    within = watch(profile, 0.5)["top_features"]
+    gaps = {f["feature"]: f["z"] for f in within if f["feature"].endswith("_gap")}
+    assert all(z == 0 for z in gaps.values()), within
+
+
+def test_a_deviation_within_its_tolerance_scores_zero_and_beyond_only_the_excess() -> None:
+    rng = np.random.default_rng(3)
+    sequence = rng.normal(0.0, 0.01, (2000, 2))
+    plain = calibrate(sequence, 50)
+    banded = calibrate(sequence, 50, tolerance=np.array([0.0, 0.5]))
+    shifted = np.full((50, 2), 0.4)  # far out for the first feature, in band for the second
+    z = banded.scores(shifted)
+    assert abs(z[0]) > 20 and z[1] == 0.0
+    assert plain.scores(shifted)[1] > 20
+    beyond = np.full((50, 2), 0.0)
+    beyond[:, 1] = 0.6
+    excess = banded.scores(beyond)[1]
+    assert 0 < excess < plain.scores(beyond)[1] / 4  # only 0.1 of the 0.6 counts
+    assert banded.p_value(beyond)[0] < 0.01
+
+
+@pytest.mark.parametrize("forge", ["short", "text", "negative", "nan", "booleans"])
+def test_a_profile_with_a_forged_tolerance_is_refused(
+    spec: SeriesSpec, profile: ReferenceProfile, forge: str
+) -> None:
+    width = profile.features.shape[1]
+    tolerance = {
+        "short": [0.1],
+        "text": "1",
+        "negative": [-1.0] * width,
+        "nan": [float("nan")] * width,
+        "booleans": [True] * width,
+    }[forge]
+    forged = dataclasses.replace(profile, meta={**profile.meta, "tolerance": tolerance})
+    with pytest.raises(PackageError, match="tolerance"):
+        align_profile(forged, spec, "forged.npz")
+
+
+def test_a_relation_that_wandered_in_the_reference_gets_a_wider_tolerance(spec: SeriesSpec) -> None:
+    """Two sensors whose levels move together, except for one stretch of the reference where the
+    first ran 2 σ above what the second predicts: that gap's tolerance covers the stretch (its
+    fit on the other half never saw it), a steady relation keeps the default."""
+    from scaledl.modalities.series.drift import GAP_TOLERANCE, fit_gaps
+
+    rng = np.random.default_rng(4)
+    rows = 4000
+    common = np.cumsum(rng.normal(0, 0.05, rows))
+    features = rng.normal(0, 0.01, (rows, len(feature_names(spec))))
+    features[:, 0] = common + rng.normal(0, 0.02, rows)  # load.level
+    features[:, 1] = common + rng.normal(0, 0.02, rows)  # temp.level
+    steady = fit_gaps(spec, features)
+    level_gap = steady.names.index("load.level_gap")
+    assert steady.tolerance[level_gap] == GAP_TOLERANCE["level"]
+    features[1500:1800, 0] += 2.0
+    wandered = fit_gaps(spec, features)
+    assert wandered.tolerance[level_gap] >= 1.5, wandered.tolerance
+    assert fit_gaps(spec, features[:10]).names == []  # too short to fit and check a relation

@@ -28,8 +28,9 @@ def test_report_page_of_a_forecaster_names_its_window_features(series_package: P
 def test_the_profile_verb_builds_either_reference_of_a_forecaster(
     series_package: Path, tmp_path: Path
 ) -> None:
-    """The packaged profile reads the history (calibrated out of sample); `--series-reference
-    validation` rebuilds it from that period alone; a reference that does not exist is exit 2."""
+    """The packaged profile reads the history (calibrated out of sample) and watches the gaps
+    between sensors; `--series-reference validation --no-series-gaps` rebuilds it from that
+    period alone, without gaps; a reference that does not exist is exit 2."""
     import shutil
 
     from tests.conftest import run_cli
@@ -40,10 +41,14 @@ def test_the_profile_verb_builds_either_reference_of_a_forecaster(
     assert packaged.meta["reference"]["series_reference"] == "history"
     copy = tmp_path / "forecaster"
     shutil.copytree(series_package, copy)
-    done = run_cli("monitor", "profile", str(copy), "--series-reference", "validation")
+    assert any(name.endswith("_gap") for name in packaged.meta["feature_names"])
+    done = run_cli(
+        "monitor", "profile", str(copy), "--series-reference", "validation", "--no-series-gaps"
+    )
     assert done.returncode == 0, done.stderr
     rebuilt = package_profile(open_package(copy))
     assert rebuilt.meta["calibration"] == "in_sample"
+    assert not any(name.endswith("_gap") for name in rebuilt.meta["feature_names"])
     assert len(rebuilt.features) < len(packaged.features)  # one period of the history
     bad = run_cli("monitor", "profile", str(copy), "--series-reference", "everything")
     assert bad.returncode == 2 and "--series-reference" in bad.stderr

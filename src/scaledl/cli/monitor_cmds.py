@@ -36,6 +36,13 @@ def profile(
         "period alone, calibrated in sample: more sensitive, but a seasonal series alarms on "
         "weeks it did not hold). Default: history.",
     ),
+    series_gaps: bool | None = typer.Option(
+        None,
+        "--series-gaps/--no-series-gaps",
+        help="Forecasters: also watch each variable against what the others predict (a sensor "
+        "that leaves its partners; each gap has a tolerance for how far the relation wandered "
+        "in the reference). Default: on.",
+    ),
 ) -> None:
     """Build the monitoring reference profile (profile.npz) and add it to the package."""
     from scaledl.errors import UsageError
@@ -45,21 +52,30 @@ def profile(
 
     if not 1 <= components <= 256:
         raise UsageError(f"--components {components}: expected 1–256")
-    if series_reference is not None:
+    if series_reference is not None and series_reference not in SERIES_REFERENCES:
+        raise UsageError(
+            f"--series-reference {series_reference!r}: expected " + " or ".join(SERIES_REFERENCES)
+        )
+    series_flags = [
+        flag
+        for flag, given in (
+            ("--series-reference", series_reference is not None),
+            ("--series-gaps/--no-series-gaps", series_gaps is not None),
+        )
+        if given
+    ]
+    if series_flags:
         from scaledl.package import open_package
 
-        if series_reference not in SERIES_REFERENCES:
-            raise UsageError(
-                f"--series-reference {series_reference!r}: expected "
-                + " or ".join(SERIES_REFERENCES)
-            )
         kind = open_package(package).preprocessing.kind
         if kind != "series":
             raise UsageError(
-                f"--series-reference applies to forecasters; {shown(package)} is a {kind} model"
+                f"{series_flags[0]} applies to forecasters; {shown(package)} is a {kind} model"
             )
     options = ProfileOptions(
-        components=components, series_reference=series_reference or SERIES_REFERENCES[0]
+        components=components,
+        series_reference=series_reference or SERIES_REFERENCES[0],
+        series_gaps=series_gaps is not False,
     )
     built = add_profile(package, data, options)
     ref = built.meta["reference"]

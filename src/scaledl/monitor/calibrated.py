@@ -27,6 +27,11 @@ rate is `alpha` (ETTh1: 100 %). With `out_of_sample`, each reference chunk's nul
 measured against the reference without the chunks that share a window with it, the way live
 traffic (never in the reference) is scored, so the false-alarm rate holds on unseen weeks; the
 price is a higher threshold, i.e. less power against small shifts.
+
+**Tolerance.** A feature may carry a tolerance: a deviation from the centre within it scores zero,
+beyond it only the excess counts (a dead band, for features whose normal value drifts slowly
+but whose faults move them far: the gaps between sensors of `modalities.series.drift`). The
+null is computed with the same rule, so the p-value keeps its meaning.
 """
 
 from __future__ import annotations
@@ -50,12 +55,13 @@ class Calibration:
     upper: np.ndarray  # (k,) spread of the chunk means above the median, per feature
     lower: np.ndarray  # (k,) … and below it
     maxima: np.ndarray  # (B,) each reference chunk's largest |standardised mean|
+    tolerance: np.ndarray  # (k,) the dead band around the centre, per feature (0: none)
 
     def scores(self, window: np.ndarray) -> np.ndarray:
         return self.standardise(window.mean(axis=0))
 
     def standardise(self, means: np.ndarray) -> np.ndarray:
-        deviation = means - self.center
+        deviation = _beyond(means - self.center, self.tolerance)
         return np.where(deviation >= 0, deviation / self.upper, deviation / self.lower)
 
     def p_value(self, window: np.ndarray) -> tuple[float, np.ndarray]:
@@ -67,7 +73,11 @@ class Calibration:
 
 
 def calibrate(
-    sequence: np.ndarray, size: int, chunks: int = NULL_CHUNKS, out_of_sample: bool = False
+    sequence: np.ndarray,
+    size: int,
+    chunks: int = NULL_CHUNKS,
+    out_of_sample: bool = False,
+    tolerance: np.ndarray | None = None,
 ) -> Calibration:
     """Null distribution for windows of `size` consecutive rows of `sequence` (time order)."""
     n = len(sequence)
@@ -78,15 +88,18 @@ def calibrate(
     means = (cumulative[starts + size] - cumulative[starts]) / size  # (B, k)
     center = np.median(means, axis=0)
     upper, lower = _side_spreads(means - center)
-    calibration = Calibration(size, center, upper, lower, np.zeros(0))
+    band = np.zeros(sequence.shape[1]) if tolerance is None else np.asarray(tolerance, np.float64)
+    calibration = Calibration(size, center, upper, lower, np.zeros(0), band)
     if out_of_sample:
-        calibration.maxima = _held_out_maxima(means, starts, size)
+        calibration.maxima = _held_out_maxima(means, starts, size, band)
     else:
         calibration.maxima = np.abs(calibration.standardise(means)).max(axis=1)
     return calibration
 
 
-def _held_out_maxima(means: np.ndarray, starts: np.ndarray, size: int) -> np.ndarray:
+def _held_out_maxima(
+    means: np.ndarray, starts: np.ndarray, size: int, tolerance: np.ndarray
+) -> np.ndarray:
     """Each chunk's largest |standardised mean| against the chunks it shares no row with.
 
     A window is at most 1/MIN_CHUNKS of the reference, so at least 5/7 of the chunk positions
@@ -104,10 +117,15 @@ def _held_out_maxima(means: np.ndarray, starts: np.ndarray, size: int) -> np.nda
             others = by_feature
         center = _row_medians(others)
         upper, lower = _side_spreads(others - center[:, None], axis=1)
-        deviation = means[j] - center
+        deviation = _beyond(means[j] - center, tolerance)
         scale = np.where(deviation >= 0, upper, lower)
         maxima[j] = np.abs(deviation / scale).max()
     return maxima
+
+
+def _beyond(deviation: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
+    """The part of each deviation past its feature's tolerance (zero within it)."""
+    return np.sign(deviation) * np.maximum(np.abs(deviation) - tolerance, 0.0)
 
 
 def _row_medians(x: np.ndarray) -> np.ndarray:
@@ -137,6 +155,7 @@ def windows_test(
     names: list[str],
     cache: dict[str, Any],
     out_of_sample: bool = False,
+    tolerance: np.ndarray | None = None,
 ) -> tuple[float, float, dict[str, Any]]:
     """(p-value, score, details) of `window` against the reference `sequence`.
 
@@ -147,7 +166,9 @@ def windows_test(
     size = min(len(window), chunk_size_limit(len(sequence)))
     key = f"calibration:{size}:{'out' if out_of_sample else 'in'}"
     if key not in cache:
-        cache[key] = calibrate(sequence.astype(np.float64), size, out_of_sample=out_of_sample)
+        cache[key] = calibrate(
+            sequence.astype(np.float64), size, out_of_sample=out_of_sample, tolerance=tolerance
+        )
     p, z = cache[key].p_value(window.astype(np.float64))
     order = np.argsort(-np.abs(z))[:5]
     detail = {

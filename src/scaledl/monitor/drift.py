@@ -215,8 +215,11 @@ def _windows(profile: ReferenceProfile, window: Window) -> TestResult:
     names = list(profile.meta.get("feature_names") or [])
     # Profiles from before the choice existed were calibrated in sample.
     out_of_sample = profile.meta.get("calibration") == "out_of_sample"
+    # Profiles from before the gaps between sensors have no tolerance (none needed).
+    held = profile.meta.get("tolerance")
+    tolerance = np.asarray(held, np.float64) if held is not None else None
     p, score, detail = windows_test(
-        profile.features, window.features, names, profile._cache, out_of_sample
+        profile.features, window.features, names, profile._cache, out_of_sample, tolerance
     )
     return TestResult("windows", p_value=p, score=score, detail=detail)
 

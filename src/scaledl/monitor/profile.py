@@ -45,6 +45,9 @@ class ProfileOptions:
     # Forecasters: "history" (the newest windows through the validation period, calibrated out
     # of sample) or "validation" (that period alone, calibrated in sample); see series_profile.
     series_reference: str = "history"
+    # Forecasters: also watch each variable against what the others predict (gaps between
+    # sensors, see modalities.series.drift); off: the per-variable features alone.
+    series_gaps: bool = True
 
 
 @dataclass

@@ -15,6 +15,10 @@ Differences from the other modalities' profiles, and why:
   - `validation`: that period alone, the newest the model never trained on, calibrated in
     sample: the most sensitive, but a seasonal series few months long alarms on most unseen
     weeks (ETTh1: 100 %; `bench/forecast_drift.py` measures both);
+- the profile adds **gaps between sensors** (`modalities.series.drift.fit_gaps`): each
+  variable's level, floor, spread and roughness minus what the other variables' predict, fitted
+  on the reference windows. They are extra rows of the projection, and `meta["tolerance"]`
+  says how far each feature may move before it counts (zero for the per-variable features);
 - the **output reference** is the held-out error (MSE on the standardised scale) that live
   errors from feedback are compared with, and the forecasts' mean per target.
 
@@ -50,6 +54,17 @@ def identity_projection(k: int) -> Projection:
     )
 
 
+def with_rows(projection: Projection, rows: np.ndarray) -> Projection:
+    """The projection followed by `rows` more linear features of its inputs."""
+    if len(rows) == 0:
+        return projection
+    return Projection(
+        mean=projection.mean,
+        components=np.concatenate([projection.components, rows]).astype(np.float32),
+        explained_variance=np.ones(projection.k + len(rows)),
+    )
+
+
 def series_profile(
     sequence_raw: np.ndarray,
     y: np.ndarray,
@@ -70,7 +85,7 @@ def series_profile(
     from the start of training through the period's last hour, in time order); without it the
     reference period's own windows are the history.
     """
-    from scaledl.modalities.series.drift import feature_names, window_features
+    from scaledl.modalities.series.drift import feature_names, fit_gaps, window_features
 
     opts = options or ProfileOptions()
     if opts.series_reference not in SERIES_REFERENCES:
@@ -86,9 +101,13 @@ def series_profile(
     features = features[np.isfinite(features).all(axis=1)]
     if len(features) > opts.max_reference:  # keep the newest, in order
         features = features[-opts.max_reference :]
+    gaps = fit_gaps(spec, features if opts.series_gaps else features[:0])
+    projection = with_rows(identity_projection(features.shape[1]), gaps.rows)
+    features = projection.transform(features)
+    names = feature_names(spec) + gaps.names
+    tolerance = [0.0] * (len(names) - len(gaps.names)) + [float(t) for t in gaps.tolerance]
     outputs = _predict_chunks(predict, sequence_raw)
     errors = regression_errors(outputs, np.asarray(y), np.asarray(spec.target_std))
-    names = feature_names(spec)
     stats_rows = train_rows if train_rows is not None else np.asarray(sequence_raw[:, -1, :])
     meta: dict[str, Any] = {
         "format": FORMAT,
@@ -98,6 +117,7 @@ def series_profile(
         "tests": list(SERIES_TESTS),
         "calibration": "out_of_sample" if history else "in_sample",
         "feature_names": names,
+        "tolerance": tolerance,
         "mmd_bandwidth": 1.0,
         "explained_variance_ratio": 1.0,
         "reference_error": round(errors["mse_standardized"], 6),
@@ -114,7 +134,7 @@ def series_profile(
         },
     }
     return ReferenceProfile(
-        projection=identity_projection(features.shape[1]),
+        projection=projection,
         features=features.astype(np.float32),
         task="regression",
         output_predicted=None,
@@ -159,17 +179,19 @@ def align_profile(profile: ReferenceProfile, spec: SeriesSpec, source: str) -> R
     current = feature_names(spec)
     names = profile.meta.get("feature_names")
     held = [str(name) for name in names] if isinstance(names, list) else []
-    if held == current:
+    width = profile.features.shape[1] if profile.features.ndim == 2 else -1
+    if held[: len(current)] == current and _projects_own_features(profile, len(current)):
+        _check_tolerance(profile, width, source)
         return profile
     position = {name: i for i, name in enumerate(current)}
     unknown = [name for name in held if name not in position]
-    width = profile.features.shape[1] if profile.features.ndim == 2 else -1
     if not held or unknown or len(held) != width:
         shown = (unknown or held)[:5]
         raise PackageError(
             f"{source}: its window features ({len(held)} named, e.g. {shown}; {width} columns) "
             f"do not match this model's inputs; rebuild it with `scaledl monitor profile PACKAGE`"
         )
+    _check_tolerance(profile, width, source)
     kept = set(held)
     missing = [name for name in current if name not in kept]
     log.info("%s predates the features %s; it is used without them", source, missing)
@@ -181,3 +203,32 @@ def align_profile(profile: ReferenceProfile, spec: SeriesSpec, source: str) -> R
         explained_variance=np.ones(len(held)),
     )
     return dataclasses.replace(profile, projection=projection)
+
+
+def _projects_own_features(profile: ReferenceProfile, current: int) -> bool:
+    """The profile's projection keeps today's `current` features as they are, then adds its
+    gaps (named `*_gap`): one row per named feature, one column per feature computed."""
+    names = [str(name) for name in profile.meta.get("feature_names") or []]
+    components = profile.projection.components
+    return (
+        profile.projection.dim == current
+        and profile.projection.k == len(names) == profile.features.shape[-1]
+        and all(name.endswith("_gap") for name in names[current:])
+        and np.array_equal(components[:current], np.eye(current, dtype=components.dtype))
+        and bool(np.isfinite(components).all())
+    )
+
+
+def _check_tolerance(profile: ReferenceProfile, width: int, source: str) -> None:
+    tolerance = profile.meta.get("tolerance")
+    if tolerance is None:
+        return
+    values = np.asarray(tolerance, dtype=object)
+    numeric = values.ndim == 1 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+    )
+    if not numeric or len(values) != width or not all(0 <= float(v) < 1e6 for v in values):
+        raise PackageError(
+            f"{source}: its tolerance must be {width} numbers, each 0 or more (one per window "
+            f"feature); rebuild it with `scaledl monitor profile PACKAGE`"
+        )
