@@ -34,7 +34,7 @@ class TrainArgs:
 def train_command(args: TrainArgs) -> None:
     from scaledl.errors import UsageError
     from scaledl.recipe import load_recipe
-    from scaledl.train.distributed import DEVICES, PRECISIONS, launched_by_torchrun
+    from scaledl.train.choices import DEVICES, PRECISIONS, launched_by_torchrun
 
     if args.device not in DEVICES:
         raise UsageError(f"--device {args.device!r}: valid values are {', '.join(DEVICES)}")

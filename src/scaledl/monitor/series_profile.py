@@ -16,7 +16,7 @@ Differences from the other modalities' profiles, and why:
     sample: the most sensitive, but a seasonal series few months long alarms on most unseen
     weeks (ETTh1: 100 %; `bench/forecast_drift.py` measures both);
 - the profile adds **gaps between sensors** (`modalities.series.drift.fit_gaps`): each
-  variable's level, floor, spread and roughness minus what the other variables' predict, fitted
+  variable's level, floor, spread and roughness minus what the other variables predict, fitted
   on the reference windows. They are extra rows of the projection, and `meta["tolerance"]`
   says how far each feature may move before it counts (zero for the per-variable features);
 - the **output reference** is the held-out error (MSE on the standardised scale) that live

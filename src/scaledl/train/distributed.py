@@ -18,11 +18,10 @@ from typing import Any
 import torch
 
 from scaledl.errors import ScaledlError, UsageError
+from scaledl.train.choices import DEVICES, PRECISIONS, launched_by_torchrun
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 60.0
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 class DistributedError(ScaledlError):
@@ -138,10 +137,6 @@ class DistContext:
     @property
     def _comm_device(self) -> torch.device:
         return self.device if self.backend == "nccl" else torch.device("cpu")
-
-
-def launched_by_torchrun() -> bool:
-    return "WORLD_SIZE" in os.environ and "RANK" in os.environ
 
 
 def init_distributed(device: str = "auto", timeout: float = DEFAULT_TIMEOUT) -> DistContext:
