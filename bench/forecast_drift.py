@@ -119,9 +119,9 @@ class Bench:
         left out (weeks of the same period that it never held)."""
         import dataclasses
 
-        from scaledl.modalities.series.drift import feature_names, fit_gaps
+        from scaledl.modalities.series.drift import feature_names
         from scaledl.monitor.drift import Window, detect_drift
-        from scaledl.monitor.series_profile import identity_projection, with_rows
+        from scaledl.monitor.series_profile import watched_features
 
         own = len(feature_names(self.spec))  # the per-variable features, before the gaps
         features = self.profile.features[:, :own]
@@ -129,20 +129,17 @@ class Bench:
         flags = []
         for kept in (0, 1):
             # the gaps between sensors are fitted again on the kept blocks alone
-            reference = np.concatenate(blocks[kept::2])
-            gaps = fit_gaps(self.spec, reference if self.gaps else reference[:0])
-            projection = with_rows(identity_projection(own), gaps.rows)
-            meta = {**self.profile.meta, "tolerance": [0.0] * own + list(gaps.tolerance)}
+            watched = watched_features(self.spec, np.concatenate(blocks[kept::2]), self.gaps)
             half = dataclasses.replace(
                 self.profile,
-                features=projection.transform(reference),
-                projection=projection,
-                meta=meta,
+                features=watched.features,
+                projection=watched.projection,
+                meta={**self.profile.meta, "tolerance": watched.tolerance},
                 _cache={},
             )
             for held in blocks[1 - kept :: 2]:
                 for start in range(0, len(held) - N + 1, stride):
-                    window = Window(projection.transform(held[start : start + N]))
+                    window = Window(watched.projection.transform(held[start : start + N]))
                     flags.append(detect_drift(half, window, self.config).drift)
         return {"block": block, "stride": stride, "windows": len(flags), "rate": _rate(flags)}
 

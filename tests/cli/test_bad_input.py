@@ -27,6 +27,32 @@ def assert_usage_error(result, *fragments: str) -> None:  # type: ignore[no-unty
         assert fragment in text, (fragment, text)
 
 
+@pytest.mark.parametrize(
+    "flags", [("--device", "tpu"), ("--set", "train.epochs"), ("--set", "train.epochs=-1")]
+)
+def test_a_bad_train_flag_is_answered_before_torch_is_imported(
+    tmp_path: Path, flags: tuple[str, ...]
+) -> None:
+    """A mistaken flag or override costs the user a second, not torch's import time."""
+    import subprocess
+    import sys
+
+    recipe = write_recipe(tmp_path / "r.yaml")
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = ['scaledl', 'train', {str(recipe)!r}, *{list(flags)!r}]\n"
+        "try:\n"
+        "    runpy.run_module('scaledl', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        "    print('exit', exc.code, 'torch' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert result.stdout.strip().splitlines()[-1] == "exit 2 False", (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+
+
 def test_unknown_recipe_key_lists_valid_keys(tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path / "r.yaml", train={"epochs": 1, "epochz": 3})
     result = run_cli("train", str(recipe), "--out", str(tmp_path / "out"))

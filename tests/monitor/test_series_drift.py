@@ -49,7 +49,12 @@ def series() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def spec(series: np.ndarray) -> SeriesSpec:
-    mean, std = series[:REFERENCE_ROWS].mean(axis=0), series[:REFERENCE_ROWS].std(axis=0)
+    return spec_of(series[:REFERENCE_ROWS])
+
+
+def spec_of(rows: np.ndarray) -> SeriesSpec:
+    """A load-and-temperature forecaster's spec, scaled on `rows` (its training period)."""
+    mean, std = rows.mean(axis=0), rows.std(axis=0)
     return SeriesSpec(
         raw_shape=[LOOKBACK, 2],
         horizon=HORIZON,
@@ -283,21 +288,6 @@ def test_each_null_chunk_is_scored_against_the_chunks_it_shares_no_row_with() ->
     assert np.quantile(calibration.maxima, 0.95) > np.quantile(in_sample.maxima, 0.95)
 
 
-def wandering_spec(rows: np.ndarray) -> SeriesSpec:
-    mean, std = rows.mean(axis=0), rows.std(axis=0)
-    return SeriesSpec(
-        raw_shape=[LOOKBACK, 2],
-        horizon=HORIZON,
-        inputs=["load", "temp"],
-        targets=["load"],
-        target_index=[0],
-        mean=[float(v) for v in mean],
-        std=[float(v) for v in std],
-        target_mean=[float(mean[0])],
-        target_std=[float(std[0])],
-    )
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_a_sensor_that_leaves_its_partner_is_caught_by_its_gap(seed: int) -> None:
     """The load and the temperature wander together with the weeks. An offset of 2 training σ
@@ -306,7 +296,7 @@ def test_a_sensor_that_leaves_its_partner_is_caught_by_its_gap(seed: int) -> Non
     tolerance (1 σ). An offset within the tolerance is not scored by the gap at all."""
     rows = wandering(4000, seed)
     reference = rows[:3000]
-    spec = wandering_spec(reference)
+    spec = spec_of(reference)
     x = windows(reference)[: -HORIZON - 1]
     y = np.stack([reference[s : s + HORIZON, :1] for s in np.arange(len(x)) + LOOKBACK])
     profile = series_profile(x, y, spec, persistence, history_raw=windows(reference))
@@ -391,3 +381,23 @@ def test_a_relation_that_wandered_in_the_reference_gets_a_wider_tolerance(spec: 
     wandered = fit_gaps(spec, features)
     assert wandered.tolerance[level_gap] >= 1.5, wandered.tolerance
     assert fit_gaps(spec, features[:10]).names == []  # too short to fit and check a relation
+
+
+@pytest.mark.parametrize("forge", ["nan-row", "edited-own-row"])
+def test_a_profile_with_forged_gap_rows_is_refused(
+    spec: SeriesSpec, profile: ReferenceProfile, forge: str
+) -> None:
+    """The gap rows come from the profile file: a non-finite one, or a projection that no longer
+    keeps the window's own features as they are, is refused naming the file."""
+    components = profile.projection.components.copy()
+    own = len(feature_names(spec))
+    assert len(components) > own  # the fixture's profile has gaps
+    if forge == "nan-row":
+        components[-1, 0] = np.nan
+    else:
+        components[0, 0] = 3.0
+    forged = dataclasses.replace(
+        profile, projection=dataclasses.replace(profile.projection, components=components)
+    )
+    with pytest.raises(PackageError, match=r"forged\.npz"):
+        align_profile(forged, spec, "forged.npz")

@@ -54,6 +54,33 @@ def identity_projection(k: int) -> Projection:
     )
 
 
+@dataclasses.dataclass
+class Watched:
+    """What a forecaster's drift test compares: the projection live windows' features go
+    through, the reference's projected features, their names and tolerances."""
+
+    projection: Projection
+    features: np.ndarray  # (n, k) float32, time order
+    names: list[str]
+    tolerance: list[float]
+
+
+def watched_features(spec: SeriesSpec, features: np.ndarray, gaps: bool = True) -> Watched:
+    """The reference's window features (N, `feature_names` order), with the gaps between
+    sensors fitted on them (none with `gaps` off); each gap carries its tolerance."""
+    from scaledl.modalities.series.drift import feature_names, fit_gaps
+
+    fitted = fit_gaps(spec, features if gaps else features[:0])
+    projection = with_rows(identity_projection(features.shape[1]), fitted.rows)
+    own = feature_names(spec)
+    return Watched(
+        projection=projection,
+        features=projection.transform(features),
+        names=own + fitted.names,
+        tolerance=[0.0] * len(own) + [float(t) for t in fitted.tolerance],
+    )
+
+
 def with_rows(projection: Projection, rows: np.ndarray) -> Projection:
     """The projection followed by `rows` more linear features of its inputs."""
     if len(rows) == 0:
@@ -85,7 +112,7 @@ def series_profile(
     from the start of training through the period's last hour, in time order); without it the
     reference period's own windows are the history.
     """
-    from scaledl.modalities.series.drift import feature_names, fit_gaps, window_features
+    from scaledl.modalities.series.drift import window_features
 
     opts = options or ProfileOptions()
     if opts.series_reference not in SERIES_REFERENCES:
@@ -101,11 +128,7 @@ def series_profile(
     features = features[np.isfinite(features).all(axis=1)]
     if len(features) > opts.max_reference:  # keep the newest, in order
         features = features[-opts.max_reference :]
-    gaps = fit_gaps(spec, features if opts.series_gaps else features[:0])
-    projection = with_rows(identity_projection(features.shape[1]), gaps.rows)
-    features = projection.transform(features)
-    names = feature_names(spec) + gaps.names
-    tolerance = [0.0] * (len(names) - len(gaps.names)) + [float(t) for t in gaps.tolerance]
+    watched = watched_features(spec, features, opts.series_gaps)
     outputs = _predict_chunks(predict, sequence_raw)
     errors = regression_errors(outputs, np.asarray(y), np.asarray(spec.target_std))
     stats_rows = train_rows if train_rows is not None else np.asarray(sequence_raw[:, -1, :])
@@ -116,8 +139,8 @@ def series_profile(
         "labels": None,
         "tests": list(SERIES_TESTS),
         "calibration": "out_of_sample" if history else "in_sample",
-        "feature_names": names,
-        "tolerance": tolerance,
+        "feature_names": watched.names,
+        "tolerance": watched.tolerance,
         "mmd_bandwidth": 1.0,
         "explained_variance_ratio": 1.0,
         "reference_error": round(errors["mse_standardized"], 6),
@@ -125,7 +148,7 @@ def series_profile(
         "reference_rmse": round(errors["rmse"], 6),
         "forecast_mean": [round(float(v), 6) for v in outputs.mean(axis=(0, 1))],
         "reference": {
-            "inputs": len(features),
+            "inputs": len(watched.features),
             "outputs": len(outputs),
             "order": "time",
             **(sources or {}),
@@ -134,8 +157,8 @@ def series_profile(
         },
     }
     return ReferenceProfile(
-        projection=projection,
-        features=features.astype(np.float32),
+        projection=watched.projection,
+        features=watched.features,
         task="regression",
         output_predicted=None,
         output_score=None,
@@ -223,11 +246,11 @@ def _check_tolerance(profile: ReferenceProfile, width: int, source: str) -> None
     tolerance = profile.meta.get("tolerance")
     if tolerance is None:
         return
-    values = np.asarray(tolerance, dtype=object)
-    numeric = values.ndim == 1 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+    numbers = isinstance(tolerance, list) and all(
+        type(v) in (int, float) and 0 <= v < 1e6
+        for v in tolerance  # not bool, not NaN
     )
-    if not numeric or len(values) != width or not all(0 <= float(v) < 1e6 for v in values):
+    if not numbers or len(tolerance) != width:
         raise PackageError(
             f"{source}: its tolerance must be {width} numbers, each 0 or more (one per window "
             f"feature); rebuild it with `scaledl monitor profile PACKAGE`"

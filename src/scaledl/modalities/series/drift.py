@@ -26,14 +26,14 @@ but it moves the sensors of one site together. For each variable and each of `le
 other variables' same feature predicts; `<var>.<feature>_gap` is the window's value minus that
 prediction. Being linear in the features, the gaps are rows of the profile's projection (old
 profiles have none and keep working). Relations between sensors drift too, slowly (ETTh1's oil
-temperature against its loads: by 2 training σ within a year), so a gap only counts past a
+temperature against its loads: by up to 2 training σ in 16 months), so a gap only counts past a
 tolerance (`GAP_TOLERANCE`: 1 training σ for levels, 0.3 — a factor 1.35 — for the logs of
 spread and roughness): within it the gap scores zero, beyond it the excess is scored like any
 feature. The fit is a ridge regression (`GAP_RIDGE`) because a site's loads are nearly collinear:
 plain least squares predicted ETTh1's LUFL from 7.5 × HUFL − 7.0 × MUFL, a difference that did not
-hold in other months (false alarms on held-out weeks 9.8 % instead of 5.9 %). On ETTh1 the gaps
-catch a +3 σ offset on one sensor of seven in most windows where the features of the sensor
-alone caught half (`bench/forecast_drift.py`; docs/forecasting.md has the numbers).
+hold in other months (in a trial run, not kept in bench/results, it raised the false alarms on
+held-out weeks). On ETTh1 the gaps catch a +3 σ offset on one sensor of seven in 84 % of windows,
+against 52 % for the sensor's own features (`bench/results/forecast.json`, drift section).
 """
 
 from __future__ import annotations
