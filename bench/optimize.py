@@ -11,7 +11,7 @@ fp32, ONNX Runtime static int8 alone, NNCF's accuracy-aware int8 (quantize_with_
 max_drop 0.01 on the validation rows; in its own venv, timed in OpenVINO: bench/optimize_nncf.py)
 with the parent in OpenVINO beside it (what that engine costs by itself), Torch-Pruning 50% +
 fine-tune alone, and the model `scaledl optimize --max-accuracy-drop 0.01` chooses. Writes
-bench/results/optimize.json (optimize-quick.json with --quick).
+bench/results/optimize.json (optimize-quick.json with --quick; `--results NAME` → NAME.json).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import CIFAR10, REPO, RESULTS, write_results
+from common import CIFAR10, REPO, RESULTS, machine, write_results
 from optimize_baselines import ort_static_int8, torch_pruning_finetune
 from optimize_contenders import (
     NNCF,
@@ -346,7 +346,16 @@ def main() -> None:
         action="store_true",
         help="leave out NNCF's accuracy-aware int8 (it installs NNCF + OpenVINO in its own venv)",
     )
+    parser.add_argument(
+        "--results",
+        default=None,
+        help="results file name under bench/results, without .json (default: optimize, or "
+        "optimize-quick with --quick); e.g. a run on another CPU kept beside the main one",
+    )
     args = parser.parse_args()
+    stem = args.results or ("optimize-quick" if args.quick else "optimize")
+    if not stem.replace("-", "").replace("_", "").isalnum():
+        parser.error(f"--results {stem!r}: expected letters, digits, '-' or '_'")
     names = [n.strip() for n in args.cases.split(",") if n.strip()]
     unknown = [n for n in names if n not in CASES]
     if unknown:
@@ -356,7 +365,7 @@ def main() -> None:
             print(f"CIFAR-10 not found at {find_cifar10()}; skipping {cifar}", flush=True)
             names.remove(cifar)
     # a run of some cases keeps the others' results from an earlier run of the same kind
-    previous = RESULTS / ("optimize-quick.json" if args.quick else "optimize.json")
+    previous = RESULTS / f"{stem}.json"
     results = json.loads(previous.read_text()).get("cases", {}) if previous.is_file() else {}
     for name in names:
         case = CASES[name]
@@ -366,8 +375,10 @@ def main() -> None:
             name, case, args.work, args.quick, args.reuse, args.cifar_limit, not args.skip_nncf
         )
         results[name]["command"] = " ".join(["python bench/optimize.py", *sys.argv[1:]])
+        # the file keeps other cases from earlier runs, maybe on another CPU: each case says its own
+        results[name]["machine"] = machine()
         path = write_results(
-            "optimize-quick" if args.quick else "optimize",
+            stem,
             {
                 "command": " ".join(["python bench/optimize.py", *sys.argv[1:]]),
                 "quick": args.quick,
