@@ -81,6 +81,35 @@ def test_distillation_loss_is_hinton_kd() -> None:
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_a_teacher_with_a_mirrored_view_answers_on_the_students_own_view() -> None:
+    """The flip-averaging teacher (cifar10-fast's `tta: flip`) is asked for its plain logits:
+    the student trains on one view, and the mirror would double the teacher's cost."""
+    from scaledl.models import create_model
+
+    torch.manual_seed(0)
+    teacher = create_model("cnn", (3, 8, 8), 4, channels=[8, 8], tta="flip").eval()
+    with torch.no_grad():
+        teacher.head.weight.mul_(100.0)  # untrained logits barely differ between images
+    x, y = torch.randn(6, 3, 8, 8), torch.tensor([0, 1, 2, 3, 0, 1])
+    out = torch.randn(6, 4)
+    config = DistillConfig(temperature=2.0, alpha=1.0)
+
+    def kd(target: torch.Tensor) -> float:
+        p_t = torch.softmax(target / 2.0, dim=1)
+        log_p_s = torch.log_softmax(out / 2.0, dim=1)
+        return float(4.0 * (p_t * (p_t.log() - log_p_s)).sum(1).mean())
+
+    with torch.no_grad():
+        plain, averaged = teacher.logits(x), teacher(x)
+    assert not torch.allclose(plain, averaged)  # the mirror changes the answer here
+    loss = distillation_loss(teacher, config, "classification")(out, y, x).item()
+    assert loss == pytest.approx(kd(plain), rel=1e-5)
+    assert abs(loss - kd(averaged)) > 1e-3
+    assert teacher.tta_flip and not teacher.training  # the served model is left as it was
+    with torch.no_grad():
+        assert torch.equal(teacher(x), averaged)
+
+
 def test_regression_student_learns_from_teacher_and_targets() -> None:
     rng = np.random.default_rng(0)
 

@@ -54,12 +54,13 @@ def distillation_loss(
     from scaledl.train.tensors import loss_fn
 
     teacher.eval()
+    answer = one_view(teacher)
     t, alpha = config.temperature, config.alpha
     mse = loss_fn("regression", error_scale=error_scale)
 
     def loss(out: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            target = teacher(x)
+            target = answer(x)
         if task == "regression":
             return alpha * mse(out, target.reshape(out.shape)) + (1 - alpha) * mse(out, y)
         soft = functional.kl_div(
@@ -71,6 +72,20 @@ def distillation_loss(
         return alpha * t * t * soft + (1 - alpha) * functional.cross_entropy(out, y)
 
     return loss
+
+
+def one_view(teacher: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The teacher's answer on the very view the student is trained on.
+
+    A CNN with `tta: flip` averages each image with its mirror in eval mode, which doubles the
+    teacher's cost; the training augmentation already flips half the images, so the student's
+    own view is the soft target the loss needs. On a 40 %-pruned cifar10-fast student this cut
+    the 5-epoch fine-tune by 28 % (median of 3 seeds) at the same validation accuracy within
+    noise (docs/benchmarks.md)."""
+    logits = getattr(teacher, "logits", None)
+    if getattr(teacher, "tta_flip", False) and callable(logits):
+        return logits
+    return teacher
 
 
 def finetune(
