@@ -81,8 +81,8 @@ def one_view(teacher: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]
     teacher's cost. The student learns one view at a time, and the teacher's answer on that
     view is the soft target for it (where the augmentation flips images, as cifar10-fast's
     does, the student meets both views anyway). On a 40 %-pruned cifar10-fast student this cut
-    the 5-epoch fine-tune by 28 % (median of 3 seeds) at the same validation accuracy within
-    noise (docs/benchmarks.md)."""
+    the 5-epoch fine-tune by 27 % (median of 3 seeds) at the same validation accuracy within
+    noise (bench/distill_view.py → bench/results/distill_view.json)."""
     logits = getattr(teacher, "logits", None)
     if getattr(teacher, "tta_flip", False) and callable(logits):
         return logits
