@@ -68,3 +68,33 @@ def test_the_candidate_table_fits_the_page_in_chromium(tiny: SearchResult, tmp_p
         ).stdout
         scroll, client = dom.split('data-fit="', 1)[1].split('"', 1)[0].split("/")
         assert int(scroll) <= int(client), (width, scroll, client)  # no page-wide scrollbar
+
+
+@pytest.mark.parametrize(
+    ("budget_min", "waiting"),
+    [(30.0, 0), (0.5, 1)],  # cheap beside the time left: all first; a tiny budget: defaults only
+)
+def test_cheap_graph_settings_are_not_left_behind_long_fine_tunes(
+    digits_package: Path, budget_min: float, waiting: int
+) -> None:
+    from scaledl.optimize.context import build_context
+    from scaledl.optimize.ladder import Ladder
+    from scaledl.optimize.search import Search
+
+    config = OptimizeConfig(
+        time_budget_min=budget_min,
+        methods=["prune", "distill", "int8-static"],
+        settings={"int8-static": {"calibrations": ["minmax", "entropy"], "reduce_range": False}},
+    )
+    search = Search(build_context(digits_package, config))
+    search.ladders = [
+        Ladder(m, search.spaces[m.name].configs(search.ctx))
+        for m in search.methods
+        if m.kind == "structure"
+    ]
+    # A fine-tune epoch measured at ten minutes: the whole plan cannot fit in 30 minutes.
+    search.book.record("epoch", 600.0)
+    graph = search.graph_configs()
+    assert search.remaining_estimate() > search.book.left(1)
+    first, later = search._prioritize(graph)
+    assert len(later) == waiting and first + later == graph

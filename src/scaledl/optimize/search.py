@@ -10,8 +10,9 @@
    on every non-test row, not only the validation rows (crossfit.py).
 Every job's cost is estimated from what jobs of its kind cost so far (budget.py). A job that would
 not finish before the budget (minus what the final step needs) is skipped and reported; when the
-whole plan does not fit, structural methods (the large speed-ups) go before the alternative
-settings of each graph method. The final step (re-timing, test split, choice) is in finalize.py.
+whole plan does not fit and the graph settings are not cheap beside it (a budget of a minute or
+two), structural methods (the large speed-ups) go before the alternative settings of each graph
+method. The final step (re-timing, test split, choice) is in finalize.py.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from scaledl.ui import progress
 log = logging.getLogger(__name__)
 MAX_RETRIES = 4
 RETRY_SCALE = 3
+GRAPH_SHARE = 0.1  # the share of the time left that graph settings on the parent may take first
 
 
 def constraints_for(parent: Candidate, ctx: SearchContext) -> Constraints:
@@ -307,15 +309,18 @@ class Search:
     ) -> tuple[list[MethodConfig], list[MethodConfig]]:
         """Graph configs to run first and those that wait until the structural walk is done.
 
-        When the estimated plan fits the time left, everything runs in order. When it does
-        not, each graph method's first (default) setting runs first and its alternatives wait:
-        pruning and slimming are where the large speed-ups are, and the graph settings that
-        keep accuracy on the parent are also what their variants get.
+        When the estimated plan fits the time left, everything runs in order. So it does when
+        the graph settings together cost at most `GRAPH_SHARE` of the time left: each is a few
+        seconds against minutes for a fine-tune, and one that keeps accuracy on the parent is
+        what every pruned or slimmed variant gets too (a long fine-tune must not starve them).
+        Otherwise (a budget of a minute or two) each graph method's first (default) setting
+        runs first and its alternatives wait: pruning and slimming are where the large
+        speed-ups are.
         """
         self.follow = list(graph)
         plan = self.remaining_estimate()
         left = self.book.left(1)
-        if plan <= left:
+        if plan <= left or len(graph) * self.book.graph_estimate() <= GRAPH_SHARE * left:
             return graph, []
         first: dict[str, MethodConfig] = {}
         for config in graph:

@@ -78,7 +78,9 @@ class StaticInt8Space(MethodSpace):
         choice = self.reduce_range
         if choice == "auto":
             choice = False if ctx.cpu.has_vnni else "both"
-        ranges = [False, True] if choice == "both" else [bool(choice)]
+        # 7-bit weights first: they are safe on every CPU, and full range is the alternative
+        # that can saturate (both run the same kernels here, so neither is faster).
+        ranges = [True, False] if choice == "both" else [bool(choice)]
         return [
             StaticInt8Config(
                 calibration=c,
