@@ -116,3 +116,27 @@ def strip_profile(package: Path, dest: Path) -> Path:
     shutil.rmtree(dest)
     write_package(dest, manifest, files)
     return dest
+
+
+def test_outputs_computed_already_give_the_same_profile(digits_package: Path) -> None:
+    """The optimizer passes the outputs it scored the splits with instead of a second pass."""
+    from scaledl.maintain.datasets import load_old
+    from scaledl.monitor.reference import profile_for_splits, session_predict
+    from scaledl.preprocess import apply_preprocessing
+
+    pkg = open_package(digits_package)
+    splits, _ = load_old(pkg, pkg.manifest.task)
+    predict = session_predict(pkg)
+    heldout = [apply_preprocessing(s.x, pkg.preprocessing) for s in (splits.val, splits.test)]
+    outputs = np.concatenate([predict(x) for x in heldout])
+    fresh = profile_for_splits(splits, pkg.preprocessing, predict, pkg.manifest.task)
+    reused = profile_for_splits(
+        splits, pkg.preprocessing, predict, pkg.manifest.task, heldout_outputs=outputs
+    )
+    assert reused.meta == fresh.meta
+    np.testing.assert_array_equal(reused.output_predicted, fresh.output_predicted)  # type: ignore[arg-type]
+    np.testing.assert_allclose(reused.output_score, fresh.output_score, atol=1e-6)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="held-out outputs for"):
+        profile_for_splits(
+            splits, pkg.preprocessing, predict, pkg.manifest.task, heldout_outputs=outputs[1:]
+        )

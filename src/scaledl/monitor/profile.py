@@ -191,13 +191,15 @@ def build_profile(
     task: str = "classification",
     kind: str = "image",
     heldout_y: np.ndarray | None = None,
+    heldout_outputs: np.ndarray | None = None,
     labels: list[str] | None = None,
     options: ProfileOptions | None = None,
     sources: dict[str, str] | None = None,
     feature_names: list[str] | None = None,
 ) -> ReferenceProfile:
     """A profile from preprocessed arrays: PCA on `fit_x`, input reference from `reference_x`,
-    output reference from the model's outputs on `heldout_x` (`predict`: batch → outputs).
+    output reference from the model's outputs on `heldout_x` (`predict`: batch → outputs, or
+    `heldout_outputs` when they were computed already, row for row).
 
     With `feature_names` (readable drift features, e.g. text's length and unknown-token share)
     the features are only standardized, so each test result names a feature."""
@@ -205,6 +207,8 @@ def build_profile(
     rng = np.random.default_rng(opts.seed)
     fit_x = fit_x[rng.permutation(len(fit_x))[: opts.max_fit]]
     reference_x = reference_x[rng.permutation(len(reference_x))[: opts.max_reference]]
+    if heldout_outputs is not None and len(heldout_outputs) != len(heldout_x):
+        raise ValueError(f"{len(heldout_outputs)} held-out outputs for {len(heldout_x)} rows")
     order = rng.permutation(len(heldout_x))[: opts.max_reference]
     heldout_x = heldout_x[order]
     if feature_names:
@@ -232,7 +236,10 @@ def build_profile(
     }
     if feature_names is not None:
         meta["feature_names"] = list(feature_names)
-    outputs = np.asarray(predict(heldout_x))
+    if heldout_outputs is not None:
+        outputs = np.asarray(heldout_outputs)[order]
+    else:
+        outputs = np.asarray(predict(heldout_x))
     profile = ReferenceProfile(
         projection=projection,
         features=features,

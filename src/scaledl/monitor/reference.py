@@ -31,9 +31,13 @@ def profile_for_splits(
     predict: Predict,
     task: str = "classification",
     options: ProfileOptions | None = None,
+    heldout_outputs: np.ndarray | None = None,
 ) -> ReferenceProfile:
     """Training split → statistics, PCA (one half) and input reference (other half);
-    validation + test splits → the model's output reference."""
+    validation + test splits → the model's output reference.
+
+    `heldout_outputs`: the model's outputs on the validation then the test rows, when the
+    caller has them already (forecasters ignore it: their profile reads other windows)."""
     opts = options or ProfileOptions()
     if preprocessing.kind == "series":
         return _series_profile(splits, preprocessing, predict, opts)
@@ -49,6 +53,7 @@ def profile_for_splits(
         task=task,
         kind=preprocessing.kind,
         heldout_y=heldout_y,
+        heldout_outputs=heldout_outputs,
         labels=splits.labels,
         options=opts,
         sources={"inputs_from": "train", "outputs_from": "val+test", "data": splits.source},

@@ -40,6 +40,9 @@ class Candidate:
     # per-row results (paired.row_scores) behind val/test, and the paired drop vs the parent
     val_rows: Any = None
     test_rows: Any = None
+    # the graph's outputs on the test split, kept for a candidate that gets a package (its
+    # confusion matrix and monitoring profile need them; a second pass would cost the budget)
+    test_outputs: Any = None
     drop: DropEstimate | None = None
     test_drop: DropEstimate | None = None
     latency: LatencyStats | None = None
@@ -61,6 +64,7 @@ class Candidate:
             "test": {},
             "val_rows": None,
             "test_rows": None,
+            "test_outputs": None,
             "drop": None,
             "test_drop": None,
             "latency": None,

@@ -58,11 +58,21 @@ def split_metrics(
     session: Any, x: np.ndarray, y: np.ndarray, task: str, error_scale: Any = None
 ) -> tuple[dict[str, float], np.ndarray]:
     """The split's metrics and the per-row results behind them (for paired comparisons)."""
-    from scaledl.metrics import evaluate_outputs
+    return outputs_metrics(finite_outputs(session, x), y, task, error_scale)
 
+
+def finite_outputs(session: Any, x: np.ndarray) -> np.ndarray:
     outputs = run(session, x)
     if not np.all(np.isfinite(outputs)):
         raise ValueError("the graph produces non-finite outputs")
+    return outputs
+
+
+def outputs_metrics(
+    outputs: np.ndarray, y: np.ndarray, task: str, error_scale: Any = None
+) -> tuple[dict[str, float], np.ndarray]:
+    from scaledl.metrics import evaluate_outputs
+
     metrics = evaluate_outputs(outputs, y, task, error_scale)
     return metrics, row_scores(outputs, y, task, error_scale)
 
@@ -172,11 +182,13 @@ def score(candidate: Candidate, ctx: SearchContext) -> Candidate:
     return candidate
 
 
-def score_test(candidate: Candidate, ctx: SearchContext) -> None:
-    session = make_session(candidate, ctx.config.threads)
-    candidate.test, candidate.test_rows = split_metrics(
-        session, ctx.x_test, ctx.splits.test.y, ctx.task, ctx.error_scale
+def score_test(candidate: Candidate, ctx: SearchContext, keep_outputs: bool = False) -> None:
+    """Test metrics; with `keep_outputs`, the outputs too (for the candidate's package)."""
+    outputs = finite_outputs(make_session(candidate, ctx.config.threads), ctx.x_test)
+    candidate.test, candidate.test_rows = outputs_metrics(
+        outputs, ctx.splits.test.y, ctx.task, ctx.error_scale
     )
+    candidate.test_outputs = outputs if keep_outputs else None
 
 
 def zipped_size(data: bytes) -> int:

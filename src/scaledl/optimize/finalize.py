@@ -35,7 +35,7 @@ class SearchResult:
     skipped: list[dict[str, str]]
     seconds: float = 0.0
     out_dir: Path | None = None
-    kept: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # ids that get a package (kept_ids)
     noise: float = 0.0  # relative spread of per-round medians in the final re-timing
     tie_tolerance: float = 0.0
     measured: dict[str, float] = field(default_factory=dict)  # mean seconds per kind of job
@@ -109,16 +109,19 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
             f"time budget: {rounds} interleaved round(s) instead of {ctx.config.final_rounds}",
         )
     noise = _retime(finalists, ctx, rounds)
-    for candidate in ok:
-        score_test(candidate, ctx)
-    for candidate in ok:
-        judge_test(candidate, parent, ctx)
     # On a busy machine, differences smaller than twice the measured noise are not real.
     tie = min(max(ctx.config.tie_tolerance, 2.0 * noise), MAX_TIE)
+    # The choice reads validation rows only; the test split is scored after it, once, and
+    # only what will be packaged keeps its test outputs.
     choice = choose(ok, cons, tie)
     if choice.chosen is not None:
         _choose_engine(search, choice.chosen, parent, cons, tie)
     frontier = [c.id for c in pareto(ok, cons)]
+    kept = kept_ids(ok, parent, frontier, choice.chosen or choice.best_effort, ctx.config.keep)
+    for candidate in ok:
+        score_test(candidate, ctx, keep_outputs=candidate.id in kept)
+    for candidate in ok:
+        judge_test(candidate, parent, ctx)
     result = SearchResult(
         ctx=ctx,
         candidates=search.candidates,
@@ -126,6 +129,7 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
         constraints=cons,
         choice=choice,
         frontier=frontier,
+        kept=kept,
         skipped=search.skipped,
         noise=noise,
         tie_tolerance=tie,
@@ -136,6 +140,19 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     if (warning := result.seen_warning()) is not None:
         log.warning("optimize: %s", warning)
     return result
+
+
+def kept_ids(
+    ok: list[Candidate],
+    parent: Candidate,
+    frontier: list[str],
+    winner: Candidate | None,
+    keep: str,
+) -> list[str]:
+    """Candidates that get a package: the Pareto frontier and the winner (`keep="all"`: every
+    scored one); never the parent, which has its own."""
+    wanted = set(frontier) | ({winner.id} if winner is not None else set())
+    return [c.id for c in ok if c is not parent and (keep == "all" or c.id in wanted)]
 
 
 def _choose_engine(

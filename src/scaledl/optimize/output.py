@@ -42,14 +42,7 @@ def slug(candidate: Candidate) -> str:
 
 def kept_candidates(result: SearchResult) -> list[Candidate]:
     """Candidates that get a package: the Pareto frontier and the winner (or all, if asked)."""
-    keep_all = result.ctx.config.keep == "all"
-    winner = result.winner
-    wanted = set(result.frontier) | ({winner.id} if winner is not None else set())
-    return [
-        c
-        for c in result.candidates
-        if c.ok and c is not result.parent and (keep_all or c.id in wanted)
-    ]
+    return [c for c in result.candidates if c.id in set(result.kept)]
 
 
 def write_outputs(result: SearchResult, out: Path) -> Path:
@@ -59,7 +52,6 @@ def write_outputs(result: SearchResult, out: Path) -> Path:
     kept = kept_candidates(result)
     for candidate in kept:
         candidate.package = f"{PACKAGES}/{slug(candidate)}"
-    result.kept = [c.id for c in kept]
     result.out_dir = out
     with atomic_directory(out) as tmp:
         for candidate in kept:

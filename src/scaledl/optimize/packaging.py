@@ -77,7 +77,7 @@ def write_candidate_package(result: SearchResult, candidate: Candidate, dest: Pa
     metrics = _metrics(candidate, result)
     decision = parent.manifest.decision
     if ctx.task == "classification" and parent.labels:
-        outputs = run(make_session(candidate, ctx.config.threads), ctx.x_test)
+        outputs = outputs_on_test(candidate, ctx)
         predicted = outputs.argmax(axis=1)
         if decision is not None:  # the parent's threshold, kept (chosen on validation)
             from scaledl.metrics import apply_decision
@@ -142,8 +142,24 @@ def _profile(candidate: Candidate, result: SearchResult) -> tuple[bytes, Any]:
 
     ctx = result.ctx
     session = make_session(candidate, ctx.config.threads)
-    built = profile_for_splits(ctx.splits, ctx.preprocessing, lambda x: run(session, x), ctx.task)
+    heldout = None
+    if candidate.test_outputs is not None:  # scored already: only the validation rows are new
+        heldout = np.concatenate([run(session, ctx.x_val), candidate.test_outputs])
+    built = profile_for_splits(
+        ctx.splits,
+        ctx.preprocessing,
+        lambda x: run(session, x),
+        ctx.task,
+        heldout_outputs=heldout,
+    )
     return built.to_bytes(), built.manifest_entry(PROFILE)
+
+
+def outputs_on_test(candidate: Candidate, ctx: Any) -> np.ndarray:
+    """The graph's outputs on the test split: those the final step kept, else a new pass."""
+    if candidate.test_outputs is not None:
+        return np.asarray(candidate.test_outputs)
+    return run(make_session(candidate, ctx.config.threads), ctx.x_test)
 
 
 def _metrics(c: Candidate, result: SearchResult) -> dict[str, Any]:
