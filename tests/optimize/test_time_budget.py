@@ -98,3 +98,18 @@ def test_cheap_graph_settings_are_not_left_behind_long_fine_tunes(
     assert search.remaining_estimate() > search.book.left(1)
     first, later = search._prioritize(graph)
     assert len(later) == waiting and first + later == graph
+
+
+def test_the_reserve_counts_what_a_package_with_a_profile_costs(digits_package: Path) -> None:
+    """A package with a monitoring profile runs the validation rows and fits the profile's PCA:
+    the final step's reserve must count both, or the search overruns its budget."""
+    from scaledl.optimize.budget import PACKAGE_S
+    from scaledl.optimize.context import build_context
+    from scaledl.optimize.search import Search
+    from scaledl.package import PROFILE
+
+    search = Search(build_context(digits_package, OptimizeConfig(time_budget_min=10.0)))
+    assert PROFILE in search.ctx.parent.manifest.files
+    search.book.record("metrics", 5.0)
+    assert search.book.package_estimate() > PACKAGE_S + 5.0
+    assert search.book.after_retime(2) >= 2 * search.book.package_estimate()

@@ -118,8 +118,11 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
         _choose_engine(search, choice.chosen, parent, cons, tie)
     frontier = [c.id for c in pareto(ok, cons)]
     kept = kept_ids(ok, parent, frontier, choice.chosen or choice.best_effort, ctx.config.keep)
+    # A forecaster's package reads no test outputs (no confusion matrix; its profile reads
+    # the validation period's windows), so it keeps none.
+    reuse = ctx.preprocessing.kind != "series"
     for candidate in ok:
-        score_test(candidate, ctx, keep_outputs=candidate.id in kept)
+        score_test(candidate, ctx, keep_outputs=reuse and candidate.id in kept)
     for candidate in ok:
         judge_test(candidate, parent, ctx)
     result = SearchResult(

@@ -143,7 +143,9 @@ def _profile(candidate: Candidate, result: SearchResult) -> tuple[bytes, Any]:
     ctx = result.ctx
     session = make_session(candidate, ctx.config.threads)
     heldout = None
-    if candidate.test_outputs is not None:  # scored already: only the validation rows are new
+    # Scored already (never for forecasters, whose profile reads other windows): only the
+    # validation rows are new.
+    if candidate.test_outputs is not None:
         heldout = np.concatenate([run(session, ctx.x_val), candidate.test_outputs])
     built = profile_for_splits(
         ctx.splits,
