@@ -74,7 +74,7 @@ def test_a_longer_fine_tune_that_would_take_the_booked_time_is_skipped_saying_so
     search = Search(build_context(digits_package, OptimizeConfig(cross_fit="3")))
     parent = search.baseline()
     config = search.spaces["prune"].configs(search.ctx)[0]
-    left = search.book.left(search.ok_count())
+    left = search.time_left()
     child = search.structure_variant(parent, config, scale=RETRY_SCALE, booked=left)
     assert child is None and search.out_of_time
     reason = search.skipped[-1]["reason"]

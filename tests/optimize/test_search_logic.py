@@ -133,6 +133,12 @@ def test_choice_is_the_fastest_that_meets_every_constraint() -> None:
     }
     dominated = _cand("c05", 0.95, 0.9, 900)
     assert dominated not in pareto([parent, ok_fast, dominated], cons)
+    # Faster than c03 by timing noise only, and far less accurate: kept only without a tie.
+    noise_fast = _cand("c06", 0.70, 0.399, 500)
+    assert noise_fast in pareto([parent, ok_fast, noise_fast], cons)
+    assert noise_fast not in pareto([parent, ok_fast, noise_fast], cons, tie=0.05)
+    # Truly faster (beyond the tie) stays on the frontier however inaccurate.
+    assert fast_bad in pareto([parent, ok_fast, fast_bad], cons, tie=0.05)
 
 
 def test_accuracies_within_one_validation_row_are_equal_and_the_smaller_file_wins() -> None:

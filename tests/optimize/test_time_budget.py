@@ -44,6 +44,9 @@ def test_a_tiny_budget_ends_within_it_and_reports_what_time_left_out(tiny: Searc
     assert frontier["met"] and frontier["promise"].startswith("promised drop ≤ 1 pt at 90%")
     chosen = next(c for c in frontier["candidates"] if c["chosen"])
     assert chosen["drop"]["upper"] <= 0.01 and chosen["test_drop"]["rows"] > 0
+    # The test split is scored for what has a package (the parent's is its own) and only that.
+    scored = [c for c in frontier["candidates"] if "metric" in c]
+    assert all(bool(c["test"]) == bool(c["package"]) for c in scored), scored
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
@@ -95,7 +98,7 @@ def test_cheap_graph_settings_are_not_left_behind_long_fine_tunes(
     # A fine-tune epoch measured at ten minutes: the whole plan cannot fit in 30 minutes.
     search.book.record("epoch", 600.0)
     graph = search.graph_configs()
-    assert search.remaining_estimate() > search.book.left(1)
+    assert search.remaining_estimate() > search.book.left(1, 1)
     first, later = search._prioritize(graph)
     assert len(later) == waiting and first + later == graph
 

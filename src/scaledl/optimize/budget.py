@@ -61,17 +61,19 @@ class TimeBook:
         estimate += self.mean("export") + self.mean("score")
         return SAFETY * estimate
 
-    def reserve(self, ok: int) -> float:
-        """Seconds the final step needs for `ok` scored candidates, from measured costs."""
+    def reserve(self, ok: int, packaged: int) -> float:
+        """Seconds the final step needs for `ok` scored candidates of which `packaged` get a
+        package (and a test pass), from measured costs."""
         finalists = min(ok, MAX_FINALISTS)
         retime = finalists * self.ctx.config.final_rounds * SECONDS_PER_ROUND
-        return SAFETY * retime + self.after_retime(ok)
+        return SAFETY * retime + self.after_retime(packaged)
 
-    def after_retime(self, ok: int) -> float:
-        """The final step's part after the re-timing: test split, packages, report."""
+    def after_retime(self, packaged: int) -> float:
+        """The final step's part after the re-timing: the test split (the parent and the
+        `packaged` candidates), their packages, the report."""
         val_rows = max(len(self.ctx.x_val), 1)
-        test = ok * self.mean("metrics") * len(self.ctx.x_test) / val_rows
-        packages = min(ok, MAX_FINALISTS) * self.package_estimate()
+        test = (packaged + 1) * self.mean("metrics") * len(self.ctx.x_test) / val_rows
+        packages = packaged * self.package_estimate()
         return SAFETY * (test + packages) + REPORT_S + self.engine_estimate()
 
     def package_estimate(self) -> float:
@@ -84,9 +86,9 @@ class TimeBook:
         inputs = self.ctx.splits.train.x
         return PACKAGE_S + self.mean("metrics") + inputs.size / PROFILE_VALUES_PER_S
 
-    def left(self, ok: int) -> float:
+    def left(self, ok: int, packaged: int) -> float:
         """Seconds the search itself may still spend."""
-        return self.ctx.seconds_left() - self.reserve(ok)
+        return self.ctx.seconds_left() - self.reserve(ok, packaged)
 
     def engine_estimate(self) -> float:
         """Timing the chosen graph under each installed engine (0: only ONNX Runtime here)."""

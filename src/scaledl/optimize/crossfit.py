@@ -339,7 +339,7 @@ class CrossFit:
         """After each epoch of a fold parent: stop once the search's time is spent. The plan
         trusted the package's recorded training time; a recipe that trains far longer (an old
         record, or a forged one) costs at most one epoch more."""
-        if self.search.book.left(self.search.ok_count()) < 0:
+        if self.search.time_left() < 0:
             raise _OutOfTime
 
     def _fold_estimate(self) -> float:

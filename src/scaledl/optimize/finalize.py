@@ -100,7 +100,7 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     # from); when the budget is nearly spent, with fewer rounds rather than none.
     rounds = ctx.config.final_rounds
     per_round = len(finalists) * SECONDS_PER_ROUND
-    spare = ctx.seconds_left() - search.book.after_retime(len(ok))
+    spare = ctx.seconds_left() - search.book.after_retime(search.packaged_count())
     affordable = int(max(spare, 0.0) // max(per_round, 1e-9))
     if affordable < rounds:
         rounds = max(MIN_ROUNDS, affordable)
@@ -116,14 +116,18 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     choice = choose(ok, cons, tie)
     if choice.chosen is not None:
         _choose_engine(search, choice.chosen, parent, cons, tie)
-    frontier = [c.id for c in pareto(ok, cons)]
+    frontier = [c.id for c in pareto(ok, cons, tie)]
     kept = kept_ids(ok, parent, frontier, choice.chosen or choice.best_effort, ctx.config.keep)
+    # The test split checks the promise and fills the packages' metrics, so the parent and
+    # the packaged candidates are scored on it; the rest are not (a pass over the test rows
+    # per candidate can cost more than the whole search when the test split is the larger).
     # A forecaster's package reads no test outputs (no confusion matrix; its profile reads
     # the validation period's windows), so it keeps none.
     reuse = ctx.preprocessing.kind != "series"
-    for candidate in ok:
+    tested = [c for c in ok if c is parent or c.id in kept]
+    for candidate in tested:
         score_test(candidate, ctx, keep_outputs=reuse and candidate.id in kept)
-    for candidate in ok:
+    for candidate in tested:
         judge_test(candidate, parent, ctx)
     result = SearchResult(
         ctx=ctx,
@@ -168,7 +172,7 @@ def _choose_engine(
     need = search.book.engine_estimate()
     if not need:
         return
-    if ctx.seconds_left() - search.book.after_retime(1) < need:
+    if ctx.seconds_left() - search.book.after_retime(search.packaged_count()) < need:
         search.skip("engine choice", f"time budget: needs ~{need:.0f} s; ONNX Runtime kept")
         return
     try:

@@ -118,17 +118,22 @@ class Constraints:
         return total
 
 
-def _dominates(a: Candidate, b: Candidate, cons: Constraints) -> bool:
+def _dominates(a: Candidate, b: Candidate, cons: Constraints, tie: float) -> bool:
+    """Whether `a` beats `b`: no worse on any axis, better on one. Latencies within `tie`
+    (relative) of each other count as equal, so a graph faster by timing noise alone is not
+    kept beside a more accurate one."""
     qa, qb = cons.quality(a), cons.quality(b)
     la, lb = a.rank_ms, b.rank_ms
-    no_worse = qa >= qb and la <= lb and a.size_bytes <= b.size_bytes
-    better = qa > qb or la < lb or a.size_bytes < b.size_bytes
+    no_worse = qa >= qb and la <= lb * (1.0 + tie) and a.size_bytes <= b.size_bytes
+    better = qa > qb or la * (1.0 + tie) < lb or a.size_bytes < b.size_bytes
     return no_worse and better
 
 
-def pareto(candidates: list[Candidate], cons: Constraints) -> list[Candidate]:
-    """Candidates no other beats on accuracy, latency (rank_ms) and size at once."""
-    return [c for c in candidates if not any(_dominates(o, c, cons) for o in candidates)]
+def pareto(candidates: list[Candidate], cons: Constraints, tie: float = 0.0) -> list[Candidate]:
+    """Candidates no other beats on accuracy, latency (rank_ms, within `tie` counted as equal)
+    and size at once. Never empty for a non-empty list: dominance can only run towards higher
+    quality, then smaller size, then lower latency by more than `tie`, so it has no cycles."""
+    return [c for c in candidates if not any(_dominates(o, c, cons, tie) for o in candidates)]
 
 
 @dataclass

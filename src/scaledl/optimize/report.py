@@ -108,7 +108,7 @@ def _row(c: Candidate, result: SearchResult) -> dict[str, Any]:
                     else {"error +%": round(cons.error_increase(c) * 100, 2)}
                 ),
                 f"{cons.confidence:.0%} bounds": _bounds(c.drop, cons.budget),
-                "test": round(_test(c, result), 4),
+                "test": round(_test(c, result), 4) if c.test else "",
                 "test drop pt": _test_drop(c),
                 "p25 ms": round(c.latency.p25_ms, 4),
                 "p50 ms": round(c.latency.p50_ms, 4),

@@ -29,7 +29,7 @@ from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
 from scaledl.optimize.crossfit import CrossFit
 from scaledl.optimize.evaluation import ensure_onnx, judge, quality_of, score
-from scaledl.optimize.frontier import Constraints
+from scaledl.optimize.frontier import Constraints, pareto
 from scaledl.optimize.ladder import Ladder
 from scaledl.optimize.registry import (
     Method,
@@ -85,6 +85,7 @@ class Search:
         self.made: dict[str, tuple[MethodConfig, int]] = {}  # structural id → (config, scale)
         self.out_of_time = False
         self.cross_fit: CrossFit | None = None  # made once the parent has been scored
+        self.constraints: Constraints | None = None  # set once the parent has been scored
 
     def _usable_methods(self) -> list[Method]:
         settings = self.ctx.config.settings
@@ -160,7 +161,7 @@ class Search:
         if self.bar is None:
             return
         elapsed = self.ctx.elapsed()
-        planned = elapsed + self.remaining_estimate() + self.book.reserve(self.ok_count())
+        planned = elapsed + self.remaining_estimate() + self.reserve()
         total = max(min(planned, self.ctx.config.time_budget_min * 60.0), elapsed)
         self.bar.update(completed=elapsed, total=total, **fields)
 
@@ -178,13 +179,32 @@ class Search:
     def ok_count(self) -> int:
         return sum(c.ok for c in self.candidates)
 
+    def packaged_count(self) -> int:
+        """Candidates the final step would package (and score on the test split) if the search
+        stopped now: the Pareto frontier so far and a winner off it (`--keep-all`: every one)."""
+        ok = [c for c in self.candidates if c.ok]
+        children = [c for c in ok if c.transforms]  # the parent has its own package
+        if self.constraints is None or self.ctx.config.keep == "all":
+            return len(children)
+        tie = self.ctx.config.tie_tolerance  # the final step's tie is at least this
+        frontier = [c for c in pareto(ok, self.constraints, tie) if c.transforms]
+        return min(len(children), len(frontier) + 1)
+
+    def reserve(self) -> float:
+        """Seconds kept for the final step, for the candidates scored so far."""
+        return self.book.reserve(self.ok_count(), self.packaged_count())
+
+    def time_left(self) -> float:
+        """Seconds the search itself may still spend before the final step's reserve."""
+        return self.ctx.seconds_left() - self.reserve()
+
     def fits(self, label: str, estimate: float, booked: float = 0.0) -> bool:
         """Whether a job of `estimate` seconds fits the time left, less `booked` seconds promised
         to later work (cross-fitting asked for by name); a job that does not is skipped."""
-        left = self.book.left(self.ok_count()) - booked
+        left = self.time_left() - booked
         self.out_of_time = estimate > left
         if self.out_of_time:
-            kept = f"~{self.book.reserve(self.ok_count()):.0f} s kept for it"
+            kept = f"~{self.reserve():.0f} s kept for it"
             if booked:
                 kept += f", ~{booked:.0f} s for cross-fitting (--cross-fit)"
             self.skip(
@@ -291,7 +311,7 @@ class Search:
             self.bar = bar
             parent = self.baseline()
             self.tick(description="optimize: parent scored")
-            cons = constraints_for(parent, self.ctx)
+            cons = self.constraints = constraints_for(parent, self.ctx)
             self.cross_fit = CrossFit(self)
             first, later = self._prioritize(graph)
             follow = self._graph_on_parent(parent, first, cons)
@@ -319,7 +339,7 @@ class Search:
         """
         self.follow = list(graph)
         plan = self.remaining_estimate()
-        left = self.book.left(1)
+        left = self.book.left(1, 1)  # the parent and one winner
         if plan <= left or len(graph) * self.book.graph_estimate() <= GRAPH_SHARE * left:
             return graph, []
         first: dict[str, MethodConfig] = {}
