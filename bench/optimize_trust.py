@@ -50,6 +50,7 @@ def one_run(case_name: str, seed: int, args: argparse.Namespace) -> dict[str, An
             threads=1,
             seed=seed,
             cross_fit=args.cross_fit,
+            keep="all" if args.keep_all else "frontier",
         )
         optimize_package(parent, config, out=out)
     return summarize(json.loads((out / "frontier.json").read_text()), case_name, seed)
@@ -109,6 +110,12 @@ def main() -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     parser.add_argument(
         "--cross-fit", default="auto", help="the search's --cross-fit (auto, off or 2-10 folds)"
+    )
+    parser.add_argument(
+        "--keep-all",
+        action="store_true",
+        help="package and score on test every candidate, not only the frontier and the winner "
+        "(what bench/trust_diagnosis.py's pooled drops need; the final step costs more)",
     )
     parser.add_argument(
         "--results", default="optimize_trust", help="name of the bench/results/*.json written"

@@ -11,7 +11,10 @@ search) and writes a `diagnosis` section into bench/results/optimize_trust-<resu
 - each kept candidate's paired drop on all validation rows, on the validation rows at least
   as long as the test's median, and on the test split;
 - every candidate the search scored: its validation and test drop, pooled over the seeds
-  (pruned/slimmed models apart from int8 of the parent).
+  (pruned/slimmed models apart from int8 of the parent). A search scores on test only the
+  parent and what it packages (the frontier and the winner), a sample picked for its good
+  validation scores: run bench/optimize_trust.py with `--keep-all` for the pool to cover every
+  candidate; `unscored_on_test` counts the ones left out.
 """
 
 from __future__ import annotations
@@ -99,8 +102,10 @@ def searched(seed_dir: Path) -> dict[str, list[list[float]]]:
     """Every candidate the search scored (packaged or not): [validation drop, test drop] in
     points, apart for pruned/slimmed models and graph-only ones (int8 of the parent)."""
     frontier = json.loads((seed_dir / "optimized" / "frontier.json").read_text())
-    pairs: dict[str, list[list[float]]] = {"structural": [], "graph_only": []}
+    pairs: dict[str, list[list[float]]] = {"structural": [], "graph_only": [], "unscored": []}
     for c in frontier["candidates"][1:]:
+        if c.get("drop") and not c.get("test_drop"):
+            pairs["unscored"].append([round(c["drop"]["point"] * 100, 3)])
         if not c.get("drop") or not c.get("test_drop"):
             continue
         structural = any(t.startswith(("prune", "slim")) for t in c["transforms"])
@@ -112,7 +117,9 @@ def searched(seed_dir: Path) -> dict[str, list[list[float]]]:
 
 def pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The mean validation and test drop (points) of every scored candidate over all seeds."""
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {
+        "unscored_on_test": sum(len(run["searched"].get("unscored", [])) for run in runs)
+    }
     for kind in ("structural", "graph_only"):
         pairs = np.array([p for run in runs for p in run["searched"][kind]], dtype=float)
         if len(pairs):

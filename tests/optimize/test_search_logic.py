@@ -139,6 +139,9 @@ def test_choice_is_the_fastest_that_meets_every_constraint() -> None:
     assert noise_fast not in pareto([parent, ok_fast, noise_fast], cons, tie=0.05)
     # Truly faster (beyond the tie) stays on the frontier however inaccurate.
     assert fast_bad in pareto([parent, ok_fast, fast_bad], cons, tie=0.05)
+    # Equal on quality and size within the tie: one is kept (the faster), not both.
+    twin = _cand("c07", 0.972, 0.41, 500)
+    assert {c.id for c in pareto([parent, ok_fast, twin], cons, tie=0.05)} == {"c00", "c03"}
 
 
 def test_accuracies_within_one_validation_row_are_equal_and_the_smaller_file_wins() -> None:

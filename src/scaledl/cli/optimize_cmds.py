@@ -151,7 +151,8 @@ def _table(result: Any) -> Any:
             if result.cross_fit
             else ""
         )
-        + f"; bounds at {cons.confidence:.0%}; test change with its bounds)",
+        + f"; bounds at {cons.confidence:.0%}; test change with its bounds, for the parent "
+        "and the packaged candidates)",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )

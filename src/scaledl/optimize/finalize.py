@@ -114,10 +114,10 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     # The choice reads validation rows only; the test split is scored after it, once, and
     # only what will be packaged keeps its test outputs.
     choice = choose(ok, cons, tie)
-    if choice.chosen is not None:
-        _choose_engine(search, choice.chosen, parent, cons, tie)
     frontier = [c.id for c in pareto(ok, cons, tie)]
     kept = kept_ids(ok, parent, frontier, choice.chosen or choice.best_effort, ctx.config.keep)
+    if choice.chosen is not None:  # the engine changes neither latency ranks nor quality
+        _choose_engine(search, choice.chosen, parent, cons, tie, len(kept))
     # The test split checks the promise and fills the packages' metrics, so the parent and
     # the packaged candidates are scored on it; the rest are not (a pass over the test rows
     # per candidate can cost more than the whole search when the test split is the larger).
@@ -163,7 +163,12 @@ def kept_ids(
 
 
 def _choose_engine(
-    search: Search, chosen: Candidate, parent: Candidate, cons: Constraints, tie: float
+    search: Search,
+    chosen: Candidate,
+    parent: Candidate,
+    cons: Constraints,
+    tie: float,
+    packaged: int,
 ) -> None:
     """Time the chosen graph under each installed engine when the budget leaves room for it."""
     from scaledl.optimize.engine_choice import choose_engine
@@ -172,7 +177,8 @@ def _choose_engine(
     need = search.book.engine_estimate()
     if not need:
         return
-    if ctx.seconds_left() - search.book.after_retime(search.packaged_count()) < need:
+    # after_retime() counts the engine timing too: what is left for it is that share.
+    if ctx.seconds_left() - (search.book.after_retime(packaged) - need) < need:
         search.skip("engine choice", f"time budget: needs ~{need:.0f} s; ONNX Runtime kept")
         return
     try:

@@ -121,18 +121,21 @@ class Constraints:
 def _dominates(a: Candidate, b: Candidate, cons: Constraints, tie: float) -> bool:
     """Whether `a` beats `b`: no worse on any axis, better on one. Latencies within `tie`
     (relative) of each other count as equal, so a graph faster by timing noise alone is not
-    kept beside a more accurate one."""
+    kept beside a more accurate one; between two equal on quality and size the faster one
+    still wins (a tie must not keep both)."""
     qa, qb = cons.quality(a), cons.quality(b)
     la, lb = a.rank_ms, b.rank_ms
-    no_worse = qa >= qb and la <= lb * (1.0 + tie) and a.size_bytes <= b.size_bytes
-    better = qa > qb or la * (1.0 + tie) < lb or a.size_bytes < b.size_bytes
+    sa, sb = a.size_bytes, b.size_bytes
+    no_worse = qa >= qb and la <= lb * (1.0 + tie) and sa <= sb
+    better = qa > qb or sa < sb or la * (1.0 + tie) < lb or (qa == qb and sa == sb and la < lb)
     return no_worse and better
 
 
 def pareto(candidates: list[Candidate], cons: Constraints, tie: float = 0.0) -> list[Candidate]:
     """Candidates no other beats on accuracy, latency (rank_ms, within `tie` counted as equal)
-    and size at once. Never empty for a non-empty list: dominance can only run towards higher
-    quality, then smaller size, then lower latency by more than `tie`, so it has no cycles."""
+    and size at once. Never empty for a non-empty list: along a chain of dominance quality and
+    size never fall, so a cycle would need strictly lower latency at every step. A larger tie
+    only removes candidates (what beats one at a smaller tie beats it at a larger)."""
     return [c for c in candidates if not any(_dominates(o, c, cons, tie) for o in candidates)]
 
 

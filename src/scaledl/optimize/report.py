@@ -48,8 +48,10 @@ def render_report(result: SearchResult) -> str:
         "Each point is a candidate's ONNX graph run in ONNX Runtime: accuracy on the validation "
         f"split, p95 latency at batch {ctx.config.batch_size} with {ctx.config.threads} thread(s) "
         "on this machine; marker area grows with the model file size. The dashed staircase is "
-        "the accuracy-vs-latency frontier; packages are kept for every candidate that no other "
-        "beats on accuracy, p95 latency and size at once.",
+        "the accuracy-vs-p95 frontier of this plot. Packages are kept for the chosen candidate "
+        "and every one that no other beats on accuracy, p25 latency (within the tie tolerance "
+        "counted as equal) and size at once (every one with --keep-all); only those and the "
+        "parent are scored on the test split, so the others' test cells are empty.",
         "note",
     )
     report.heading("Every candidate")
