@@ -41,6 +41,7 @@ def test_a_tiny_budget_ends_within_it_and_reports_what_time_left_out(tiny: Searc
     spent = frontier["time"]
     assert spent["budget_s"] == budget_s and spent["skipped_for_time"] == len(for_time)
     assert spent["measured_mean_s"]["score"] > 0  # estimates come from what was measured
+    assert 0 < spent["search_s"] <= spent["used_s"] and spent["final_reserved_s"] > 0
     assert frontier["met"] and frontier["promise"].startswith("promised drop ≤ 1 pt at 90%")
     chosen = next(c for c in frontier["candidates"] if c["chosen"])
     assert chosen["drop"]["upper"] <= 0.01 and chosen["test_drop"]["rows"] > 0
@@ -134,3 +135,37 @@ def test_the_reserve_counts_what_a_package_with_a_profile_costs(digits_package: 
     search.book.record("metrics", 5.0)
     assert search.book.package_estimate() > PACKAGE_S + 5.0
     assert search.book.after_retime(2) >= 2 * search.book.package_estimate()
+
+
+def test_the_reserve_counts_the_packages_the_frontier_implies(digits_package: Path) -> None:
+    """Candidates off the frontier get no package and no test pass: the reserve must not count
+    them (it stopped a 10-minute search after a minute), but must count one more than the
+    frontier holds for the job that runs next."""
+    import numpy as np
+
+    from scaledl.bench.latency import LatencyStats
+    from scaledl.optimize.candidate import Candidate
+    from scaledl.optimize.context import build_context
+    from scaledl.optimize.search import Search, constraints_for
+
+    def child(cid: str, accuracy: float, ms: float) -> Candidate:
+        c = Candidate(id=cid, transforms=[cid], onnx=b"x" * 500, status="ok")
+        c.val = {"accuracy": accuracy, "loss": 0.1}
+        c.latency = LatencyStats.from_samples(np.full(10, ms / 1e3), 1)
+        return c
+
+    def counts(keep: str) -> tuple[int, float]:
+        search = Search(build_context(digits_package, OptimizeConfig(keep=keep)))
+        parent = search.baseline()
+        search.constraints = constraints_for(parent, search.ctx)
+        assert parent.latency is not None
+        fast = parent.latency.p25_ms / 4
+        # c01 beats the rest: as accurate as the parent, 4x faster; c02-c05 are slower and worse
+        search.candidates += [child("c01", parent.val["accuracy"], fast)]
+        search.candidates += [child(f"c0{i}", 0.5, fast * 1.01) for i in range(2, 6)]
+        return search.packaged_count(), search.reserve()
+
+    on_frontier, reserve_frontier = counts("frontier")
+    every, reserve_all = counts("all")
+    assert (on_frontier, every) == (2, 5)
+    assert reserve_frontier < reserve_all

@@ -69,12 +69,16 @@ class TimeBook:
         return SAFETY * retime + self.after_retime(packaged)
 
     def after_retime(self, packaged: int) -> float:
-        """The final step's part after the re-timing: the test split (the parent and the
-        `packaged` candidates), their packages, the report."""
+        """The final step's part after the re-timing: the engine choice, then packaging."""
+        return self.engine_estimate() + self.packaging(packaged)
+
+    def packaging(self, packaged: int) -> float:
+        """The test split (the parent and the `packaged` candidates), their packages and the
+        report."""
         val_rows = max(len(self.ctx.x_val), 1)
         test = (packaged + 1) * self.mean("metrics") * len(self.ctx.x_test) / val_rows
         packages = packaged * self.package_estimate()
-        return SAFETY * (test + packages) + REPORT_S + self.engine_estimate()
+        return SAFETY * (test + packages) + REPORT_S
 
     def package_estimate(self) -> float:
         """One candidate package; with a monitoring profile, also a pass over the validation

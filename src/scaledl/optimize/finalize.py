@@ -16,7 +16,7 @@ from scaledl.optimize.budget import MAX_FINALISTS, SECONDS_PER_ROUND
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
 from scaledl.optimize.evaluation import judge_test, make_session, score_test
-from scaledl.optimize.frontier import Choice, Constraints, choose, pareto
+from scaledl.optimize.frontier import Choice, Constraints, choose, kept_ids, pareto
 from scaledl.optimize.search import Search
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ class SearchResult:
     out_dir: Path | None = None
     kept: list[str] = field(default_factory=list)  # ids that get a package (kept_ids)
     noise: float = 0.0  # relative spread of per-round medians in the final re-timing
+    search_seconds: float = 0.0  # when the search handed over to the final step
+    reserved_seconds: float = 0.0  # what the search had kept for the final step then
     tie_tolerance: float = 0.0
     measured: dict[str, float] = field(default_factory=dict)  # mean seconds per kind of job
     cross_fit: dict[str, Any] = field(default_factory=dict)  # folds and rows, when it ran
@@ -54,6 +56,9 @@ class SearchResult:
         return {
             "budget_s": budget,
             "used_s": round(self.ctx.elapsed(), 1),
+            # the final step took used_s - search_s against final_reserved_s kept for it
+            "search_s": round(self.search_seconds, 1),
+            "final_reserved_s": round(self.reserved_seconds, 1),
             "measured_mean_s": self.measured,
             "skipped_for_time": len(for_time),
         }
@@ -94,6 +99,7 @@ class SearchResult:
 
 def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResult:
     ctx = search.ctx
+    search_seconds, reserved = ctx.elapsed(), search.reserve()
     ok = [c for c in search.candidates if c.ok]
     finalists = _finalists(ok, cons, parent)
     # Always re-time side by side (the search's one-off timings are too noisy to choose
@@ -139,6 +145,8 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
         kept=kept,
         skipped=search.skipped,
         noise=noise,
+        search_seconds=search_seconds,
+        reserved_seconds=reserved,
         tie_tolerance=tie,
         measured=search.book.to_json(),
         cross_fit=search.cross_fit.summary() if search.cross_fit is not None else {},
@@ -147,19 +155,6 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     if (warning := result.seen_warning()) is not None:
         log.warning("optimize: %s", warning)
     return result
-
-
-def kept_ids(
-    ok: list[Candidate],
-    parent: Candidate,
-    frontier: list[str],
-    winner: Candidate | None,
-    keep: str,
-) -> list[str]:
-    """Candidates that get a package: the Pareto frontier and the winner (`keep="all"`: every
-    scored one); never the parent, which has its own."""
-    wanted = set(frontier) | ({winner.id} if winner is not None else set())
-    return [c.id for c in ok if c is not parent and (keep == "all" or c.id in wanted)]
 
 
 def _choose_engine(
@@ -177,8 +172,7 @@ def _choose_engine(
     need = search.book.engine_estimate()
     if not need:
         return
-    # after_retime() counts the engine timing too: what is left for it is that share.
-    if ctx.seconds_left() - (search.book.after_retime(packaged) - need) < need:
+    if ctx.seconds_left() - search.book.packaging(packaged) < need:
         search.skip("engine choice", f"time budget: needs ~{need:.0f} s; ONNX Runtime kept")
         return
     try:

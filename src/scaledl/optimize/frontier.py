@@ -139,6 +139,19 @@ def pareto(candidates: list[Candidate], cons: Constraints, tie: float = 0.0) -> 
     return [c for c in candidates if not any(_dominates(o, c, cons, tie) for o in candidates)]
 
 
+def kept_ids(
+    ok: list[Candidate],
+    parent: Candidate,
+    frontier: list[str],
+    winner: Candidate | None,
+    keep: str,
+) -> list[str]:
+    """Candidates that get a package: the Pareto frontier and the winner (`keep="all"`: every
+    scored one); never the parent, which has its own."""
+    wanted = set(frontier) | ({winner.id} if winner is not None else set())
+    return [c.id for c in ok if c is not parent and (keep == "all" or c.id in wanted)]
+
+
 @dataclass
 class Choice:
     chosen: Candidate | None

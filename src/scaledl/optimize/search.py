@@ -29,7 +29,7 @@ from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
 from scaledl.optimize.crossfit import CrossFit
 from scaledl.optimize.evaluation import ensure_onnx, judge, quality_of, score
-from scaledl.optimize.frontier import Constraints, pareto
+from scaledl.optimize.frontier import Constraints, choose, kept_ids, pareto
 from scaledl.optimize.ladder import Ladder
 from scaledl.optimize.registry import (
     Method,
@@ -85,7 +85,8 @@ class Search:
         self.made: dict[str, tuple[MethodConfig, int]] = {}  # structural id → (config, scale)
         self.out_of_time = False
         self.cross_fit: CrossFit | None = None  # made once the parent has been scored
-        self.constraints: Constraints | None = None  # set once the parent has been scored
+        self.parent: Candidate | None = None  # set once the parent has been scored
+        self.constraints: Constraints | None = None  # likewise
 
     def _usable_methods(self) -> list[Method]:
         settings = self.ctx.config.settings
@@ -181,14 +182,18 @@ class Search:
 
     def packaged_count(self) -> int:
         """Candidates the final step would package (and score on the test split) if the search
-        stopped now: the Pareto frontier so far and a winner off it (`--keep-all`: every one)."""
+        stopped now, by the final step's own rule (`kept_ids`), plus one: the job that runs
+        next can add one to the frontier."""
         ok = [c for c in self.candidates if c.ok]
-        children = [c for c in ok if c.transforms]  # the parent has its own package
-        if self.constraints is None or self.ctx.config.keep == "all":
+        children = [c for c in ok if c is not self.parent]  # the parent has its own package
+        if self.constraints is None or self.parent is None:
             return len(children)
         tie = self.ctx.config.tie_tolerance  # the final step's tie is at least this
-        frontier = [c for c in pareto(ok, self.constraints, tie) if c.transforms]
-        return min(len(children), len(frontier) + 1)
+        frontier = [c.id for c in pareto(ok, self.constraints, tie)]
+        choice = choose(ok, self.constraints, tie)
+        winner = choice.chosen or choice.best_effort
+        kept = kept_ids(ok, self.parent, frontier, winner, self.ctx.config.keep)
+        return min(len(children), len(kept) + 1)
 
     def reserve(self) -> float:
         """Seconds kept for the final step, for the candidates scored so far."""
@@ -238,6 +243,7 @@ class Search:
             raise PackageError(f"the parent package's graph cannot be scored: {exc}") from None
         parent.package = str(pkg.source.resolve())
         self.candidates.append(parent)
+        self.parent = parent
         return parent
 
     def graph_configs(self) -> list[MethodConfig]:
