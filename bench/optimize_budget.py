@@ -44,6 +44,8 @@ def one_search(package: Path, budget_min: float, out: Path) -> dict[str, Any]:
         "final_used_s": round(time["used_s"] - time["search_s"], 1),
         "jobs_scored": len(ok) - 1,
         "jobs": [c.label for c in result.candidates[1:]],
+        "p25_ms": {c.label: round(c.rank_ms, 4) for c in ok},
+        "val": {c.label: round(c.val.get("accuracy", float("nan")), 4) for c in ok},
         "skipped_for_time": [s["method"] for s in result.skipped if "time budget" in s["reason"]],
         "packaged": len(result.kept),
         "scored_on_test": sum(bool(c.test) for c in ok),
