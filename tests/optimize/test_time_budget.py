@@ -169,3 +169,37 @@ def test_the_reserve_counts_the_packages_the_frontier_implies(digits_package: Pa
     every, reserve_all = counts("all")
     assert (on_frontier, every) == (2, 5)
     assert reserve_frontier < reserve_all
+
+
+def test_a_fine_tune_that_does_not_fit_runs_as_many_epochs_as_fit(digits_package: Path) -> None:
+    """On a slow machine the full fine-tune after pruning does not fit the time left, but a
+    shorter one does: the search runs the pruned variant with the epochs that fit, says so, and
+    never cuts a slimmed model (trained from scratch) below half its epochs."""
+    from scaledl.optimize.context import build_context
+    from scaledl.optimize.search import Search, constraints_for
+
+    config = OptimizeConfig(time_budget_min=5.0, methods=["prune", "slim", "distill"])
+    search = Search(build_context(digits_package, config))
+    parent = search.baseline()
+    search.constraints = constraints_for(parent, search.ctx)
+    planned = search._finetune_epochs()
+    assert planned >= 2  # the digits parent trained 4 epochs
+    # A fine-tune epoch measured at 150 s: the planned epochs need far more than 5 minutes,
+    # one epoch (~200 s with the export and scoring) fits.
+    search.book.record("epoch", 150.0)
+    assert search.book.structure_estimate(planned) > search.time_left()
+    assert search.book.structure_estimate(1) < search.time_left()
+
+    slim = search.spaces["slim"].configs(search.ctx)[0]
+    assert search.structure_variant(parent, slim) is None  # half its epochs do not fit either
+    assert search.skipped[-1]["reason"].endswith("s kept for it)"), search.skipped[-1]
+
+    prune = search.spaces["prune"].configs(search.ctx)[0]
+    child = search.structure_variant(parent, prune)
+    assert child is not None and child.ok, child and child.notes
+    assert child.structure["shortened_from_epochs"] == planned
+    assert child.structure["finetune_epochs"] == 1
+    assert f"fine-tuned 1 of {planned} epochs" in " ".join(child.notes)
+    [note] = [s for s in search.skipped if s["method"].endswith(f"({planned} epochs)")]
+    assert note["reason"].startswith("time budget")
+    assert "fine-tuned 1 epoch instead" in note["reason"]

@@ -282,8 +282,19 @@ class Search:
         teacher = any(m.name == "distill" for m in self.methods)
         step = space.step(from_scratch=method.finetune == "scratch", teacher=teacher)
         step = step.model_copy(update={"epochs": step.epochs * scale})
-        epochs = 0 if method.finetune == "none" else step.epochs
+        planned = epochs = 0 if method.finetune == "none" else step.epochs
         tags = [config.tag()] + ([step.tag()] if epochs else [])
+        if epochs and scale == 1:  # a second chance is worth running only at full length
+            least = -(-epochs // 2) if method.finetune == "scratch" else 1
+            epochs = self._affordable_epochs(epochs, least, booked)
+            if epochs < planned:
+                step = step.model_copy(update={"epochs": epochs})
+                self.skip(
+                    f"{' → '.join(tags)} ({planned} epochs)",
+                    f"time budget: needs ~{self.book.structure_estimate(planned):.0f} s, "
+                    f"{max(self.time_left() - booked, 0):.0f} s left; fine-tuned {epochs} "
+                    f"epoch{'s' if epochs > 1 else ''} instead",
+                )
         if not self.fits(" → ".join(tags), self.book.structure_estimate(epochs), booked):
             return None
 
@@ -293,7 +304,14 @@ class Search:
                 t0 = time.monotonic()
                 child = apply_method(child, step, self.ctx)
                 self.book.record("epoch", (time.monotonic() - t0) / epochs)
-                child.notes.append(f"fine-tuned {epochs} epochs")
+                if epochs < planned:
+                    child.notes.append(
+                        f"fine-tuned {epochs} of {planned} epochs (the time budget had no room "
+                        "for more)"
+                    )
+                    child.structure = {**child.structure, "shortened_from_epochs": planned}
+                else:
+                    child.notes.append(f"fine-tuned {epochs} epochs")
             t0 = time.monotonic()
             child = ensure_onnx(child, self.ctx)
             self.book.record("export", time.monotonic() - t0)
@@ -303,6 +321,19 @@ class Search:
         if child is not None:
             self.made[child.id] = (config, scale)
         return child
+
+    def _affordable_epochs(self, planned: int, least: int, booked: float) -> int:
+        """The most fine-tune epochs, from `planned` down to `least`, whose job fits the time
+        left (`planned` when none does: the job is then skipped as it stands).
+
+        A fine-tune cut short usually loses less accuracy than the pruning it follows costs
+        without one, and the budget's end would leave that time unused otherwise; a slimmed
+        model trained from scratch needs at least half its epochs to be worth judging."""
+        left = self.time_left() - booked
+        for epochs in range(planned, least - 1, -1):
+            if self.book.structure_estimate(epochs) <= left:
+                return epochs
+        return planned
 
     def run(self) -> tuple[Candidate, Constraints]:
         self.ladders = ladders = [
@@ -401,7 +432,10 @@ class Search:
                     ladder.stop()
                     continue
                 passed = cons.within_budget(child)
-                ladder.report(passed)
+                if passed or "shortened_from_epochs" not in child.structure:
+                    ladder.report(passed)
+                else:  # a short fine-tune's miss says little about the setting: the time is up
+                    ladder.stop()
                 if passed:
                     self.graph_variants(child, follow)
                 else:
