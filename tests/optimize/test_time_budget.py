@@ -10,6 +10,7 @@ import pytest
 
 from scaledl.config.optimize import OptimizeConfig
 from scaledl.optimize.api import optimize_package
+from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.finalize import SearchResult
 
 pytestmark = pytest.mark.slow
@@ -137,22 +138,27 @@ def test_the_reserve_counts_what_a_package_with_a_profile_costs(digits_package: 
     assert search.book.after_retime(2) >= 2 * search.book.package_estimate()
 
 
-def test_the_reserve_counts_the_packages_the_frontier_implies(digits_package: Path) -> None:
-    """Candidates off the frontier get no package and no test pass: the reserve must not count
-    them (it stopped a 10-minute search after a minute), but must count one more than the
-    frontier holds for the job that runs next."""
+def scored_child(cid: str, accuracy: float, ms: float, pass_s: float = 0.0) -> Candidate:
+    """A candidate as the search leaves it once scored: accuracy, latency, its validation pass."""
     import numpy as np
 
     from scaledl.bench.latency import LatencyStats
     from scaledl.optimize.candidate import Candidate
+
+    c = Candidate(id=cid, transforms=[cid], onnx=b"x" * 500, status="ok")
+    c.val = {"accuracy": accuracy, "loss": 0.1}
+    c.latency = LatencyStats.from_samples(np.full(10, ms / 1e3), 1)
+    c.metrics_seconds = pass_s
+    return c
+
+
+def test_the_reserve_counts_the_packages_the_frontier_implies(digits_package: Path) -> None:
+    """Candidates off the frontier get no package and no test pass: the reserve must not count
+    them (it stopped a 10-minute search after a minute), but must count one more than the
+    frontier holds for the job that runs next."""
+
     from scaledl.optimize.context import build_context
     from scaledl.optimize.search import Search, constraints_for
-
-    def child(cid: str, accuracy: float, ms: float) -> Candidate:
-        c = Candidate(id=cid, transforms=[cid], onnx=b"x" * 500, status="ok")
-        c.val = {"accuracy": accuracy, "loss": 0.1}
-        c.latency = LatencyStats.from_samples(np.full(10, ms / 1e3), 1)
-        return c
 
     def counts(keep: str) -> tuple[int, float]:
         search = Search(build_context(digits_package, OptimizeConfig(keep=keep)))
@@ -161,8 +167,8 @@ def test_the_reserve_counts_the_packages_the_frontier_implies(digits_package: Pa
         assert parent.latency is not None
         fast = parent.latency.p25_ms / 4
         # c01 beats the rest: as accurate as the parent, 4x faster; c02-c05 are slower and worse
-        search.candidates += [child("c01", parent.val["accuracy"], fast)]
-        search.candidates += [child(f"c0{i}", 0.5, fast * 1.01) for i in range(2, 6)]
+        search.candidates += [scored_child("c01", parent.val["accuracy"], fast)]
+        search.candidates += [scored_child(f"c0{i}", 0.5, fast * 1.01) for i in range(2, 6)]
         return search.packaged_count(), search.reserve()
 
     on_frontier, reserve_frontier = counts("frontier")
@@ -174,9 +180,10 @@ def test_the_reserve_counts_the_packages_the_frontier_implies(digits_package: Pa
 def test_a_fine_tune_that_does_not_fit_runs_as_many_epochs_as_fit(digits_package: Path) -> None:
     """On a slow machine the full fine-tune after pruning does not fit the time left, but a
     shorter one does: the search runs the pruned variant with the epochs that fit, says so, and
-    never cuts a slimmed model (trained from scratch) below half its epochs."""
+    never cuts a slimmed model (trained from scratch) below half its epochs, nor a second
+    chance below twice the first run's."""
     from scaledl.optimize.context import build_context
-    from scaledl.optimize.search import Search, constraints_for
+    from scaledl.optimize.search import RETRY_SCALE, Search, constraints_for
 
     config = OptimizeConfig(time_budget_min=5.0, methods=["prune", "slim", "distill"])
     search = Search(build_context(digits_package, config))
@@ -203,3 +210,44 @@ def test_a_fine_tune_that_does_not_fit_runs_as_many_epochs_as_fit(digits_package
     [note] = [s for s in search.skipped if s["method"].endswith(f"({planned} epochs)")]
     assert note["reason"].startswith("time budget")
     assert "fine-tuned 1 epoch instead" in note["reason"]
+
+    # A second chance is worth running only well beyond the first run: twice its epochs at
+    # least (6 do not fit; 2 do, at the mean of the epochs measured so far).
+    assert search.structure_variant(parent, prune, scale=RETRY_SCALE, first_epochs=3) is None
+    again = search.structure_variant(parent, prune, scale=RETRY_SCALE, first_epochs=1)
+    assert again is not None and again.ok, again and again.notes
+    assert again.structure["shortened_from_epochs"] == RETRY_SCALE * planned
+    assert again.structure["finetune_epochs"] >= 2
+
+
+def test_each_test_pass_is_costed_from_its_own_graphs_validation_pass(
+    digits_package: Path,
+) -> None:
+    """A pruned graph runs the test split several times faster than its parent, and int8
+    graphs off the frontier (slower than fp32 on a CPU without VNNI) are never scored on it:
+    the reserve costs each packaged graph's test pass from its own validation pass, and only
+    the pass not known yet (the next job's) at the mean of all."""
+    from scaledl.optimize.budget import SAFETY
+    from scaledl.optimize.context import build_context
+    from scaledl.optimize.search import Search, constraints_for
+
+    search = Search(build_context(digits_package, OptimizeConfig()))
+    parent = search.baseline()
+    search.constraints = constraints_for(parent, search.ctx)
+    assert parent.latency is not None
+    fast = parent.latency.p25_ms / 4
+    pruned = scored_child("c01", parent.val["accuracy"], fast, pass_s=0.01)
+    slow = [scored_child(f"c0{i}", 0.5, fast * 1.01, pass_s=5.0) for i in range(2, 6)]
+    search.candidates += [pruned, *slow]
+    for c in [pruned, *slow]:
+        search.book.record("metrics", c.metrics_seconds)
+
+    passes = search.packaged_passes()
+    assert passes == [parent.metrics_seconds, 0.01]
+    assert search.packaged_count() == 2  # c01, and one more for the next job
+    book = search.book
+    rows = len(search.ctx.x_test) / len(search.ctx.x_val)
+    saved = SAFETY * rows * (2 * book.mean("metrics") - sum(passes))
+    assert saved > 0
+    assert abs(book.packaging(2) - book.packaging(2, passes) - saved) < 1e-9
+    assert search.reserve() == book.reserve(search.ok_count(), 2, passes)

@@ -106,7 +106,8 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     # from); when the budget is nearly spent, with fewer rounds rather than none.
     rounds = ctx.config.final_rounds
     per_round = len(finalists) * SECONDS_PER_ROUND
-    spare = ctx.seconds_left() - search.book.after_retime(search.packaged_count())
+    after = search.book.after_retime(search.packaged_count(), search.packaged_passes())
+    spare = ctx.seconds_left() - after
     affordable = int(max(spare, 0.0) // max(per_round, 1e-9))
     if affordable < rounds:
         rounds = max(MIN_ROUNDS, affordable)
@@ -122,8 +123,9 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     choice = choose(ok, cons, tie)
     frontier = [c.id for c in pareto(ok, cons, tie)]
     kept = kept_ids(ok, parent, frontier, choice.chosen or choice.best_effort, ctx.config.keep)
+    passes = [parent.metrics_seconds] + [c.metrics_seconds for c in ok if c.id in set(kept)]
     if choice.chosen is not None:  # the engine changes neither latency ranks nor quality
-        _choose_engine(search, choice.chosen, parent, cons, tie, len(kept))
+        _choose_engine(search, choice.chosen, parent, cons, tie, len(kept), passes)
     # The test split checks the promise and fills the packages' metrics, so the parent and
     # the packaged candidates are scored on it; the rest are not (a pass over the test rows
     # per candidate can cost more than the whole search when the test split is the larger).
@@ -164,6 +166,7 @@ def _choose_engine(
     cons: Constraints,
     tie: float,
     packaged: int,
+    passes: list[float],
 ) -> None:
     """Time the chosen graph under each installed engine when the budget leaves room for it."""
     from scaledl.optimize.engine_choice import choose_engine
@@ -172,7 +175,7 @@ def _choose_engine(
     need = search.book.engine_estimate()
     if not need:
         return
-    if ctx.seconds_left() - search.book.packaging(packaged) < need:
+    if ctx.seconds_left() - search.book.packaging(packaged, passes) < need:
         search.skip("engine choice", f"time budget: needs ~{need:.0f} s; ONNX Runtime kept")
         return
     try:

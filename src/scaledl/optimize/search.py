@@ -184,20 +184,35 @@ class Search:
         """Candidates the final step would package (and score on the test split) if the search
         stopped now, by the final step's own rule (`kept_ids`), plus one: the job that runs
         next can add one to the frontier."""
-        ok = [c for c in self.candidates if c.ok]
-        children = [c for c in ok if c is not self.parent]  # the parent has its own package
-        if self.constraints is None or self.parent is None:
+        children = [c for c in self.candidates if c.ok and c is not self.parent]
+        kept = self._kept_now()
+        if kept is None:
             return len(children)
+        return min(len(children), len(kept) + 1)
+
+    def packaged_passes(self) -> list[float]:
+        """The measured validation passes (seconds) of the parent and of the candidates the
+        final step would package if the search stopped now: their test passes scale from them."""
+        kept = self._kept_now()
+        if kept is None or self.parent is None:
+            return []
+        packaged = [c.metrics_seconds for c in self.candidates if c.id in set(kept)]
+        return [self.parent.metrics_seconds, *packaged]
+
+    def _kept_now(self) -> list[str] | None:
+        """`kept_ids` if the search stopped now (None before the parent is scored)."""
+        if self.constraints is None or self.parent is None:
+            return None
+        ok = [c for c in self.candidates if c.ok]
         tie = self.ctx.config.tie_tolerance  # the final step's tie is at least this
         frontier = [c.id for c in pareto(ok, self.constraints, tie)]
         choice = choose(ok, self.constraints, tie)
         winner = choice.chosen or choice.best_effort
-        kept = kept_ids(ok, self.parent, frontier, winner, self.ctx.config.keep)
-        return min(len(children), len(kept) + 1)
+        return kept_ids(ok, self.parent, frontier, winner, self.ctx.config.keep)
 
     def reserve(self) -> float:
         """Seconds kept for the final step, for the candidates scored so far."""
-        return self.book.reserve(self.ok_count(), self.packaged_count())
+        return self.book.reserve(self.ok_count(), self.packaged_count(), self.packaged_passes())
 
     def time_left(self) -> float:
         """Seconds the search itself may still spend before the final step's reserve."""
@@ -271,12 +286,20 @@ class Search:
         return made
 
     def structure_variant(
-        self, parent: Candidate, config: MethodConfig, scale: int = 1, booked: float = 0.0
+        self,
+        parent: Candidate,
+        config: MethodConfig,
+        scale: int = 1,
+        booked: float = 0.0,
+        first_epochs: int = 0,
     ) -> Candidate | None:
         """Apply a structural method, fine-tune (`scale` × the usual epochs), export, score.
 
-        `booked`: seconds promised to later work (cross-fitting asked for by name), which this
-        job may not take."""
+        When that fine-tune does not fit the time left, as many epochs as fit run instead
+        (`_affordable_epochs`), but no fewer than one (half for a model trained from scratch),
+        and a second chance (`first_epochs`: what the first run had) no fewer than twice the
+        first run's. `booked`: seconds promised to later work (cross-fitting asked for by
+        name), which this job may not take."""
         method = method_for(config)
         space: Any = self.spaces["distill"]
         teacher = any(m.name == "distill" for m in self.methods)
@@ -284,8 +307,11 @@ class Search:
         step = step.model_copy(update={"epochs": step.epochs * scale})
         planned = epochs = 0 if method.finetune == "none" else step.epochs
         tags = [config.tag()] + ([step.tag()] if epochs else [])
-        if epochs and scale == 1:  # a second chance is worth running only at full length
-            least = -(-epochs // 2) if method.finetune == "scratch" else 1
+        if epochs:
+            if first_epochs:  # a second chance: worth it only well beyond the first run
+                least = min(2 * first_epochs, epochs)
+            else:
+                least = -(-epochs // 2) if method.finetune == "scratch" else 1
             epochs = self._affordable_epochs(epochs, least, booked)
             if epochs < planned:
                 step = step.model_copy(update={"epochs": epochs})
@@ -326,9 +352,8 @@ class Search:
         """The most fine-tune epochs, from `planned` down to `least`, whose job fits the time
         left (`planned` when none does: the job is then skipped as it stands).
 
-        A fine-tune cut short usually loses less accuracy than the pruning it follows costs
-        without one, and the budget's end would leave that time unused otherwise; a slimmed
-        model trained from scratch needs at least half its epochs to be worth judging."""
+        A fine-tune cut short usually recovers most of what pruning cost, and the budget's end
+        would leave that time unused otherwise."""
         left = self.time_left() - booked
         for epochs in range(planned, least - 1, -1):
             if self.book.structure_estimate(epochs) <= left:
@@ -461,7 +486,10 @@ class Search:
             config = self.made[pick.id][0]
             retried.add(config.tag())
             booked = self.cross_fit.booked() if self.cross_fit is not None else 0.0
-            child = self.structure_variant(parent, config, scale=RETRY_SCALE, booked=booked)
+            first = int(pick.structure.get("finetune_epochs") or 1)
+            child = self.structure_variant(
+                parent, config, scale=RETRY_SCALE, booked=booked, first_epochs=first
+            )
             if child is not None and child.ok and cons.within_budget(child):
                 self.graph_variants(child, follow)
 
