@@ -245,6 +245,7 @@ def test_each_test_pass_is_costed_from_its_own_graphs_validation_pass(
     passes = search.packaged_passes()
     assert passes == [parent.metrics_seconds, 0.01]
     assert search.packaged_count() == 2  # c01, and one more for the next job
+    assert search.packaged_count(next_job=False) == 1  # what the final step itself packages
     book = search.book
     rows = len(search.ctx.x_test) / len(search.ctx.x_val)
     saved = SAFETY * rows * (2 * book.mean("metrics") - sum(passes))

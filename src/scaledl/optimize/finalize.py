@@ -106,7 +106,8 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     # from); when the budget is nearly spent, with fewer rounds rather than none.
     rounds = ctx.config.final_rounds
     per_round = len(finalists) * SECONDS_PER_ROUND
-    after = search.book.after_retime(search.packaged_count(), search.packaged_passes())
+    # No job follows: the packages are those of the frontier so far (a wider tie only shrinks it).
+    after = search.book.after_retime(search.packaged_count(False), search.packaged_passes())
     spare = ctx.seconds_left() - after
     affordable = int(max(spare, 0.0) // max(per_round, 1e-9))
     if affordable < rounds:

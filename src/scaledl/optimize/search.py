@@ -180,15 +180,15 @@ class Search:
     def ok_count(self) -> int:
         return sum(c.ok for c in self.candidates)
 
-    def packaged_count(self) -> int:
+    def packaged_count(self, next_job: bool = True) -> int:
         """Candidates the final step would package (and score on the test split) if the search
-        stopped now, by the final step's own rule (`kept_ids`), plus one: the job that runs
-        next can add one to the frontier."""
+        stopped now, by the final step's own rule (`kept_ids`), plus one with `next_job`: the
+        job that runs next can add one to the frontier (the final step itself runs none)."""
         children = [c for c in self.candidates if c.ok and c is not self.parent]
         kept = self._kept_now()
         if kept is None:
             return len(children)
-        return min(len(children), len(kept) + 1)
+        return min(len(children), len(kept) + int(next_job))
 
     def packaged_passes(self) -> list[float]:
         """The measured validation passes (seconds) of the parent and of the candidates the
