@@ -6,9 +6,10 @@ budget. A test pass there costs ten validation passes, so a final step that scor
 more than it must shows at once. Each budget is one search (1 thread, batch 1). Writes
 bench/results/optimize_budget.json: per budget the seconds used, when the search handed over to
 the final step, what it had kept for that step and what the step took, the jobs run and
-skipped for time, what was packaged and scored on test, and the choice.
+skipped for time, the fine-tunes' epochs (run and planned), what was packaged and scored on
+test, and the choice.
 
-    python bench/optimize_budget.py --budgets 10
+    python bench/optimize_budget.py --budgets 10 [--reuse]   # --reuse: the parent trained before
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ def one_search(package: Path, budget_min: float, out: Path) -> dict[str, Any]:
         "jobs": [c.label for c in result.candidates[1:]],
         "p25_ms": {c.label: round(c.rank_ms, 4) for c in ok},
         "val": {c.label: round(c.val.get("accuracy", float("nan")), 4) for c in ok},
+        "fine_tunes": {  # epochs run, and the planned ones where the time left cut them
+            c.label: {
+                "epochs": c.structure["finetune_epochs"],
+                "planned": c.structure.get("shortened_from_epochs", c.structure["finetune_epochs"]),
+            }
+            for c in ok
+            if "finetune_epochs" in c.structure
+        },
         "skipped_for_time": [s["method"] for s in result.skipped if "time budget" in s["reason"]],
         "packaged": len(result.kept),
         "scored_on_test": sum(bool(c.test) for c in ok),
