@@ -23,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import REPO, write_results
-from optimize import find_cifar10, train_parent
+from optimize import cifar10_subset_parent
 
 
 def main() -> None:
@@ -51,13 +51,7 @@ def main() -> None:
     from scaledl.preprocess import apply_preprocessing
     from scaledl.train.tensors import predict_torch
 
-    overrides = [
-        f"data.source={find_cifar10()}",
-        "data.limit_per_class=1000",
-        "data.val_fraction=0.1",
-        f"train.time_budget_min={args.parent_budget_min:g}",
-    ]
-    package = train_parent("cifar10-fast", args.work, "cifar10-fast", overrides, args.reuse)
+    package, overrides = cifar10_subset_parent(args.work, args.parent_budget_min, args.reuse)
     ctx = build_context(package, OptimizeConfig())
     teacher = ctx.teacher
     if not getattr(teacher, "tta_flip", False):

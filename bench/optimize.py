@@ -139,6 +139,19 @@ def train_parent(
     return train_recipe(recipe, work / "parent").package
 
 
+def cifar10_subset_parent(work: Path, budget_min: float, reuse: bool) -> tuple[Path, list[str]]:
+    """The cifar10-fast parent on the CIFAR-10 subset (1,000 images per class, 10 % validation:
+    9,000 training, 1,000 validation, the 10,000 test images), trained for `budget_min`; its
+    package and the overrides it was trained with (the data source first)."""
+    overrides = [
+        f"data.source={find_cifar10()}",
+        "data.limit_per_class=1000",
+        "data.val_fraction=0.1",
+        f"train.time_budget_min={budget_min:g}",
+    ]
+    return train_parent("cifar10-fast", work, "cifar10-fast", overrides, reuse), overrides
+
+
 def run_search(
     name: str, case: Case, parent: Path, work: Path, quick: bool, reuse: bool
 ) -> dict[str, Any]:

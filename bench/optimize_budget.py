@@ -22,7 +22,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import REPO, write_results
-from optimize import find_cifar10, train_parent
+from optimize import cifar10_subset_parent
 
 
 def one_search(package: Path, budget_min: float, out: Path) -> dict[str, Any]:
@@ -76,13 +76,7 @@ def main() -> None:
         budgets = [float(b) for b in args.budgets.split(",") if b.strip()]
     except ValueError:
         parser.error(f"--budgets {args.budgets!r}: expected comma-separated minutes")
-    overrides = [
-        f"data.source={find_cifar10()}",
-        "data.limit_per_class=1000",
-        "data.val_fraction=0.1",
-        f"train.time_budget_min={args.parent_budget_min:g}",
-    ]
-    package = train_parent("cifar10-fast", args.work, "cifar10-fast", overrides, args.reuse)
+    package, overrides = cifar10_subset_parent(args.work, args.parent_budget_min, args.reuse)
     runs = []
     for budget in budgets:
         row = one_search(package, budget, args.work / f"optimized-{budget:g}")

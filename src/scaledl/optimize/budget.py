@@ -79,10 +79,10 @@ class TimeBook:
 
         `passes`: the measured validation passes (seconds) of the graphs known to be scored on
         the test split, the parent first. Each test pass is its own graph's validation pass
-        scaled by the rows: a pruned graph runs the test split several times faster than
-        its parent, and the mean over every graph scored (int8 graphs slower than fp32 on a
-        CPU without VNNI) made the reserve about twice what the final step took. Passes not
-        known yet count at that mean."""
+        scaled by the rows: a pruned or slimmed graph runs the test split two or three times
+        faster than the mean over every graph scored (which int8 graphs, slower than fp32 on a
+        CPU without VNNI, pull up although they are rarely packaged). Passes not known yet
+        count at that mean."""
         val_rows = max(len(self.ctx.x_val), 1)
         known = list(passes)[: packaged + 1]
         validation = sum(known) + (packaged + 1 - len(known)) * self.mean("metrics")

@@ -107,7 +107,7 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     rounds = ctx.config.final_rounds
     per_round = len(finalists) * SECONDS_PER_ROUND
     # No job follows: the packages are those of the frontier so far (a wider tie only shrinks it).
-    after = search.book.after_retime(search.packaged_count(False), search.packaged_passes())
+    after = search.book.after_retime(*search.packages(next_job=False))
     spare = ctx.seconds_left() - after
     affordable = int(max(spare, 0.0) // max(per_round, 1e-9))
     if affordable < rounds:
@@ -124,7 +124,7 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     choice = choose(ok, cons, tie)
     frontier = [c.id for c in pareto(ok, cons, tie)]
     kept = kept_ids(ok, parent, frontier, choice.chosen or choice.best_effort, ctx.config.keep)
-    passes = [parent.metrics_seconds] + [c.metrics_seconds for c in ok if c.id in set(kept)]
+    passes = search.validation_passes(kept)
     if choice.chosen is not None:  # the engine changes neither latency ranks nor quality
         _choose_engine(search, choice.chosen, parent, cons, tie, len(kept), passes)
     # The test split checks the promise and fills the packages' metrics, so the parent and

@@ -180,23 +180,30 @@ class Search:
     def ok_count(self) -> int:
         return sum(c.ok for c in self.candidates)
 
-    def packaged_count(self, next_job: bool = True) -> int:
-        """Candidates the final step would package (and score on the test split) if the search
-        stopped now, by the final step's own rule (`kept_ids`), plus one with `next_job`: the
-        job that runs next can add one to the frontier (the final step itself runs none)."""
+    def packages(self, next_job: bool = True) -> tuple[int, list[float]]:
+        """What the final step would package (and score on the test split) if the search
+        stopped now, by its own rule (`kept_ids`): how many candidates, plus one with
+        `next_job` (the job that runs next can add one to the frontier; the final step itself
+        runs none), and the measured validation passes their test passes scale from (the
+        parent's first; the extra one is not known yet)."""
         children = [c for c in self.candidates if c.ok and c is not self.parent]
         kept = self._kept_now()
         if kept is None:
-            return len(children)
-        return min(len(children), len(kept) + int(next_job))
+            return len(children), []
+        return min(len(children), len(kept) + int(next_job)), self.validation_passes(kept)
+
+    def packaged_count(self, next_job: bool = True) -> int:
+        return self.packages(next_job)[0]
 
     def packaged_passes(self) -> list[float]:
-        """The measured validation passes (seconds) of the parent and of the candidates the
-        final step would package if the search stopped now: their test passes scale from them."""
-        kept = self._kept_now()
-        if kept is None or self.parent is None:
+        return self.packages()[1]
+
+    def validation_passes(self, kept: list[str]) -> list[float]:
+        """Seconds the parent's and the `kept` candidates' validation passes took."""
+        if self.parent is None:
             return []
-        packaged = [c.metrics_seconds for c in self.candidates if c.id in set(kept)]
+        wanted = set(kept)
+        packaged = (c.metrics_seconds for c in self.candidates if c.id in wanted)
         return [self.parent.metrics_seconds, *packaged]
 
     def _kept_now(self) -> list[str] | None:
@@ -212,7 +219,7 @@ class Search:
 
     def reserve(self) -> float:
         """Seconds kept for the final step, for the candidates scored so far."""
-        return self.book.reserve(self.ok_count(), self.packaged_count(), self.packaged_passes())
+        return self.book.reserve(self.ok_count(), *self.packages())
 
     def time_left(self) -> float:
         """Seconds the search itself may still spend before the final step's reserve."""
