@@ -22,6 +22,16 @@ class TrainConfig(BaseModel):
     )
     warmup_epochs: float = Field(0.0, ge=0.0, description="linear warm-up before the schedule")
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    loss: Literal["auto", "mse", "mae", "huber"] = Field(
+        "auto",
+        description="regression: the training loss on the standardised scale (auto = mse; mae "
+        "is less pulled by outlying targets; huber is quadratic within huber_delta, linear "
+        "beyond); classifiers always train on cross-entropy. Selection and reports stay on "
+        "the task's metric (MSE)",
+    )
+    huber_delta: float = Field(
+        1.0, gt=0.0, description="huber loss: where quadratic turns linear (standardised units)"
+    )
     class_weights: Literal["none", "balanced"] | list[float] = Field(
         "none",
         description="classifiers: weight each class's loss (balanced: inversely to its share of "

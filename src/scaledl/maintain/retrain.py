@@ -50,6 +50,7 @@ def finetune_package(
     """Start from `source`'s weights, train on `splits`, export and package into `out`."""
     from scaledl.config.export import ExportConfig
     from scaledl.export.reexport import load_module
+    from scaledl.optimize.context import parent_loss
     from scaledl.optimize.distill import DistillConfig, finetune
 
     started = time.monotonic()
@@ -68,6 +69,7 @@ def finetune_package(
             optimizer=config.optimizer,
             weight_decay=config.weight_decay,
             threads=config.threads,
+            **parent_loss(source),
         ),
         seed=config.seed,
         task=task,

@@ -39,6 +39,7 @@ class SearchContext:
     teacher: Any = None  # the parent's nn.Module when it has weights
     spec: Any = None  # the parent's ModelSpec
     augment: Any = None  # the parent's AugmentConfig, reused when fine-tuning
+    train_loss: dict[str, Any] = field(default_factory=dict)  # the parent's regression loss
     cpu: CpuInfo = field(default_factory=cpu_info)
     started: float = field(default_factory=time.monotonic)
     data_label: str = ""
@@ -186,6 +187,7 @@ def build_context(
         ctx.spec = ModelSpec.from_json(parent.read_json(MODEL_JSON))
         ctx.teacher = load_module(parent, trust_code=trust_code)
         ctx.augment = _parent_augment(parent)
+        ctx.train_loss = parent_loss(parent)
     return ctx
 
 
@@ -225,6 +227,17 @@ def recipe_section(parent: Package, key: str, model: Any) -> Any:
     except Exception as exc:
         log.info("parent recipe section %r not usable (%s)", key, exc)
         return None
+
+
+def parent_loss(parent: Package) -> dict[str, Any]:
+    """The regression loss the parent was trained on ({loss, huber_delta} from its recipe's
+    `train` section), so that its fine-tunes minimise the same thing; {} when it has none."""
+    from scaledl.config.train import TrainConfig
+
+    train = recipe_section(parent, "train", TrainConfig)
+    if train is None or parent.manifest.task != "regression":
+        return {}
+    return {"loss": train.loss, "huber_delta": train.huber_delta}
 
 
 def _parent_augment(parent: Package) -> Any:

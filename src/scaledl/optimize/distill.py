@@ -36,6 +36,10 @@ class DistillConfig(BaseModel):
     optimizer: Literal["adamw", "sgd"] = "adamw"
     weight_decay: float = Field(0.0, ge=0.0)
     threads: int | None = Field(None, ge=1, description="torch intra-op threads (default: all)")
+    loss: Literal["auto", "mse", "mae", "huber"] = Field(
+        "auto", description="regression: the loss the parent was trained on (train.loss)"
+    )
+    huber_delta: float = Field(1.0, gt=0.0)
 
 
 LossFn = Callable[["torch.Tensor", "torch.Tensor", "torch.Tensor"], "torch.Tensor"]
@@ -46,8 +50,9 @@ def distillation_loss(
 ) -> LossFn:
     """loss(out, y, x) mixing the teacher's soft targets (on the same normalized x) and y.
 
-    Regression: both terms are the training loss (MSE, on the `error_scale` when the model has
-    one), against the teacher's output and against y."""
+    Regression: both terms are the parent's training loss (`config.loss`: MSE unless the recipe
+    chose another, on the `error_scale` when the model has one), against the teacher's output
+    and against y."""
     import torch
     from torch.nn import functional
 
@@ -56,13 +61,18 @@ def distillation_loss(
     teacher.eval()
     answer = one_view(teacher)
     t, alpha = config.temperature, config.alpha
-    mse = loss_fn("regression", error_scale=error_scale)
+    error = loss_fn(
+        "regression",
+        error_scale=error_scale,
+        regression_loss=config.loss,
+        huber_delta=config.huber_delta,
+    )
 
     def loss(out: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             target = answer(x)
         if task == "regression":
-            return alpha * mse(out, target.reshape(out.shape)) + (1 - alpha) * mse(out, y)
+            return alpha * error(out, target.reshape(out.shape)) + (1 - alpha) * error(out, y)
         soft = functional.kl_div(
             functional.log_softmax(out / t, dim=1),
             functional.log_softmax(target / t, dim=1),
@@ -120,6 +130,8 @@ def finetune(
         "weight_decay": config.weight_decay,
         "schedule": "cosine",
     }
+    if task == "regression":
+        settings.update(loss=config.loss, huber_delta=config.huber_delta)
     for key in ("batch_size", "threads"):
         if getattr(config, key) is not None:
             settings[key] = getattr(config, key)

@@ -120,7 +120,14 @@ class Trainer:
         self.loss_override = loss_override
         self.checkpoint_every = checkpoint_every
         weights = class_weights(config.class_weights, splits) if task == "classification" else None
-        self.criterion = loss_fn(task, config.label_smoothing, self.error_scale, weights)
+        self.criterion = loss_fn(
+            task,
+            config.label_smoothing,
+            self.error_scale,
+            weights,
+            regression_loss=config.loss,
+            huber_delta=config.huber_delta,
+        )
         problem = sharding.check_world_size(
             len(splits.train), config.batch_size, self.dist.world_size
         )

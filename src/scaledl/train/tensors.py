@@ -15,20 +15,31 @@ def loss_fn(
     label_smoothing: float = 0.0,
     error_scale: np.ndarray | None = None,
     class_weights: np.ndarray | None = None,
+    regression_loss: str = "auto",
+    huber_delta: float = 1.0,
 ) -> Any:
-    """The training loss. Regression: MSE, on the standardised scale when the modality gives
-    an `error_scale` (each target's training std), for outputs of any shape matching y's.
-    Classification: cross-entropy, weighted per class when `class_weights` is given."""
+    """The training loss. Regression: MSE (or `regression_loss`: mae, huber), on the
+    standardised scale when the modality gives an `error_scale` (each target's training std),
+    for outputs of any shape matching y's. Classification: cross-entropy, weighted per class
+    when `class_weights` is given."""
     if task == "regression":
+        pointwise = _regression_loss(regression_loss, huber_delta)
         if error_scale is None:
-            return lambda out, y: torch.nn.functional.mse_loss(_like(out, y), y)
+            return lambda out, y: pointwise(_like(out, y), y)
         inverse = torch.tensor(1.0 / np.asarray(error_scale, np.float64), dtype=torch.float32)
 
         def scaled(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             inv = inverse.to(y.device)
-            return torch.nn.functional.mse_loss(_like(out, y) * inv, y * inv)
+            return pointwise(_like(out, y) * inv, y * inv)
 
         return scaled
+    if regression_loss not in ("auto", "mse"):
+        from scaledl.errors import RecipeError
+
+        raise RecipeError(
+            f"train.loss is {regression_loss!r}, a regression loss; this is a classifier, which "
+            "trains on cross-entropy: leave train.loss at auto"
+        )
     weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
 
     def cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -36,6 +47,14 @@ def loss_fn(
         return torch.nn.functional.cross_entropy(out, y, weight=w, label_smoothing=label_smoothing)
 
     return cross_entropy
+
+
+def _regression_loss(name: str, huber_delta: float) -> Any:
+    if name == "mae":
+        return torch.nn.functional.l1_loss
+    if name == "huber":
+        return lambda out, y: torch.nn.functional.huber_loss(out, y, delta=huber_delta)
+    return torch.nn.functional.mse_loss
 
 
 def class_weights(setting: Any, splits: Any) -> np.ndarray | None:

@@ -322,7 +322,7 @@ def distill(candidate: Candidate, config: DistillStep, ctx: SearchContext) -> Ca
         ctx.finetune_splits(),
         ctx.preprocessing,
         teacher=ctx.teacher if config.teacher else None,
-        config=DistillConfig(**settings),
+        config=DistillConfig(**settings, **ctx.train_loss),
         seed=ctx.config.seed,
         task=ctx.task,
         augment=ctx.augment,
