@@ -43,6 +43,7 @@ def one_search(package: Path, budget_min: float, out: Path) -> dict[str, Any]:
         "search_s": time["search_s"],
         "final_reserved_s": time["final_reserved_s"],
         "final_used_s": round(time["used_s"] - time["search_s"], 1),
+        "final_phases_s": time["final_phases_s"],  # estimate (no margin) and used, each
         "jobs_scored": len(ok) - 1,
         "jobs": [c.label for c in result.candidates[1:]],
         "p25_ms": {c.label: round(c.rank_ms, 4) for c in ok},

@@ -43,6 +43,12 @@ def test_a_tiny_budget_ends_within_it_and_reports_what_time_left_out(tiny: Searc
     assert spent["budget_s"] == budget_s and spent["skipped_for_time"] == len(for_time)
     assert spent["measured_mean_s"]["score"] > 0  # estimates come from what was measured
     assert 0 < spent["search_s"] <= spent["used_s"] and spent["final_reserved_s"] > 0
+    # each phase of the final step is shown beside its estimate, so the reserve can be checked
+    phases = spent["final_phases_s"]
+    assert {"retime", "test", "packages"} <= set(phases), phases
+    assert all(p["estimate"] >= 0 and p["used"] >= 0 for p in phases.values()), phases
+    assert phases["retime"]["estimate"] > 0 and phases["retime"]["used"] > 0
+    assert sum(p["used"] for p in phases.values()) <= spent["used_s"] - spent["search_s"]
     assert frontier["met"] and frontier["promise"].startswith("promised drop ≤ 1 pt at 90%")
     chosen = next(c for c in frontier["candidates"] if c["chosen"])
     assert chosen["drop"]["upper"] <= 0.01 and chosen["test_drop"]["rows"] > 0

@@ -65,9 +65,13 @@ class TimeBook:
     def reserve(self, ok: int, packaged: int, passes: Sequence[float] = ()) -> float:
         """Seconds the final step needs for `ok` scored candidates of which `packaged` get a
         package (and a test pass), from measured costs (`passes`: see `packaging`)."""
-        finalists = min(ok, MAX_FINALISTS)
-        retime = finalists * self.ctx.config.final_rounds * SECONDS_PER_ROUND
+        retime = self.retime_estimate(min(ok, MAX_FINALISTS), self.ctx.config.final_rounds)
         return SAFETY * retime + self.after_retime(packaged, passes)
+
+    @staticmethod
+    def retime_estimate(finalists: int, rounds: int) -> float:
+        """The final re-timing's own seconds (no safety margin): interleaved rounds."""
+        return finalists * rounds * SECONDS_PER_ROUND
 
     def after_retime(self, packaged: int, passes: Sequence[float] = ()) -> float:
         """The final step's part after the re-timing: the engine choice, then packaging."""
@@ -83,12 +87,19 @@ class TimeBook:
         faster than the mean over every graph scored (which int8 graphs, slower than fp32 on a
         CPU without VNNI, pull up although they are rarely packaged). Passes not known yet
         count at that mean."""
+        test = self.test_estimate(packaged, passes)
+        return SAFETY * (test + self.packages_estimate(packaged)) + REPORT_S
+
+    def test_estimate(self, packaged: int, passes: Sequence[float] = ()) -> float:
+        """The test passes of the parent and `packaged` candidates (no safety margin)."""
         val_rows = max(len(self.ctx.x_val), 1)
         known = list(passes)[: packaged + 1]
         validation = sum(known) + (packaged + 1 - len(known)) * self.mean("metrics")
-        test = validation * len(self.ctx.x_test) / val_rows
-        packages = packaged * self.package_estimate()
-        return SAFETY * (test + packages) + REPORT_S
+        return validation * len(self.ctx.x_test) / val_rows
+
+    def packages_estimate(self, packaged: int) -> float:
+        """Writing `packaged` candidate packages, without the report (no safety margin)."""
+        return packaged * self.package_estimate()
 
     def package_estimate(self) -> float:
         """One candidate package; with a monitoring profile, also a pass over the validation

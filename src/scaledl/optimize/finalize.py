@@ -12,7 +12,7 @@ import numpy as np
 from scaledl.bench.latency import LatencyStats, interleaved_rounds, round_noise
 from scaledl.modalities import modality_of
 from scaledl.modalities.base import SEEN_WARNING_SHARE
-from scaledl.optimize.budget import MAX_FINALISTS, SECONDS_PER_ROUND
+from scaledl.optimize.budget import MAX_FINALISTS, SAFETY, SECONDS_PER_ROUND
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
 from scaledl.optimize.evaluation import judge_test, make_session, score_test
@@ -41,6 +41,9 @@ class SearchResult:
     reserved_seconds: float = 0.0  # what the search had kept for the final step then
     tie_tolerance: float = 0.0
     measured: dict[str, float] = field(default_factory=dict)  # mean seconds per kind of job
+    # each phase of the final step: its estimate from the search's measurements (no safety
+    # margin, for the work it really did) and the seconds it took, to check the reserve by
+    final_phases: dict[str, dict[str, float]] = field(default_factory=dict)
     cross_fit: dict[str, Any] = field(default_factory=dict)  # folds and rows, when it ran
     # share of validation rows the model read in training (text phrases of training sentences)
     seen_in_training: float | None = None
@@ -60,6 +63,7 @@ class SearchResult:
             "search_s": round(self.search_seconds, 1),
             "final_reserved_s": round(self.reserved_seconds, 1),
             "measured_mean_s": self.measured,
+            "final_phases_s": self.final_phases,
             "skipped_for_time": len(for_time),
         }
 
@@ -116,7 +120,10 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
             "full final re-timing",
             f"time budget: {rounds} interleaved round(s) instead of {ctx.config.final_rounds}",
         )
+    phases: dict[str, dict[str, float]] = {}
+    started = ctx.elapsed()
     noise = _retime(finalists, ctx, rounds)
+    phases["retime"] = _phase(search.book.retime_estimate(len(finalists), rounds), started, ctx)
     # On a busy machine, differences smaller than twice the measured noise are not real.
     tie = min(max(ctx.config.tie_tolerance, 2.0 * noise), MAX_TIE)
     # The choice reads validation rows only; the test split is scored after it, once, and
@@ -126,7 +133,9 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     kept = kept_ids(ok, parent, frontier, choice.chosen or choice.best_effort, ctx.config.keep)
     passes = search.validation_passes(kept)
     if choice.chosen is not None:  # the engine changes neither latency ranks nor quality
-        _choose_engine(search, choice.chosen, parent, cons, tie, len(kept), passes)
+        started = ctx.elapsed()
+        if _choose_engine(search, choice.chosen, parent, cons, tie, len(kept), passes):
+            phases["engine"] = _phase(search.book.engine_estimate() / SAFETY, started, ctx)
     # The test split checks the promise and fills the packages' metrics, so the parent and
     # the packaged candidates are scored on it; the rest are not (a pass over the test rows
     # per candidate can cost more than the whole search when the test split is the larger).
@@ -134,8 +143,12 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     # the validation period's windows), so it keeps none.
     reuse = ctx.preprocessing.kind != "series"
     tested = [c for c in ok if c is parent or c.id in kept]
+    started = ctx.elapsed()
     for candidate in tested:
         score_test(candidate, ctx, keep_outputs=reuse and candidate.id in kept)
+    phases["test"] = _phase(search.book.test_estimate(len(tested) - 1, passes), started, ctx)
+    # written by write_outputs, which fills in the seconds it took
+    phases["packages"] = {"estimate": round(search.book.packages_estimate(len(kept)), 1)}
     for candidate in tested:
         judge_test(candidate, parent, ctx)
     result = SearchResult(
@@ -152,6 +165,7 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
         reserved_seconds=reserved,
         tie_tolerance=tie,
         measured=search.book.to_json(),
+        final_phases=phases,
         cross_fit=search.cross_fit.summary() if search.cross_fit is not None else {},
         seen_in_training=modality_of(ctx.preprocessing).seen_in_training(ctx.splits),
     )
@@ -168,21 +182,28 @@ def _choose_engine(
     tie: float,
     packaged: int,
     passes: list[float],
-) -> None:
-    """Time the chosen graph under each installed engine when the budget leaves room for it."""
+) -> bool:
+    """Time the chosen graph under each installed engine when the budget leaves room for it;
+    whether it ran."""
     from scaledl.optimize.engine_choice import choose_engine
 
     ctx = search.ctx
     need = search.book.engine_estimate()
     if not need:
-        return
+        return False
     if ctx.seconds_left() - search.book.packaging(packaged, passes) < need:
         search.skip("engine choice", f"time budget: needs ~{need:.0f} s; ONNX Runtime kept")
-        return
+        return False
     try:
         chosen.engine = choose_engine(chosen, parent, ctx, cons, tie)
     except Exception as exc:  # the engine is an option: ONNX Runtime stays the fallback
         search.skip("engine choice", f"failed ({type(exc).__name__}: {exc}); ONNX Runtime kept")
+    return True
+
+
+def _phase(estimate: float, started: float, ctx: SearchContext) -> dict[str, float]:
+    """A final-step phase: what the search's measurements predicted and what it took."""
+    return {"estimate": round(estimate, 1), "used": round(ctx.elapsed() - started, 1)}
 
 
 def _finalists(ok: list[Candidate], cons: Constraints, parent: Candidate) -> list[Candidate]:

@@ -54,9 +54,13 @@ def write_outputs(result: SearchResult, out: Path) -> Path:
         candidate.package = f"{PACKAGES}/{slug(candidate)}"
     result.out_dir = out
     with atomic_directory(out) as tmp:
+        started = result.ctx.elapsed()
         for candidate in kept:
             assert candidate.package is not None
             write_candidate_package(result, candidate, tmp / candidate.package)
+        # its estimate was set by the final step, which knew the search's measurements
+        packages = result.final_phases.setdefault("packages", {})
+        packages["used"] = round(result.ctx.elapsed() - started, 1)
         (tmp / FRONTIER).write_text(json.dumps(frontier_json(result), indent=2))
         (tmp / REPORT).write_text(render_report(result))
     return out
