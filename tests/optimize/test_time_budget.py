@@ -258,3 +258,27 @@ def test_each_test_pass_is_costed_from_its_own_graphs_validation_pass(
     assert saved > 0
     assert abs(book.packaging(2) - book.packaging(2, passes) - saved) < 1e-9
     assert search.reserve() == book.reserve(search.ok_count(), 2, passes)
+
+
+def test_accuracy_passes_use_every_core_and_latency_the_target_threads(
+    digits_package: Path,
+) -> None:
+    """Scoring a split is not latency: it takes every core; timing keeps `threads`."""
+    import os
+
+    from scaledl.optimize.context import build_context
+    from scaledl.optimize.evaluation import make_session, scoring_session, split_metrics
+
+    cores = len(os.sched_getaffinity(0))
+    wide = build_context(digits_package, OptimizeConfig(threads=1))
+    narrow = build_context(digits_package, OptimizeConfig(threads=1, scoring_threads=1))
+    parent = Candidate(id="c00", transforms=[], onnx=wide.parent.onnx_path.read_bytes())
+    scored = {}
+    for ctx in (wide, narrow):
+        session = scoring_session(parent, ctx)
+        threads = session.get_session_options().intra_op_num_threads
+        assert threads == (cores if ctx is wide else 1)
+        scored[threads] = split_metrics(session, ctx.x_val, ctx.splits.val.y, ctx.task)[0]
+    timing = make_session(parent, wide.config.threads)
+    assert timing.get_session_options().intra_op_num_threads == 1
+    assert scored[cores]["accuracy"] == scored[1]["accuracy"]

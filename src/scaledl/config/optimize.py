@@ -58,6 +58,13 @@ class OptimizeConfig(BaseModel):
         default_factory=dict, description="per-method search settings, e.g. {prune: {ratios: …}}"
     )
     threads: int = Field(1, ge=1, description="intra-op threads latency is measured with")
+    scoring_threads: int | None = Field(
+        None,
+        ge=1,
+        description="intra-op threads for the passes that score accuracy or error (validation, "
+        "test, the package's monitoring profile; default: every core this process may use). "
+        "Latency is always measured with `threads`",
+    )
     measure_seconds: float = Field(
         0.4, gt=0.0, description="timed seconds per candidate during the search"
     )

@@ -48,7 +48,7 @@ import numpy as np
 
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext, recipe_section
-from scaledl.optimize.evaluation import ensure_onnx, make_session, split_metrics
+from scaledl.optimize.evaluation import ensure_onnx, scoring_session, split_metrics
 from scaledl.optimize.paired import paired_drop
 from scaledl.optimize.registry import MethodConfig, MethodSkipped, apply_method, method_for
 from scaledl.preprocess import apply_preprocessing
@@ -250,7 +250,7 @@ class CrossFit:
         parent_rows, rows, per_fold = [parent.val_rows], [candidate.val_rows], []
         for fold in self.parents:
             child = fold.replay(candidate.chain)
-            session = make_session(child, ctx.config.threads)
+            session = scoring_session(child, ctx)
             _, child_rows = split_metrics(session, fold.x, fold.y, ctx.task, ctx.error_scale)
             parent_rows.append(fold.rows)
             rows.append(child_rows)
@@ -402,7 +402,7 @@ class CrossFit:
         )
         fold = Candidate(id=f"fold{k}", transforms=[], onnx=None, module=model, spec=ctx.spec)
         fold = ensure_onnx(fold, fold_ctx)
-        session = make_session(fold, ctx.config.threads)
+        session = scoring_session(fold, fold_ctx)
         _, rows = split_metrics(session, x_held, y[held], ctx.task, ctx.error_scale)
         return FoldParent(ctx=fold_ctx, candidate=fold, x=x_held, y=y[held], rows=rows)
 

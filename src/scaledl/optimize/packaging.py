@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from scaledl.optimize.candidate import Candidate
-from scaledl.optimize.evaluation import make_session, run
+from scaledl.optimize.evaluation import make_session, run, scoring_session
 from scaledl.optimize.finalize import SearchResult
 from scaledl.package import MODEL_JSON, MODEL_ONNX, PROFILE, SAMPLE, WEIGHTS, write_package
 
@@ -141,7 +141,7 @@ def _profile(candidate: Candidate, result: SearchResult) -> tuple[bytes, Any]:
     from scaledl.monitor.reference import profile_for_splits
 
     ctx = result.ctx
-    session = make_session(candidate, ctx.config.threads)
+    session = scoring_session(candidate, ctx)
     heldout = None
     # Scored already (never for forecasters, whose profile reads other windows): only the
     # validation rows are new.
@@ -161,7 +161,7 @@ def outputs_on_test(candidate: Candidate, ctx: Any) -> np.ndarray:
     """The graph's outputs on the test split: those the final step kept, else a new pass."""
     if candidate.test_outputs is not None:
         return np.asarray(candidate.test_outputs)
-    return run(make_session(candidate, ctx.config.threads), ctx.x_test)
+    return run(scoring_session(candidate, ctx), ctx.x_test)
 
 
 def _metrics(c: Candidate, result: SearchResult) -> dict[str, Any]:
