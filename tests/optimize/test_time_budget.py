@@ -226,6 +226,35 @@ def test_a_fine_tune_that_does_not_fit_runs_as_many_epochs_as_fit(digits_package
     assert again.structure["finetune_epochs"] >= 2
 
 
+def test_a_fine_tune_slower_than_estimated_stops_at_the_end_of_its_slot(
+    digits_package: Path,
+) -> None:
+    """A first guess (or a quiet moment) can make an epoch look far cheaper than it is: the
+    trainer stops the fine-tune when the time the search gave it is spent, so the final step's
+    reserve stays whole."""
+    from scaledl.optimize.context import build_context
+    from scaledl.optimize.search import Search, constraints_for
+
+    config = OptimizeConfig(
+        time_budget_min=0.75, methods=["prune", "distill"], settings={"distill": {"epochs": 400}}
+    )
+    search = Search(build_context(digits_package, config))
+    parent = search.baseline()
+    search.constraints = constraints_for(parent, search.ctx)
+    search.book.record("epoch", 0.001)  # 400 epochs "fit" in well under a second
+    slot = search._finetune_slot(0.0)
+    assert 0 < slot < search.time_left()
+    prune = search.spaces["prune"].configs(search.ctx)[0]
+    child = search.structure_variant(parent, prune)
+    assert child is not None and child.ok, child and child.notes
+    ran = child.structure["finetune_epochs"]
+    assert 1 <= ran < 400 and child.structure["shortened_from_epochs"] == 400
+    assert "the job's time slot ended first" in " ".join(child.notes)
+    assert child.chain[-1].time_budget_s == pytest.approx(slot, abs=1.0)
+    # the epoch it measured is a real one now, not the guess
+    assert search.book.mean("epoch") > 0.001
+
+
 def test_each_test_pass_is_costed_from_its_own_graphs_validation_pass(
     digits_package: Path,
 ) -> None:

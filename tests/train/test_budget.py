@@ -68,6 +68,9 @@ def test_the_plan_fits_the_time_left() -> None:
     for _ in range(5):
         roomy.record_step(0.1, 32)
     assert roomy.plan(done=5, total=500) == (500, False)  # epochs × steps stays the ceiling
+    # re-planned after its last step, a roomy run ends there: it does not grow by a step at
+    # each re-plan until the deadline (a 1-epoch fine-tune with minutes to spare ran 1,868)
+    assert roomy.plan(done=500, total=500) == (500, False)
 
 
 def test_a_spent_budget_stops() -> None:

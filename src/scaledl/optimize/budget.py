@@ -22,9 +22,10 @@ SECONDS_PER_ROUND = 0.2  # final re-timing: seconds per finalist per interleaved
 MAX_FINALISTS = 12
 REPORT_S = 3.0  # the Pareto plot and report.html (matplotlib's import included)
 PACKAGE_S = 0.4  # one candidate package: files, hashes, parity sample
-# The monitoring profile's input side (preprocessing the training split, its PCA): measured
-# 6.5 s for 9,000 CIFAR-10 images (27.6 M values) on one 2.0 GHz AVX2 core; rounded down.
-PROFILE_VALUES_PER_S = 3e6
+# The monitoring profile's input side (preprocessing the training split, its PCA) for 9,000
+# CIFAR-10 images (27.6 M values) on a 2-core 2.0 GHz AVX2 EPYC: 4.4 s the first time in a
+# process (imports included), 1.9 s after; 6.5 s once on one loaded core. Rounded down.
+PROFILE_VALUES_PER_S = 5e6
 ENGINE_LOAD_S = 2.0  # compiling the chosen graph in another engine
 
 
@@ -53,8 +54,12 @@ class TimeBook:
 
     def epoch_guess(self) -> float:
         speed = float(self.ctx.parent.manifest.metrics.get("train_samples_per_second", 0))
-        # Fine-tuning also runs the teacher: start from twice a training epoch of the parent.
-        return 2.0 * len(self.ctx.splits.train) / speed if speed > 0 else 10.0
+        # One training epoch of the parent. Fine-tuning also runs the teacher, but the student
+        # is smaller and the parent's recorded speed includes its augmentation and checkpoints:
+        # the 40 %-pruned and half-depth CIFAR-10 students took 30-36 s an epoch against the
+        # parent's 50 s. A guess too low cannot overrun: the trainer stops a fine-tune at the
+        # end of its time slot (Search._finetune_slot).
+        return len(self.ctx.splits.train) / speed if speed > 0 else 10.0
 
     def structure_estimate(self, epochs: int) -> float:
         """A structural change: `epochs` of fine-tuning, an export and the scoring."""

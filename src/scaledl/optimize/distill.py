@@ -40,6 +40,12 @@ class DistillConfig(BaseModel):
         "auto", description="regression: the loss the parent was trained on (train.loss)"
     )
     huber_delta: float = Field(1.0, gt=0.0)
+    time_budget_s: float | None = Field(
+        None,
+        gt=0.0,
+        description="stop by this many seconds of training; the schedule's end is fitted to it "
+        "(epochs becomes the ceiling), as train.time_budget_min does",
+    )
 
 
 LossFn = Callable[["torch.Tensor", "torch.Tensor", "torch.Tensor"], "torch.Tensor"]
@@ -135,6 +141,8 @@ def finetune(
     for key in ("batch_size", "threads"):
         if getattr(config, key) is not None:
             settings[key] = getattr(config, key)
+    if config.time_budget_s is not None:
+        settings["time_budget_min"] = config.time_budget_s / 60.0
     kind = modality(splits.kind).augmentation_kind()
     augmenter = build_augmenter(augment, kind) if augment is not None else None
     trainer = Trainer(

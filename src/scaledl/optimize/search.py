@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from scaledl.errors import PackageError, UsageError
-from scaledl.optimize.budget import TimeBook
+from scaledl.optimize.budget import SAFETY, TimeBook
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
 from scaledl.optimize.crossfit import CrossFit
@@ -330,18 +330,21 @@ class Search:
                 )
         if not self.fits(" → ".join(tags), self.book.structure_estimate(epochs), booked):
             return None
+        if epochs:  # an epoch slower than estimated must not eat the final step's reserve
+            step = step.model_copy(update={"time_budget_s": self._finetune_slot(booked)})
 
         def make() -> Candidate:
             child = apply_method(parent, config, self.ctx)
             if epochs:
                 t0 = time.monotonic()
                 child = apply_method(child, step, self.ctx)
-                self.book.record("epoch", (time.monotonic() - t0) / epochs)
-                if epochs < planned:
-                    child.notes.append(
-                        f"fine-tuned {epochs} of {planned} epochs (the time budget had no room "
-                        "for more)"
-                    )
+                ran = int(child.structure.get("finetune_epochs") or epochs)
+                self.book.record("epoch", (time.monotonic() - t0) / max(min(ran, epochs), 1))
+                if ran < planned:
+                    cut = "the time budget had no room for more"
+                    if ran < epochs:
+                        cut = f"{epochs} planned; the job's time slot ended first"
+                    child.notes.append(f"fine-tuned {ran} of {planned} epochs ({cut})")
                     child.structure = {**child.structure, "shortened_from_epochs": planned}
                 else:
                     child.notes.append(f"fine-tuned {epochs} epochs")
@@ -354,6 +357,14 @@ class Search:
         if child is not None:
             self.made[child.id] = (config, scale)
         return child
+
+    def _finetune_slot(self, booked: float) -> float:
+        """Seconds a fine-tune may train: the time left before the reserve (and `booked`),
+        less its export and scoring. The trainer fits its schedule into them and stops there,
+        so an epoch slower than measured (a busier machine, a first guess) shortens the
+        fine-tune instead of running into the final step's time."""
+        after = SAFETY * (self.book.mean("export") + self.book.mean("score"))
+        return max(self.time_left() - booked - after, 1.0)
 
     def _affordable_epochs(self, planned: int, least: int, booked: float) -> int:
         """The most fine-tune epochs, from `planned` down to `least`, whose job fits the time

@@ -97,7 +97,9 @@ class TimeBudget:
             return max(done, 1), True
         per_step = step_s + epoch_end / self.steps_per_epoch
         fits = done + math.floor(left / max(per_step, 1e-9))
-        return max(done + 1, min(self.max_steps, fits)), False
+        # at least one more step while the ceiling allows; never past it (a plan re-made after
+        # the last step must end the run, not add a step to it at every re-plan)
+        return min(self.max_steps, max(done + 1, fits)), False
 
     def summary(self, done: int, total: int, stopped: bool) -> dict[str, float | int | bool]:
         assert self.seconds is not None

@@ -260,6 +260,7 @@ class DistillStep(MethodConfig):
     alpha: float = Field(0.7, ge=0.0, le=1.0)
     batch_size: int | None = Field(None, ge=1)
     teacher: bool = True
+    time_budget_s: float | None = Field(None, gt=0.0)  # the slot the search admitted it into
 
     def tag(self) -> str:
         return "distill" if self.teacher else "finetune"
