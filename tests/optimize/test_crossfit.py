@@ -50,9 +50,10 @@ def test_auto_cross_fits_a_small_validation_split_and_off_never(digits_package: 
     assert planned_folds(three) == (3, None)
 
 
-def test_cross_fitting_asked_for_by_name_books_its_fold_parents(digits_package: Path) -> None:
-    """A longer fine-tune of a near miss may not take the time the fold parents need when the
-    user asked for cross-fitting; with `auto` they take what the search leaves, as before."""
+def test_cross_fitting_books_its_fold_parents(digits_package: Path) -> None:
+    """A longer fine-tune of a near miss may not take the time the fold parents need, whether
+    the user asked for cross-fitting or `auto` turned it on for a small validation split; off,
+    nothing is booked."""
     from scaledl.optimize.crossfit import CrossFit
     from scaledl.optimize.search import Search
 
@@ -61,7 +62,9 @@ def test_cross_fitting_asked_for_by_name_books_its_fold_parents(digits_package: 
     assert booked > 0
     assert booked == pytest.approx(3 * asked._fold_estimate())
     auto = CrossFit(Search(build_context(digits_package, OptimizeConfig())))
-    assert auto.active and auto.booked() == 0.0
+    assert auto.active and auto.booked() == pytest.approx(auto.folds * auto._fold_estimate())
+    off = CrossFit(Search(build_context(digits_package, OptimizeConfig(cross_fit="off"))))
+    assert not off.active and off.booked() == 0.0
     asked.parents = []  # trained: nothing left to book
     assert asked.booked() == 0.0
 

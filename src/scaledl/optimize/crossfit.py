@@ -193,9 +193,15 @@ class CrossFit:
         return self.folds > 0
 
     def booked(self) -> float:
-        """Seconds other work must leave for the fold parents: when cross-fitting was asked
-        for by name and they are not trained yet (`auto` takes what the search leaves)."""
-        if not self.active or self.parents is not None or self.ctx.config.cross_fit == "auto":
+        """Seconds the second chances must leave for the fold parents, while cross-fitting is
+        on (asked for, or `auto` on a small validation split) and they are not trained yet.
+
+        `auto` once took only what the search left. When fine-tunes began to fill the budget
+        (each one bounded by its slot, from a lower first guess), the second chances took that
+        time and digits' 179 validation rows chose alone: 8 of 10 seeded runs kept the budget
+        on test, against 10 of 10 with the folds. On small data the wider selection is the
+        promise; a longer fine-tune is only polish."""
+        if not self.active or self.parents is not None:
             return 0.0
         return self.folds * self._fold_estimate()
 
