@@ -250,7 +250,8 @@ def test_a_fine_tune_slower_than_estimated_stops_at_the_end_of_its_slot(
     ran = child.structure["finetune_epochs"]
     assert 1 <= ran < 400 and child.structure["shortened_from_epochs"] == 400
     assert "the job's time slot ended first" in " ".join(child.notes)
-    assert child.chain[-1].time_budget_s == pytest.approx(slot, abs=1.0)
+    # replays (cross-fitting) repeat the epochs that ran, without the slot
+    assert child.chain[-1].epochs == ran and child.chain[-1].time_budget_s is None
     # the epoch it measured is a real one now, not the guess
     assert search.book.mean("epoch") > 0.001
 
@@ -286,7 +287,9 @@ def test_each_test_pass_is_costed_from_its_own_graphs_validation_pass(
     saved = SAFETY * rows * (2 * book.mean("metrics") - sum(passes))
     assert saved > 0
     assert abs(book.packaging(2) - book.packaging(2, passes) - saved) < 1e-9
-    assert search.reserve() == book.reserve(search.ok_count(), 2, passes)
+    assert search.reserve() == book.reserve(search.finalist_count(), 2, passes)
+    # the re-timing is reserved for the graphs the final step would re-time, not all scored
+    assert search.finalist_count() < search.ok_count()
 
 
 def test_accuracy_passes_use_every_core_and_latency_the_target_threads(

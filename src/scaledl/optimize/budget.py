@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from scaledl.optimize.context import SearchContext
+from scaledl.optimize.frontier import MAX_FINALISTS
 
 GUESS_S = {"graph": 4.0, "export": 8.0, "score": 1.0, "metrics": 0.2}
 SAFETY = 1.25  # a busy machine makes the next job slower than the last
 SECONDS_PER_ROUND = 0.2  # final re-timing: seconds per finalist per interleaved round
-MAX_FINALISTS = 12
 REPORT_S = 3.0  # the Pareto plot and report.html (matplotlib's import included)
 PACKAGE_S = 0.4  # one candidate package: files, hashes, parity sample
 # The monitoring profile's input side (preprocessing the training split, its PCA) for 9,000

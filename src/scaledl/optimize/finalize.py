@@ -12,11 +12,11 @@ import numpy as np
 from scaledl.bench.latency import LatencyStats, interleaved_rounds, round_noise
 from scaledl.modalities import modality_of
 from scaledl.modalities.base import SEEN_WARNING_SHARE
-from scaledl.optimize.budget import MAX_FINALISTS, SAFETY, SECONDS_PER_ROUND
+from scaledl.optimize.budget import SAFETY, SECONDS_PER_ROUND
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
 from scaledl.optimize.evaluation import judge_test, make_session, score_test
-from scaledl.optimize.frontier import Choice, Constraints, choose, kept_ids, pareto
+from scaledl.optimize.frontier import Choice, Constraints, choose, kept_ids, pareto, pick_finalists
 from scaledl.optimize.search import Search
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def finalize(search: Search, parent: Candidate, cons: Constraints) -> SearchResu
     ctx = search.ctx
     search_seconds, reserved = ctx.elapsed(), search.reserve()
     ok = [c for c in search.candidates if c.ok]
-    finalists = _finalists(ok, cons, parent)
+    finalists = pick_finalists(ok, cons, parent)
     # Always re-time side by side (the search's one-off timings are too noisy to choose
     # from); when the budget is nearly spent, with fewer rounds rather than none.
     rounds = ctx.config.final_rounds
@@ -204,13 +204,6 @@ def _choose_engine(
 def _phase(estimate: float, started: float, ctx: SearchContext) -> dict[str, float]:
     """A final-step phase: what the search's measurements predicted and what it took."""
     return {"estimate": round(estimate, 1), "used": round(ctx.elapsed() - started, 1)}
-
-
-def _finalists(ok: list[Candidate], cons: Constraints, parent: Candidate) -> list[Candidate]:
-    """The parent, the fastest feasible candidates, then the Pareto frontier (at most 12)."""
-    fast = sorted((c for c in ok if cons.meets(c)), key=lambda c: c.rank_ms)
-    picked = {c.id: c for c in [parent, *fast[:8], *pareto(ok, cons)]}
-    return list(picked.values())[:MAX_FINALISTS]
 
 
 def _retime(finalists: list[Candidate], ctx: SearchContext, rounds: int) -> float:

@@ -139,6 +139,17 @@ def pareto(candidates: list[Candidate], cons: Constraints, tie: float = 0.0) -> 
     return [c for c in candidates if not any(_dominates(o, c, cons, tie) for o in candidates)]
 
 
+MAX_FINALISTS = 12
+
+
+def pick_finalists(ok: list[Candidate], cons: Constraints, parent: Candidate) -> list[Candidate]:
+    """What the final step re-times: the parent, the fastest feasible candidates, then the
+    Pareto frontier (at most 12)."""
+    fast = sorted((c for c in ok if cons.meets(c)), key=lambda c: c.rank_ms)
+    picked = {c.id: c for c in [parent, *fast[:8], *pareto(ok, cons)]}
+    return list(picked.values())[:MAX_FINALISTS]
+
+
 def kept_ids(
     ok: list[Candidate],
     parent: Candidate,

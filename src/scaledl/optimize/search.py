@@ -29,7 +29,7 @@ from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
 from scaledl.optimize.crossfit import CrossFit
 from scaledl.optimize.evaluation import ensure_onnx, judge, quality_of, score
-from scaledl.optimize.frontier import Constraints, choose, kept_ids, pareto
+from scaledl.optimize.frontier import Constraints, choose, kept_ids, pareto, pick_finalists
 from scaledl.optimize.ladder import Ladder
 from scaledl.optimize.registry import (
     Method,
@@ -219,7 +219,15 @@ class Search:
 
     def reserve(self) -> float:
         """Seconds kept for the final step, for the candidates scored so far."""
-        return self.book.reserve(self.ok_count(), *self.packages())
+        return self.book.reserve(self.finalist_count(), *self.packages())
+
+    def finalist_count(self) -> int:
+        """How many graphs the final step would re-time if the search stopped now (by its own
+        rule), not every candidate scored: on digits that halved the re-timing's share."""
+        if self.constraints is None or self.parent is None:
+            return self.ok_count()
+        ok = [c for c in self.candidates if c.ok]
+        return len(pick_finalists(ok, self.constraints, self.parent))
 
     def time_left(self) -> float:
         """Seconds the search itself may still spend before the final step's reserve."""
@@ -356,6 +364,12 @@ class Search:
         child = self._run(tags, make, parent, [config, step] if epochs else [config])
         if child is not None:
             self.made[child.id] = (config, scale)
+            if epochs and child.chain:
+                # Replays (cross-fitting's fold parents) repeat the epochs that ran, not the
+                # slot: the same procedure, whatever the machine's speed at the time.
+                ran = int(child.structure.get("finetune_epochs") or step.epochs)
+                replay = step.model_copy(update={"epochs": ran, "time_budget_s": None})
+                child.chain = [*child.chain[:-1], replay]
         return child
 
     def _finetune_slot(self, booked: float) -> float:
