@@ -177,9 +177,10 @@ def ensure_onnx(candidate: Candidate, ctx: SearchContext, exporter: str | None =
 
 def score(candidate: Candidate, ctx: SearchContext) -> Candidate:
     """Validation metrics and latency of the candidate's graph; marks it ok."""
-    start = time.monotonic()
+    scoring = scoring_session(candidate, ctx)
+    start = time.monotonic()  # the pass alone: the test pass is estimated from it, by rows
     candidate.val, candidate.val_rows = split_metrics(
-        scoring_session(candidate, ctx), ctx.x_val, ctx.splits.val.y, ctx.task, ctx.error_scale
+        scoring, ctx.x_val, ctx.splits.val.y, ctx.task, ctx.error_scale
     )
     candidate.metrics_seconds = time.monotonic() - start
     session = make_session(candidate, ctx.config.threads)
