@@ -314,3 +314,11 @@ def test_accuracy_passes_use_every_core_and_latency_the_target_threads(
     timing = make_session(parent, wide.config.threads)
     assert timing.get_session_options().intra_op_num_threads == 1
     assert scored[cores]["accuracy"] == scored[1]["accuracy"]
+
+
+@pytest.mark.parametrize("threads", [0, -1, 100_000, "all"])
+def test_a_bad_scoring_thread_count_is_refused(threads: object) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="scoring_threads"):
+        OptimizeConfig(scoring_threads=threads)

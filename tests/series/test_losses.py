@@ -66,3 +66,17 @@ def test_the_parents_loss_carries_into_its_fine_tunes(tmp_path: Path) -> None:
     recipe["train"] = {**recipe["train"], "epochs": 1, "loss": "huber", "huber_delta": 0.5}
     package = train_recipe(validate_recipe(recipe), tmp_path / "run").package
     assert parent_loss(open_package(package)) == {"loss": "huber", "huber_delta": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("loss", "l2"), ("loss", 3), ("huber_delta", 0), ("huber_delta", "x")]
+)
+def test_a_bad_loss_setting_is_refused_naming_the_field(
+    field: str, value: object, tmp_path: Path
+) -> None:
+    from scaledl.recipe import validate_recipe
+
+    recipe = series_recipe(write_series(tmp_path / "s.csv", series_values(200)))
+    recipe["train"] = {**recipe["train"], field: value}
+    with pytest.raises(RecipeError, match=field):
+        validate_recipe(recipe)

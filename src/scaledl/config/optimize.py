@@ -61,6 +61,7 @@ class OptimizeConfig(BaseModel):
     scoring_threads: int | None = Field(
         None,
         ge=1,
+        le=1024,
         description="intra-op threads for the passes that score accuracy or error (validation, "
         "test, the package's monitoring profile; default: every core this process may use). "
         "Latency is always measured with `threads`",

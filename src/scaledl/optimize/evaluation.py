@@ -40,14 +40,9 @@ def scoring_session(candidate: Candidate, ctx: SearchContext) -> Any:
 
 
 def scoring_threads(ctx: SearchContext) -> int:
-    import os
+    from scaledl.train.launch import available_cores
 
-    if ctx.config.scoring_threads is not None:
-        return ctx.config.scoring_threads
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # not on Linux
-        return max(os.cpu_count() or 1, 1)
+    return ctx.config.scoring_threads or available_cores()
 
 
 def run(session: Any, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
