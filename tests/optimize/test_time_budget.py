@@ -48,7 +48,8 @@ def test_a_tiny_budget_ends_within_it_and_reports_what_time_left_out(tiny: Searc
     assert {"retime", "test", "packages"} <= set(phases), phases
     assert all(p["estimate"] >= 0 and p["used"] >= 0 for p in phases.values()), phases
     assert phases["retime"]["estimate"] > 0 and phases["retime"]["used"] > 0
-    assert sum(p["used"] for p in phases.values()) <= spent["used_s"] - spent["search_s"]
+    rounding = 0.05 * (len(phases) + 2)  # every figure is rounded to 0.1 s
+    assert sum(p["used"] for p in phases.values()) <= spent["used_s"] - spent["search_s"] + rounding
     assert frontier["met"] and frontier["promise"].startswith("promised drop ≤ 1 pt at 90%")
     chosen = next(c for c in frontier["candidates"] if c["chosen"])
     assert chosen["drop"]["upper"] <= 0.01 and chosen["test_drop"]["rows"] > 0
