@@ -84,6 +84,24 @@ def test_a_longer_fine_tune_that_would_take_the_booked_time_is_skipped_saying_so
     assert reason.startswith("time budget") and "for cross-fitting (--cross-fit)" in reason
 
 
+def test_a_second_chance_must_leave_room_for_its_replays_on_every_fold(
+    digits_package: Path,
+) -> None:
+    """On small data a second chance is judged on the folds too, so its estimate counts its
+    replays: time for the fine-tune alone is not enough."""
+    from scaledl.optimize.search import Search
+
+    search = Search(build_context(digits_package, OptimizeConfig(cross_fit="5")))
+    parent = search.baseline()
+    config = search.spaces["prune"].configs(search.ctx)[0]
+    one = search.book.structure_estimate(1)
+    booked = search.time_left() - 2 * one  # room for one copy of a 1-epoch job, not six
+    assert search.fits("alone", one, booked)
+    child = search.structure_variant(parent, config, booked=booked, replays=5)
+    assert child is None and search.out_of_time
+    assert search.skipped[-1]["method"].startswith(config.tag())
+
+
 @pytest.mark.slow
 def test_candidates_are_judged_on_every_non_test_row(digits_package: Path, tmp_path: Path) -> None:
     config = OptimizeConfig(

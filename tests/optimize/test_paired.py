@@ -11,7 +11,7 @@ import pytest
 from scaledl.bench.latency import LatencyStats
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.frontier import Constraints, choose
-from scaledl.optimize.paired import paired_drop, row_scores
+from scaledl.optimize.paired import exact_upper, least_upper, paired_drop, row_scores
 
 
 def _exact_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -55,7 +55,11 @@ def test_accuracy_bounds_match_the_exact_bootstrap_distribution(
     values, weights = _exact_accuracy_drops(n, lost, gained)
     assert estimate.point == pytest.approx((lost - gained) / n)
     # Monte Carlo over 2,000 resamples against the exact distribution: within one row.
-    assert estimate.upper == pytest.approx(_exact_quantile(values, weights, 0.9), abs=1.0 / n)
+    bootstrap = _exact_quantile(values, weights, 0.9)
+    assert estimate.steering_upper == pytest.approx(bootstrap, abs=1.0 / n)
+    # the promise: never below the exact bound (binding where few rows disagree: 1 of 60)
+    exact = exact_upper(lost, gained, n, 0.9)
+    assert estimate.upper == pytest.approx(max(estimate.steering_upper, exact))
     assert estimate.lower == pytest.approx(_exact_quantile(values, weights, 0.1), abs=1.0 / n)
     assert estimate.lower <= estimate.point <= estimate.upper
 
@@ -112,8 +116,9 @@ def test_a_point_estimate_within_budget_but_a_bound_over_it_is_rejected() -> Non
     parent = _candidate("c00", parent_rows, parent_rows, 1.0)
     risky = _candidate("c01", one_lost, parent_rows, 0.3)
     agreeing = _candidate("c02", parent_rows.copy(), parent_rows, 0.6)
-    cons = Constraints(parent.val["accuracy"], 0.01, "classification", val_count=n)
-    assert cons.drop(risky) <= 0.01 < cons.bound(risky)
+    # 2 pt: on 179 rows no bound at 90 % falls below 1.28 pt (test_no_bound_falls_below_...)
+    cons = Constraints(parent.val["accuracy"], 0.02, "classification", val_count=n)
+    assert cons.drop(risky) <= 0.02 < cons.bound(risky)
     assert not cons.checks(risky)["accuracy"] and cons.checks(agreeing)["accuracy"]
     choice = choose([parent, risky, agreeing], cons, tie_tolerance=0.05)
     assert choice.chosen is agreeing
@@ -162,3 +167,58 @@ def test_few_selection_rows_would_pick_a_model_that_breaks_the_budget_on_unseen_
     naive, promised = chosen_ratio(paired=False), chosen_ratio(paired=True)
     assert unseen_drop(naive) > budget  # the point estimate broke the promise...
     assert promised < naive and unseen_drop(promised) <= budget  # ...the bound keeps it
+
+
+def test_a_candidate_that_agrees_on_every_row_is_not_beyond_doubt() -> None:
+    """Every resample of 179 agreeing rows agrees too, so the bootstrap alone says "no drop, no
+    doubt"; the exact bound says 179 rows cannot rule out losing 1.28 % of unseen rows."""
+    n = 179
+    same = paired_drop(np.ones(n), np.ones(n), np.zeros(n), "classification", 0.9)
+    assert same.point == 0.0 and same.resampled_upper == 0.0
+    assert same.upper == pytest.approx(1.0 - 0.1 ** (1.0 / n)) == least_upper(n, 0.9)
+    assert same.to_json()["bootstrap_upper"] == 0.0
+    assert least_upper(1438, 0.9) < 0.002  # cross-fitted digits: every non-test row
+    # many disagreements: the bootstrap's bound is the larger and stands alone
+    rng = np.random.default_rng(1)
+    parent, candidate = (rng.random(1000) < 0.9).astype(float), (rng.random(1000) < 0.9) * 1.0
+    wide = paired_drop(parent, candidate, np.zeros(1000), "classification", 0.9)
+    lost = int(np.sum(parent > candidate))
+    gained = int(np.sum(candidate > parent))
+    assert wide.resampled_upper is None and wide.upper >= exact_upper(lost, gained, 1000, 0.9)
+
+
+@pytest.mark.parametrize("true_loss", [0.006, 0.011, 0.02])
+def test_the_bound_covers_a_rare_loss_where_the_bootstrap_alone_does_not(true_loss: float) -> None:
+    """A candidate that loses `true_loss` of rows and gains none, judged on 179 rows: the chance
+    that its upper 90 % bound falls below the true drop, summed exactly over the binomial count
+    of lost rows. The bootstrap alone misses it more often than the 10 % it promises (with no
+    row lost it says 0); with the exact floor the promise holds."""
+    from scipy.stats import binom
+
+    n = 179
+    miss_bound = miss_bootstrap = 0.0
+    for lost in range(0, 40):
+        weight = float(binom.pmf(lost, n, true_loss))
+        candidate = np.r_[np.zeros(lost), np.ones(n - lost)]
+        estimate = paired_drop(np.ones(n), candidate, np.zeros(n), "classification", 0.9)
+        resampled = estimate.steering_upper
+        miss_bound += weight * (estimate.upper < true_loss)
+        miss_bootstrap += weight * (resampled < true_loss)
+    assert miss_bound <= 0.10
+    assert miss_bootstrap > 0.10
+
+
+def test_the_diagnosis_says_when_the_rows_cannot_support_the_budget() -> None:
+    from scaledl.optimize.frontier import diagnose
+
+    n = 179
+    parent_rows = np.ones(n)
+    parent = _candidate("c00", parent_rows, parent_rows, 1.0)
+    parent.drop = None  # the parent's own drop is zero by definition
+    agreeing = _candidate("c01", parent_rows.copy(), parent_rows, 0.5)
+    cons = Constraints(1.0, 0.01, "classification", val_count=n)
+    assert cons.promising(agreeing) and not cons.within_budget(agreeing)
+    choice = choose([parent, agreeing], cons, tie_tolerance=0.05)
+    assert choice.chosen is parent
+    lines = diagnose([agreeing], cons)
+    assert any("179 rows cannot bound a drop below 1.28 pt at 90%" in line for line in lines)

@@ -127,6 +127,9 @@ def judge_test(candidate: Candidate, parent: Candidate, ctx: SearchContext) -> N
     """The same paired drop on the test split (rows the search never looked at)."""
     if candidate.test_rows is None or parent.test_rows is None or not len(parent.test_rows):
         return
+    if candidate is parent:
+        candidate.test_drop = identical(len(parent.test_rows), ctx.config.confidence)
+        return
     candidate.test_drop = paired_drop(
         parent.test_rows,
         candidate.test_rows,

@@ -12,6 +12,14 @@ from a fixed seed and are the same for every candidate (common random numbers), 
 candidates with the same per-row results always get the same bound. It works for any metric
 computed from rows: accuracy (classification) and the relative rise of the mean squared error
 (regression, e.g. a forecast's standardised MSE) here.
+
+The bootstrap knows only the disagreements it saw. When a candidate agrees with its parent on
+every one of 179 rows, every resample agrees too and the bootstrap bound is 0 — "no doubt" —
+though 179 rows cannot rule out that 1.3 % of unseen rows would be lost (a digits CNN chosen
+so lost 1.11 pt on test against a 1-point budget). So an accuracy drop's upper bound is never
+below the exact one: the Clopper–Pearson bound of the share of rows only the parent gets right
+(the rows a candidate can lose), less the share only the candidate gets right. Where few rows
+disagree it is the larger and holds exactly; where many do, the bootstrap's is.
 """
 
 from __future__ import annotations
@@ -52,6 +60,14 @@ class DropEstimate:
     upper: float
     confidence: float
     rows: int
+    # The bootstrap's own upper bound, where the exact one is larger (None: `upper` is it).
+    # The search steers by it (a provisional judge, before cross-fitting widens the rows); the
+    # promise is `upper`.
+    resampled_upper: float | None = None
+
+    @property
+    def steering_upper(self) -> float:
+        return self.upper if self.resampled_upper is None else self.resampled_upper
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +76,11 @@ class DropEstimate:
             "upper": round(self.upper, 6),
             "confidence": self.confidence,
             "rows": self.rows,
+            **(
+                {"bootstrap_upper": round(self.resampled_upper, 6)}
+                if self.resampled_upper is not None
+                else {}
+            ),
         }
 
     def text(self, unit: str = "pt") -> str:
@@ -115,13 +136,37 @@ def paired_drop(
             for start in range(0, resamples, block)
         ]
     )
+    resampled = float(np.quantile(drops, confidence))
+    exact = -np.inf
+    if task != "regression":
+        lost = int(np.count_nonzero(parent > candidate))
+        gained = int(np.count_nonzero(candidate > parent))
+        exact = exact_upper(lost, gained, n, confidence)
     return DropEstimate(
         point=point,
         lower=float(np.quantile(drops, 1.0 - confidence)),
-        upper=float(np.quantile(drops, confidence)),
+        upper=max(resampled, exact),
         confidence=confidence,
         rows=n,
+        resampled_upper=resampled if exact > resampled else None,
     )
+
+
+def exact_upper(lost: int, gained: int, rows: int, confidence: float) -> float:
+    """An accuracy drop's upper bound from counts: the one-sided Clopper–Pearson bound (at
+    `confidence`) of the share of rows only the parent gets right (`lost` of `rows`), less the
+    share only the candidate gets right (`gained`). With nothing lost it is 1 − (1 − c)^(1/n):
+    1.28 pt on 179 rows at 90 %, 0.16 pt on 1,438."""
+    from scipy.stats import beta
+
+    share = 1.0 if lost >= rows else float(beta.ppf(confidence, lost + 1, rows - lost))
+    return share - gained / rows
+
+
+def least_upper(rows: int, confidence: float) -> float:
+    """The smallest accuracy-drop bound any candidate can reach on `rows` rows (one that
+    agrees with its parent on every row)."""
+    return exact_upper(0, 0, rows, confidence)
 
 
 def identical(rows: int, confidence: float) -> DropEstimate:

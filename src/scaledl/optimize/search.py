@@ -111,7 +111,10 @@ class Search:
         return usable
 
     def skip(self, what: str, reason: str) -> None:
+        """Record that `what` did not run and why; asked again (a second cross-fitting pass),
+        the latest reason replaces the earlier one."""
         log.info("skipped %s: %s", what, reason)
+        self.skipped = [s for s in self.skipped if s["method"] != what]
         self.skipped.append({"method": what, "reason": reason})
 
     # -- running one job -----------------------------------------------------------------------
@@ -307,6 +310,7 @@ class Search:
         scale: int = 1,
         booked: float = 0.0,
         first_epochs: int = 0,
+        replays: int = 0,
     ) -> Candidate | None:
         """Apply a structural method, fine-tune (`scale` × the usual epochs), export, score.
 
@@ -314,7 +318,9 @@ class Search:
         (`_affordable_epochs`), but no fewer than one (half for a model trained from scratch),
         and a second chance (`first_epochs`: what the first run had) no fewer than twice the
         first run's. `booked`: seconds promised to later work (cross-fitting asked for by
-        name), which this job may not take."""
+        name), which this job may not take. `replays`: how many times cross-fitting will
+        repeat the job on its fold parents (a second chance on small data is judged there),
+        which its estimate must leave room for."""
         method = method_for(config)
         space: Any = self.spaces["distill"]
         teacher = any(m.name == "distill" for m in self.methods)
@@ -327,19 +333,23 @@ class Search:
                 least = min(2 * first_epochs, epochs)
             else:
                 least = -(-epochs // 2) if method.finetune == "scratch" else 1
-            epochs = self._affordable_epochs(epochs, least, booked)
+            epochs = self._affordable_epochs(epochs, least, booked, 1 + replays)
             if epochs < planned:
+                needed = self.book.structure_estimate(planned) * (1 + replays)
                 step = step.model_copy(update={"epochs": epochs})
                 self.skip(
                     f"{' → '.join(tags)} ({planned} epochs)",
-                    f"time budget: needs ~{self.book.structure_estimate(planned):.0f} s, "
+                    f"time budget: needs ~{needed:.0f} s"
+                    f"{' with its cross-fitting' if replays else ''}, "
                     f"{max(self.time_left() - booked, 0):.0f} s left; fine-tuned {epochs} "
                     f"epoch{'s' if epochs > 1 else ''} instead",
                 )
-        if not self.fits(" → ".join(tags), self.book.structure_estimate(epochs), booked):
+        estimate = self.book.structure_estimate(epochs) * (1 + replays)
+        if not self.fits(" → ".join(tags), estimate, booked):
             return None
         if epochs:  # an epoch slower than estimated must not eat the final step's reserve
-            step = step.model_copy(update={"time_budget_s": self._finetune_slot(booked)})
+            slot = self._finetune_slot(booked, 1 + replays)
+            step = step.model_copy(update={"time_budget_s": slot})
 
         def make() -> Candidate:
             child = apply_method(parent, config, self.ctx)
@@ -372,15 +382,16 @@ class Search:
                 child.chain = [*child.chain[:-1], replay]
         return child
 
-    def _finetune_slot(self, booked: float) -> float:
-        """Seconds a fine-tune may train: the time left before the reserve (and `booked`),
-        less its export and scoring. The trainer fits its schedule into them and stops there,
-        so an epoch slower than measured (a busier machine, a first guess) shortens the
-        fine-tune instead of running into the final step's time."""
+    def _finetune_slot(self, booked: float, copies: int = 1) -> float:
+        """Seconds a fine-tune may train: its share (one of `copies`: itself and its replays)
+        of the time left before the reserve (and `booked`), less its export and scoring. The
+        trainer fits its schedule into them and stops there, so an epoch slower than measured
+        (a busier machine, a first guess) shortens the fine-tune instead of running into the
+        final step's time."""
         after = SAFETY * (self.book.mean("export") + self.book.mean("score"))
-        return max(self.time_left() - booked - after, 1.0)
+        return max((self.time_left() - booked) / copies - after, 1.0)
 
-    def _affordable_epochs(self, planned: int, least: int, booked: float) -> int:
+    def _affordable_epochs(self, planned: int, least: int, booked: float, copies: int) -> int:
         """The most fine-tune epochs, from `planned` down to `least`, whose job fits the time
         left (`planned` when none does: the job is then skipped as it stands).
 
@@ -388,7 +399,7 @@ class Search:
         would leave that time unused otherwise."""
         left = self.time_left() - booked
         for epochs in range(planned, least - 1, -1):
-            if self.book.structure_estimate(epochs) <= left:
+            if self.book.structure_estimate(epochs) * copies <= left:
                 return epochs
         return planned
 
@@ -411,6 +422,11 @@ class Search:
             follow = self._graph_on_parent(parent, first, cons)
             self._walk(parent, ladders, follow, cons)
             follow += self._graph_on_parent(parent, later, cons)
+            # Small data: the candidates that could win are judged on every non-test row
+            # before any second chance, which would otherwise take the time (a longer
+            # fine-tune is polish; the wider judge is the promise). Second chances' children
+            # are judged after.
+            self._cross_fit_all(parent, follow, cons)
             self._second_chance(parent, follow, cons)
             self._cross_fit_all(parent, follow, cons)
             done = self.ctx.elapsed()
@@ -456,7 +472,7 @@ class Search:
         """Run every graph config on the parent; the ones that kept accuracy, fastest first."""
         results = self.graph_variants(parent, graph)
         kept = sorted(
-            (c for c in results if c.ok and cons.within_budget(c)),
+            (c for c in results if c.ok and cons.promising(c)),
             key=lambda c: c.rank_ms,
         )
         for c in results:
@@ -488,7 +504,7 @@ class Search:
                 if child is None or not child.ok:  # out of time, or broken
                     ladder.stop()
                     continue
-                passed = cons.within_budget(child)
+                passed = cons.promising(child)
                 if passed or "shortened_from_epochs" not in child.structure:
                     ladder.report(passed)
                 else:  # a short fine-tune's miss says little about the setting: the time is up
@@ -517,12 +533,19 @@ class Search:
                 return
             config = self.made[pick.id][0]
             retried.add(config.tag())
-            booked = self.cross_fit.booked() if self.cross_fit is not None else 0.0
+            judge = self.cross_fit
+            booked = judge.booked() if judge is not None else 0.0
+            replays = judge.folds if judge is not None and judge.active else 0
             first = int(pick.structure.get("finetune_epochs") or 1)
             child = self.structure_variant(
-                parent, config, scale=RETRY_SCALE, booked=booked, first_epochs=first
+                parent,
+                config,
+                scale=RETRY_SCALE,
+                booked=booked,
+                first_epochs=first,
+                replays=replays,
             )
-            if child is not None and child.ok and cons.within_budget(child):
+            if child is not None and child.ok and cons.promising(child):
                 self.graph_variants(child, follow)
 
     def _cross_fit_all(
@@ -530,7 +553,7 @@ class Search:
     ) -> None:
         """Small data: with the time the search left, judge candidates on every non-test row.
 
-        Fastest first. With `auto`, only those that could win: faster than the parent and not
+        Promising ones first. With `auto`, only those that could win: faster than the parent and not
         clearly over budget already (the lower bound of the validation drop within it). A structural
         variant that passes only now also gets the graph settings that kept accuracy on the
         parent, and those children are judged the same way.
@@ -546,12 +569,15 @@ class Search:
             and (every or c.rank_ms < parent.rank_ms)
             and (every or c.drop is None or c.drop.lower <= cons.limit)
         ]
-        for candidate in sorted(worth, key=lambda c: c.rank_ms):
-            passed = cons.within_budget(candidate)
+        # Those the search already counts within budget first (most likely to win), each group
+        # fastest first: on digits the two fastest were clear misses whose replays took the
+        # time of the 40 % prune the search would have chosen.
+        for candidate in sorted(worth, key=lambda c: (not cons.promising(c), c.rank_ms)):
+            passed = cons.promising(candidate)
             self.cross_fit.widen(candidate, parent)
             if not self.cross_fit.active:  # the fold parents did not fit the time left
                 return
-            if candidate.id in self.made and not passed and cons.within_budget(candidate):
+            if candidate.id in self.made and not passed and cons.promising(candidate):
                 for child in self.graph_variants(candidate, follow):
                     self.cross_fit.widen(child, parent)
 
@@ -565,9 +591,7 @@ class Search:
             and self.made[c.id][0].tag() not in retried
         ]
         best = min((c.rank_ms for c in self.candidates if c.ok and cons.meets(c)), default=None)
-        misses = [
-            c for c in fresh if not cons.within_budget(c) and (best is None or c.rank_ms < best)
-        ]
+        misses = [c for c in fresh if not cons.promising(c) and (best is None or c.rank_ms < best)]
         if misses:
             return min(misses, key=cons.degradation)
         # Only a candidate that could be chosen (as fast as the fastest, within the tie) is
