@@ -222,3 +222,71 @@ def test_the_diagnosis_says_when_the_rows_cannot_support_the_budget() -> None:
     assert choice.chosen is parent
     lines = diagnose([agreeing], cons)
     assert any("179 rows cannot bound a drop below 1.28 pt at 90%" in line for line in lines)
+
+
+def _run_rows(rng: np.random.Generator, n: int, drop: float, base: float = 0.01):
+    """A parent's and a candidate's row scores on n rows where the candidate's true drop is
+    `drop`: `base` of the rows flip each way, plus |drop| more in its direction."""
+    lost = base + max(drop, 0.0)
+    gained = base + max(-drop, 0.0)
+    u = rng.random(n)
+    parent, candidate = np.ones(n), np.ones(n)
+    candidate[u < lost] = 0.0
+    parent[(u >= lost) & (u < lost + gained)] = 0.0
+    return parent, candidate
+
+
+def test_runs_that_stray_from_the_procedures_mean_widen_the_bound_for_the_one_that_ships() -> None:
+    """Six runs of a procedure (five folds and the shipped graph's validation rows), each with
+    its own true drop around a mean of 0.4 pt (spread 0.7 pt). The pooled rows bound the mean;
+    the run spread bounds one more run, which is what ships."""
+    from scaledl.optimize.paired import run_spread
+
+    rng = np.random.default_rng(0)
+    sims, miss_pooled, miss_spread, taus = 300, 0, 0, []
+    for _ in range(sims):
+        runs = [_run_rows(rng, 250, rng.normal(0.004, 0.007)) for _ in range(6)]
+        parent = np.concatenate([p for p, _ in runs])
+        candidate = np.concatenate([c for _, c in runs])
+        pooled = paired_drop(
+            parent, candidate, np.zeros(len(parent)), "classification", 0.9, resamples=500
+        )
+        spread = run_spread(runs, pooled.point, "classification", 0.9)
+        shipped = rng.normal(0.004, 0.007)  # the true drop of one more run
+        miss_pooled += max(pooled.upper, 0) < shipped
+        miss_spread += max(pooled.upper, spread.upper) < shipped
+        taus.append(spread.tau)
+    assert miss_pooled / sims > 0.25  # the mean's bound is no promise about one run
+    # 10 % promised; six runs teach little about a spread (16 % here, 30 % without it)
+    assert miss_spread / sims <= 0.2 and miss_spread < miss_pooled - 0.1
+    assert 0.003 < float(np.median(taus)) < 0.011
+
+
+def test_runs_of_one_procedure_without_spread_keep_the_pooled_bound() -> None:
+    from scaledl.optimize.paired import run_spread
+
+    rng = np.random.default_rng(1)
+    taus, ratios = [], []
+    for _ in range(100):
+        runs = [_run_rows(rng, 250, 0.004) for _ in range(6)]
+        parent = np.concatenate([p for p, _ in runs])
+        candidate = np.concatenate([c for _, c in runs])
+        pooled = paired_drop(
+            parent, candidate, np.zeros(len(parent)), "classification", 0.9, resamples=500
+        )
+        spread = run_spread(runs, pooled.point, "classification", 0.9)
+        taus.append(spread.tau)
+        ratios.append(max(spread.upper, pooled.upper) / pooled.upper)
+    assert float(np.median(taus)) == 0.0  # no spread beyond the rows' noise, most of the time
+    # what remains is the t quantile's price for learning the spread from six runs
+    assert 1.0 <= float(np.median(ratios)) <= 1.25
+    # every row agreeing: nothing to spread
+    same = [(np.ones(50), np.ones(50))] * 3
+    assert run_spread(same, 0.0, "classification", 0.9).tau == 0.0
+    # regression: relative error rises per run
+    errs = [
+        (np.full(40, 1.0) + rng.random(40) * 0.1, np.full(40, 1.0 + r) + rng.random(40) * 0.1)
+        for r in (0.0, 0.05, 0.1, -0.05)
+    ]
+    wide = run_spread(errs, 0.025, "regression", 0.9)
+    assert wide.tau > 0.02 and wide.upper > 0.025 + 0.02

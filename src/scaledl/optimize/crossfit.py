@@ -50,7 +50,7 @@ from scaledl.optimize.budget import SAFETY
 from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext, recipe_section
 from scaledl.optimize.evaluation import ensure_onnx, scoring_session, split_metrics
-from scaledl.optimize.paired import paired_drop
+from scaledl.optimize.paired import paired_drop, run_spread
 from scaledl.optimize.registry import MethodConfig, MethodSkipped, apply_method, method_for
 from scaledl.preprocess import apply_preprocessing
 
@@ -284,7 +284,7 @@ class CrossFit:
             rows.append(child_rows)
             per_fold.append(_point(fold.rows, child_rows, ctx.task))
         validation_only = candidate.drop
-        candidate.drop = paired_drop(
+        pooled = paired_drop(
             np.concatenate(parent_rows),
             np.concatenate(rows),
             np.zeros(sum(len(r) for r in rows)),  # the drop statistics need no labels
@@ -292,10 +292,27 @@ class CrossFit:
             ctx.config.confidence,
             seed=ctx.config.seed,
         )
+        # The pooled rows bound the procedure's mean drop; the graph that ships is one run of
+        # it (the real parent's, judged on the validation rows), and runs stray from the mean.
+        spread = run_spread(
+            list(zip(parent_rows, rows, strict=True)),
+            pooled.point,
+            ctx.task,
+            ctx.config.confidence,
+        )
+        candidate.drop = pooled
+        if spread.upper > pooled.upper:
+            candidate.drop = dataclasses.replace(
+                pooled,
+                upper=spread.upper,
+                resampled_upper=pooled.steering_upper,
+            )
         candidate.cross_fit = {
             "folds": self.folds,
             "rows": candidate.drop.rows,
             "fold_points": [round(v, 6) for v in per_fold],
+            "between_runs_sd": round(spread.tau, 6),
+            "pooled_upper": round(pooled.upper, 6),
             "validation_only": validation_only.to_json() if validation_only else None,
         }
         self.judged.append(candidate.id)

@@ -86,8 +86,11 @@ class Constraints:
         """What the search steers by: the bootstrap's bound, without the exact floor that a
         small validation split sets under every candidate (1.28 pt on 179 rows at 90 %: on it
         every candidate would fail a 1-point budget, and the walk would stop at its first
-        rung). Cross-fitting then judges the candidates that could win on every non-test row;
-        the choice keeps to `within_budget`."""
+        rung). Cross-fitting then judges the candidates that could win on every non-test row,
+        and a cross-fitted candidate is steered by the promise itself (`within_budget`, which
+        the choice keeps to)."""
+        if c.cross_fit is not None:
+            return self.within_budget(c)
         upper = c.drop.steering_upper if c.drop is not None else self.point(c)
         return upper <= self.limit + 1e-9
 
