@@ -38,7 +38,9 @@ class OptimizeConfig(BaseModel):
         0.9,
         ge=0.5,
         lt=1.0,
-        description="confidence level of the bound the quality budget is checked against",
+        description="confidence level of the bound the quality budget is checked against (a "
+        "paired bootstrap, never below the exact bound; cross-fitted: a prediction bound for "
+        "the run that ships)",
     )
     latency_ms: float | None = Field(
         None, gt=0.0, description="p95 latency limit in ms at --batch-size, measured here"
@@ -91,9 +93,9 @@ class OptimizeConfig(BaseModel):
     cross_fit: str = Field(
         "auto",
         description="judge candidates on every non-test row as well, retraining the parent on K "
-        "folds with the time the search leaves (auto: 5 folds when the validation split has "
-        "fewer than 1,000 rows, for the candidates that could win; off; or K from 2 to 10, for "
-        "every candidate)",
+        "folds after the walk over pruning and slimming, before second chances (auto: 5 folds "
+        "when the validation split has fewer than 1,000 rows, for the candidates that could "
+        "win; off; or K from 2 to 10, for every candidate)",
     )
 
     @field_validator("cross_fit")
