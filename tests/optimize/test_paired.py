@@ -215,11 +215,13 @@ def test_the_diagnosis_says_when_the_rows_cannot_support_the_budget() -> None:
     parent_rows = np.ones(n)
     parent = _candidate("c00", parent_rows, parent_rows, 1.0)
     parent.drop = None  # the parent's own drop is zero by definition
+    parent.transforms = []  # the parent: nothing applied
     agreeing = _candidate("c01", parent_rows.copy(), parent_rows, 0.5)
     cons = Constraints(1.0, 0.01, "classification", val_count=n)
     assert cons.promising(agreeing) and not cons.within_budget(agreeing)
     choice = choose([parent, agreeing], cons, tie_tolerance=0.05)
     assert choice.chosen is parent
+    assert "179 rows cannot bound a drop below 1.28 pt" in choice.reason  # why the parent
     lines = diagnose([agreeing], cons)
     assert any("179 rows cannot bound a drop below 1.28 pt at 90%" in line for line in lines)
 

@@ -208,9 +208,15 @@ def choose(candidates: list[Candidate], cons: Constraints, tie_tolerance: float)
     # accuracies within the validation split's noise are equal too: the smaller file then wins
     equal = [c for c in near if cons.quality(c) >= top - cons.accuracy_noise(top)]
     chosen = min(equal, key=lambda c: (c.size_bytes, c.rank_ms, -cons.quality(c)))
-    return Choice(
-        chosen, chosen, feasible, _reason(chosen, fastest, near, feasible, cons, tie_tolerance)
-    )
+    reason = _reason(chosen, fastest, near, feasible, cons, tie_tolerance)
+    others = [c for c in candidates if c.transforms]
+    if not chosen.transforms and others and not any(c in feasible for c in others):
+        # the parent kept: say how close the others came (and when the rows themselves
+        # cannot support the budget), as the diagnosis does when nothing fits
+        lines = diagnose(others, cons)
+        if lines:
+            reason += " No optimized candidate met every constraint: " + "; ".join(lines) + "."
+    return Choice(chosen, chosen, feasible, reason)
 
 
 def _reason(
