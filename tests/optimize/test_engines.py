@@ -132,3 +132,28 @@ def test_a_malformed_engine_name_refuses_the_package_naming_the_field(
     (raw / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(PackageError, match=r"runtime\.engine"):
         open_package(raw, verify=False)
+
+
+def test_an_engine_that_keeps_every_answer_keeps_the_graphs_bound(digits_package: Path) -> None:
+    """The same graph under another engine: every validation answer unchanged keeps the
+    (cross-fitted) graph's bound; one changed answer is judged afresh against the parent, where
+    179 rows cannot promise less than 1.28 pt."""
+    import numpy as np
+
+    from scaledl.optimize.candidate import Candidate
+    from scaledl.optimize.context import build_context
+    from scaledl.optimize.engine_choice import _engine_drop
+    from scaledl.optimize.paired import DropEstimate, row_scores
+
+    ctx = build_context(digits_package, OptimizeConfig())
+    y = ctx.splits.val.y
+    outputs = np.eye(10, dtype=np.float32)[y]  # right on every row
+    parent = Candidate(id="c00", transforms=[], onnx=b"")
+    parent.val_rows = row_scores(outputs, y, ctx.task)
+    chosen = Candidate(id="c01", transforms=["prune:0.4"], onnx=b"")
+    chosen.drop = DropEstimate(0.004, 0.001, 0.009, 0.9, 1438)  # cross-fitted
+    assert _engine_drop(outputs.copy(), outputs, chosen, parent, ctx) is chosen.drop
+    changed = outputs.copy()
+    changed[0] = np.roll(changed[0], 1)  # one answer differs from ONNX Runtime's
+    fresh = _engine_drop(changed, outputs, chosen, parent, ctx)
+    assert fresh.rows == len(y) and fresh.upper > 0.01

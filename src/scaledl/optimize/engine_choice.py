@@ -2,15 +2,18 @@
 
 The chosen candidate's graph is timed under every installed engine side by side (interleaved
 rounds, the same input, the same threads). Another engine than ONNX Runtime wins only when it
-is faster by more than the tie tolerance, its outputs on the validation rows are scored like
-any candidate's and its paired drop's upper bound still meets the accuracy budget; the largest
-difference from ONNX Runtime's outputs is recorded, and `serve` checks it again at load.
+is faster by more than the tie tolerance and the promise still holds: an engine that gives
+every validation row ONNX Runtime's answer keeps the graph's own bound, one that changes any
+is scored like a candidate of its own against the parent. The largest difference from ONNX
+Runtime's outputs is recorded, and `serve` checks it again at load.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+
+import numpy as np
 
 from scaledl.bench.latency import LatencyStats, interleaved_rounds
 from scaledl.export.engines import (
@@ -24,6 +27,7 @@ from scaledl.optimize.candidate import Candidate
 from scaledl.optimize.context import SearchContext
 from scaledl.optimize.evaluation import judge_outputs, make_session, run
 from scaledl.optimize.frontier import Constraints
+from scaledl.optimize.paired import DropEstimate, row_scores
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +65,10 @@ def choose_engine(
         if engine == ONNXRUNTIME:
             continue
         outputs = run(session, ctx.x_val)
-        drop = judge_outputs(outputs, parent, ctx)
+        drop = _engine_drop(outputs, ort_outputs, chosen, parent, ctx)
         difference = max_difference([outputs], [ort_outputs])
         record[engine] = {"max_abs_diff": difference, "drop": drop.to_json()}
-        keeps = drop.upper <= cons.max_drop + 1e-9
+        keeps = drop.upper <= cons.limit + 1e-9
         if keeps and p25[engine] * (1.0 + tie) < p25[best]:
             best = engine
         elif not keeps:
@@ -73,3 +77,24 @@ def choose_engine(
     record["engine"] = best
     log.info("engine for %s: %s (p25 ms %s)", chosen.id, best, record["p25_ms"])
     return record
+
+
+def _engine_drop(
+    outputs: np.ndarray,
+    ort_outputs: np.ndarray,
+    chosen: Candidate,
+    parent: Candidate,
+    ctx: SearchContext,
+) -> DropEstimate:
+    """The drop of the chosen graph run by another engine. When the engine gives every
+    validation row the same answer as ONNX Runtime, it is the same model on the evidence, and
+    the graph's own bound stands (cross-fitted, it speaks of far more rows than the validation
+    split). An engine that changes any answer is judged on its own against the parent; on 179
+    rows that bound cannot fall below 1.28 pt, which judging every engine afresh made of an
+    unchanged OpenVINO graph."""
+    if chosen.drop is not None:
+        y = ctx.splits.val.y
+        same = row_scores(outputs, y, ctx.task, ctx.error_scale)
+        if np.array_equal(same, row_scores(ort_outputs, y, ctx.task, ctx.error_scale)):
+            return chosen.drop
+    return judge_outputs(outputs, parent, ctx)
