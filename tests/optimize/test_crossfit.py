@@ -100,6 +100,21 @@ def test_a_second_chance_must_leave_room_for_its_replays_on_every_fold(
     child = search.structure_variant(parent, config, booked=booked, replays=5)
     assert child is None and search.out_of_time
     assert search.skipped[-1]["method"].startswith(config.tag())
+    # asked again (the second cross-fitting pass), a skip's reason replaces the earlier one
+    search.skip("cross-fitting c09", "first reason")
+    search.skip("cross-fitting c09", "second reason")
+    again = [s for s in search.skipped if s["method"] == "cross-fitting c09"]
+    assert again == [{"method": "cross-fitting c09", "reason": "second reason"}]
+
+
+def test_replay_estimates_follow_what_the_replays_took() -> None:
+    from scaledl.optimize.budget import SAFETY
+    from scaledl.optimize.crossfit import calibrated
+
+    assert calibrated(40.0, 0.0, 0.0) == 40.0  # nothing measured yet: the first guess
+    assert calibrated(40.0, 80.0, 32.0) == pytest.approx(SAFETY * 0.4 * 40.0)
+    assert calibrated(40.0, 80.0, 1.0) == pytest.approx(SAFETY * 0.25 * 40.0)  # bounded
+    assert calibrated(40.0, 1.0, 80.0) == pytest.approx(SAFETY * 4.0 * 40.0)
 
 
 @pytest.mark.slow
@@ -130,6 +145,9 @@ def test_candidates_are_judged_on_every_non_test_row(digits_package: Path, tmp_p
     assert frontier["selection"]["cross_fit"]["rows"] == non_test
     entry = next(e for e in frontier["candidates"] if e["id"] == judged[0].id)
     assert entry["drop"]["rows"] == non_test and entry["cross_fit"]["folds"] == 3
+    # the bound that ships predicts one more run: never below the pooled rows' bound
+    assert entry["cross_fit"]["between_runs_sd"] >= 0.0
+    assert entry["drop"]["upper"] >= entry["cross_fit"]["pooled_upper"] - 1e-6
     parent = result.candidates[0]
     assert parent.cross_fit is None and parent.drop is not None
     assert parent.drop.rows == len(ctx.splits.val)

@@ -292,3 +292,6 @@ def test_runs_of_one_procedure_without_spread_keep_the_pooled_bound() -> None:
     ]
     wide = run_spread(errs, 0.025, "regression", 0.9)
     assert wide.tau > 0.02 and wide.upper > 0.025 + 0.02
+    # each run's own drop, as cross-fitting records per fold
+    expected = [c.mean() / p.mean() - 1.0 for p, c in errs]
+    assert wide.points == pytest.approx(expected)

@@ -188,10 +188,7 @@ class CrossFit:
             search.skip("cross-fitting", reason)
         self.parents: list[FoldParent] | None = None
         self.judged: list[str] = []
-        # Replays measured against their first estimates: a fold's fine-tune trains on fewer
-        # rows and scores only its held-out fold, so the search's per-job costs overstated a
-        # replay 2.4× on digits (39 s estimated, 16 s taken), and candidates that fitted went
-        # unjudged.
+        # Replays measured against their first guesses (see `calibrated`).
         self.estimated = 0.0
         self.spent = 0.0
 
@@ -248,11 +245,7 @@ class CrossFit:
     def _chain_estimate(self, chain: list[MethodConfig]) -> float:
         """Seconds to replay `chain` on every fold parent: the first guess, scaled by what
         the replays so far took against theirs (with the search's safety margin)."""
-        guess = self._first_guess(chain)
-        if self.estimated <= 0 or self.spent <= 0:
-            return guess
-        ratio = min(max(self.spent / self.estimated, 0.25), 4.0)
-        return SAFETY * ratio * guess
+        return calibrated(self._first_guess(chain), self.estimated, self.spent)
 
     def _first_guess(self, chain: list[MethodConfig]) -> float:
         """Seconds to replay `chain` on every fold parent from the search's per-job costs
@@ -275,14 +268,13 @@ class CrossFit:
     def _judge(self, candidate: Candidate, parent: Candidate) -> None:
         assert self.parents is not None
         ctx = self.ctx
-        parent_rows, rows, per_fold = [parent.val_rows], [candidate.val_rows], []
+        parent_rows, rows = [parent.val_rows], [candidate.val_rows]
         for fold in self.parents:
             child = fold.replay(candidate.chain)
             session = scoring_session(child, ctx)
             _, child_rows = split_metrics(session, fold.x, fold.y, ctx.task, ctx.error_scale)
             parent_rows.append(fold.rows)
             rows.append(child_rows)
-            per_fold.append(_point(fold.rows, child_rows, ctx.task))
         validation_only = candidate.drop
         pooled = paired_drop(
             np.concatenate(parent_rows),
@@ -310,7 +302,7 @@ class CrossFit:
         candidate.cross_fit = {
             "folds": self.folds,
             "rows": candidate.drop.rows,
-            "fold_points": [round(v, 6) for v in per_fold],
+            "fold_points": [round(v, 6) for v in spread.points[1:]],  # [0]: validation
             "between_runs_sd": round(spread.tau, 6),
             "pooled_upper": round(pooled.upper, 6),
             "validation_only": validation_only.to_json() if validation_only else None,
@@ -452,8 +444,14 @@ class CrossFit:
         return FoldParent(ctx=fold_ctx, candidate=fold, x=x_held, y=y[held], rows=rows)
 
 
-def _point(parent: np.ndarray, candidate: np.ndarray, task: str) -> float:
-    """One fold's drop: accuracy points lost, or the relative rise of the error."""
-    if task == "regression":
-        return float(candidate.mean() / max(parent.mean(), 1e-300) - 1.0)
-    return float(parent.mean() - candidate.mean())
+def calibrated(guess: float, estimated: float, spent: float) -> float:
+    """A replay's first guess scaled by what the replays so far took against their guesses
+    (`spent` / `estimated` seconds, bounded to 0.25–4×), with the search's safety margin.
+
+    The guesses come from the search's own jobs, but a fold's fine-tune trains on fewer rows
+    and scores only its held-out fold: on digits a 40 % prune's replays were guessed at ~40 s
+    and took 6–14 s (`bench/results/optimize_trust-digits-crossfit-first.json`), so candidates
+    that would have fitted went unjudged. Before any replay has run, the guess stands."""
+    if estimated <= 0 or spent <= 0:
+        return guess
+    return SAFETY * min(max(spent / estimated, 0.25), 4.0) * guess

@@ -210,8 +210,7 @@ def choose(candidates: list[Candidate], cons: Constraints, tie_tolerance: float)
     chosen = min(equal, key=lambda c: (c.size_bytes, c.rank_ms, -cons.quality(c)))
     reason = _reason(chosen, fastest, near, feasible, cons, tie_tolerance)
     others = [c for c in candidates if c.transforms]
-    passing = {id(c) for c in feasible}
-    if not chosen.transforms and others and not any(id(c) in passing for c in others):
+    if others and not any(c.transforms for c in feasible):
         # the parent kept: say how close the others came (and when the rows themselves
         # cannot support the budget), as the diagnosis does when nothing fits
         lines = diagnose(others, cons)

@@ -181,6 +181,7 @@ class RunSpread:
 
     tau: float  # between-run standard deviation beyond the rows' noise (DerSimonian–Laird)
     upper: float  # the prediction bound for one more run: point + t·sqrt(se² + tau²)
+    points: tuple[float, ...] = ()  # each run's own drop, in the order given
 
 
 def run_spread(
@@ -224,10 +225,10 @@ def run_spread(
     k = len(points)
     dof = sum(sizes) - k
     if k < 3 or dof <= 0:  # the t quantile needs k − 2 ≥ 1
-        return RunSpread(0.0, point)
+        return RunSpread(0.0, point, tuple(points))
     row_var = sum(sums) / dof  # one row's variance, pooled (a run without disagreements has 0)
     if row_var <= 0.0:  # every row of every run agrees: no spread to see
-        return RunSpread(0.0, point)
+        return RunSpread(0.0, point, tuple(points))
     within = np.array([row_var / n for n in sizes])
     weights = 1.0 / within
     d = np.array(points)
@@ -237,4 +238,5 @@ def run_spread(
     tau2 = max(0.0, (q - (k - 1)) / scale) if scale > 0 else 0.0
     se2 = 1.0 / float((1.0 / (within + tau2)).sum())
     quantile = float(student.ppf(confidence, k - 2))
-    return RunSpread(float(np.sqrt(tau2)), point + quantile * float(np.sqrt(se2 + tau2)))
+    bound = point + quantile * float(np.sqrt(se2 + tau2))
+    return RunSpread(float(np.sqrt(tau2)), bound, tuple(points))
