@@ -10,7 +10,8 @@ are built from the package and measured side by side (`--references`):
 `history` (the default: the newest 10,000 windows through the validation period, calibrated out
 of sample) and `validation` (that period's windows, calibrated in sample); `history-no-gaps`
 is the default without the gaps between sensors (each variable against what the others
-predict), to measure what they add.
+predict), to measure what they add; `history-sensor` scores a window by each sensor's sum of
+standardised features instead of the default largest single one (`--windows-score sensor`).
 
 - **false alarms**: 300 windows of 200 forecasts starting at random hours of the validation
   period (the reference period, so this measures calibration in sample) and of the test period
@@ -49,6 +50,7 @@ N = 200
 FAULTS = {"level": 3.0, "scale": 2.0, "stuck": 0.0}
 HELD_OUT_BLOCK = 600  # validation windows (25 days) per block of the held-out check
 NO_GAPS = "-no-gaps"  # a reference name with this suffix: the profile without gaps
+SENSOR = "-sensor"  # … with this one: windows scored by each sensor's sum of features
 
 
 def package(path: Path | None, out: Path) -> Path:
@@ -62,7 +64,14 @@ def package(path: Path | None, out: Path) -> Path:
 
 
 class Bench:
-    def __init__(self, pkg_path: Path, alpha: float, reference: str, gaps: bool = True) -> None:
+    def __init__(
+        self,
+        pkg_path: Path,
+        alpha: float,
+        reference: str,
+        gaps: bool = True,
+        score: str = "feature",
+    ) -> None:
         from scaledl.config.monitor import DriftConfig
         from scaledl.data import DataConfig
         from scaledl.modalities import load_splits
@@ -82,7 +91,9 @@ class Bench:
         self.values = np.asarray(splits.table.values, np.float64)  # type: ignore[attr-defined]
         self.periods = {p.name: p for p in splits.periods}  # type: ignore[attr-defined]
         self.lookback = self.spec.lookback
-        self.config = DriftConfig(alpha=alpha, tests=["windows"], min_samples=20)
+        self.config = DriftConfig(
+            alpha=alpha, tests=["windows"], min_samples=20, windows_score=score
+        )
         self.rng = np.random.default_rng(0)
 
     def flagged(self, values: np.ndarray, last_row: int) -> bool:
@@ -126,7 +137,7 @@ class Bench:
         own = len(feature_names(self.spec))  # the per-variable features, before the gaps
         features = self.profile.features[:, :own]
         blocks = [features[i : i + block] for i in range(0, len(features), block)]
-        flags = []
+        flags, per_block = [], []
         for kept in (0, 1):
             # the gaps between sensors are fitted again on the kept blocks alone
             watched = watched_features(self.spec, np.concatenate(blocks[kept::2]), self.gaps)
@@ -138,10 +149,32 @@ class Bench:
                 _cache={},
             )
             for held in blocks[1 - kept :: 2]:
-                for start in range(0, len(held) - N + 1, stride):
-                    window = Window(watched.projection.transform(held[start : start + N]))
-                    flags.append(detect_drift(half, window, self.config).drift)
-        return {"block": block, "stride": stride, "windows": len(flags), "rate": _rate(flags)}
+                own_flags = [
+                    detect_drift(
+                        half,
+                        Window(watched.projection.transform(held[start : start + N])),
+                        self.config,
+                    ).drift
+                    for start in range(0, len(held) - N + 1, stride)
+                ]
+                flags += own_flags
+                if own_flags:
+                    per_block.append(float(np.mean(own_flags)))
+        # windows of one block overlap and alarm together: the blocks are the independent units
+        se = (
+            float(np.std(per_block, ddof=1) / np.sqrt(len(per_block)))
+            if len(per_block) > 1
+            else 0.0
+        )
+        return {
+            "block": block,
+            "stride": stride,
+            "windows": len(flags),
+            "rate": _rate(flags),
+            "blocks": len(per_block),
+            "se_over_blocks": round(se, 4),
+            "per_block": [round(rate, 3) for rate in per_block],
+        }
 
     def inject(self, kind: str, column: int, onset: int) -> np.ndarray:
         v = self.values.copy()
@@ -175,13 +208,17 @@ def _se(rate: float, n: int) -> float:
 
 
 def measure(pkg_path: Path, name: str, args: argparse.Namespace) -> dict[str, Any]:
-    """One profile: a reference, "-no-gaps" appended for one without gaps between sensors."""
+    """One profile: a reference, "-no-gaps" appended for one without gaps between sensors,
+    "-sensor" for windows scored by each sensor's sum of features."""
     started = time.perf_counter()
-    reference = name.removesuffix(NO_GAPS)
-    bench = Bench(pkg_path, args.alpha, reference, gaps=not name.endswith(NO_GAPS))
+    score = "sensor" if SENSOR in name else "feature"
+    gaps = NO_GAPS not in name
+    reference = name.replace(SENSOR, "").replace(NO_GAPS, "")
+    bench = Bench(pkg_path, args.alpha, reference, gaps=gaps, score=score)
     reference = name
     result: dict[str, Any] = {
         "profile": bench.profile_summary(),
+        "windows_score": score,
         "false_alarms": {
             "validation": bench.false_alarms("val", args.trials),
             "test": bench.false_alarms("test", args.trials),
@@ -207,8 +244,9 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument(
         "--references",
-        default="history,history-no-gaps,validation",
-        help="profiles to compare: a reference, '-no-gaps' appended for one without gaps",
+        default="history,history-sensor,history-no-gaps,validation",
+        help="profiles to compare: a reference, '-no-gaps' appended for one without gaps, "
+        "'-sensor' for each sensor's sum of features as a window's score",
     )
     parser.add_argument("--out", type=Path, default=Path("runs/bench-forecast"))
     args = parser.parse_args()

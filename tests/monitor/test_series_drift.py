@@ -180,7 +180,12 @@ def wandering(rows: int, seed: int) -> np.ndarray:
     return np.stack([load, temp], axis=1)
 
 
-def held_out_alarms(features: np.ndarray, names: list[str], out_of_sample: bool) -> list[bool]:
+def held_out_alarms(
+    features: np.ndarray,
+    names: list[str],
+    out_of_sample: bool,
+    groups: np.ndarray | None = None,
+) -> list[bool]:
     """Every other block of 400 windows is the reference; windows of N inside the blocks it left
     out (weeks it never held) are scored against it."""
     from scaledl.monitor.calibrated import windows_test
@@ -192,7 +197,7 @@ def held_out_alarms(features: np.ndarray, names: list[str], out_of_sample: bool)
         for held in blocks[1 - kept :: 2]:
             for start in range(0, len(held) - N + 1, 20):
                 p, _, _ = windows_test(
-                    reference, held[start : start + N], names, cache, out_of_sample
+                    reference, held[start : start + N], names, cache, out_of_sample, None, groups
                 )
                 flags.append(p <= 0.05)
     return flags
@@ -201,22 +206,26 @@ def held_out_alarms(features: np.ndarray, names: list[str], out_of_sample: bool)
 def test_out_of_sample_calibration_keeps_false_alarms_on_unseen_weeks(spec: SeriesSpec) -> None:
     """Calibrated in sample, a reference of a wandering series calls its own unseen weeks drift
     (each reference chunk was scored against statistics that included it); calibrated out of
-    sample, alarms on those weeks stay near alpha and a stuck sensor is still caught at once."""
-    from scaledl.monitor.calibrated import windows_test
+    sample, alarms on those weeks stay near alpha (scored per feature or summed per sensor) and
+    a stuck sensor is still caught at once."""
+    from scaledl.monitor.calibrated import groups_by_prefix, windows_test
 
     names = feature_names(spec)
-    in_sample, out_of_sample, stuck = [], [], []
+    groups = groups_by_prefix(names, len(names))
+    in_sample, out_of_sample, summed, stuck = [], [], [], []
     for seed in range(4):
         rows = wandering(4000, seed)
         features = window_features(spec, windows(rows)).astype(np.float64)
         in_sample += held_out_alarms(features, names, out_of_sample=False)
         out_of_sample += held_out_alarms(features, names, out_of_sample=True)
+        summed += held_out_alarms(features, names, out_of_sample=True, groups=groups)
         faulty = rows[3000 : 3000 + N + LOOKBACK].copy()
         faulty[:, 0] = faulty[0, 0]  # the load sensor stuck at one value
         watched = window_features(spec, windows(faulty)).astype(np.float64)
         stuck.append(windows_test(features[:2900], watched, names, {}, True)[0] <= 0.05)
     assert np.mean(in_sample) > 0.1, np.mean(in_sample)
     assert np.mean(out_of_sample) <= 0.06, np.mean(out_of_sample)
+    assert np.mean(summed) <= 0.06, np.mean(summed)
     assert np.mean(out_of_sample) < np.mean(in_sample) / 3
     assert all(stuck)
 
@@ -401,3 +410,52 @@ def test_a_profile_with_forged_gap_rows_is_refused(
     )
     with pytest.raises(PackageError, match=r"forged\.npz"):
         align_profile(forged, spec, "forged.npz")
+
+
+def test_a_sensors_features_are_grouped_by_their_names() -> None:
+    from scaledl.monitor.calibrated import groups_by_prefix
+
+    names = ["load.level", "temp.level", "load.floor", "load.level_gap", "a.b.level", "a.b.step"]
+    assert groups_by_prefix(names, 6).tolist() == [0, 1, 0, 0, 2, 2]  # "a.b" is one sensor
+    assert groups_by_prefix(names, 7) is None  # names that do not cover the features
+    assert groups_by_prefix(["load.level", "temp.level"], 2) is None  # no sensor has two
+    assert groups_by_prefix(["level", "load.level"], 2) is None  # an unnamed sensor
+
+
+def test_summing_a_sensors_features_catches_a_fault_that_moves_several_a_little() -> None:
+    """Two sensors of three features each. A fault moves all three of one sensor by a little
+    (2 spreads of a chunk mean each): the sensor's sum stands out more often than its largest
+    single feature. On fresh data of the same kind both alarm at about alpha."""
+    rng = np.random.default_rng(5)
+    size, groups = 50, np.array([0, 0, 0, 1, 1, 1])
+    reference = rng.normal(0.0, 1.0, (20_000, 6))
+    single = calibrate(reference, size)
+    summed = calibrate(reference, size, groups=groups)
+    shift = np.zeros(6)
+    shift[:3] = 2.0 / np.sqrt(size)  # 2 standard deviations of a chunk mean
+    faulty = [rng.normal(0.0, 1.0, (size, 6)) + shift for _ in range(200)]
+    caught_single = np.mean([single.p_value(w)[0] <= 0.05 for w in faulty])
+    caught_summed = np.mean([summed.p_value(w)[0] <= 0.05 for w in faulty])
+    assert caught_summed > 0.75 and caught_summed > caught_single + 0.08, (
+        caught_summed,
+        caught_single,
+    )
+    normal = [rng.normal(0.0, 1.0, (size, 6)) for _ in range(600)]
+    for calibration in (single, summed):
+        rate = np.mean([calibration.p_value(w)[0] <= 0.05 for w in normal])
+        assert rate <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 600), rate
+
+
+@pytest.mark.parametrize("score", ["sensor", "feature"])
+def test_the_windows_score_is_a_choice_of_the_drift_config(
+    series: np.ndarray, spec: SeriesSpec, profile: ReferenceProfile, score: str
+) -> None:
+    later = series[REFERENCE_ROWS : REFERENCE_ROWS + N + LOOKBACK]
+    features = profile.projection.transform(window_features(spec, windows(later)[:N]))
+    config = DriftConfig(tests=["windows"], min_samples=20, windows_score=score)
+    detail = detect_drift(profile, Window(features), config).to_json()["tests"][0]
+    assert ("top_group" in detail) == (score == "sensor"), detail
+    if score == "sensor":
+        assert detail["top_group"]["group"] in spec.inputs
+        assert detail["score"] == pytest.approx(detail["top_group"]["score"], abs=1e-3)
+        assert detail["score_rule"] == "largest sum of |z| over a group"

@@ -53,3 +53,29 @@ def test_the_profile_verb_builds_either_reference_of_a_forecaster(
     bad = run_cli("monitor", "profile", str(copy), "--series-reference", "everything")
     assert bad.returncode == 2 and "--series-reference" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_the_report_scores_windows_per_sensor_when_asked(
+    series_package: Path, tmp_path: Path
+) -> None:
+    """`--windows-score sensor` sums each sensor's features and names the sensor; a score
+    that does not exist is exit 2 naming the flag and the valid values."""
+    import json
+
+    from tests.conftest import run_cli
+
+    source = str(open_package(series_package).manifest.lineage.data["source"])
+    out = tmp_path / "drift.json"
+    done = run_cli(
+        "monitor", "report", str(series_package), "--data", source,
+        "--windows-score", "sensor", "--json", str(out),
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr
+    test = json.loads(out.read_text())["drift"]["tests"][0]
+    assert test["name"] == "windows" and test["score_rule"] == "largest sum of |z| over a group"
+    assert test["top_group"]["group"] in open_package(series_package).preprocessing.inputs
+    bad = run_cli(
+        "monitor", "report", str(series_package), "--data", source, "--windows-score", "x"
+    )
+    assert bad.returncode == 2 and "--windows-score" in bad.stderr and "sensor" in bad.stderr
+    assert "Traceback" not in bad.stderr

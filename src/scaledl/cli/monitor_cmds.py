@@ -86,7 +86,7 @@ def profile(
     )
 
 
-DRIFT_FLAGS = ConfigFlags(DriftConfig, include=("alpha", "seed"))
+DRIFT_FLAGS = ConfigFlags(DriftConfig, include=("alpha", "seed", "windows_score"))
 
 
 @monitor_app.command("report")

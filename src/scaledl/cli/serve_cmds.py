@@ -37,6 +37,7 @@ MONITOR_FLAGS = ConfigFlags(
         "window": "--monitor-window",
         "window_seconds": "--monitor-window-seconds",
         "drift.alpha": "--monitor-alpha",
+        "drift.windows_score": "--monitor-windows-score",
         "check_interval_s": "--monitor-interval",
     },
     help_prefix="With --monitor: ",

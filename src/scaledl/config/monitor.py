@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 TestName = Literal["ks_pca", "mmd", "confidence", "classes", "outputs", "windows"]
+WindowsScore = Literal["sensor", "feature"]
 ALL_TESTS: tuple[str, ...] = ("ks_pca", "mmd", "confidence", "classes", "outputs", "windows")
 
 
@@ -36,6 +37,13 @@ class DriftConfig(BaseModel):
         1000, ge=20, description="MMD pools at most this many window rows (random subsample)"
     )
     min_samples: int = Field(20, ge=5, description="smaller windows are not tested")
+    windows_score: WindowsScore = Field(
+        "feature",
+        description="forecasters' windows test: 'feature' scores a window by its largest single "
+        "standardised feature; 'sensor' by each sensor's sum of them (catches more faults that "
+        "move several features of one sensor a little, alarms more on seasons the reference "
+        "never held; see docs/forecasting.md)",
+    )
     seed: int | None = Field(None, description="fix the tests' randomness (tie-breaks, MMD)")
 
 

@@ -8,11 +8,21 @@ such as NannyML's): the statistic is computed for many chunks of `n` consecutive
 reference period, and a live window's p-value is its rank among them.
 
 Statistic: per feature, the window's mean, standardised by the spread of that mean over the
-reference chunks (a control chart per feature); the window's score is the largest absolute
-standardised value (a max-T combination, Westfall–Young), compared with the reference chunks'
-largest — so correlated features and features of different natural variability are weighed
-fairly. The p-value `(1 + #reference chunks at least as extreme) / (1 + B)` is valid for
-exchangeable chunks: on a period that behaves like the reference, alarms come at rate `alpha`.
+reference chunks (a control chart per feature). Features can come in **groups** (a forecaster's:
+one per sensor, its own features and its gaps to the others); a group's score is the sum of its
+features' absolute standardised values, and the window's score is the largest group score (a
+max-T combination over groups, Westfall–Young), compared with the reference chunks' largest — so
+correlated features and features of different natural variability are weighed fairly. Without
+groups every feature is its own group: the score is the largest |standardised value|. Why sum
+within a group: a fault of one sensor moves several of its features at once (an offset moves
+its level, its floor and their gaps; a scale change its spread, its roughness and the roughness
+gap), each by a little. The price: a season that moves many features of one sensor a little
+counts too, so the reference's seasons set a higher bar; and a single feature that alone stands
+out (a stuck sensor's stillness at onset) must stand out further. Which rule a check uses is
+`DriftConfig.windows_score` (default: the largest single feature); on ETTh1 both are measured
+side by side (`bench/forecast_drift.py`, docs/forecasting.md). The p-value
+`(1 + #reference chunks at least as extreme) / (1 + B)` is valid for exchangeable chunks: on a
+period that behaves like the reference, alarms come at rate `alpha`.
 
 The spread is measured on each side of the median separately (a two-piece control chart): a
 few months of reference hold one or two seasonal excursions, one-sided (ETTh1's LULL dips by
@@ -54,11 +64,16 @@ class Calibration:
     center: np.ndarray  # (k,) median chunk mean per feature
     upper: np.ndarray  # (k,) spread of the chunk means above the median, per feature
     lower: np.ndarray  # (k,) … and below it
-    maxima: np.ndarray  # (B,) each reference chunk's largest |standardised mean|
+    maxima: np.ndarray  # (B,) each reference chunk's score (its largest group score)
     tolerance: np.ndarray  # (k,) the dead band around the centre, per feature (0: none)
+    groups: np.ndarray | None = None  # (k,) group index per feature; None: each its own
 
     def scores(self, window: np.ndarray) -> np.ndarray:
         return self.standardise(window.mean(axis=0))
+
+    def group_scores(self, z: np.ndarray) -> np.ndarray:
+        """(…, k) standardised means → (…, groups) sums of |z| per group."""
+        return group_sums(np.abs(z), self.groups)
 
     def standardise(self, means: np.ndarray) -> np.ndarray:
         deviation = _beyond(means - self.center, self.tolerance)
@@ -67,9 +82,32 @@ class Calibration:
     def p_value(self, window: np.ndarray) -> tuple[float, np.ndarray]:
         """(p-value, per-feature standardised scores) of a window (n, k)."""
         z = self.scores(window)
-        top = float(np.abs(z).max()) if z.size else 0.0
+        top = float(self.group_scores(z).max()) if z.size else 0.0
         p = (1 + int((self.maxima >= top).sum())) / (1 + len(self.maxima))
         return float(p), z
+
+
+def group_sums(magnitudes: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+    """Sums of `magnitudes` (…, k) over each group of features (…, groups); without groups the
+    magnitudes themselves."""
+    if groups is None:
+        return magnitudes
+    members = np.zeros((len(groups), int(groups.max()) + 1))
+    members[np.arange(len(groups)), groups] = 1.0
+    return np.asarray(magnitudes @ members)
+
+
+def groups_by_prefix(names: list[str], width: int) -> np.ndarray | None:
+    """Group index per feature from names "<group>.<feature>" (a forecaster's "<sensor>.level",
+    "<sensor>.level_gap"); None when the names do not cover the `width` features or name no
+    group shared by two features (then every feature stands alone)."""
+    if len(names) != width or not all("." in name for name in names):
+        return None
+    prefixes = [name.rsplit(".", 1)[0] for name in names]
+    order = list(dict.fromkeys(prefixes))
+    if len(order) == len(prefixes):
+        return None
+    return np.asarray([order.index(prefix) for prefix in prefixes], np.int64)
 
 
 def calibrate(
@@ -78,8 +116,10 @@ def calibrate(
     chunks: int = NULL_CHUNKS,
     out_of_sample: bool = False,
     tolerance: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> Calibration:
-    """Null distribution for windows of `size` consecutive rows of `sequence` (time order)."""
+    """Null distribution for windows of `size` consecutive rows of `sequence` (time order);
+    `groups`: a group index per feature (scores sum within a group), None for none."""
     n = len(sequence)
     if size > n:
         raise ValueError(f"a window of {size} is longer than the {n} reference windows")
@@ -89,18 +129,22 @@ def calibrate(
     center = np.median(means, axis=0)
     upper, lower = _side_spreads(means - center)
     band = np.zeros(sequence.shape[1]) if tolerance is None else np.asarray(tolerance, np.float64)
-    calibration = Calibration(size, center, upper, lower, np.zeros(0), band)
+    calibration = Calibration(size, center, upper, lower, np.zeros(0), band, groups)
     if out_of_sample:
-        calibration.maxima = _held_out_maxima(means, starts, size, band)
+        calibration.maxima = _held_out_maxima(means, starts, size, band, groups)
     else:
-        calibration.maxima = np.abs(calibration.standardise(means)).max(axis=1)
+        calibration.maxima = calibration.group_scores(calibration.standardise(means)).max(axis=1)
     return calibration
 
 
 def _held_out_maxima(
-    means: np.ndarray, starts: np.ndarray, size: int, tolerance: np.ndarray
+    means: np.ndarray,
+    starts: np.ndarray,
+    size: int,
+    tolerance: np.ndarray,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Each chunk's largest |standardised mean| against the chunks it shares no row with.
+    """Each chunk's score (largest group score) against the chunks it shares no row with.
 
     A window is at most 1/MIN_CHUNKS of the reference, so at least 5/7 of the chunk positions
     are left to measure a centre and spreads on (a reference of a single chunk has none: it is
@@ -119,7 +163,7 @@ def _held_out_maxima(
         upper, lower = _side_spreads(others - center[:, None], axis=1)
         deviation = _beyond(means[j] - center, tolerance)
         scale = np.where(deviation >= 0, upper, lower)
-        maxima[j] = np.abs(deviation / scale).max()
+        maxima[j] = group_sums(np.abs(deviation / scale), groups).max()
     return maxima
 
 
@@ -156,29 +200,46 @@ def windows_test(
     cache: dict[str, Any],
     out_of_sample: bool = False,
     tolerance: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> tuple[float, float, dict[str, Any]]:
-    """(p-value, score, details) of `window` against the reference `sequence`.
+    """(p-value, score, details) of `window` against the reference `sequence`; `groups` as in
+    `calibrate` (the details then name the group with the largest score).
 
     A window longer than the reference allows (1/MIN_CHUNKS of it) is compared with the null of
     the largest allowed chunks: the mean of a longer window varies less than theirs, so the
     p-value is conservative (never more alarms than alpha), and a real shift still stands out.
     """
     size = min(len(window), chunk_size_limit(len(sequence)))
-    key = f"calibration:{size}:{'out' if out_of_sample else 'in'}"
+    grouped = "grouped" if groups is not None else "single"
+    key = f"calibration:{size}:{'out' if out_of_sample else 'in'}:{grouped}"
     if key not in cache:
         cache[key] = calibrate(
-            sequence.astype(np.float64), size, out_of_sample=out_of_sample, tolerance=tolerance
+            sequence.astype(np.float64),
+            size,
+            out_of_sample=out_of_sample,
+            tolerance=tolerance,
+            groups=groups,
         )
-    p, z = cache[key].p_value(window.astype(np.float64))
+    calibration = cache[key]
+    p, z = calibration.p_value(window.astype(np.float64))
+    scores = calibration.group_scores(z) if z.size else np.zeros(0)
     order = np.argsort(-np.abs(z))[:5]
-    detail = {
+    detail: dict[str, Any] = {
         "null_chunk_size": size,
         "null_chunks": len(cache[key].maxima),
         "calibration": "out_of_sample" if out_of_sample else "in_sample",
+        "score_rule": "largest sum of |z| over a group" if groups is not None else "largest |z|",
         "reference_windows": len(sequence),
         "top_features": [
             {"feature": names[i] if i < len(names) else str(i), "z": round(float(z[i]), 3)}
             for i in order
         ],
     }
-    return p, float(np.abs(z).max()) if z.size else 0.0, detail
+    if groups is not None and z.size:
+        top_group = int(np.argmax(scores))
+        members = [names[i] for i in np.flatnonzero(groups == top_group) if i < len(names)]
+        detail["top_group"] = {
+            "group": members[0].rsplit(".", 1)[0] if members else str(top_group),
+            "score": round(float(scores[top_group]), 3),
+        }
+    return p, float(scores.max()) if z.size else 0.0, detail

@@ -209,8 +209,8 @@ def _outputs(profile: ReferenceProfile, window: Window, rng: np.random.Generator
     )
 
 
-def _windows(profile: ReferenceProfile, window: Window) -> TestResult:
-    from scaledl.monitor.calibrated import windows_test
+def _windows(profile: ReferenceProfile, window: Window, config: DriftConfig) -> TestResult:
+    from scaledl.monitor.calibrated import groups_by_prefix, windows_test
 
     names = list(profile.meta.get("feature_names") or [])
     # Profiles from before the choice existed were calibrated in sample.
@@ -218,8 +218,11 @@ def _windows(profile: ReferenceProfile, window: Window) -> TestResult:
     # Profiles from before the gaps between sensors have no tolerance (none needed).
     held = profile.meta.get("tolerance")
     tolerance = np.asarray(held, np.float64) if held is not None else None
+    # windows_score "sensor": a sensor's features ("OT.level", "OT.level_gap", …) are summed
+    width = profile.features.shape[1]
+    groups = groups_by_prefix(names, width) if config.windows_score == "sensor" else None
     p, score, detail = windows_test(
-        profile.features, window.features, names, profile._cache, out_of_sample, tolerance
+        profile.features, window.features, names, profile._cache, out_of_sample, tolerance, groups
     )
     return TestResult("windows", p_value=p, score=score, detail=detail)
 
@@ -241,7 +244,7 @@ def detect_drift(
         "confidence": lambda: _confidence(profile, window, rng),
         "classes": lambda: _classes(profile, window, config, rng),
         "outputs": lambda: _outputs(profile, window, rng),
-        "windows": lambda: _windows(profile, window),
+        "windows": lambda: _windows(profile, window, config),
     }
     results = [runners[name]() for name in names]
     per_test_alpha = config.alpha / len(results)
