@@ -109,12 +109,13 @@ def test_a_second_chance_must_leave_room_for_its_replays_on_every_fold(
 
 def test_replay_estimates_follow_what_the_replays_took() -> None:
     from scaledl.optimize.budget import SAFETY
-    from scaledl.optimize.crossfit import calibrated
+    from scaledl.optimize.crossfit import calibrated, replay_scale
 
     assert calibrated(40.0, 0.0, 0.0) == 40.0  # nothing measured yet: the first guess
     assert calibrated(40.0, 80.0, 32.0) == pytest.approx(SAFETY * 0.4 * 40.0)
     assert calibrated(40.0, 80.0, 1.0) == pytest.approx(SAFETY * 0.25 * 40.0)  # bounded
     assert calibrated(40.0, 1.0, 80.0) == pytest.approx(SAFETY * 4.0 * 40.0)
+    assert replay_scale(0.0, 0.0) == 1.0 and replay_scale(80.0, 32.0) == pytest.approx(0.4)
 
 
 @pytest.mark.slow
@@ -130,11 +131,17 @@ def test_candidates_are_judged_on_every_non_test_row(digits_package: Path, tmp_p
     ctx = result.ctx
     non_test = len(ctx.splits.train) + len(ctx.splits.val)
     # judged fastest first, so the order follows this machine's timings
+    replays = result.cross_fit.pop("replays")
     assert {**result.cross_fit, "candidates": sorted(result.cross_fit["candidates"])} == {
         "folds": 3,
         "rows": non_test,
         "candidates": [c.id for c in result.candidates[1:] if c.ok],
     }
+    # the scale applied to later guesses: what the replays took against what was guessed
+    assert replays["took_s"] > 0 and 0.25 <= replays["scale"] <= 4.0
+    if replays["guessed_s"] > 0:
+        expected = min(max(replays["took_s"] / replays["guessed_s"], 0.25), 4.0)
+        assert replays["scale"] == pytest.approx(expected, abs=0.01)
     judged = [c for c in result.candidates[1:] if c.ok]
     assert judged, result.skipped
     for c in judged:

@@ -213,7 +213,17 @@ class CrossFit:
         if not self.parents:
             return {}
         rows = len(self.ctx.splits.val) + sum(len(p.y) for p in self.parents)
-        return {"folds": self.folds, "rows": rows, "candidates": list(self.judged)}
+        return {
+            "folds": self.folds,
+            "rows": rows,
+            "candidates": list(self.judged),
+            # what replays were guessed at and took: the scale later guesses were given
+            "replays": {
+                "guessed_s": round(self.estimated, 1),
+                "took_s": round(self.spent, 1),
+                "scale": round(replay_scale(self.estimated, self.spent), 3),
+            },
+        }
 
     def widen(self, candidate: Candidate, parent: Candidate) -> None:
         """Recompute the candidate's drop over the validation rows plus every fold's held-out
@@ -454,4 +464,11 @@ def calibrated(guess: float, estimated: float, spent: float) -> float:
     that would have fitted went unjudged. Before any replay has run, the guess stands."""
     if estimated <= 0 or spent <= 0:
         return guess
-    return SAFETY * min(max(spent / estimated, 0.25), 4.0) * guess
+    return SAFETY * replay_scale(estimated, spent) * guess
+
+
+def replay_scale(estimated: float, spent: float) -> float:
+    """What replays took against their first guesses, bounded to 0.25–4× (1 before any)."""
+    if estimated <= 0 or spent <= 0:
+        return 1.0
+    return min(max(spent / estimated, 0.25), 4.0)
