@@ -34,3 +34,19 @@ def test_long_paths_print_on_one_line_through_a_pipe(digits_package: Path, tmp_p
     result = run_cli("train", str(recipe), "--out", str(out), env={"COLUMNS": "60"})
     assert result.returncode == 0, result.stderr
     assert f"package: {out / 'package'}" in result.stdout.splitlines()
+
+
+def test_the_training_summary_reports_the_best_epochs_score() -> None:
+    """The package holds the best epoch's weights: its validation score is the one reported,
+    with the last epoch's beside it when early stopping or a later decline made them differ."""
+    from scaledl.cli.scale import epoch_summary
+
+    history = [
+        {"epoch": 1, "val_accuracy": 0.7948},
+        {"epoch": 2, "val_accuracy": 0.7901},
+        {"epoch": 3, "val_accuracy": 0.7764},
+    ]
+    assert epoch_summary(history, 1) == "best epoch 1, val accuracy 0.7948 (last epoch: 0.7764)"
+    assert epoch_summary(history, 3) == "best epoch 3, val accuracy 0.7764"
+    assert epoch_summary([{"epoch": 1, "val_loss": 0.3}], 1) == "best epoch 1"  # regression
+    assert epoch_summary([], -1) == "best epoch -1"

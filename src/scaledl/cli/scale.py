@@ -7,6 +7,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from scaledl.cli.common import console, shown
 
@@ -87,18 +88,31 @@ def _run_worker(args: TrainArgs, recipe: object, out: Path) -> None:
     output = train_recipe(recipe, out, resume=args.resume, options=options)  # type: ignore[arg-type]
     if not output.is_main:
         return
-    final = output.history[-1] if output.history else {}
     procs = f" on {output.world_size} processes" if output.world_size > 1 else ""
+    epochs = epoch_summary(output.history, output.best_epoch)
     console.print(
         f"trained {len(output.history)} epoch(s){procs} in {output.seconds:.1f} s "
-        f"({output.samples_per_second:.0f} samples/s); best epoch {output.best_epoch}"
-        + (f", val accuracy {final.get('val_accuracy', 0):.4f}" if "val_accuracy" in final else "")
+        f"({output.samples_per_second:.0f} samples/s); {epochs}"
     )
     if output.extra.get("utilisation"):
         from scaledl.train.utilisation import describe
 
         console.print(describe(output.extra["utilisation"]))
     console.print(f"package: {shown(output.package)}")
+
+
+def epoch_summary(history: list[dict[str, Any]], best_epoch: int) -> str:
+    """The training summary's epochs: "best epoch 2, val accuracy 0.8306 (last epoch: 0.8228)".
+    The score is the best epoch's, whose weights the package holds; the last epoch's is added
+    when it differs."""
+    text = f"best epoch {best_epoch}"
+    rows = {row.get("epoch"): row for row in history}
+    best, last = rows.get(best_epoch, {}), history[-1] if history else {}
+    if "val_accuracy" in best:
+        text += f", val accuracy {best['val_accuracy']:.4f}"
+        if last is not best and "val_accuracy" in last:
+            text += f" (last epoch: {last['val_accuracy']:.4f})"
+    return text
 
 
 def _launch(args: TrainArgs, recipe: object, out: Path) -> None:
