@@ -98,3 +98,27 @@ def test_training_reports_utilisation_in_sane_ranges(digits_package: Path) -> No
     assert figures["dtype"] == "fp32" and figures["data_workers"] == 0
     html = training_report(pkg, [])
     assert "Training speed and utilisation" in html and "fraction of the peak" in html
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_an_lstm_is_counted_like_a_gru_with_four_gates_instead_of_three(packed: bool) -> None:
+    """torch's counter sees no matmul inside a fused LSTM; its FLOPs are added analytically,
+    also when the text models pack their sequences."""
+
+    class Reader(torch.nn.Module):
+        def __init__(self, cell: type[torch.nn.RNNBase]) -> None:
+            super().__init__()
+            self.rnn = cell(16, 32, num_layers=2, batch_first=True, bidirectional=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if packed:
+                lengths = torch.full((len(x),), x.shape[1])
+                seq = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True)
+                return torch.nn.utils.rnn.pad_packed_sequence(self.rnn(seq)[0])[0].sum((0, 2))
+            return self.rnn(x)[0].sum((1, 2))
+
+    x = torch.randn(4, 10, 16)
+    gru, lstm = count_flops(Reader(torch.nn.GRU), x), count_flops(Reader(torch.nn.LSTM), x)
+    assert gru.forward_per_sample > 0
+    assert lstm.forward_per_sample == pytest.approx(4 / 3 * gru.forward_per_sample, rel=1e-6)
+    assert lstm.training_per_sample == pytest.approx(3 * lstm.forward_per_sample)
