@@ -218,6 +218,21 @@ def test_a_flag_value_error_names_the_flag(clean_env: pytest.MonkeyPatch, tmp_pa
         _settings(str(tmp_path), "--no-auth", "--monitor", "--monitor-alpha", "2")
 
 
+def test_the_monitors_windows_score_reaches_its_config_and_a_bad_one_exits_2(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = _settings(
+        str(tmp_path), "--no-auth", "--monitor", "--monitor-windows-score", "sensor"
+    )
+    assert settings.extensions[0].options == {"drift": {"windows_score": "sensor"}}
+    result = run_cli(
+        "serve", str(tmp_path), "--no-auth", "--monitor", "--monitor-windows-score", "all"
+    )
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "--monitor-windows-score" in result.stderr and "'sensor', 'feature'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_workers_read_only_the_parents_settings(
     clean_env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -420,6 +420,8 @@ def test_a_sensors_features_are_grouped_by_their_names() -> None:
     assert groups_by_prefix(names, 7) is None  # names that do not cover the features
     assert groups_by_prefix(["load.level", "temp.level"], 2) is None  # no sensor has two
     assert groups_by_prefix(["level", "load.level"], 2) is None  # an unnamed sensor
+    forged: list = ["load.level", 7, None]  # a profile file's names are not trusted
+    assert groups_by_prefix(forged, 3) is None
 
 
 def test_summing_a_sensors_features_catches_a_fault_that_moves_several_a_little() -> None:

@@ -100,8 +100,9 @@ def group_sums(magnitudes: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
 def groups_by_prefix(names: list[str], width: int) -> np.ndarray | None:
     """Group index per feature from names "<group>.<feature>" (a forecaster's "<sensor>.level",
     "<sensor>.level_gap"); None when the names do not cover the `width` features or name no
-    group shared by two features (then every feature stands alone)."""
-    if len(names) != width or not all("." in name for name in names):
+    group shared by two features (then every feature stands alone). The names come from a
+    package's profile: anything but strings also means no groups."""
+    if len(names) != width or not all(isinstance(n, str) and "." in n for n in names):
         return None
     prefixes = [name.rsplit(".", 1)[0] for name in names]
     order = list(dict.fromkeys(prefixes))
