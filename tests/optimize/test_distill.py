@@ -165,3 +165,44 @@ def test_fine_tunes_never_outlast_the_parents_training_unless_asked(
     assert (space.epochs, space.slim_epochs) == expected
     assert space.step(from_scratch=False).epochs == expected[0]
     assert space.step(from_scratch=True).epochs == expected[1]
+
+
+@pytest.mark.parametrize(
+    ("parent_dtype", "flags", "expected"),
+    [
+        ("fp32", {"avx512_bf16"}, "fp32"),  # the parent trained in fp32: so does its fine-tune
+        ("bf16", {"avx512_bf16"}, "bf16"),  # bf16 parent, bf16 units: follow the parent
+        ("bf16", {"amx_bf16"}, "bf16"),
+        ("bf16", {"avx2", "avx512_vnni"}, "fp32"),  # no bf16 units: emulated bf16 is slower
+    ],
+)
+def test_the_fine_tune_follows_the_parents_precision_where_the_cpu_has_bf16(
+    digits_package: Path, parent_dtype: str, flags: set[str], expected: str
+) -> None:
+    import dataclasses
+
+    from scaledl.config.optimize import OptimizeConfig
+    from scaledl.optimize.context import build_context
+    from scaledl.optimize.handlers.structure import DistillSpace
+
+    ctx = build_context(digits_package, OptimizeConfig(methods=["prune", "distill"]))
+    ctx.parent.manifest.metrics.utilisation = {"dtype": parent_dtype}
+    ctx.cpu = dataclasses.replace(ctx.cpu, flags=frozenset(flags))
+    assert DistillSpace().resolve(ctx).step(from_scratch=False).precision == expected
+    # what the user sets stands
+    chosen = DistillSpace(precision="fp32").resolve(ctx)
+    assert chosen.step(from_scratch=True).precision == "fp32"
+
+
+def test_a_bf16_fine_tune_runs_under_autocast_and_still_learns() -> None:
+    splits = load_splits(DataConfig(source="digits"), seed=0)
+    pre = fit_preprocessing(splits)
+    spec = ModelSpec("mlp", [1, 8, 8], 10, {"hidden": [32]})
+    torch.manual_seed(0)
+    config = DistillConfig(epochs=3, lr=1e-2, batch_size=64, precision="bf16")
+    result = finetune(spec.build(), splits, pre, config=config)
+    assert result.extra["precision"] == "bf16"
+    assert result.extra["distill"]["precision"] == "bf16"
+    # the weights stay fp32 (autocast only): the package's graph is exported from them
+    assert all(p.dtype == torch.float32 for p in result.model.parameters())
+    assert accuracy(result.model, splits.test, pre) > 0.85

@@ -46,6 +46,12 @@ class DistillConfig(BaseModel):
         description="stop by this many seconds of training; the schedule's end is fitted to it "
         "(epochs becomes the ceiling), as train.time_budget_min does",
     )
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="autocast of the fine-tune, as `scaledl train --precision`: auto is bf16 on "
+        "GPUs that have it and fp32 on CPUs (the search asks for bf16 where the parent was "
+        "trained in it and this CPU has bf16 units)",
+    )
 
 
 LossFn = Callable[["torch.Tensor", "torch.Tensor", "torch.Tensor"], "torch.Tensor"]
@@ -153,6 +159,7 @@ def finetune(
         task=task,
         seed=seed,
         augmenter=augmenter,
+        precision=config.precision,
         loss_override=(
             distillation_loss(teacher, config, task, _error_scale(preprocessing, task))
             if teacher is not None
