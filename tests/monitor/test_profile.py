@@ -140,3 +140,26 @@ def test_outputs_computed_already_give_the_same_profile(digits_package: Path) ->
         profile_for_splits(
             splits, pkg.preprocessing, predict, pkg.manifest.task, heldout_outputs=outputs[1:]
         )
+
+
+def test_one_input_side_serves_every_model_of_the_splits(digits_package: Path) -> None:
+    """The optimizer builds the profile's model-free side once per search: each candidate's
+    profile is then exactly the one a fresh build would give it."""
+    from scaledl.maintain.datasets import load_old
+    from scaledl.monitor.reference import (
+        input_reference_for_splits,
+        profile_for_splits,
+        session_predict,
+    )
+
+    pkg = open_package(digits_package)
+    splits, _ = load_old(pkg, pkg.manifest.task)
+    predict = session_predict(pkg)
+    inputs = input_reference_for_splits(splits, pkg.preprocessing)
+    for model in (predict, lambda x: predict(x)[:, ::-1].copy()):  # another "model"
+        fresh = profile_for_splits(splits, pkg.preprocessing, model, pkg.manifest.task)
+        shared = profile_for_splits(
+            splits, pkg.preprocessing, model, pkg.manifest.task, inputs=inputs
+        )
+        assert shared.to_bytes() == fresh.to_bytes()
+    assert inputs.meta["reference"]["outputs"] == len(inputs.heldout_x)

@@ -141,8 +141,17 @@ def test_the_reserve_counts_what_a_package_with_a_profile_costs(digits_package: 
     search = Search(build_context(digits_package, OptimizeConfig(time_budget_min=10.0)))
     assert PROFILE in search.ctx.parent.manifest.files
     search.book.record("metrics", 5.0)
-    assert search.book.package_estimate() > PACKAGE_S + 5.0
-    assert search.book.after_retime(2) >= 2 * search.book.package_estimate()
+    assert search.book.package_estimate() >= PACKAGE_S + 5.0
+    # the profile's input side (preprocessing the training split, its PCA) is built once per
+    # search and shared by every package
+    once = search.book.profile_inputs_estimate()
+    assert once > 0
+    three = search.book.packages_estimate(3)
+    assert three == pytest.approx(3 * search.book.package_estimate() + once)
+    assert search.book.after_retime(2) >= 2 * search.book.package_estimate() + once
+    search.ctx.profile_inputs()
+    assert search.book.profile_inputs_estimate() == 0.0
+    assert search.book.packages_estimate(0) == 0.0
 
 
 def scored_child(cid: str, accuracy: float, ms: float, pass_s: float = 0.0) -> Candidate:

@@ -12,10 +12,12 @@ from scaledl.data.dataset import DataSplits
 from scaledl.errors import PackageError
 from scaledl.export.onnx_export import graph_array
 from scaledl.monitor.profile import (
+    InputReference,
     Predict,
     ProfileOptions,
     ReferenceProfile,
     build_profile,
+    input_reference,
     load_profile,
 )
 from scaledl.package import PROFILE, Package, open_package, update_package
@@ -32,29 +34,49 @@ def profile_for_splits(
     task: str = "classification",
     options: ProfileOptions | None = None,
     heldout_outputs: np.ndarray | None = None,
+    inputs: InputReference | None = None,
 ) -> ReferenceProfile:
     """Training split → statistics, PCA (one half) and input reference (other half);
     validation + test splits → the model's output reference.
 
     `heldout_outputs`: the model's outputs on the validation then the test rows, when the
-    caller has them already (forecasters ignore it: their profile reads other windows)."""
+    caller has them already (forecasters ignore it: their profile reads other windows).
+    `inputs`: `input_reference_for_splits` of the same splits, options and preprocessing,
+    built once for several models (forecasters ignore it too)."""
     opts = options or ProfileOptions()
     if preprocessing.kind == "series":
         return _series_profile(splits, preprocessing, predict, opts)
-    train = input_features(preprocessing, apply_preprocessing(splits.train.x, preprocessing))
-    fit_x, ref_x = _halves(train, opts.seed)
-    heldout = np.concatenate([splits.val.x, splits.test.x])
+    if inputs is None:
+        inputs = input_reference_for_splits(splits, preprocessing, opts)
     heldout_y = np.concatenate([splits.val.y, splits.test.y])
     return build_profile(
-        fit_x,
-        ref_x,
-        apply_preprocessing(heldout, preprocessing),
+        None,
+        None,
+        None,
         predict,
         task=task,
-        kind=preprocessing.kind,
         heldout_y=heldout_y,
         heldout_outputs=heldout_outputs,
         labels=splits.labels,
+        inputs=inputs,
+    )
+
+
+def input_reference_for_splits(
+    splits: DataSplits, preprocessing: SpecBase, options: ProfileOptions | None = None
+) -> InputReference:
+    """The model-free side of `profile_for_splits` (not for forecasters): the training split's
+    preprocessed features, halved into the PCA's rows and the input reference, and the
+    validation + test rows preprocessed for the output reference."""
+    opts = options or ProfileOptions()
+    train = input_features(preprocessing, apply_preprocessing(splits.train.x, preprocessing))
+    fit_x, ref_x = _halves(train, opts.seed)
+    heldout = np.concatenate([splits.val.x, splits.test.x])
+    return input_reference(
+        fit_x,
+        ref_x,
+        apply_preprocessing(heldout, preprocessing),
+        kind=preprocessing.kind,
         options=opts,
         sources={"inputs_from": "train", "outputs_from": "val+test", "data": splits.source},
         feature_names=input_feature_names(preprocessing),

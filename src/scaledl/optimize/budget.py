@@ -103,18 +103,30 @@ class TimeBook:
         return validation * len(self.ctx.x_test) / val_rows
 
     def packages_estimate(self, packaged: int) -> float:
-        """Writing `packaged` candidate packages, without the report (no safety margin)."""
-        return packaged * self.package_estimate()
+        """Writing `packaged` candidate packages, without the report (no safety margin): the
+        profile's input side is built once and shared (`SearchContext.profile_inputs`)."""
+        if packaged <= 0:
+            return 0.0
+        return packaged * self.package_estimate() + self.profile_inputs_estimate()
 
     def package_estimate(self) -> float:
         """One candidate package; with a monitoring profile, also a pass over the validation
-        rows (the test rows' outputs are reused) and the profile's input side."""
+        rows (the test rows' outputs are reused)."""
+        if not self._profiled():
+            return PACKAGE_S
+        return PACKAGE_S + self.mean("metrics")
+
+    def profile_inputs_estimate(self) -> float:
+        """The monitoring profile's input side, once per search (0 once built, or without a
+        profile)."""
+        if not self._profiled() or self.ctx.profile_inputs_built:
+            return 0.0
+        return self.ctx.splits.train.x.size / PROFILE_VALUES_PER_S
+
+    def _profiled(self) -> bool:
         from scaledl.package import PROFILE
 
-        if PROFILE not in self.ctx.parent.manifest.files:
-            return PACKAGE_S
-        inputs = self.ctx.splits.train.x
-        return PACKAGE_S + self.mean("metrics") + inputs.size / PROFILE_VALUES_PER_S
+        return PROFILE in self.ctx.parent.manifest.files
 
     def left(self, ok: int, packaged: int) -> float:
         """Seconds the search itself may still spend."""

@@ -44,6 +44,7 @@ class SearchContext:
     started: float = field(default_factory=time.monotonic)
     data_label: str = ""
     _finetune: DataSplits | None = field(default=None, repr=False)
+    _profile_inputs: Any = field(default=None, repr=False)
 
     @property
     def has_weights(self) -> bool:
@@ -95,6 +96,22 @@ class SearchContext:
         return apply_preprocessing(
             self.splits.train.x[self.calibration_index(count)], self.preprocessing
         )
+
+    def profile_inputs(self) -> Any:
+        """The monitoring profile's model-free side (`monitor.profile.InputReference`), built
+        on first use and shared by every candidate package; None for forecasters, whose profile
+        reads windows of its own."""
+        if self.preprocessing.kind == "series":
+            return None
+        if self._profile_inputs is None:
+            from scaledl.monitor.reference import input_reference_for_splits
+
+            self._profile_inputs = input_reference_for_splits(self.splits, self.preprocessing)
+        return self._profile_inputs
+
+    @property
+    def profile_inputs_built(self) -> bool:
+        return self._profile_inputs is not None
 
     def finetune_splits(self) -> DataSplits:
         """The splits fine-tuning sees: its best epoch is picked on every 10th training row.

@@ -153,6 +153,7 @@ def _profile(candidate: Candidate, result: SearchResult) -> tuple[bytes, Any]:
         lambda x: run(session, x),
         ctx.task,
         heldout_outputs=heldout,
+        inputs=ctx.profile_inputs(),
     )
     return built.to_bytes(), built.manifest_entry(PROFILE)
 
