@@ -152,6 +152,11 @@ def test_the_reserve_counts_what_a_package_with_a_profile_costs(digits_package: 
     search.ctx.profile_inputs()
     assert search.book.profile_inputs_estimate() == 0.0
     assert search.book.packages_estimate(0) == 0.0
+    # a forecaster's profile reads windows of its own for every package: nothing is shared
+    search.ctx._profile_inputs = None
+    search.ctx.preprocessing = search.ctx.preprocessing.model_copy(update={"kind": "series"})
+    assert search.book.profile_inputs_estimate(3) == pytest.approx(3 * once)
+    assert search.ctx.profile_inputs() is None
 
 
 def scored_child(cid: str, accuracy: float, ms: float, pass_s: float = 0.0) -> Candidate:

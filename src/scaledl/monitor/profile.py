@@ -267,9 +267,11 @@ def build_profile(
 
     With `feature_names` (readable drift features, e.g. text's length and unknown-token share)
     the features are only standardized, so each test result names a feature. `inputs`: the
-    input side built already (`input_reference`); the three arrays are then not read."""
+    input side built already (`input_reference`); the three arrays, `kind`, `options`,
+    `sources` and `feature_names` are then taken from it and not read."""
     if inputs is None:
-        assert fit_x is not None and reference_x is not None and heldout_x is not None
+        if fit_x is None or reference_x is None or heldout_x is None:
+            raise ValueError("build_profile needs fit_x, reference_x and heldout_x, or inputs")
         inputs = input_reference(
             fit_x,
             reference_x,

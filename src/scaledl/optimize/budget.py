@@ -107,7 +107,7 @@ class TimeBook:
         profile's input side is built once and shared (`SearchContext.profile_inputs`)."""
         if packaged <= 0:
             return 0.0
-        return packaged * self.package_estimate() + self.profile_inputs_estimate()
+        return packaged * self.package_estimate() + self.profile_inputs_estimate(packaged)
 
     def package_estimate(self) -> float:
         """One candidate package; with a monitoring profile, also a pass over the validation
@@ -116,12 +116,13 @@ class TimeBook:
             return PACKAGE_S
         return PACKAGE_S + self.mean("metrics")
 
-    def profile_inputs_estimate(self) -> float:
-        """The monitoring profile's input side, once per search (0 once built, or without a
-        profile)."""
+    def profile_inputs_estimate(self, packaged: int = 1) -> float:
+        """The monitoring profile's input side: once per search (0 once built, or without a
+        profile); a forecaster's profile reads windows of its own for every package."""
         if not self._profiled() or self.ctx.profile_inputs_built:
             return 0.0
-        return self.ctx.splits.train.x.size / PROFILE_VALUES_PER_S
+        once = self.ctx.splits.train.x.size / PROFILE_VALUES_PER_S
+        return once * packaged if self.ctx.preprocessing.kind == "series" else once
 
     def _profiled(self) -> bool:
         from scaledl.package import PROFILE

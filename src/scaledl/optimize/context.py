@@ -7,7 +7,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from scaledl.export.runtime import package_session
 from scaledl.package import RECIPE, SAMPLE, Package, open_package
 from scaledl.package_files import read_npz
 from scaledl.preprocess import apply_preprocessing
+
+if TYPE_CHECKING:
+    from scaledl.monitor.profile import InputReference
 
 log = logging.getLogger(__name__)
 TARGETS = {"cpu": "ONNX Runtime CPUExecutionProvider on this machine"}
@@ -44,7 +47,7 @@ class SearchContext:
     started: float = field(default_factory=time.monotonic)
     data_label: str = ""
     _finetune: DataSplits | None = field(default=None, repr=False)
-    _profile_inputs: Any = field(default=None, repr=False)
+    _profile_inputs: InputReference | None = field(default=None, repr=False)
 
     @property
     def has_weights(self) -> bool:
@@ -97,7 +100,7 @@ class SearchContext:
             self.splits.train.x[self.calibration_index(count)], self.preprocessing
         )
 
-    def profile_inputs(self) -> Any:
+    def profile_inputs(self) -> InputReference | None:
         """The monitoring profile's model-free side (`monitor.profile.InputReference`), built
         on first use and shared by every candidate package; None for forecasters, whose profile
         reads windows of its own."""

@@ -48,9 +48,9 @@ class DistillConfig(BaseModel):
     )
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
-        description="autocast of the fine-tune, as `scaledl train --precision`: auto is bf16 on "
-        "GPUs that have it and fp32 on CPUs (the search asks for bf16 where the parent was "
-        "trained in it and this CPU has bf16 units)",
+        description="autocast of the fine-tune (which runs on the CPU): auto and fp32 are fp32, "
+        "bf16 is bf16 autocast (the search asks for it where it was measured to pay: see "
+        "optimize.handlers.structure.finetune_precision)",
     )
 
 
@@ -82,7 +82,10 @@ def distillation_loss(
 
     def loss(out: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            target = answer(x)
+            target = answer(x).float()
+        # Under bf16 autocast the logits arrive in bf16 (3 significant digits), and CPU autocast
+        # keeps log_softmax in bf16: near the teacher, the KL term would be mostly rounding.
+        out = out.float()
         if task == "regression":
             return alpha * error(out, target.reshape(out.shape)) + (1 - alpha) * error(out, y)
         soft = functional.kl_div(

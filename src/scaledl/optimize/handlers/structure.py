@@ -322,13 +322,20 @@ class DistillSpace(MethodSpace):
 
 
 def finetune_precision(ctx: SearchContext) -> Literal["fp32", "bf16"]:
-    """Fine-tune the way the parent was trained where this machine does it natively: a parent
-    trained under bf16 autocast (its utilisation record) is fine-tuned in bf16 on a CPU with
-    bf16 units, where a convolutional epoch runs ~1.7x faster at the same accuracy
-    (bench/results/train-bf16.json); everywhere else fp32, since emulated bf16 is slower."""
+    """Fine-tune the way the parent was trained where that was measured to pay: an image CNN
+    classifier trained under bf16 autocast (its utilisation record) is fine-tuned in bf16 on a
+    CPU with bf16 units, where its epochs run ~1.7x faster at the same accuracy
+    (bench/results/train-bf16.json). Everything else stays fp32: emulated bf16 is slower, and
+    on recurrent, tabular or regression models the gain was never measured (their parents
+    trained on a GPU are in bf16 by default, not by choice)."""
     utilisation = ctx.parent.manifest.metrics.get("utilisation") or {}
     trained_bf16 = isinstance(utilisation, dict) and utilisation.get("dtype") == "bf16"
-    return "bf16" if trained_bf16 and ctx.cpu.has_bf16 else "fp32"
+    measured = (
+        ctx.task == "classification"
+        and ctx.preprocessing.kind == "image"
+        and getattr(ctx.spec, "family", None) == "cnn"
+    )
+    return "bf16" if trained_bf16 and measured and ctx.cpu.has_bf16 else "fp32"
 
 
 @register_method("distill", config=DistillStep, space=DistillSpace, kind="finetune")
