@@ -461,3 +461,40 @@ def test_the_windows_score_is_a_choice_of_the_drift_config(
         assert detail["top_group"]["group"] in spec.inputs
         assert detail["score"] == pytest.approx(detail["top_group"]["score"], abs=1e-3)
         assert detail["score_rule"] == "largest sum of |z| over a group"
+
+
+def test_a_sensors_features_count_in_units_of_their_own_null_tail() -> None:
+    """Two sensors of two features. One feature of each has "seasons" (stretches lifted by 1.5
+    now and then): its chunk means have a wide tail. A fault moves the other, quiet feature of
+    sensor 0 by 4 spreads of a chunk mean. Unweighted, the seasonal feature's tail sets the bar
+    of the sensor's sum; in units of each feature's own null tail, the quiet one's shift stands
+    out. On fresh data of the same kind both keep alpha."""
+    rng = np.random.default_rng(7)
+    size, groups = 50, np.array([0, 0, 1, 1])
+
+    def series(rows: int) -> np.ndarray:
+        x = rng.normal(0.0, 1.0, (rows, 4))
+        for feature in (0, 2):
+            for start in range(0, rows, 400):
+                if rng.random() < 0.1:
+                    x[start : start + 400, feature] += rng.choice([-1, 1]) * 1.5
+        return x
+
+    reference = series(40_000)
+    weighted = calibrate(reference, size, out_of_sample=True, groups=groups)
+    plain = calibrate(reference, size, out_of_sample=True, groups=groups, tail_quantile=None)
+    assert weighted.weights is not None and plain.weights is None
+    assert weighted.weights[0] < weighted.weights[1]  # the seasonal feature counts less
+    shift = np.array([0.0, 4.0 / np.sqrt(size), 0.0, 0.0])
+    fresh = series(200 * size)
+    faulty = [fresh[i * size : (i + 1) * size] + shift for i in range(200)]
+    caught = {
+        name: np.mean([c.p_value(w)[0] <= 0.05 for w in faulty])
+        for name, c in (("weighted", weighted), ("plain", plain))
+    }
+    assert caught["weighted"] > 0.7 and caught["weighted"] > caught["plain"] + 0.1, caught
+    normal_rows = series(1200 * size)
+    normal = [normal_rows[i * size : (i + 1) * size] for i in range(1200)]
+    for calibration in (weighted, plain):
+        rate = np.mean([calibration.p_value(w)[0] <= 0.05 for w in normal])
+        assert rate <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 1200), rate

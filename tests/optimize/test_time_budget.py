@@ -337,3 +337,38 @@ def test_a_bad_scoring_thread_count_is_refused(threads: object) -> None:
 
     with pytest.raises(ValidationError, match="scoring_threads"):
         OptimizeConfig(scoring_threads=threads)
+
+
+def test_a_near_miss_gets_a_second_chance_when_it_would_win_after_quantization(
+    digits_package: Path,
+) -> None:
+    """A pruned fp32 graph slower than int8 on the parent can still win once quantized: the
+    second chance judges its speed as it would leave the graph methods that kept accuracy on
+    the parent (full CIFAR-10: int8 at a third of fp32, a 40 %-pruned near miss at half)."""
+    from scaledl.optimize.context import build_context
+    from scaledl.optimize.search import Search, constraints_for
+
+    config = OptimizeConfig(methods=["prune", "distill", "int8-static"])
+    search = Search(build_context(digits_package, config))
+    parent = search.baseline()
+    cons = search.constraints = constraints_for(parent, search.ctx)
+    accuracy, ms = parent.val["accuracy"], parent.rank_ms
+    int8 = scored_child("c01", accuracy, ms / 3)
+    int8.chain = [search.graph_configs()[0]]
+    prune = search.spaces["prune"].configs(search.ctx)[0]
+    pruned = scored_child("c02", accuracy - 0.013, ms / 2)  # over the 1-pt budget
+    pruned.chain = [prune]
+    search.made["c02"] = (prune, 1)
+    search.candidates += [int8, pruned]
+    assert cons.meets(int8) and not cons.promising(pruned)
+    assert search._graph_speedup(cons) == pytest.approx(1 / 3, rel=1e-6)
+    assert search._retry_pick(cons, set()) is pruned
+    # without a graph method that kept accuracy, it stays slower than the best (another
+    # structural variant within budget): no retry
+    int8.val = {"accuracy": accuracy - 0.5, "loss": 0.1}
+    slim = scored_child("c03", accuracy, ms / 2.5)
+    slim.chain = [prune]
+    search.made["c03"] = (prune, 1)
+    search.candidates.append(slim)
+    assert search._graph_speedup(cons) == 1.0
+    assert search._retry_pick(cons, set()) is None

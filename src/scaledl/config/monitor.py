@@ -40,9 +40,9 @@ class DriftConfig(BaseModel):
     windows_score: WindowsScore = Field(
         "feature",
         description="forecasters' windows test: 'feature' scores a window by its largest single "
-        "standardised feature; 'sensor' by each sensor's sum of them (catches more faults that "
-        "move several features of one sensor a little, alarms more on seasons the reference "
-        "never held; see docs/forecasting.md)",
+        "standardised feature; 'sensor' by each sensor's sum of them, each in units of its own "
+        "null tail (catches more faults that move several features of one sensor a little, "
+        "alarms more on seasons the reference never held; see docs/forecasting.md)",
     )
     seed: int | None = Field(None, description="fix the tests' randomness (tie-breaks, MMD)")
 

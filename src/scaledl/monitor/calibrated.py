@@ -16,9 +16,14 @@ correlated features and features of different natural variability are weighed fa
 groups every feature is its own group: the score is the largest |standardised value|. Why sum
 within a group: a fault of one sensor moves several of its features at once (an offset moves
 its level, its floor and their gaps; a scale change its spread, its roughness and the roughness
-gap), each by a little. The price: a season that moves many features of one sensor a little
-counts too, so the reference's seasons set a higher bar; and a single feature that alone stands
-out (a stuck sensor's stillness at onset) must stand out further. Which rule a check uses is
+gap), each by a little. In a sum each feature's |z| counts in units of its own null tail (its
+95th percentile over the reference chunks, `tail_weights`): features differ in how far normal
+seasons push them (a load's level by several spreads now and then, oil temperature's roughness
+hardly at all), and unweighted, the widest tails set the bar for everything (on ETTh1 a doubled
+scale of oil temperature was caught in 27 % of windows, 100 % weighted). The price: a season that
+moves many features of one sensor a little counts too, so the reference's seasons set a higher
+bar; and a single feature that alone stands out (a stuck sensor's stillness at onset) must
+stand out further. Which rule a check uses is
 `DriftConfig.windows_score` (default: the largest single feature); on ETTh1 both are measured
 side by side (`bench/forecast_drift.py`, docs/forecasting.md). The p-value
 `(1 + #reference chunks at least as extreme) / (1 + B)` is valid for exchangeable chunks: on a
@@ -54,6 +59,7 @@ import numpy as np
 NULL_CHUNKS = 400  # chunk positions behind the null distribution
 MIN_CHUNKS = 8  # a window needs a reference at least this many times its size
 MIN_SPREAD = 1e-3
+TAIL_QUANTILE = 0.95  # grouped scores: each |z| in units of its own null 95th percentile
 
 
 @dataclass
@@ -67,13 +73,15 @@ class Calibration:
     maxima: np.ndarray  # (B,) each reference chunk's score (its largest group score)
     tolerance: np.ndarray  # (k,) the dead band around the centre, per feature (0: none)
     groups: np.ndarray | None = None  # (k,) group index per feature; None: each its own
+    weights: np.ndarray | None = None  # (k,) per-feature weight of |z| (None: all 1)
 
     def scores(self, window: np.ndarray) -> np.ndarray:
         return self.standardise(window.mean(axis=0))
 
     def group_scores(self, z: np.ndarray) -> np.ndarray:
         """(…, k) standardised means → (…, groups) sums of |z| per group."""
-        return group_sums(np.abs(z), self.groups)
+        magnitudes = np.abs(z) if self.weights is None else np.abs(z) * self.weights
+        return group_sums(magnitudes, self.groups)
 
     def standardise(self, means: np.ndarray) -> np.ndarray:
         deviation = _beyond(means - self.center, self.tolerance)
@@ -118,9 +126,12 @@ def calibrate(
     out_of_sample: bool = False,
     tolerance: np.ndarray | None = None,
     groups: np.ndarray | None = None,
+    tail_quantile: float | None = TAIL_QUANTILE,
 ) -> Calibration:
     """Null distribution for windows of `size` consecutive rows of `sequence` (time order);
-    `groups`: a group index per feature (scores sum within a group), None for none."""
+    `groups`: a group index per feature (scores sum within a group, each feature's |z| in units
+    of its own null tail at `tail_quantile`, see `tail_weights`; None: unweighted), None for
+    none."""
     n = len(sequence)
     if size > n:
         raise ValueError(f"a window of {size} is longer than the {n} reference windows")
@@ -132,20 +143,29 @@ def calibrate(
     band = np.zeros(sequence.shape[1]) if tolerance is None else np.asarray(tolerance, np.float64)
     calibration = Calibration(size, center, upper, lower, np.zeros(0), band, groups)
     if out_of_sample:
-        calibration.maxima = _held_out_maxima(means, starts, size, band, groups)
+        null = _held_out_scores(means, starts, size, band)
     else:
-        calibration.maxima = calibration.group_scores(calibration.standardise(means)).max(axis=1)
+        null = calibration.standardise(means)
+    if groups is not None and tail_quantile is not None:
+        calibration.weights = tail_weights(null, tail_quantile)
+    calibration.maxima = calibration.group_scores(null).max(axis=1)
     return calibration
 
 
-def _held_out_maxima(
-    means: np.ndarray,
-    starts: np.ndarray,
-    size: int,
-    tolerance: np.ndarray,
-    groups: np.ndarray | None = None,
+def tail_weights(null: np.ndarray, quantile: float = TAIL_QUANTILE) -> np.ndarray:
+    """Per feature, 1 / its own null tail: the `quantile` of |z| over the reference chunks (at
+    least 1, so a feature that rarely moves is not magnified). Summed within a sensor, features
+    then count by how unusual they are for themselves: a season moves a load's level by several
+    of its standard deviations now and then, while oil temperature's roughness barely moves,
+    and without weights the level's wide tail set the bar the roughness had to clear."""
+    tail = np.quantile(np.abs(null), quantile, axis=0)
+    return np.asarray(1.0 / np.maximum(tail, 1.0))
+
+
+def _held_out_scores(
+    means: np.ndarray, starts: np.ndarray, size: int, tolerance: np.ndarray
 ) -> np.ndarray:
-    """Each chunk's score (largest group score) against the chunks it shares no row with.
+    """Each chunk's standardised means (B, k) against the chunks it shares no row with.
 
     A window is at most 1/MIN_CHUNKS of the reference, so at least 5/7 of the chunk positions
     are left to measure a centre and spreads on (a reference of a single chunk has none: it is
@@ -155,7 +175,7 @@ def _held_out_maxima(
     first = np.searchsorted(starts, starts - size, side="right")
     last = np.searchsorted(starts, starts + size, side="left")
     by_feature = np.ascontiguousarray(means.T)  # (k, B): a row per feature is fast to partition
-    maxima = np.empty(len(starts))
+    scores = np.empty_like(means)
     for j in range(len(starts)):
         others = np.concatenate([by_feature[:, : first[j]], by_feature[:, last[j] :]], axis=1)
         if others.shape[1] == 0:
@@ -163,9 +183,8 @@ def _held_out_maxima(
         center = _row_medians(others)
         upper, lower = _side_spreads(others - center[:, None], axis=1)
         deviation = _beyond(means[j] - center, tolerance)
-        scale = np.where(deviation >= 0, upper, lower)
-        maxima[j] = group_sums(np.abs(deviation / scale), groups).max()
-    return maxima
+        scores[j] = deviation / np.where(deviation >= 0, upper, lower)
+    return scores
 
 
 def _beyond(deviation: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
