@@ -219,8 +219,8 @@ class CrossFit:
             "candidates": list(self.judged),
             # what replays were guessed at and took: the scale later guesses were given
             "replays": {
-                "guessed_s": round(self.estimated, 1),
-                "took_s": round(self.spent, 1),
+                "guessed_s": round(self.estimated, 3),
+                "took_s": round(self.spent, 3),
                 "scale": round(replay_scale(self.estimated, self.spent), 3),
             },
         }
