@@ -198,6 +198,26 @@ def test_the_fine_tune_follows_the_parents_precision_where_the_cpu_has_bf16(
     assert DistillSpace().resolve(ctx).precision == "fp32"
 
 
+@pytest.mark.parametrize(
+    "utilisation", ["bf16", ["bf16"], {"dtype": ["bf16"]}, {"dtype": 16}, None]
+)
+def test_a_malformed_utilisation_record_in_the_package_means_fp32(
+    digits_package: Path, utilisation: object
+) -> None:
+    """The parent's manifest is a package file: whatever its utilisation record holds, the
+    fine-tune's precision is fp32 unless it says exactly dtype "bf16"."""
+    import dataclasses
+
+    from scaledl.config.optimize import OptimizeConfig
+    from scaledl.optimize.context import build_context
+    from scaledl.optimize.handlers.structure import finetune_precision
+
+    ctx = build_context(digits_package, OptimizeConfig(methods=["prune", "distill"]))
+    ctx.cpu = dataclasses.replace(ctx.cpu, flags=frozenset({"avx512_bf16"}))
+    ctx.parent.manifest.metrics.utilisation = utilisation
+    assert finetune_precision(ctx) == "fp32"
+
+
 def test_a_bf16_fine_tune_runs_under_autocast_and_still_learns_from_its_teacher() -> None:
     splits = load_splits(DataConfig(source="digits"), seed=0)
     pre = fit_preprocessing(splits)

@@ -1,0 +1,134 @@
+"""What bf16 autocast buys the search's fine-tune on this CPU: the same pruned student distilled
+from the same teacher in fp32 and under bf16 autocast, side by side per seed.
+
+The parent is a package trained under bf16 (e.g. `scaledl train examples/cifar10-fast.yaml
+--precision bf16`, the one `bench/optimize.py --cases cifar10-fast` uses); the student is its
+40 % structured prune, fine-tuned on the search's fine-tune split with the parent's augmentation,
+exactly as `prune → distill` does. Writes bench/results/distill_precision.json: seconds per epoch
+and validation accuracy per seed and precision, and the CPU's flags (bf16 only pays where the CPU
+has bf16 units: AVX512-BF16 or AMX).
+
+    python bench/distill_precision.py --package runs/bench-optimize/cifar10-fast/parent/package
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import REPO, write_results
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--package",
+        type=Path,
+        default=REPO / "runs" / "bench-optimize" / "cifar10-fast" / "parent" / "package",
+        help="a CNN classifier package (trained in bf16 for the search to pick bf16)",
+    )
+    parser.add_argument("--seeds", default="0", help="comma-separated fine-tune seeds")
+    parser.add_argument("--ratio", type=float, default=0.4, help="structured pruning ratio")
+    parser.add_argument("--epochs", type=int, default=1, help="fine-tune epochs per run")
+    args = parser.parse_args()
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--seeds {args.seeds!r}: expected comma-separated integers")
+    if not (args.package / "manifest.json").is_file():
+        parser.error(f"--package {args.package}: no manifest.json there")
+
+    import torch
+
+    from scaledl.config.optimize import OptimizeConfig
+    from scaledl.modalities import modality_of
+    from scaledl.optimize.context import build_context
+    from scaledl.optimize.distill import DistillConfig, finetune
+    from scaledl.optimize.prune import prune_structured
+    from scaledl.preprocess import apply_preprocessing
+    from scaledl.train.tensors import predict_torch
+
+    ctx = build_context(args.package, OptimizeConfig())
+    teacher = ctx.teacher
+    transform = modality_of(ctx.preprocessing).batch_transform(ctx.preprocessing)
+    index = ctx.calibration_index(512)
+    calibration: Any = (
+        apply_preprocessing(ctx.splits.train.x[index], ctx.preprocessing),
+        ctx.splits.train.y[index],
+    )
+
+    def val_accuracy(model: Any) -> float:
+        with torch.no_grad():
+            out = predict_torch(model.eval(), ctx.splits.val.x, transform, 500)
+        return float((out.argmax(1) == ctx.splits.val.y).mean())
+
+    runs: list[dict[str, Any]] = []
+    for seed in seeds:
+        for precision in PRECISIONS:
+            torch.manual_seed(seed)
+            student = prune_structured(
+                copy.deepcopy(teacher), ctx.spec, args.ratio, calibration=calibration
+            ).model
+            started = time.perf_counter()
+            result = finetune(
+                student,
+                ctx.finetune_splits(),
+                ctx.preprocessing,
+                teacher=teacher,
+                config=DistillConfig(epochs=args.epochs, precision=precision),
+                seed=seed,
+                augment=ctx.augment,
+            )
+            seconds = time.perf_counter() - started
+            run = {
+                "seed": seed,
+                "precision": result.extra["precision"],
+                "seconds_per_epoch": round(seconds / max(len(result.history), 1), 1),
+                "val_accuracy": val_accuracy(result.model),
+            }
+            print(run, flush=True)
+            runs.append(run)
+
+    summary = {
+        p: {
+            "median_seconds_per_epoch": statistics.median(
+                r["seconds_per_epoch"] for r in runs if r["precision"] == p
+            ),
+            "mean_val_accuracy": round(
+                statistics.fmean(r["val_accuracy"] for r in runs if r["precision"] == p), 4
+            ),
+        }
+        for p in PRECISIONS
+    }
+    speedup = summary["fp32"]["median_seconds_per_epoch"] / max(
+        summary["bf16"]["median_seconds_per_epoch"], 1e-9
+    )
+    path = write_results(
+        "distill_precision",
+        {
+            "command": "python " + " ".join(sys.argv),
+            "package": str(args.package),
+            "cpu_has_bf16": ctx.cpu.has_bf16,
+            "ratio": args.ratio,
+            "epochs": args.epochs,
+            "train_rows": len(ctx.finetune_splits().train),
+            "val_rows": len(ctx.splits.val),
+            "summary": summary,
+            "bf16_speedup": round(speedup, 2),
+            "runs": runs,
+        },
+    )
+    print(summary, f"bf16 {speedup:.2f}x per epoch", f"written: {path}", sep="\n")
+
+
+if __name__ == "__main__":
+    main()
