@@ -325,9 +325,10 @@ def finetune_precision(ctx: SearchContext) -> Literal["fp32", "bf16"]:
     """Fine-tune the way the parent was trained where that was measured to pay: an image CNN
     classifier trained under bf16 autocast (its utilisation record) is fine-tuned in bf16 on a
     CPU with bf16 units, where its distillation epochs ran 1.48x faster at the same validation
-    accuracy (bench/results/distill_precision.json; training: 1.7x, train-bf16.json). Everything else stays fp32: emulated bf16 is slower, and
-    on recurrent, tabular or regression models the gain was never measured (their parents
-    trained on a GPU are in bf16 by default, not by choice)."""
+    accuracy (bench/results/distill_precision.json; training: 1.7x, train-bf16.json).
+    Everything else stays fp32: emulated bf16 is slower, and on recurrent, tabular or
+    regression models the gain was never measured (their parents trained on a GPU are in bf16
+    by default, not by choice)."""
     utilisation = ctx.parent.manifest.metrics.get("utilisation") or {}
     trained_bf16 = isinstance(utilisation, dict) and utilisation.get("dtype") == "bf16"
     measured = (
