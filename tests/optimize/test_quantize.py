@@ -125,6 +125,27 @@ def test_unrolled_gru_is_the_same_model_and_quantizes(bidirectional: bool) -> No
     assert np.max(np.abs(outputs - expected)) < 0.1 * np.abs(expected).max() + 0.05
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_unrolled_gru_starts_from_a_given_state(bidirectional: bool) -> None:
+    """A forecaster's segment decoder (`decoder: pmf`) continues from the encoder's state."""
+    import torch
+
+    from scaledl.optimize.recurrent import UnrolledGRU, unroll_grus
+
+    torch.manual_seed(0)
+    holder = torch.nn.ModuleDict(
+        {"gru": torch.nn.GRU(5, 7, batch_first=True, bidirectional=bidirectional)}
+    )
+    unrolled = unroll_grus(holder)["gru"]
+    assert isinstance(unrolled, UnrolledGRU)
+    x, h0 = torch.randn(4, 3, 5), torch.randn(2 if bidirectional else 1, 4, 7)
+    with torch.no_grad():
+        expected, expected_h = holder["gru"](x, h0)
+        actual, actual_h = unrolled(x, h0)
+    torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(actual_h, expected_h, atol=1e-5, rtol=1e-5)
+
+
 def test_static_int8_skips_models_it_barely_covers() -> None:
     import torch
 

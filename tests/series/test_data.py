@@ -209,6 +209,22 @@ def test_recipes_on_series_are_regression_with_forecast_knobs(series_csv: Path) 
             {**series_recipe(series_csv), "model": {"family": "mlp", "batch_norm": True}}
         )
     assert COLUMNS == ["load", "temp", "price"]
+    pmf = {"family": "rnn", "decoder": "pmf"}
+    assert validate_recipe({**series_recipe(series_csv), "model": pmf}).task == "regression"
+    with pytest.raises(RecipeError, match=r"decoder pmf .*set channel_independent: true"):
+        validate_recipe(
+            {**series_recipe(series_csv), "model": {**pmf, "channel_independent": False}}
+        )
+    with pytest.raises(RecipeError, match=r"decoder: Input should be 'direct' or 'pmf'"):
+        validate_recipe({**series_recipe(series_csv), "model": {**pmf, "decoder": "seq2seq"}})
+    # a bad value of a knob every form has is reported as the family's own form sees it
+    from pydantic import ValidationError
+
+    from scaledl.config.models import ModelConfig
+
+    with pytest.raises(ValidationError, match=r"model knobs for 'rnn': field 'cell'") as caught:
+        ModelConfig.model_validate({"family": "rnn", "cell": "elman"})
+    assert "time series" not in str(caught.value)
 
 
 def test_parquet_series_with_native_timestamps(tmp_path: Path) -> None:

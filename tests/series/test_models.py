@@ -19,6 +19,10 @@ SMALL_KNOBS = {
     "mlp": {"decomposition": True, "moving_average": 5},
     "cnn": {"channels": [8, 8], "kernel_size": 3},
     "rnn": {"cell": "gru", "hidden": 16, "segment": 8},
+    # SegRNN's parallel decoder; horizon 8 over segments of 3 leaves a partial last segment,
+    # and two LSTM layers carry a (hidden, cell) state of two layers into it
+    "rnn-pmf": {"cell": "gru", "hidden": 16, "segment": 3, "decoder": "pmf"},
+    "rnn-lstm-pmf": {"cell": "lstm", "hidden": 9, "layers": 2, "segment": 8, "decoder": "pmf"},
     "transformer": {
         "d_model": 8,
         "heads": 2,
@@ -37,8 +41,8 @@ def splits(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
     return load_splits(config, task="regression")
 
 
-@pytest.mark.parametrize("family", ["mlp", "cnn", "rnn", "transformer"])
-def test_family_trains_and_exports_with_parity(family: str, splits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("variant", list(SMALL_KNOBS))
+def test_family_trains_and_exports_with_parity(variant: str, splits, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import torch
 
     from scaledl.config.train import TrainConfig
@@ -47,7 +51,8 @@ def test_family_trains_and_exports_with_parity(family: str, splits, tmp_path: Pa
 
     unit = modality("series")
     spec = unit.fit(splits)
-    model_spec = ModelSpec(family, [32, 3], 1, SMALL_KNOBS[family], unit.frontend(spec, family))
+    family = variant.split("-")[0]
+    model_spec = ModelSpec(family, [32, 3], 1, SMALL_KNOBS[variant], unit.frontend(spec, family))
     torch.manual_seed(0)
     model = model_spec.build()
     before = [p.detach().clone() for p in model.parameters()]
@@ -76,6 +81,25 @@ def test_family_trains_and_exports_with_parity(family: str, splits, tmp_path: Pa
         np.testing.assert_allclose(
             rebuilt.eval()(torch.from_numpy(nine)).numpy(), expected, atol=1e-6
         )
+
+
+def test_segment_decoder_unrolls_for_int8(splits) -> None:  # type: ignore[no-untyped-def]
+    """`optimize`'s dynamic int8 unrolls GRUs into MatMuls; the segment decoder continues from
+    the encoder's state, so the unrolled forecaster must give the same forecast."""
+    import torch
+
+    from scaledl.optimize.recurrent import has_gru, unroll_grus
+
+    unit = modality("series")
+    spec = unit.fit(splits)
+    knobs = SMALL_KNOBS["rnn-pmf"]
+    torch.manual_seed(0)
+    model = ModelSpec("rnn", [32, 3], 1, knobs, unit.frontend(spec, "rnn")).build().eval()
+    unrolled = unroll_grus(model)
+    assert has_gru(model) and not has_gru(unrolled)
+    x = torch.from_numpy(np.ascontiguousarray(splits.test.x[:5], np.float32))
+    with torch.no_grad():
+        torch.testing.assert_close(unrolled(x), model(x), atol=1e-4, rtol=1e-5)
 
 
 def test_scaling_and_descaling_live_in_the_graph(splits) -> None:  # type: ignore[no-untyped-def]

@@ -57,8 +57,25 @@ class RNNForecastKnobs(BaseModel):
     layers: int = Field(1, ge=1, le=8)
     segment: int = Field(24, ge=1, description="look-back steps per recurrent step")
     channel_independent: bool = Field(True, description="one sequence per channel")
+    decoder: Literal["direct", "pmf"] = Field(
+        "direct",
+        description="direct: the whole horizon from the last state; pmf: each horizon segment "
+        "decoded in parallel from the last state and a learned position and channel "
+        "(SegRNN's parallel multi-step forecasting; needs channel_independent)",
+    )
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     revin: bool = Field(True, description="normalize each window by its own statistics")
+
+    @model_validator(mode="after")
+    def _pmf_needs_channels(self) -> RNNForecastKnobs:
+        if self.decoder == "pmf" and not self.channel_independent:
+            raise ValueError(
+                "decoder pmf embeds each channel's identity: set channel_independent: true "
+                "(or decoder: direct)"
+            )
+        if self.decoder == "pmf" and self.hidden < 2:
+            raise ValueError("decoder pmf splits hidden between position and channel: hidden ≥ 2")
+        return self
 
 
 class PatchTSTKnobs(BaseModel):

@@ -201,11 +201,30 @@ class ModelConfig(BaseModel):
             # the family's other forms have knobs of their own (a forecaster on a series, token
             # ids on text); the data decides which form is built, and checks it for real then
             if not _other_form_ok(self.family, self.knobs()):
-                raise ValueError(str(exc)) from None
+                raise ValueError(_closest_form_error(self.family, self.knobs(), exc)) from None
         return self
 
     def knobs(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
+
+
+def _closest_form_error(family: str, knobs: dict[str, Any], error: ModelError) -> str:
+    """The problem as the form that knows every knob's name sees it: `decoder: pmf` without
+    `channel_independent` is a forecaster's mistake, not two unknown image-model keys."""
+    from scaledl.config.forecast import FORECAST_KNOBS, validate_forecast_knobs
+    from scaledl.config.text_models import KNOBS, validate_text_knobs
+
+    if set(knobs) <= set(knobs_class(family).model_fields):
+        return str(error)  # the names fit the family's own form: its error is the one
+    forms = ((FORECAST_KNOBS, validate_forecast_knobs), (KNOBS, validate_text_knobs))
+    for classes, check in forms:
+        cls = classes.get(family)
+        if cls is not None and set(knobs) <= set(cls.model_fields):
+            try:
+                check(family, knobs)
+            except ModelError as exc:
+                return str(exc)
+    return str(error)
 
 
 def _other_form_ok(family: str, knobs: dict[str, Any]) -> bool:

@@ -42,11 +42,11 @@ class UnrolledGRU(nn.Module):
         self.hh = nn.ModuleList(hh)
 
     def _direction(
-        self, gates_in: torch.Tensor, hh: nn.Module, reverse: bool
+        self, gates_in: torch.Tensor, hh: nn.Module, reverse: bool, h0: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         size = self.hidden_size
         steps = gates_in.shape[1]
-        h = gates_in.new_zeros(gates_in.shape[0], size)
+        h = gates_in.new_zeros(gates_in.shape[0], size) if h0 is None else h0
         outputs: list[torch.Tensor] = [h] * steps
         for t in range(steps - 1, -1, -1) if reverse else range(steps):
             gi, gh = gates_in[:, t], hh(h)
@@ -60,11 +60,13 @@ class UnrolledGRU(nn.Module):
     def forward(
         self, x: torch.Tensor, h0: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        if h0 is not None:
-            raise ValueError("UnrolledGRU starts from a zero state")
+        # h0: (directions, N, hidden) as nn.GRU takes it (a forecaster's segment decoder
+        # starts from the encoder's final state)
         seq = x if self.batch_first else x.transpose(0, 1)
         results = [
-            self._direction(self.ih[d](seq), self.hh[d], reverse=d == 1)
+            self._direction(
+                self.ih[d](seq), self.hh[d], reverse=d == 1, h0=None if h0 is None else h0[d]
+            )
             for d in range(len(self.ih))
         ]
         out = torch.cat([r[0] for r in results], dim=-1)
