@@ -14,16 +14,15 @@ has bf16 units: AVX512-BF16 or AMX).
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import REPO, write_results
+from distill_setup import DistillBench, parse_seeds
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -40,60 +39,24 @@ def main() -> None:
     parser.add_argument("--ratio", type=float, default=0.4, help="structured pruning ratio")
     parser.add_argument("--epochs", type=int, default=1, help="fine-tune epochs per run")
     args = parser.parse_args()
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        parser.error(f"--seeds {args.seeds!r}: expected comma-separated integers")
+    seeds = parse_seeds(parser, args.seeds)
     if not (args.package / "manifest.json").is_file():
         parser.error(f"--package {args.package}: no manifest.json there")
 
-    import torch
+    from scaledl.optimize.distill import DistillConfig
 
-    from scaledl.config.optimize import OptimizeConfig
-    from scaledl.modalities import modality_of
-    from scaledl.optimize.context import build_context
-    from scaledl.optimize.distill import DistillConfig, finetune
-    from scaledl.optimize.prune import prune_structured
-    from scaledl.preprocess import apply_preprocessing
-    from scaledl.train.tensors import predict_torch
-
-    ctx = build_context(args.package, OptimizeConfig())
-    teacher = ctx.teacher
-    transform = modality_of(ctx.preprocessing).batch_transform(ctx.preprocessing)
-    index = ctx.calibration_index(512)
-    calibration: Any = (
-        apply_preprocessing(ctx.splits.train.x[index], ctx.preprocessing),
-        ctx.splits.train.y[index],
-    )
-
-    def val_accuracy(model: Any) -> float:
-        with torch.no_grad():
-            out = predict_torch(model.eval(), ctx.splits.val.x, transform, 500)
-        return float((out.argmax(1) == ctx.splits.val.y).mean())
-
+    bench = DistillBench.from_package(args.package)
+    ctx = bench.ctx
     runs: list[dict[str, Any]] = []
     for seed in seeds:
         for precision in PRECISIONS:
-            torch.manual_seed(seed)
-            student = prune_structured(
-                copy.deepcopy(teacher), ctx.spec, args.ratio, calibration=calibration
-            ).model
-            started = time.perf_counter()
-            result = finetune(
-                student,
-                ctx.finetune_splits(),
-                ctx.preprocessing,
-                teacher=teacher,
-                config=DistillConfig(epochs=args.epochs, precision=precision),
-                seed=seed,
-                augment=ctx.augment,
-            )
-            seconds = time.perf_counter() - started
+            config = DistillConfig(epochs=args.epochs, precision=precision)
+            result, seconds = bench.distill_pruned(args.ratio, seed, bench.teacher, config)
             run = {
                 "seed": seed,
                 "precision": result.extra["precision"],
                 "seconds_per_epoch": round(seconds / max(len(result.history), 1), 1),
-                "val_accuracy": val_accuracy(result.model),
+                "val_accuracy": bench.val_accuracy(result.model),
             }
             print(run, flush=True)
             runs.append(run)

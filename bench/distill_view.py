@@ -13,16 +13,15 @@ bench/results/distill_view.json: seconds and validation accuracy per seed and vi
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import REPO, write_results
+from distill_setup import DistillBench, parse_seeds
 from optimize import cifar10_subset_parent
 
 
@@ -35,39 +34,18 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench-distill-view")
     parser.add_argument("--reuse", action="store_true", help="reuse a trained parent")
     args = parser.parse_args()
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        parser.error(f"--seeds {args.seeds!r}: expected comma-separated integers")
+    seeds = parse_seeds(parser, args.seeds)
 
     import numpy as np
     import torch
 
-    from scaledl.config.optimize import OptimizeConfig
-    from scaledl.modalities import modality_of
-    from scaledl.optimize.context import build_context
-    from scaledl.optimize.distill import DistillConfig, finetune
-    from scaledl.optimize.prune import prune_structured
-    from scaledl.preprocess import apply_preprocessing
-    from scaledl.train.tensors import predict_torch
+    from scaledl.optimize.distill import DistillConfig
 
     package, overrides = cifar10_subset_parent(args.work, args.parent_budget_min, args.reuse)
-    ctx = build_context(package, OptimizeConfig())
-    teacher = ctx.teacher
+    bench = DistillBench.from_package(package)
+    teacher = bench.teacher
     if not getattr(teacher, "tta_flip", False):
         raise SystemExit("the parent has no mirrored view (tta: flip); nothing to compare")
-    transform = modality_of(ctx.preprocessing).batch_transform(ctx.preprocessing)
-
-    def val_accuracy(model: Any) -> float:
-        with torch.no_grad():
-            out = predict_torch(model.eval(), ctx.splits.val.x, transform, 500)
-        return float((out.argmax(1) == ctx.splits.val.y).mean())
-
-    index = ctx.calibration_index(512)
-    calibration: Any = (  # numpy rows, as the search passes them
-        apply_preprocessing(ctx.splits.train.x[index], ctx.preprocessing),
-        ctx.splits.train.y[index],
-    )
 
     class Mirrored(torch.nn.Module):
         """The same teacher behind a plain forward: the loss sees no mirrored view to skip."""
@@ -83,25 +61,13 @@ def main() -> None:
     runs: list[dict[str, Any]] = []
     for seed in seeds:
         for view, answer in (("mirrored", mirrored), ("one view", teacher)):
-            torch.manual_seed(seed)
-            student = prune_structured(
-                copy.deepcopy(teacher), ctx.spec, args.ratio, calibration=calibration
-            ).model
-            started = time.perf_counter()
-            result = finetune(
-                student,
-                ctx.finetune_splits(),
-                ctx.preprocessing,
-                teacher=answer,
-                config=DistillConfig(epochs=args.epochs),
-                seed=seed,
-                augment=ctx.augment,
-            )
+            config = DistillConfig(epochs=args.epochs)
+            result, seconds = bench.distill_pruned(args.ratio, seed, answer, config)
             run = {
                 "seed": seed,
                 "view": view,
-                "seconds": round(time.perf_counter() - started, 1),
-                "val_accuracy": val_accuracy(result.model),
+                "seconds": round(seconds, 1),
+                "val_accuracy": bench.val_accuracy(result.model),
             }
             print(run, flush=True)
             runs.append(run)
@@ -120,10 +86,10 @@ def main() -> None:
         {
             "command": "python " + " ".join(sys.argv),
             "parent": {"recipe": "cifar10-fast", "overrides": overrides},
-            "parent_val_accuracy": val_accuracy(teacher),
+            "parent_val_accuracy": bench.val_accuracy(teacher),
             "ratio": args.ratio,
             "epochs": args.epochs,
-            "val_rows": len(ctx.splits.val),
+            "val_rows": len(bench.ctx.splits.val),
             "summary": both,
             "median_time_saved": round(saved, 3),
             "runs": runs,

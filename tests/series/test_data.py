@@ -215,6 +215,8 @@ def test_recipes_on_series_are_regression_with_forecast_knobs(series_csv: Path) 
         validate_recipe(
             {**series_recipe(series_csv), "model": {**pmf, "channel_independent": False}}
         )
+    with pytest.raises(RecipeError, match=r"splits hidden between position and channel"):
+        validate_recipe({**series_recipe(series_csv), "model": {**pmf, "hidden": 1}})
     with pytest.raises(RecipeError, match=r"decoder: Input should be 'direct' or 'pmf'"):
         validate_recipe({**series_recipe(series_csv), "model": {**pmf, "decoder": "seq2seq"}})
     # a bad value of a knob every form has is reported as the family's own form sees it
