@@ -1,16 +1,20 @@
 """Progress bars for long work, shown only when a front end (the CLI) turns them on.
 
 Library code calls `progress(...)`; in a notebook or a server nothing is drawn unless
-`enable_progress()` was called, so library code never prints on its own.
+`enable_progress()` was called, so library code never prints on its own. On a console that is
+not a terminal (output sent to a log file or a pipe) a live bar cannot be drawn, so progress is
+written as plain lines instead, one every `LOG_EVERY_S` seconds and one at the end.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 _console: Any = None
+LOG_EVERY_S = 60.0  # how often a log (not a terminal) gets a progress line
 
 
 def enable_progress(console: Any = None) -> None:
@@ -54,6 +58,64 @@ class ProgressHandle:
             self._bar.update(self._task, **kwargs, **_fmt(fields))
 
 
+def _clock(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+class _LogLines(ProgressHandle):
+    """The same handle, written as a line at most every `LOG_EVERY_S` seconds: what a live bar
+    shows (done of total, elapsed, time remaining, the live fields), readable with `tail -f`
+    in a log of a long run that would otherwise stay silent until it ends."""
+
+    def __init__(self, console: Any, description: str, total: float | None, unit: str | None):
+        super().__init__()
+        self._console, self._description, self._total, self._unit = (
+            console,
+            description,
+            total,
+            unit,
+        )
+        self._completed, self._info = 0.0, ""
+        self._start = self._last = time.monotonic()
+
+    def advance(self, steps: float = 1, description: str | None = None, **fields: Any) -> None:
+        self._completed += steps
+        self._note(description, fields)
+
+    def update(
+        self, completed: float | None = None, total: float | None = None, **fields: Any
+    ) -> None:
+        if completed is not None:
+            self._completed = completed
+        if total is not None:
+            self._total = total
+        self._note(fields.pop("description", None), fields)
+
+    def _note(self, description: str | None, fields: dict[str, Any]) -> None:
+        if description is not None:
+            self._description = description
+        if fields:
+            self._info = _fmt(fields)["info"]
+        if time.monotonic() - self._last >= LOG_EVERY_S:
+            self.write()
+
+    def write(self, final: bool = False) -> None:
+        now = time.monotonic()
+        self._last, elapsed = now, now - self._start
+        unit = f" {self._unit}" if self._unit else ""
+        done = (
+            f"{self._completed:.0f}/{self._total:.0f}" if self._total else f"{self._completed:.0f}"
+        )
+        parts = [f"{self._description}: {done}{unit}", f"elapsed {_clock(elapsed)}"]
+        if not final and self._total and 0 < self._completed < self._total:
+            rest = elapsed / self._completed * (self._total - self._completed)
+            parts.append(f"remaining {_clock(rest)}")
+        if self._info:
+            parts.append(self._info)
+        self._console.print("  ".join(parts), markup=False, highlight=False, soft_wrap=True)
+
+
 def _fmt(fields: dict[str, Any]) -> dict[str, Any]:
     if not fields:
         return {}
@@ -70,6 +132,11 @@ def progress(
     """A bar with elapsed time and ETA; `unit` (e.g. "s") counts in that unit, not in steps."""
     if _console is None:
         yield ProgressHandle()
+        return
+    if not _console.is_terminal:
+        lines = _LogLines(_console, description, total, unit)
+        yield lines
+        lines.write(final=True)
         return
     from rich.progress import (
         BarColumn,
