@@ -370,6 +370,9 @@ def main() -> None:
     if not stem.replace("-", "").replace("_", "").isalnum():
         parser.error(f"--results {stem!r}: expected letters, digits, '-' or '_'")
     names = [n.strip() for n in args.cases.split(",") if n.strip()]
+    from scaledl.ui import enable_progress
+
+    enable_progress()  # the search's progress on stderr (plain lines a minute in a log file)
     unknown = [n for n in names if n not in CASES]
     if unknown:
         parser.error(f"unknown case(s) {unknown}; valid: {', '.join(CASES)}")
