@@ -70,12 +70,8 @@ class _LogLines(ProgressHandle):
 
     def __init__(self, console: Any, description: str, total: float | None, unit: str | None):
         super().__init__()
-        self._console, self._description, self._total, self._unit = (
-            console,
-            description,
-            total,
-            unit,
-        )
+        self._console, self._unit = console, unit
+        self._description, self._total = description, total
         self._completed, self._info = 0.0, ""
         self._start = self._last = time.monotonic()
 
@@ -133,7 +129,7 @@ def progress(
     if _console is None:
         yield ProgressHandle()
         return
-    if not _console.is_terminal:
+    if not (_console.is_terminal or _console.is_jupyter):  # a notebook draws live bars too
         lines = _LogLines(_console, description, total, unit)
         yield lines
         lines.write(final=True)
