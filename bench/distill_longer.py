@@ -1,0 +1,84 @@
+"""Would a longer fine-tune rescue a prune that missed the accuracy budget? The search's
+structured prune of a parent, distilled for more epochs than its second chance gets, judged as
+the search judges it: the paired drop against the parent on the validation rows, with its upper
+90 % bound.
+
+The parent is a package trained under bf16 (the fine-tune runs under bf16 autocast, as the
+search's does on a CPU with bf16 units). Writes bench/results/distill_longer.json.
+
+    python bench/distill_longer.py --package runs/bench-optimize-val10/cifar10-fast/parent/package \
+        --ratio 0.4 --epochs 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import REPO, write_results
+from distill_setup import DistillBench
+
+CONFIDENCE = 0.9  # the search's default
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--package",
+        type=Path,
+        default=REPO / "runs" / "bench-optimize-val10" / "cifar10-fast" / "parent" / "package",
+        help="a CNN classifier package trained under bf16",
+    )
+    parser.add_argument("--ratio", type=float, default=0.4, help="structured pruning ratio")
+    parser.add_argument("--epochs", type=int, default=30, help="fine-tune epochs")
+    parser.add_argument("--seed", type=int, default=0, help="fine-tune seed")
+    args = parser.parse_args()
+    if not (args.package / "manifest.json").is_file():
+        parser.error(f"--package {args.package}: no manifest.json there")
+
+    import numpy as np
+    import torch
+
+    from scaledl.optimize.distill import DistillConfig
+    from scaledl.optimize.paired import paired_drop
+    from scaledl.train.tensors import predict_torch
+
+    bench = DistillBench.from_package(args.package)
+    ctx = bench.ctx
+    config = DistillConfig(epochs=args.epochs, precision="bf16")
+    result, seconds = bench.distill_pruned(args.ratio, args.seed, bench.teacher, config)
+
+    val = ctx.splits.val
+
+    def correct(model: torch.nn.Module) -> np.ndarray:
+        with torch.no_grad():
+            out = predict_torch(model.eval(), val.x, bench.transform, 500)
+        return (out.argmax(1) == val.y).astype("float64")
+
+    drop = paired_drop(
+        correct(bench.teacher), correct(result.model), val.y, "classification", CONFIDENCE
+    )
+    summary = {
+        "command": "python " + " ".join(sys.argv),
+        "package": str(args.package),
+        "ratio": args.ratio,
+        "epochs": args.epochs,
+        "epochs_run": len(result.history),
+        "seed": args.seed,
+        "seconds": round(seconds, 1),
+        "val_rows": len(val),
+        "drop_pt": round(100 * drop.point, 2),
+        "drop_lower_pt": round(100 * drop.lower, 2),
+        "drop_upper_pt": round(100 * drop.upper, 2),
+        "confidence": CONFIDENCE,
+        "within_1pt_bound": drop.upper <= 0.01,
+    }
+    path = write_results("distill_longer", summary)
+    print(summary, f"written: {path}", sep="\n")
+
+
+if __name__ == "__main__":
+    main()
