@@ -12,32 +12,23 @@ search's does on a CPU with bf16 units). Writes bench/results/distill_longer.jso
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import REPO, write_results
-from distill_setup import DistillBench
+from distill_setup import DistillBench, check_package, student_parser
 
 CONFIDENCE = 0.9  # the search's default
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--package",
-        type=Path,
-        default=REPO / "runs" / "bench-optimize-val10" / "cifar10-fast" / "parent" / "package",
-        help="a CNN classifier package trained under bf16",
-    )
-    parser.add_argument("--ratio", type=float, default=0.4, help="structured pruning ratio")
-    parser.add_argument("--epochs", type=int, default=30, help="fine-tune epochs")
+    parent = REPO / "runs" / "bench-optimize-val10" / "cifar10-fast" / "parent" / "package"
+    parser = student_parser(__doc__ or "", parent, epochs=30)
     parser.add_argument("--seed", type=int, default=0, help="fine-tune seed")
     args = parser.parse_args()
-    if not (args.package / "manifest.json").is_file():
-        parser.error(f"--package {args.package}: no manifest.json there")
+    check_package(parser, args.package)
 
     import numpy as np
     import torch

@@ -13,7 +13,6 @@ has bf16 units: AVX512-BF16 or AMX).
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
@@ -22,26 +21,18 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import REPO, write_results
-from distill_setup import DistillBench, parse_seeds
+from distill_setup import DistillBench, check_package, parse_seeds, student_parser
 
 PRECISIONS = ("fp32", "bf16")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--package",
-        type=Path,
-        default=REPO / "runs" / "bench-optimize" / "cifar10-fast" / "parent" / "package",
-        help="a CNN classifier package (trained in bf16 for the search to pick bf16)",
-    )
+    parent = REPO / "runs" / "bench-optimize" / "cifar10-fast" / "parent" / "package"
+    parser = student_parser(__doc__ or "", parent, epochs=1)
     parser.add_argument("--seeds", default="0", help="comma-separated fine-tune seeds")
-    parser.add_argument("--ratio", type=float, default=0.4, help="structured pruning ratio")
-    parser.add_argument("--epochs", type=int, default=1, help="fine-tune epochs per run")
     args = parser.parse_args()
     seeds = parse_seeds(parser, args.seeds)
-    if not (args.package / "manifest.json").is_file():
-        parser.error(f"--package {args.package}: no manifest.json there")
+    check_package(parser, args.package)
 
     from scaledl.optimize.distill import DistillConfig
 

@@ -14,6 +14,23 @@ from pathlib import Path
 from typing import Any
 
 
+def student_parser(doc: str, package: Path, epochs: int) -> argparse.ArgumentParser:
+    """A bench's parser with --package, --ratio and --epochs: the parent, its prune and the
+    fine-tune's length (the first line of `doc` describes the bench)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument(
+        "--package", type=Path, default=package, help="a CNN classifier package trained in bf16"
+    )
+    parser.add_argument("--ratio", type=float, default=0.4, help="structured pruning ratio")
+    parser.add_argument("--epochs", type=int, default=epochs, help="fine-tune epochs per run")
+    return parser
+
+
+def check_package(parser: argparse.ArgumentParser, package: Path) -> None:
+    if not (package / "manifest.json").is_file():
+        parser.error(f"--package {package}: no manifest.json there")
+
+
 def parse_seeds(parser: argparse.ArgumentParser, text: str) -> list[int]:
     try:
         return [int(s) for s in text.split(",") if s.strip()]
