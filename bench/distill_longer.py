@@ -1,7 +1,7 @@
 """Would a longer fine-tune rescue a prune that missed the accuracy budget? The search's
-structured prune of a parent, distilled for more epochs than its second chance gets, judged as
-the search judges it: the paired drop against the parent on the validation rows, with its upper
-90 % bound.
+structured prune of a parent, distilled for more epochs than its second chance gets, judged by
+the search's rule: the paired drop against the parent on the validation rows, with its upper
+90 % bound (here on the PyTorch models; the search scores their exported graphs).
 
 The parent is a package trained under bf16 (the fine-tune runs under bf16 autocast, as the
 search's does on a CPU with bf16 units). Writes bench/results/distill_longer.json.
@@ -20,8 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, write_results
 from distill_setup import DistillBench, check_package, student_parser
 
-CONFIDENCE = 0.9  # the search's default
-
 
 def main() -> None:
     parent = REPO / "runs" / "bench-optimize-val10" / "cifar10-fast" / "parent" / "package"
@@ -30,12 +28,11 @@ def main() -> None:
     args = parser.parse_args()
     check_package(parser, args.package)
 
-    import numpy as np
-    import torch
-
+    from scaledl.config.optimize import OptimizeConfig
     from scaledl.optimize.distill import DistillConfig
     from scaledl.optimize.paired import paired_drop
-    from scaledl.train.tensors import predict_torch
+
+    confidence = OptimizeConfig().confidence  # the search's default level
 
     bench = DistillBench.from_package(args.package)
     ctx = bench.ctx
@@ -43,15 +40,8 @@ def main() -> None:
     result, seconds = bench.distill_pruned(args.ratio, args.seed, bench.teacher, config)
 
     val = ctx.splits.val
-
-    def correct(model: torch.nn.Module) -> np.ndarray:
-        with torch.no_grad():
-            out = predict_torch(model.eval(), val.x, bench.transform, 500)
-        return (out.argmax(1) == val.y).astype("float64")
-
-    drop = paired_drop(
-        correct(bench.teacher), correct(result.model), val.y, "classification", CONFIDENCE
-    )
+    parent_rows, student_rows = bench.val_correct(bench.teacher), bench.val_correct(result.model)
+    drop = paired_drop(parent_rows, student_rows, val.y, "classification", confidence)
     summary = {
         "command": "python " + " ".join(sys.argv),
         "package": str(args.package),
@@ -64,7 +54,7 @@ def main() -> None:
         "drop_pt": round(100 * drop.point, 2),
         "drop_lower_pt": round(100 * drop.lower, 2),
         "drop_upper_pt": round(100 * drop.upper, 2),
-        "confidence": CONFIDENCE,
+        "confidence": confidence,
         "within_1pt_bound": drop.upper <= 0.01,
     }
     path = write_results("distill_longer", summary)

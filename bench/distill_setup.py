@@ -1,8 +1,9 @@
 """What the distillation benches share: a parent's search context, its 40 %-style structured
 prune as the student, and the fine-tune the search's `prune → distill` runs, timed.
 
-`bench/distill_view.py` (the teacher's mirrored view) and `bench/distill_precision.py` (bf16
-autocast) each vary one thing of this fine-tune and keep the rest as the search does it."""
+`bench/distill_view.py` (the teacher's mirrored view), `bench/distill_precision.py` (bf16
+autocast) and `bench/distill_longer.py` (more epochs) each vary one thing of this fine-tune and
+keep the rest as the search does it."""
 
 from __future__ import annotations
 
@@ -21,9 +22,33 @@ def student_parser(doc: str, package: Path, epochs: int) -> argparse.ArgumentPar
     parser.add_argument(
         "--package", type=Path, default=package, help="a CNN classifier package trained in bf16"
     )
-    parser.add_argument("--ratio", type=float, default=0.4, help="structured pruning ratio")
-    parser.add_argument("--epochs", type=int, default=epochs, help="fine-tune epochs per run")
+    parser.add_argument(
+        "--ratio", type=_ratio, default=0.4, help="structured pruning ratio, in (0, 1)"
+    )
+    parser.add_argument(
+        "--epochs", type=_positive, default=epochs, help="fine-tune epochs per run (≥ 1)"
+    )
     return parser
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text}: expected a number between 0 and 1")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: expected a whole number ≥ 1")
+    return value
 
 
 def check_package(parser: argparse.ArgumentParser, package: Path) -> None:
@@ -64,14 +89,18 @@ class DistillBench:
     def teacher(self) -> Any:
         return self.ctx.teacher
 
-    def val_accuracy(self, model: Any) -> float:
+    def val_correct(self, model: Any) -> Any:
+        """1.0 where `model` (PyTorch) gets a validation row right, else 0.0, row by row."""
         import torch
 
         from scaledl.train.tensors import predict_torch
 
         with torch.no_grad():
             out = predict_torch(model.eval(), self.ctx.splits.val.x, self.transform, 500)
-        return float((out.argmax(1) == self.ctx.splits.val.y).mean())
+        return (out.argmax(1) == self.ctx.splits.val.y).astype("float64")
+
+    def val_accuracy(self, model: Any) -> float:
+        return float(self.val_correct(model).mean())
 
     def distill_pruned(
         self, ratio: float, seed: int, teacher: Any, config: Any

@@ -370,12 +370,12 @@ def main() -> None:
     if not stem.replace("-", "").replace("_", "").isalnum():
         parser.error(f"--results {stem!r}: expected letters, digits, '-' or '_'")
     names = [n.strip() for n in args.cases.split(",") if n.strip()]
-    from scaledl.ui import enable_progress
-
-    enable_progress()  # the search's progress on stderr (plain lines a minute in a log file)
     unknown = [n for n in names if n not in CASES]
     if unknown:
         parser.error(f"unknown case(s) {unknown}; valid: {', '.join(CASES)}")
+    from scaledl.ui import enable_progress
+
+    enable_progress()  # the search's progress on stderr (plain lines a minute in a log file)
     for cifar in [n for n in names if n.startswith("cifar10")]:
         if not find_cifar10().is_dir():
             print(f"CIFAR-10 not found at {find_cifar10()}; skipping {cifar}", flush=True)
